@@ -1,0 +1,44 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+STACK := $(PYTHON) deploy/stack.py
+VENV := .venv/bin
+ARGS ?=
+
+.PHONY: run stop test lint pytest bench ctl compose-check
+
+## run: install what is missing, start the dev stack, serve on :8000; Ctrl-C stops it
+run:
+	@$(STACK) up --profile dev --foreground
+
+## stop: stop every process of the dev stack (its data stays in var/dev)
+stop:
+	@$(STACK) down --profile dev
+
+## test: lint, then a fresh test stack on its own ports, the whole suite, and stop it
+test:
+	@$(STACK) up --profile test --fresh
+	@status=0; $(MAKE) --no-print-directory lint compose-check pytest || status=$$?; \
+		$(STACK) down --profile test; exit $$status
+
+## pytest: run the suite (or ARGS=...) against the already running test stack
+pytest:
+	@set -a && . var/test/env && set +a && $(VENV)/python -m pytest $(ARGS); \
+		status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy
+
+compose-check:
+	docker-compose -f docker-compose.yml config -q
+
+## bench: benchmarks against the running dev stack (started if needed)
+bench:
+	@$(STACK) up --profile dev
+	@set -a && . var/dev/env && set +a && $(VENV)/python bench/run.py $(ARGS)
+
+## ctl: supervisorctl for a stack, e.g. make ctl ARGS=status [PROFILE=test]
+PROFILE ?= dev
+ctl:
+	@$(STACK) ctl --profile $(PROFILE) $(ARGS)

@@ -1,0 +1,542 @@
+#!/usr/bin/env python3
+"""Install, initialize, start and stop the local Instagram stack.
+
+This is what `make run`, `make test` and `make stop` call. It needs nothing
+but the Python standard library, because it runs before the virtualenv exists:
+
+    python3 deploy/stack.py up   --profile dev  --foreground   # make run
+    python3 deploy/stack.py up   --profile test --fresh        # make test
+    python3 deploy/stack.py down --profile dev                 # make stop
+    python3 deploy/stack.py ctl  --profile test status         # supervisorctl
+
+Every server runs under one supervisord per profile, with its configuration
+rendered from deploy/ into var/<profile>/etc and its data in
+var/<profile>/data, so the dev and test stacks never share a port or a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
+VENV = ROOT / ".venv"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SERVICE_USER = "instagram"
+
+# Debian packages the stack needs, keyed by a file that proves each is there.
+PACKAGES = {
+    str(PG_BIN / "postgres"): "postgresql-15",
+    "/usr/sbin/pgbouncer": "pgbouncer",
+    "/usr/bin/redis-server": "redis-server",
+    "/usr/bin/memcached": "memcached",
+    "/usr/sbin/gearmand": "gearman-job-server",
+    "/usr/sbin/nginx": "nginx",
+    "/usr/bin/wrk": "wrk",
+    "/usr/bin/docker-compose": "docker-compose",
+    "/usr/include/libmemcached/memcached.h": "libmemcached-dev",
+    "/usr/include/zlib.h": "zlib1g-dev",
+    "/usr/bin/gcc": "gcc",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """Ports of one stack; dev and test differ in every one of them."""
+
+    name: str
+    nginx: int
+    cdn: int
+    apps: tuple[int, int]
+    pg_primary: int
+    pg_standby: int
+    pgbouncer: int
+    redis_primary: int
+    redis_replica: int
+    memcached: int
+    gearmand: int
+    s3: int
+    workers: int = 2
+
+    @property
+    def var(self) -> Path:
+        return ROOT / "var" / self.name
+
+
+PROFILES = {
+    "dev": Profile(
+        name="dev", nginx=8000, cdn=8001, apps=(8101, 8102),
+        pg_primary=15432, pg_standby=15433, pgbouncer=16432,
+        redis_primary=16379, redis_replica=16380, memcached=11311,
+        gearmand=14730, s3=19000,
+    ),
+    "test": Profile(
+        name="test", nginx=28000, cdn=28001, apps=(28101, 28102),
+        pg_primary=25432, pg_standby=25433, pgbouncer=26432,
+        redis_primary=26379, redis_replica=26380, memcached=21311,
+        gearmand=24730, s3=29000,
+    ),
+}
+
+DB_USER = "instagram"
+DB_PASSWORD = "instagram"  # local stacks only; production sets DB_PASSWORD
+REPLICATION_USER = "replicator"
+MAIN_DB = "instagram_main"
+SHARD_DBS = ("instagram_shard0", "instagram_shard1")
+BUCKET = "instagram-media"
+
+
+class StackError(Exception):
+    """A step failed; the message names the component and the log to read."""
+
+
+def say(message: str) -> None:
+    print(f"stack: {message}", flush=True)
+
+
+def run(cmd: list[str], *, user: str | None = None, env: dict[str, str] | None = None,
+        check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+    if user is not None and os.geteuid() == 0:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    result = subprocess.run(
+        cmd, env={**os.environ, **(env or {})}, text=True,
+        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+        cwd=ROOT,
+    )
+    if check and result.returncode != 0:
+        output = (result.stdout or "").strip()
+        raise StackError(f"command failed ({result.returncode}): {' '.join(cmd)}\n{output}")
+    return result
+
+
+# ---------------------------------------------------------------- installing
+
+def ensure_packages() -> None:
+    """Install the Debian packages that are missing, without starting their services."""
+    missing = sorted({pkg for path, pkg in PACKAGES.items() if not Path(path).exists()})
+    try:
+        import ensurepip  # noqa: F401
+    except ImportError:
+        missing.append("python3-venv")
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise StackError(f"missing Debian packages {' '.join(missing)}: run as root to install them")
+    say(f"installing Debian packages: {' '.join(missing)}")
+    # Debian would start each server on its default port; the stack runs its own.
+    policy = Path("/usr/sbin/policy-rc.d")
+    created_policy = not policy.exists()
+    if created_policy:
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        if run(["apt-get", "install", "-y", "--no-install-recommends", *missing],
+               env=env, check=False).returncode != 0:
+            run(["apt-get", "update"], env=env)
+            run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env)
+    except StackError as exc:
+        raise StackError(f"apt-get could not install {' '.join(missing)}:\n{exc}") from exc
+    finally:
+        if created_policy:
+            policy.unlink()
+
+
+def ensure_service_user() -> None:
+    """Create the unprivileged user that PostgreSQL and the other servers run as."""
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        if os.geteuid() != 0:
+            raise StackError(f"user {SERVICE_USER!r} is missing: run as root once to create it")
+        say(f"creating system user {SERVICE_USER}")
+        run(["useradd", "--system", "--user-group", "--no-create-home",
+             "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", SERVICE_USER])
+    if os.geteuid() == 0:
+        probe = run(["test", "-x", str(ROOT / "deploy")], user=SERVICE_USER, check=False)
+        if probe.returncode != 0:
+            raise StackError(
+                f"user {SERVICE_USER} cannot reach {ROOT}: every parent folder needs "
+                "o+x (PostgreSQL refuses to run as root, so it runs as that user)"
+            )
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the pinned requirements when they changed."""
+    stamp = VENV / ".requirements.sha256"
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        digest.update((ROOT / name).read_bytes())
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return
+    if not (VENV / "bin" / "python").exists():
+        say("creating the virtualenv in .venv")
+        run([sys.executable, "-m", "venv", str(VENV)])
+    say("installing Python requirements into .venv (first run takes a minute)")
+    pip = [str(VENV / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    try:
+        run([*pip, "install", "-q", "-r", "requirements-dev.txt"])
+    except StackError as exc:
+        raise StackError(f"pip could not install requirements-dev.txt:\n{exc}") from exc
+    stamp.write_text(digest.hexdigest())
+
+
+# ---------------------------------------------------------------- configuring
+
+def environment(p: Profile) -> dict[str, str]:
+    """Return the 12-factor settings the app and workers of this stack read."""
+    return {
+        "IG_ENVIRONMENT": p.name,
+        "DJANGO_SETTINGS_MODULE": "instagram.settings",
+        "DJANGO_SECRET_KEY": f"local-{p.name}-only-secret-key-not-for-production-use",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "PUBLIC_BASE_URL": f"http://localhost:{p.nginx}",
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(p.pgbouncer),
+        "DB_USER": DB_USER,
+        "DB_PASSWORD": DB_PASSWORD,
+        "DB_MAIN": "main",
+        "DB_SHARDS": "shard0,shard1",
+        "DB_REPLICA_HOST": "127.0.0.1",
+        "DB_REPLICA_PORT": str(p.pgbouncer),
+        "REDIS_URL": f"redis://127.0.0.1:{p.redis_primary}/0",
+        "REDIS_REPLICA_URL": f"redis://127.0.0.1:{p.redis_replica}/0",
+        "MEMCACHED_SERVERS": f"127.0.0.1:{p.memcached}",
+        "GEARMAN_SERVERS": f"127.0.0.1:{p.gearmand}",
+        "S3_ENDPOINT_URL": f"http://127.0.0.1:{p.s3}",
+        "S3_BUCKET": BUCKET,
+        "S3_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "CDN_URL": f"http://localhost:{p.cdn}",
+    }
+
+
+def render(template: str, values: dict[str, object]) -> str:
+    """Fill `{{name}}` placeholders; nginx's own `$vars` pass through untouched."""
+    def fill(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise StackError(f"template placeholder {{{{{key}}}}} has no value")
+        return str(values[key])
+    return re.sub(r"\{\{(\w+)\}\}", fill, template)
+
+
+def template_values(p: Profile) -> dict[str, object]:
+    var = p.var
+    return {
+        "root": ROOT, "var": var, "etc": var / "etc", "log": var / "log", "run": var / "run",
+        "data": var / "data", "venv": VENV, "pg_bin": PG_BIN, "service_user": SERVICE_USER,
+        "nginx_user": SERVICE_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name,
+        "nginx_port": p.nginx, "cdn_port": p.cdn, "app1_port": p.apps[0], "app2_port": p.apps[1],
+        "pg_primary_port": p.pg_primary, "pg_standby_port": p.pg_standby,
+        "pgbouncer_port": p.pgbouncer, "redis_primary_port": p.redis_primary,
+        "redis_replica_port": p.redis_replica, "memcached_port": p.memcached,
+        "gearmand_port": p.gearmand, "s3_port": p.s3, "bucket": BUCKET, "workers": p.workers,
+        "db_user": DB_USER, "db_password": DB_PASSWORD, "main_db": MAIN_DB,
+        "shard0_db": SHARD_DBS[0], "shard1_db": SHARD_DBS[1],
+        "supervisor_env": ",".join(
+            f'{key}="{value}"' for key, value in environment(p).items()
+        ),
+    }
+
+
+def write_configs(p: Profile) -> None:
+    """Render every file under deploy/ that the stack runs with into var/<profile>/etc."""
+    values = template_values(p)
+    for sub in ("etc", "log", "run", "data", "nginx"):
+        (p.var / sub).mkdir(parents=True, exist_ok=True)
+    files = {
+        "supervisord.conf": "supervisor/supervisord.conf",
+        "postgresql-primary.conf": "postgresql/primary.conf",
+        "postgresql-standby.conf": "postgresql/standby.conf",
+        "pg_hba.conf": "postgresql/pg_hba.conf",
+        "pgbouncer.ini": "pgbouncer/pgbouncer.ini",
+        "pgbouncer-users.txt": "pgbouncer/userlist.txt",
+        "redis-primary.conf": "redis/primary.conf",
+        "redis-replica.conf": "redis/replica.conf",
+        "nginx.conf": "nginx/nginx.conf",
+    }
+    for target, source in files.items():
+        text = render((DEPLOY / source).read_text(), values)
+        path = p.var / "etc" / target
+        path.write_text(text)
+    (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
+    env_lines = [f"{key}={value}" for key, value in environment(p).items()]
+    (p.var / "env").write_text("\n".join(env_lines) + "\n")
+    if os.geteuid() == 0:
+        owned = [p.var / "data", p.var / "run", p.var / "nginx", p.var / "etc" / "pgbouncer-users.txt"]
+        for path in owned:
+            shutil.chown(path, SERVICE_USER, SERVICE_USER)
+        for sub in ("redis-primary", "redis-replica", "gearmand"):
+            (p.var / "data" / sub).mkdir(exist_ok=True)
+            shutil.chown(p.var / "data" / sub, SERVICE_USER, SERVICE_USER)
+
+
+# ---------------------------------------------------------------- supervising
+
+def supervisorctl(p: Profile, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    conf = p.var / "etc" / "supervisord.conf"
+    return run([str(VENV / "bin" / "supervisorctl"), "-c", str(conf), *args], check=check)
+
+
+def supervisord_running(p: Profile) -> bool:
+    pidfile = p.var / "run" / "supervisord.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return supervisorctl(p, "pid", check=False).returncode == 0
+
+
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def all_ports(p: Profile) -> dict[str, int]:
+    return {
+        "nginx": p.nginx, "nginx (cdn)": p.cdn, "app-1": p.apps[0], "app-2": p.apps[1],
+        "postgres-primary": p.pg_primary, "postgres-standby": p.pg_standby,
+        "pgbouncer": p.pgbouncer, "redis-primary": p.redis_primary,
+        "redis-replica": p.redis_replica, "memcached": p.memcached,
+        "gearmand": p.gearmand, "s3": p.s3,
+    }
+
+
+def check_ports_free(ports: dict[str, int]) -> None:
+    """Refuse to start when another process already holds one of our ports."""
+    taken = [f"{name} (port {port})" for name, port in ports.items() if port_open(port)]
+    if taken:
+        raise StackError(
+            "ports already in use by another process: " + ", ".join(taken)
+            + " (stop that process, or the other stack with `make stop`)"
+        )
+
+
+def start_program(p: Profile, program: str, *, port: int | None = None, timeout: float = 30) -> None:
+    """Start one supervised program and wait until it accepts connections."""
+    log = p.var / "log" / f"{program.split(':')[0]}.log"
+    result = supervisorctl(p, "start", program, check=False)
+    if result.returncode != 0 and "already started" not in result.stdout:
+        raise StackError(f"{program} failed to start: {result.stdout.strip()}; read {log}")
+    if port is None:
+        return
+    deadline = time.monotonic() + timeout
+    while not port_open(port):
+        if time.monotonic() > deadline:
+            raise StackError(f"{program} did not listen on port {port} in {timeout:.0f}s; read {log}")
+        time.sleep(0.1)
+
+
+def psql(p: Profile, sql: str, *, db: str = "postgres") -> str:
+    return run(
+        ["psql", "-h", str(p.var / "run"), "-p", str(p.pg_primary), "-U", "postgres", "-d", db,
+         "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
+        user=SERVICE_USER,
+    ).stdout.strip()
+
+
+def init_primary(p: Profile) -> None:
+    datadir = p.var / "data" / "pg-primary"
+    if (datadir / "PG_VERSION").exists():
+        return
+    say("initializing the PostgreSQL primary")
+    run([str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth-local=trust",
+         "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"], user=SERVICE_USER)
+
+
+def create_databases(p: Profile) -> None:
+    """Create the roles and the main and shard databases once; later runs skip it."""
+    roles = psql(p, "SELECT string_agg(rolname, ',') FROM pg_roles").split(",")
+    if DB_USER not in roles:
+        psql(p, f"CREATE ROLE {DB_USER} LOGIN PASSWORD '{DB_PASSWORD}'")
+    if REPLICATION_USER not in roles:
+        psql(p, f"CREATE ROLE {REPLICATION_USER} REPLICATION LOGIN PASSWORD '{DB_PASSWORD}'")
+    existing = psql(p, "SELECT string_agg(datname, ',') FROM pg_database").split(",")
+    for name in (MAIN_DB, *SHARD_DBS):
+        if name not in existing:
+            say(f"creating database {name}")
+            psql(p, f"CREATE DATABASE {name} OWNER {DB_USER}")
+            # Fixed per database, so Django never needs a session-level SET
+            # that would leak through pgbouncer's transaction pooling.
+            psql(p, f"ALTER DATABASE {name} SET timezone TO 'UTC'")
+
+
+def init_standby(p: Profile) -> None:
+    datadir = p.var / "data" / "pg-standby"
+    if (datadir / "PG_VERSION").exists():
+        return
+    say("building the hot standby with pg_basebackup")
+    slot = "standby1"
+    if psql(p, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'") == "0":
+        psql(p, f"SELECT pg_create_physical_replication_slot('{slot}')")
+    shutil.rmtree(datadir, ignore_errors=True)
+    run([str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(p.pg_primary),
+         "-U", REPLICATION_USER, "-D", str(datadir), "-X", "stream", "-R", "-S", slot,
+         "--checkpoint=fast"], user=SERVICE_USER, env={"PGPASSWORD": DB_PASSWORD})
+
+
+def manage(p: Profile, *args: str) -> None:
+    env = environment(p)
+    try:
+        run([str(VENV / "bin" / "python"), "manage.py", *args], env=env)
+    except StackError as exc:
+        raise StackError(f"manage.py {' '.join(args)} failed:\n{exc}") from exc
+
+
+def wait_healthy(p: Profile, timeout: float = 60) -> None:
+    url = f"http://127.0.0.1:{p.nginx}/health"
+    deadline = time.monotonic() + timeout
+    body = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            body = exc.read().decode(errors="replace")
+        except OSError as exc:
+            body = str(exc)
+        time.sleep(0.5)
+    raise StackError(f"/health is not green after {timeout:.0f}s: {body}; read {p.var / 'log'}")
+
+
+def up(p: Profile, *, fresh: bool) -> None:
+    started = time.monotonic()
+    ensure_packages()
+    ensure_service_user()
+    ensure_venv()
+    if fresh:
+        down(p)
+        shutil.rmtree(p.var, ignore_errors=True)
+    write_configs(p)
+    if not supervisord_running(p):
+        check_ports_free(all_ports(p))
+        run([str(VENV / "bin" / "supervisord"), "-c", str(p.var / "etc" / "supervisord.conf")])
+        deadline = time.monotonic() + 10
+        while not supervisord_running(p):
+            if time.monotonic() > deadline:
+                raise StackError(f"supervisord did not start; read {p.var / 'log' / 'supervisord.log'}")
+            time.sleep(0.1)
+    else:
+        supervisorctl(p, "update")
+
+    init_primary(p)
+    start_program(p, "postgres-primary", port=p.pg_primary)
+    wait_pg_ready(p, p.pg_primary, "postgres-primary")
+    create_databases(p)
+    init_standby(p)
+    start_program(p, "postgres-standby", port=p.pg_standby)
+    wait_pg_ready(p, p.pg_standby, "postgres-standby")
+    for program, port in (("pgbouncer", p.pgbouncer), ("redis-primary", p.redis_primary),
+                          ("redis-replica", p.redis_replica), ("memcached", p.memcached),
+                          ("gearmand", p.gearmand), ("s3", p.s3)):
+        start_program(p, program, port=port)
+    manage(p, "migrate", "--no-input", "-v", "0")
+    manage(p, "ensure_bucket")
+    start_program(p, "app-1", port=p.apps[0])
+    start_program(p, "app-2", port=p.apps[1])
+    start_program(p, "worker:*")
+    start_program(p, "nginx", port=p.nginx)
+    wait_healthy(p)
+    say(f"{p.name} stack is up in {time.monotonic() - started:.1f}s")
+
+
+def wait_pg_ready(p: Profile, port: int, program: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while run(["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)], check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise StackError(f"{program} is not accepting connections; read {p.var / 'log' / program}.log")
+        time.sleep(0.2)
+
+
+def down(p: Profile) -> None:
+    """Stop every process of this stack (data stays in var/<profile>)."""
+    if not supervisord_running(p):
+        return
+    say(f"stopping the {p.name} stack")
+    # nginx and the app first, so nothing serves from a half-stopped stack.
+    supervisorctl(p, "stop", "nginx", "app-1", "app-2", "worker:*", check=False)
+    supervisorctl(p, "shutdown", check=False)
+    pidfile = p.var / "run" / "supervisord.pid"
+    deadline = time.monotonic() + 60
+    while pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def summary(p: Profile) -> str:
+    return "\n".join([
+        f"API (through nginx):     http://localhost:{p.nginx}/v1/   health: http://localhost:{p.nginx}/health",
+        f"CDN (nginx proxy_cache): http://localhost:{p.cdn}/<object key>",
+        f"PostgreSQL via pgbouncer: psql -h 127.0.0.1 -p {p.pgbouncer} -U {DB_USER} main",
+        f"Logs: {p.var / 'log'}    Processes: make ctl ARGS=status",
+    ])
+
+
+def foreground(p: Profile) -> None:
+    print(summary(p), flush=True)
+    say("serving; press Ctrl-C to stop everything")
+    stop = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    while not stop and supervisord_running(p):
+        time.sleep(0.5)
+    down(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "ctl", "env"])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
+    parser.add_argument("--fresh", action="store_true", help="wipe var/<profile> first")
+    parser.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops all")
+    parser.add_argument("args", nargs="*", help="supervisorctl arguments for `ctl`")
+    options = parser.parse_intermixed_args(argv)
+    p = PROFILES[options.profile]
+    try:
+        if options.command == "up":
+            up(p, fresh=options.fresh)
+            if options.foreground:
+                foreground(p)
+        elif options.command == "down":
+            down(p)
+        elif options.command == "env":
+            print("\n".join(f"{k}={v}" for k, v in environment(p).items()))
+        else:
+            result = supervisorctl(p, *options.args, check=False)
+            print(result.stdout, end="")
+            return result.returncode
+    except StackError as exc:
+        print(f"stack: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        down(p)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

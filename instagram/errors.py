@@ -1,0 +1,74 @@
+"""The one error base class domain code raises, and the v1 error envelope.
+
+Instagram's API v1 wrapped every response, errors included, as
+`{"meta": {"code": ..., "error_type": ..., "error_message": ...}}`.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+class APIError(Exception):
+    """An error a client caused or can act on; rendered as a v1 error envelope."""
+
+    status = 400
+    error_type = "APIError"
+
+    def __init__(self, message: str, *, status: int | None = None, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if error_type is not None:
+            self.error_type = error_type
+
+
+class APINotFoundError(APIError):
+    status = 404
+    error_type = "APINotFoundError"
+
+
+class APIMethodNotAllowedError(APIError):
+    status = 405
+    error_type = "APIMethodNotAllowedError"
+
+
+def envelope(data: Any, *, status: int = 200, pagination: dict[str, Any] | None = None) -> JsonResponse:
+    """Return `data` wrapped in the v1 success envelope."""
+    body: dict[str, Any] = {"meta": {"code": status}, "data": data}
+    if pagination is not None:
+        body["pagination"] = pagination
+    return JsonResponse(body, status=status)
+
+
+def error_envelope(*, status: int, error_type: str, message: str) -> JsonResponse:
+    body = {"meta": {"code": status, "error_type": error_type, "error_message": message}}
+    return JsonResponse(body, status=status)
+
+
+def render_api_error(error: APIError) -> JsonResponse:
+    return error_envelope(status=error.status, error_type=error.error_type, message=error.message)
+
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def allow_methods(*methods: str) -> Callable[[View], View]:
+    """Reject other HTTP methods with an enveloped 405 (GET also admits HEAD)."""
+    allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in allowed:
+                raise APIMethodNotAllowedError(
+                    f"{request.method} is not allowed here; use {', '.join(sorted(methods))}."
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

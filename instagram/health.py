@@ -1,0 +1,168 @@
+"""Checks behind /health: is every component of the stack up and wired right?
+
+Each check returns its details or raises; `check_all` turns a raise into a
+"down" entry naming the error. nginx and Pingdom-style monitors read the
+status code: 200 when everything is up, 503 otherwise.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import python3_gearman
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connections
+
+from instagram import rediskeys
+from instagram.redis_client import redis_primary, redis_replica
+from photos.storage import s3_client
+from workers.jobs import REGISTRY
+
+logger = logging.getLogger(__name__)
+
+Details = dict[str, Any]
+
+
+def _lsn(value: str) -> int:
+    high, low = value.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def check_database(alias: str) -> Details:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT pg_is_in_recovery()")
+        (in_recovery,) = cursor.fetchone()
+    if in_recovery:
+        raise RuntimeError(f"{alias} is a read-only standby, not a primary")
+    return {}
+
+
+def check_replica(primary: str, replica: str) -> Details:
+    """Check the standby twin of `primary`: in recovery, and how far behind in bytes."""
+    with connections[primary].cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()::text")
+        (primary_lsn,) = cursor.fetchone()
+    with connections[replica].cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text,"
+            " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
+        )
+        in_recovery, replay_lsn, seconds = cursor.fetchone()
+    if not in_recovery:
+        raise RuntimeError(f"{replica} is not a standby (not in recovery)")
+    if replay_lsn is None:
+        raise RuntimeError(f"{replica} has not replayed any WAL")
+    return {
+        "lag_bytes": max(0, _lsn(primary_lsn) - _lsn(replay_lsn)),
+        "last_replay_age_seconds": None if seconds is None else round(float(seconds), 3),
+    }
+
+
+def check_pgbouncer() -> Details:
+    with psycopg.connect(
+        host=settings.DB_HOST, port=settings.DB_PORT, dbname="pgbouncer", user=settings.DB_USER,
+        password=settings.DB_PASSWORD, connect_timeout=2, autocommit=True,
+        cursor_factory=psycopg.ClientCursor,
+    ) as conn, conn.cursor() as cursor:
+        cursor.execute("SHOW POOLS")
+        columns = [c.name for c in cursor.description or []]
+        pools = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    mode = {str(p["pool_mode"]) for p in pools if p["database"] != "pgbouncer"}
+    return {"pools": len(pools), "pool_mode": ",".join(sorted(mode))}
+
+
+def check_redis() -> Details:
+    client = redis_primary()
+    probe = uuid.uuid4().hex
+    client.set(rediskeys.health_probe(), probe, ex=60)
+    if client.get(rediskeys.health_probe()) != probe.encode():
+        raise RuntimeError("read back a different value than written")
+    info = client.info("replication")
+    return {"role": info["role"], "connected_replicas": info["connected_slaves"]}
+
+
+def check_redis_replica() -> Details:
+    info = redis_replica().info("replication")
+    if info.get("role") != "slave":
+        raise RuntimeError(f"role is {info.get('role')}, not replica")
+    if info.get("master_link_status") != "up":
+        raise RuntimeError(f"link to the primary is {info.get('master_link_status')}")
+    return {"link": "up", "offset": info.get("slave_repl_offset")}
+
+
+def check_memcached() -> Details:
+    probe = uuid.uuid4().hex
+    cache.set("health:probe", probe, 30)
+    if cache.get("health:probe") != probe:
+        raise RuntimeError("read back a different value than written")
+    return {}
+
+
+def _gearman_admin() -> python3_gearman.GearmanAdminClient:
+    return python3_gearman.GearmanAdminClient(settings.GEARMAN_SERVERS, poll_timeout=2.0)
+
+
+def check_gearmand() -> Details:
+    admin = _gearman_admin()
+    try:
+        statuses = admin.get_status()
+    finally:
+        admin.shutdown()
+    queued = {s["task"]: s["queued"] for s in statuses if s["task"] in REGISTRY}
+    return {"queued": queued}
+
+
+def check_workers() -> Details:
+    """Count the connected workers that serve our job functions; none is an outage."""
+    admin = _gearman_admin()
+    try:
+        workers = admin.get_workers()
+    finally:
+        admin.shutdown()
+    live = [w for w in workers if set(w["tasks"]) & set(REGISTRY)]
+    if not live:
+        raise RuntimeError("no worker is connected to gearmand")
+    return {"live": len(live)}
+
+
+def check_storage() -> Details:
+    s3_client().head_bucket(Bucket=settings.S3_BUCKET)
+    return {"bucket": settings.S3_BUCKET}
+
+
+def checks() -> dict[str, Callable[[], Details]]:
+    """Return every component check by name, databases first."""
+    named: dict[str, Callable[[], Details]] = {}
+    for primary, replica in settings.REPLICA_DATABASES.items():
+        named[f"postgres:{primary}"] = lambda alias=primary: check_database(alias)
+        named[f"postgres:{replica}"] = lambda p=primary, r=replica: check_replica(p, r)
+    named.update({
+        "pgbouncer": check_pgbouncer,
+        "redis": check_redis,
+        "redis_replica": check_redis_replica,
+        "memcached": check_memcached,
+        "gearmand": check_gearmand,
+        "workers": check_workers,
+        "storage": check_storage,
+    })
+    return named
+
+
+def check_all() -> dict[str, Any]:
+    """Run every check; return the report /health serves."""
+    components: dict[str, Details] = {}
+    for name, check in checks().items():
+        started = time.perf_counter()
+        try:
+            details = {"status": "up", **check()}
+        except Exception as exc:  # a health check reports any failure, it never raises
+            logger.warning("health: %s is down: %s", name, exc)
+            details = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+        details["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        components[name] = details
+    down = sorted(name for name, d in components.items() if d["status"] != "up")
+    return {"status": "down" if down else "up", "down": down, "components": components}

@@ -1,0 +1,66 @@
+"""Request logging and error rendering, outermost in MIDDLEWARE."""
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+
+from instagram.errors import APIError, error_envelope, render_api_error
+from instagram.requestid import clean_request_id, request_id_var
+
+logger = logging.getLogger("instagram.request")
+
+
+class RequestLogMiddleware:
+    """Log one line per request: method, path, status, duration, request id.
+
+    The id comes from nginx's X-Request-ID (or is minted here), is echoed in
+    the response and travels inside every job the request submits.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = clean_request_id(request.headers.get("X-Request-ID"))
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            duration_ms = (time.perf_counter() - started) * 1000
+            logger.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms)
+            response["X-Request-ID"] = request_id
+            if settings.APP_SERVER_NAME:
+                response["X-Served-By"] = settings.APP_SERVER_NAME
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+class APIErrorMiddleware:
+    """Render APIError as its envelope and any other exception as a bare 500.
+
+    The traceback goes to the log (with the request id), never to the client.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, APIError):
+            return render_api_error(exception)
+        if isinstance(exception, Http404):
+            return error_envelope(status=404, error_type="APINotFoundError", message="Not found.")
+        if isinstance(exception, PermissionDenied):
+            return error_envelope(status=403, error_type="APINotAllowedError", message="Not allowed.")
+        logger.exception("unhandled error in %s %s", request.method, request.path)
+        return error_envelope(
+            status=500, error_type="APIError",
+            message=f"Internal server error (request id {request_id_var.get()}).",
+        )

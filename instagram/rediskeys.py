@@ -1,0 +1,17 @@
+"""Every Redis key the system reads or writes, in one screen.
+
+Later features (feeds, news, sessions, rate limits, the photo->user map) add
+their key builders here, so the whole layout can be read at once.
+"""
+
+PREFIX = "ig"
+
+
+def worker_ping(token: str) -> str:
+    """String, JSON: which worker ran the `ping` job carrying `token` (1 day TTL)."""
+    return f"{PREFIX}:ping:{token}"
+
+
+def health_probe() -> str:
+    """String: written and read back by /health to prove the primary takes writes."""
+    return f"{PREFIX}:health:probe"

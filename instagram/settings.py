@@ -1,0 +1,172 @@
+"""Django settings, read once from the environment (12-factor).
+
+Defaults describe the `make run` stack (deploy/stack.py, profile dev); every
+variable is listed in `.env.example`. Nothing else in the code base reads
+os.environ for configuration.
+"""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from instagram.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+ENVIRONMENT = env_str("IG_ENVIRONMENT", "dev")
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-dev-only-secret-key-not-for-production-use")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000")
+APP_SERVER_NAME = env_str("APP_SERVER_NAME", "")
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "users",
+    "photos",
+    "feeds",
+    "workers",
+]
+
+MIDDLEWARE = [
+    "instagram.middleware.RequestLogMiddleware",
+    "instagram.middleware.APIErrorMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+ROOT_URLCONF = "instagram.urls"
+WSGI_APPLICATION = "instagram.wsgi.application"
+AUTH_USER_MODEL = "users.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+APPEND_SLASH = False
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+TEMPLATES: list[dict[str, object]] = []
+
+# --------------------------------------------------------------------- PostgreSQL
+# Django reaches PostgreSQL only through pgbouncer in transaction pooling mode.
+# The aliases are pgbouncer database names: `main` (accounts and other small
+# tables), the physical shard databases, and a `_replica` twin of each that
+# pgbouncer points at the streaming standby.
+DB_HOST = env_str("DB_HOST", "127.0.0.1")
+DB_PORT = env_int("DB_PORT", 16432)
+DB_REPLICA_HOST = env_str("DB_REPLICA_HOST", DB_HOST)
+DB_REPLICA_PORT = env_int("DB_REPLICA_PORT", DB_PORT)
+DB_USER = env_str("DB_USER", "instagram")
+DB_PASSWORD = env_str("DB_PASSWORD", "instagram")
+DB_MAIN = env_str("DB_MAIN", "main")
+DB_SHARDS = env_list("DB_SHARDS", "shard0,shard1")
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 300)
+
+
+def _database(name: str, *, host: str, port: int) -> dict[str, object]:
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": DB_USER,
+        "PASSWORD": DB_PASSWORD,
+        "HOST": host,
+        "PORT": port,
+        "CONN_MAX_AGE": DB_CONN_MAX_AGE,
+        "CONN_HEALTH_CHECKS": True,
+        # Server-side cursors and prepared statements are session state that
+        # transaction pooling would hand to another client.
+        "DISABLE_SERVER_SIDE_CURSORS": True,
+        "OPTIONS": {"connect_timeout": 3, "application_name": "instagram"},
+    }
+
+
+# Physical shard aliases, in shard-map order (the sharding layer maps logical
+# shards onto these).
+SHARD_DATABASES = list(DB_SHARDS)
+# Each primary alias and the alias of its streaming-standby twin.
+REPLICA_DATABASES = {alias: f"{alias}_replica" for alias in ["default", *SHARD_DATABASES]}
+
+DATABASES: dict[str, dict[str, object]] = {
+    "default": _database(DB_MAIN, host=DB_HOST, port=DB_PORT),
+    **{alias: _database(alias, host=DB_HOST, port=DB_PORT) for alias in SHARD_DATABASES},
+}
+for _primary, _replica in REPLICA_DATABASES.items():
+    _name = str(DATABASES[_primary]["NAME"])
+    DATABASES[_replica] = _database(f"{_name}_replica", host=DB_REPLICA_HOST, port=DB_REPLICA_PORT)
+DATABASE_ROUTERS = ["instagram.routers.MainDatabaseRouter"]
+
+# ----------------------------------------------------------- Redis, memcached
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")
+REDIS_REPLICA_URL = env_str("REDIS_REPLICA_URL", "redis://127.0.0.1:16380/0")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
+        "LOCATION": env_list("MEMCACHED_SERVERS", "127.0.0.1:11311"),
+        "TIMEOUT": 3600,
+        "OPTIONS": {
+            "binary": True,
+            "behaviors": {"tcp_nodelay": True, "ketama": True, "connect_timeout": 1000},
+        },
+    }
+}
+
+# ------------------------------------------------------------------- Gearman
+GEARMAN_SERVERS = env_list("GEARMAN_SERVERS", "127.0.0.1:14730")
+
+# ------------------------------------------------------------ S3 and the CDN
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "http://127.0.0.1:19000")
+S3_BUCKET = env_str("S3_BUCKET", "instagram-media")
+S3_REGION = env_str("S3_REGION", "us-east-1")
+AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID", "local")
+AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY", "local")
+CDN_URL = env_str("CDN_URL", "http://localhost:8001").rstrip("/")
+_cdn = urlsplit(CDN_URL)
+
+STORAGES = {
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "region_name": S3_REGION,
+            "access_key": AWS_ACCESS_KEY_ID,
+            "secret_key": AWS_SECRET_ACCESS_KEY,
+            "addressing_style": "path",
+            # Objects are public through the CDN host, never signed S3 URLs.
+            "custom_domain": _cdn.netloc + _cdn.path,
+            "url_protocol": f"{_cdn.scheme}:",
+            "querystring_auth": False,
+            "file_overwrite": False,
+            "default_acl": None,
+            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+        },
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+STATIC_URL = "static/"
+
+# ------------------------------------------------------------------- Logging
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "instagram.requestid.RequestIdFilter"}},
+    "formatters": {
+        "line": {
+            "format": "%(asctime)s %(levelname)s %(process)d [%(request_id)s] %(name)s: %(message)s",
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "line",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "python3_gearman": {"level": "WARNING"},
+        "botocore": {"level": "WARNING"},
+    },
+}

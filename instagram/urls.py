@@ -1,0 +1,13 @@
+from django.urls import path
+
+from instagram import views
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("ping", views.ping, name="ping"),
+]
+
+handler400 = "instagram.views.bad_request"
+handler403 = "instagram.views.permission_denied"
+handler404 = "instagram.views.not_found"
+handler500 = "instagram.views.server_error"

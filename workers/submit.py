@@ -1,0 +1,65 @@
+"""Submitting background jobs to gearmand, only ever after commit.
+
+`submit_job_on_commit` is the one way application code queues work: the
+job goes out when the transaction on `using` commits, and never if it rolls
+back. The immediate variant is named `..._rollback_unsafe` so that any call
+that skips the transaction is visible as such where it is made.
+"""
+
+import logging
+import threading
+from functools import partial
+
+import python3_gearman
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, transaction
+
+from workers.jobs import REGISTRY, JobArgs, Payload, new_payload
+
+logger = logging.getLogger(__name__)
+
+_local = threading.local()
+
+
+def _client() -> python3_gearman.GearmanClient:
+    # A GearmanClient is not thread-safe; gunicorn's gthread workers get one each.
+    client = getattr(_local, "client", None)
+    if client is None:
+        client = python3_gearman.GearmanClient(settings.GEARMAN_SERVERS)
+        _local.client = client
+    return client
+
+
+def submit_job_on_commit(function: str, args: JobArgs, *, using: str = DEFAULT_DB_ALIAS) -> str:
+    """Queue `function(args)` to run on a worker once the transaction on `using` commits.
+
+    Outside an atomic block on `using` the job is submitted at once, as Django
+    runs on_commit callbacks immediately in autocommit mode. Returns the job id.
+    """
+    payload = _checked_payload(function, args)
+    transaction.on_commit(partial(_send, function, payload), using=using, robust=True)
+    return payload.job_id
+
+
+def submit_job_rollback_unsafe(function: str, args: JobArgs) -> str:
+    """Submit at once, whatever the state of any open transaction (tools and tests)."""
+    payload = _checked_payload(function, args)
+    _send(function, payload)
+    return payload.job_id
+
+
+def _checked_payload(function: str, args: JobArgs) -> Payload:
+    if function not in REGISTRY:
+        raise ValueError(f"unknown job function {function!r}")
+    payload = new_payload(args)
+    payload.encode()  # fail in the caller, not on a worker
+    return payload
+
+
+def _send(function: str, payload: Payload) -> None:
+    client = _client()
+    client.submit_job(
+        function, payload.encode(), unique=payload.job_id,
+        background=True, wait_until_complete=False,
+    )
+    logger.info("submitted job %s %s", function, payload.job_id)
