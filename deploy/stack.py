@@ -79,16 +79,32 @@ class Profile:
 
 PROFILES = {
     "dev": Profile(
-        name="dev", nginx=8000, cdn=8001, apps=(8101, 8102),
-        pg_primary=15432, pg_standby=15433, pgbouncer=16432,
-        redis_primary=16379, redis_replica=16380, memcached=11311,
-        gearmand=14730, s3=19000,
+        name="dev",
+        nginx=8000,
+        cdn=8001,
+        apps=(8101, 8102),
+        pg_primary=15432,
+        pg_standby=15433,
+        pgbouncer=16432,
+        redis_primary=16379,
+        redis_replica=16380,
+        memcached=11311,
+        gearmand=14730,
+        s3=19000,
     ),
     "test": Profile(
-        name="test", nginx=28000, cdn=28001, apps=(28101, 28102),
-        pg_primary=25432, pg_standby=25433, pgbouncer=26432,
-        redis_primary=26379, redis_replica=26380, memcached=21311,
-        gearmand=24730, s3=29000,
+        name="test",
+        nginx=28000,
+        cdn=28001,
+        apps=(28101, 28102),
+        pg_primary=25432,
+        pg_standby=25433,
+        pgbouncer=26432,
+        redis_primary=26379,
+        redis_replica=26380,
+        memcached=21311,
+        gearmand=24730,
+        s3=29000,
     ),
 }
 
@@ -108,13 +124,22 @@ def say(message: str) -> None:
     print(f"stack: {message}", flush=True)
 
 
-def run(cmd: list[str], *, user: str | None = None, env: dict[str, str] | None = None,
-        check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str],
+    *,
+    user: str | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    quiet: bool = True,
+) -> subprocess.CompletedProcess[str]:
     if user is not None and os.geteuid() == 0:
         cmd = ["runuser", "-u", user, "--", *cmd]
     result = subprocess.run(
-        cmd, env={**os.environ, **(env or {})}, text=True,
-        stdout=subprocess.PIPE if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+        cmd,
+        env={**os.environ, **(env or {})},
+        text=True,
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.STDOUT if quiet else None,
         cwd=ROOT,
     )
     if check and result.returncode != 0:
@@ -124,6 +149,7 @@ def run(cmd: list[str], *, user: str | None = None, env: dict[str, str] | None =
 
 
 # ---------------------------------------------------------------- installing
+
 
 def ensure_packages() -> None:
     """Install the Debian packages that are missing, without starting their services."""
@@ -145,8 +171,12 @@ def ensure_packages() -> None:
         policy.chmod(0o755)
     try:
         env = {"DEBIAN_FRONTEND": "noninteractive"}
-        if run(["apt-get", "install", "-y", "--no-install-recommends", *missing],
-               env=env, check=False).returncode != 0:
+        if (
+            run(
+                ["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env, check=False
+            ).returncode
+            != 0
+        ):
             run(["apt-get", "update"], env=env)
             run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env)
     except StackError as exc:
@@ -162,10 +192,21 @@ def ensure_service_user() -> None:
         pwd.getpwnam(SERVICE_USER)
     except KeyError:
         if os.geteuid() != 0:
-            raise StackError(f"user {SERVICE_USER!r} is missing: run as root once to create it")
+            raise StackError(f"user {SERVICE_USER!r} is missing: run as root once to create it") from None
         say(f"creating system user {SERVICE_USER}")
-        run(["useradd", "--system", "--user-group", "--no-create-home",
-             "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", SERVICE_USER])
+        run(
+            [
+                "useradd",
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVICE_USER,
+            ]
+        )
     if os.geteuid() == 0:
         probe = run(["test", "-x", str(ROOT / "deploy")], user=SERVICE_USER, check=False)
         if probe.returncode != 0:
@@ -196,6 +237,7 @@ def ensure_venv() -> None:
 
 
 # ---------------------------------------------------------------- configuring
+
 
 def environment(p: Profile) -> dict[str, str]:
     """Return the 12-factor settings the app and workers of this stack read."""
@@ -229,30 +271,49 @@ def environment(p: Profile) -> dict[str, str]:
 
 def render(template: str, values: dict[str, object]) -> str:
     """Fill `{{name}}` placeholders; nginx's own `$vars` pass through untouched."""
+
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in values:
             raise StackError(f"template placeholder {{{{{key}}}}} has no value")
         return str(values[key])
+
     return re.sub(r"\{\{(\w+)\}\}", fill, template)
 
 
 def template_values(p: Profile) -> dict[str, object]:
     var = p.var
     return {
-        "root": ROOT, "var": var, "etc": var / "etc", "log": var / "log", "run": var / "run",
-        "data": var / "data", "venv": VENV, "pg_bin": PG_BIN, "service_user": SERVICE_USER,
+        "root": ROOT,
+        "var": var,
+        "etc": var / "etc",
+        "log": var / "log",
+        "run": var / "run",
+        "data": var / "data",
+        "venv": VENV,
+        "pg_bin": PG_BIN,
+        "service_user": SERVICE_USER,
         "nginx_user": SERVICE_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name,
-        "nginx_port": p.nginx, "cdn_port": p.cdn, "app1_port": p.apps[0], "app2_port": p.apps[1],
-        "pg_primary_port": p.pg_primary, "pg_standby_port": p.pg_standby,
-        "pgbouncer_port": p.pgbouncer, "redis_primary_port": p.redis_primary,
-        "redis_replica_port": p.redis_replica, "memcached_port": p.memcached,
-        "gearmand_port": p.gearmand, "s3_port": p.s3, "bucket": BUCKET, "workers": p.workers,
-        "db_user": DB_USER, "db_password": DB_PASSWORD, "main_db": MAIN_DB,
-        "shard0_db": SHARD_DBS[0], "shard1_db": SHARD_DBS[1],
-        "supervisor_env": ",".join(
-            f'{key}="{value}"' for key, value in environment(p).items()
-        ),
+        "nginx_port": p.nginx,
+        "cdn_port": p.cdn,
+        "app1_port": p.apps[0],
+        "app2_port": p.apps[1],
+        "pg_primary_port": p.pg_primary,
+        "pg_standby_port": p.pg_standby,
+        "pgbouncer_port": p.pgbouncer,
+        "redis_primary_port": p.redis_primary,
+        "redis_replica_port": p.redis_replica,
+        "memcached_port": p.memcached,
+        "gearmand_port": p.gearmand,
+        "s3_port": p.s3,
+        "bucket": BUCKET,
+        "workers": p.workers,
+        "db_user": DB_USER,
+        "db_password": DB_PASSWORD,
+        "main_db": MAIN_DB,
+        "shard0_db": SHARD_DBS[0],
+        "shard1_db": SHARD_DBS[1],
+        "supervisor_env": ",".join(f'{key}="{value}"' for key, value in environment(p).items()),
     }
 
 
@@ -290,6 +351,7 @@ def write_configs(p: Profile) -> None:
 
 # ---------------------------------------------------------------- supervising
 
+
 def supervisorctl(p: Profile, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     conf = p.var / "etc" / "supervisord.conf"
     return run([str(VENV / "bin" / "supervisorctl"), "-c", str(conf), *args], check=check)
@@ -313,11 +375,18 @@ def port_open(port: int) -> bool:
 
 def all_ports(p: Profile) -> dict[str, int]:
     return {
-        "nginx": p.nginx, "nginx (cdn)": p.cdn, "app-1": p.apps[0], "app-2": p.apps[1],
-        "postgres-primary": p.pg_primary, "postgres-standby": p.pg_standby,
-        "pgbouncer": p.pgbouncer, "redis-primary": p.redis_primary,
-        "redis-replica": p.redis_replica, "memcached": p.memcached,
-        "gearmand": p.gearmand, "s3": p.s3,
+        "nginx": p.nginx,
+        "nginx (cdn)": p.cdn,
+        "app-1": p.apps[0],
+        "app-2": p.apps[1],
+        "postgres-primary": p.pg_primary,
+        "postgres-standby": p.pg_standby,
+        "pgbouncer": p.pgbouncer,
+        "redis-primary": p.redis_primary,
+        "redis-replica": p.redis_replica,
+        "memcached": p.memcached,
+        "gearmand": p.gearmand,
+        "s3": p.s3,
     }
 
 
@@ -326,7 +395,8 @@ def check_ports_free(ports: dict[str, int]) -> None:
     taken = [f"{name} (port {port})" for name, port in ports.items() if port_open(port)]
     if taken:
         raise StackError(
-            "ports already in use by another process: " + ", ".join(taken)
+            "ports already in use by another process: "
+            + ", ".join(taken)
             + " (stop that process, or the other stack with `make stop`)"
         )
 
@@ -348,8 +418,21 @@ def start_program(p: Profile, program: str, *, port: int | None = None, timeout:
 
 def psql(p: Profile, sql: str, *, db: str = "postgres") -> str:
     return run(
-        ["psql", "-h", str(p.var / "run"), "-p", str(p.pg_primary), "-U", "postgres", "-d", db,
-         "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
+        [
+            "psql",
+            "-h",
+            str(p.var / "run"),
+            "-p",
+            str(p.pg_primary),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atqc",
+            sql,
+        ],
         user=SERVICE_USER,
     ).stdout.strip()
 
@@ -359,8 +442,21 @@ def init_primary(p: Profile) -> None:
     if (datadir / "PG_VERSION").exists():
         return
     say("initializing the PostgreSQL primary")
-    run([str(PG_BIN / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth-local=trust",
-         "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"], user=SERVICE_USER)
+    run(
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(datadir),
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        user=SERVICE_USER,
+    )
 
 
 def create_databases(p: Profile) -> None:
@@ -389,9 +485,27 @@ def init_standby(p: Profile) -> None:
     if psql(p, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'") == "0":
         psql(p, f"SELECT pg_create_physical_replication_slot('{slot}')")
     shutil.rmtree(datadir, ignore_errors=True)
-    run([str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(p.pg_primary),
-         "-U", REPLICATION_USER, "-D", str(datadir), "-X", "stream", "-R", "-S", slot,
-         "--checkpoint=fast"], user=SERVICE_USER, env={"PGPASSWORD": DB_PASSWORD})
+    run(
+        [
+            str(PG_BIN / "pg_basebackup"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(p.pg_primary),
+            "-U",
+            REPLICATION_USER,
+            "-D",
+            str(datadir),
+            "-X",
+            "stream",
+            "-R",
+            "-S",
+            slot,
+            "--checkpoint=fast",
+        ],
+        user=SERVICE_USER,
+        env={"PGPASSWORD": DB_PASSWORD},
+    )
 
 
 def manage(p: Profile, *args: str) -> None:
@@ -446,9 +560,14 @@ def up(p: Profile, *, fresh: bool) -> None:
     init_standby(p)
     start_program(p, "postgres-standby", port=p.pg_standby)
     wait_pg_ready(p, p.pg_standby, "postgres-standby")
-    for program, port in (("pgbouncer", p.pgbouncer), ("redis-primary", p.redis_primary),
-                          ("redis-replica", p.redis_replica), ("memcached", p.memcached),
-                          ("gearmand", p.gearmand), ("s3", p.s3)):
+    for program, port in (
+        ("pgbouncer", p.pgbouncer),
+        ("redis-primary", p.redis_primary),
+        ("redis-replica", p.redis_replica),
+        ("memcached", p.memcached),
+        ("gearmand", p.gearmand),
+        ("s3", p.s3),
+    ):
         start_program(p, program, port=port)
     manage(p, "migrate", "--no-input", "-v", "0")
     manage(p, "ensure_bucket")
@@ -483,12 +602,14 @@ def down(p: Profile) -> None:
 
 
 def summary(p: Profile) -> str:
-    return "\n".join([
-        f"API (through nginx):     http://localhost:{p.nginx}/v1/   health: http://localhost:{p.nginx}/health",
-        f"CDN (nginx proxy_cache): http://localhost:{p.cdn}/<object key>",
-        f"PostgreSQL via pgbouncer: psql -h 127.0.0.1 -p {p.pgbouncer} -U {DB_USER} main",
-        f"Logs: {p.var / 'log'}    Processes: make ctl ARGS=status",
-    ])
+    return "\n".join(
+        [
+            f"API (through nginx):     http://localhost:{p.nginx}/v1/   health: http://localhost:{p.nginx}/health",
+            f"CDN (nginx proxy_cache): http://localhost:{p.cdn}/<object key>",
+            f"PostgreSQL via pgbouncer: psql -h 127.0.0.1 -p {p.pgbouncer} -U {DB_USER} main",
+            f"Logs: {p.var / 'log'}    Processes: make ctl ARGS=status",
+        ]
+    )
 
 
 def foreground(p: Profile) -> None:
@@ -508,7 +629,9 @@ def foreground(p: Profile) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["up", "down", "ctl", "env"])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
     parser.add_argument("--fresh", action="store_true", help="wipe var/<profile> first")

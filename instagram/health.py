@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -63,11 +64,19 @@ def check_replica(primary: str, replica: str) -> Details:
 
 
 def check_pgbouncer() -> Details:
-    with psycopg.connect(
-        host=settings.DB_HOST, port=settings.DB_PORT, dbname="pgbouncer", user=settings.DB_USER,
-        password=settings.DB_PASSWORD, connect_timeout=2, autocommit=True,
-        cursor_factory=psycopg.ClientCursor,
-    ) as conn, conn.cursor() as cursor:
+    with (
+        psycopg.connect(
+            host=settings.DB_HOST,
+            port=settings.DB_PORT,
+            dbname="pgbouncer",
+            user=settings.DB_USER,
+            password=settings.DB_PASSWORD,
+            connect_timeout=2,
+            autocommit=True,
+            cursor_factory=psycopg.ClientCursor,
+        ) as conn,
+        conn.cursor() as cursor,
+    ):
         cursor.execute("SHOW POOLS")
         columns = [c.name for c in cursor.description or []]
         pools = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
@@ -138,17 +147,19 @@ def checks() -> dict[str, Callable[[], Details]]:
     """Return every component check by name, databases first."""
     named: dict[str, Callable[[], Details]] = {}
     for primary, replica in settings.REPLICA_DATABASES.items():
-        named[f"postgres:{primary}"] = lambda alias=primary: check_database(alias)
-        named[f"postgres:{replica}"] = lambda p=primary, r=replica: check_replica(p, r)
-    named.update({
-        "pgbouncer": check_pgbouncer,
-        "redis": check_redis,
-        "redis_replica": check_redis_replica,
-        "memcached": check_memcached,
-        "gearmand": check_gearmand,
-        "workers": check_workers,
-        "storage": check_storage,
-    })
+        named[f"postgres:{primary}"] = partial(check_database, primary)
+        named[f"postgres:{replica}"] = partial(check_replica, primary, replica)
+    named.update(
+        {
+            "pgbouncer": check_pgbouncer,
+            "redis": check_redis,
+            "redis_replica": check_redis_replica,
+            "memcached": check_memcached,
+            "gearmand": check_gearmand,
+            "workers": check_workers,
+            "storage": check_storage,
+        }
+    )
     return named
 
 

@@ -59,8 +59,9 @@ class APIErrorMiddleware:
             return error_envelope(status=404, error_type="APINotFoundError", message="Not found.")
         if isinstance(exception, PermissionDenied):
             return error_envelope(status=403, error_type="APINotAllowedError", message="Not allowed.")
-        logger.exception("unhandled error in %s %s", request.method, request.path)
+        logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exception)
         return error_envelope(
-            status=500, error_type="APIError",
+            status=500,
+            error_type="APIError",
             message=f"Internal server error (request id {request_id_var.get()}).",
         )

@@ -7,10 +7,10 @@ from django.conf import settings
 
 
 @cache
-def redis_primary() -> "redis.Redis[bytes]":
+def redis_primary() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
 
 
 @cache
-def redis_replica() -> "redis.Redis[bytes]":
+def redis_replica() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_REPLICA_URL, socket_timeout=2, socket_connect_timeout=2)

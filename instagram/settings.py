@@ -104,8 +104,15 @@ CACHES = {
         "LOCATION": env_list("MEMCACHED_SERVERS", "127.0.0.1:11311"),
         "TIMEOUT": 3600,
         "OPTIONS": {
-            "binary": True,
-            "behaviors": {"tcp_nodelay": True, "ketama": True, "connect_timeout": 1000},
+            # The text protocol: libmemcached's binary protocol never takes a
+            # server back after it restarted (and memcached deprecated it).
+            "binary": False,
+            "behaviors": {
+                "tcp_nodelay": True,
+                "ketama": True,
+                "connect_timeout": 1000,  # ms
+                "retry_timeout": 1,  # s before a failed server is tried again
+            },
         },
     }
 }

@@ -1,6 +1,7 @@
 """Operational endpoints: the health report and a trivial JSON view for benchmarks."""
 
 from django.http import HttpRequest, JsonResponse
+
 from instagram.errors import allow_methods, envelope, error_envelope
 from instagram.health import check_all
 

@@ -1,5 +1,6 @@
 """The S3 object store that holds photos (AWS S3, MinIO, or the local server)."""
 
+import json
 from functools import cache
 from typing import Any
 
@@ -18,23 +19,43 @@ def s3_client() -> Any:
         aws_access_key_id=settings.AWS_ACCESS_KEY_ID,
         aws_secret_access_key=settings.AWS_SECRET_ACCESS_KEY,
         config=Config(
-            connect_timeout=2, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=2,
+            read_timeout=10,
+            retries={"max_attempts": 3, "mode": "standard"},
             s3={"addressing_style": "path"},
         ),
     )
 
 
+def cdn_read_policy(bucket: str) -> str:
+    """Return the bucket policy that lets the CDN origin fetch objects (reads only).
+
+    Behind CloudFront, operators narrow the principal to the distribution's
+    origin access control; listing and writing stay private either way.
+    """
+    statement = {
+        "Sid": "CdnOriginRead",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/*",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def ensure_bucket() -> bool:
-    """Create the media bucket unless it exists; return True when it was created."""
+    """Create the media bucket and its CDN read policy; return True when the bucket was new."""
     client = s3_client()
+    created = False
     try:
         client.head_bucket(Bucket=settings.S3_BUCKET)
-        return False
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
             raise
-    client.create_bucket(Bucket=settings.S3_BUCKET)
-    return True
+        client.create_bucket(Bucket=settings.S3_BUCKET)
+        created = True
+    client.put_bucket_policy(Bucket=settings.S3_BUCKET, Policy=cdn_read_policy(settings.S3_BUCKET))
+    return created
 
 
 def cdn_url(key: str) -> str:

@@ -46,11 +46,16 @@ class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
         started = time.perf_counter()
         close_old_connections()
         try:
-            ctx = JobContext(function=function, job_id=payload.job_id,
-                             request_id=payload.request_id, worker_id=self.worker_id)
+            ctx = JobContext(
+                function=function,
+                job_id=payload.job_id,
+                request_id=payload.request_id,
+                worker_id=self.worker_id,
+            )
             REGISTRY[function](payload.args, ctx)
-            logger.info("job %s %s done in %.1fms", function, payload.job_id,
-                        (time.perf_counter() - started) * 1000)
+            logger.info(
+                "job %s %s done in %.1fms", function, payload.job_id, (time.perf_counter() - started) * 1000
+            )
             return "ok"
         except Exception:
             logger.exception("job %s %s failed", function, payload.job_id)
@@ -65,7 +70,9 @@ def work_forever(servers: list[str], *, poll_timeout: float = 1.0) -> None:
     worker = Worker(servers)
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)
-    logger.info("worker %s serving %s on %s", worker.worker_id, ", ".join(sorted(REGISTRY)), ", ".join(servers))
+    logger.info(
+        "worker %s serving %s on %s", worker.worker_id, ", ".join(sorted(REGISTRY)), ", ".join(servers)
+    )
     while not worker.stopping:
         try:
             worker.work(poll_timeout=poll_timeout)

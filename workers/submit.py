@@ -59,7 +59,10 @@ def _checked_payload(function: str, args: JobArgs) -> Payload:
 def _send(function: str, payload: Payload) -> None:
     client = _client()
     client.submit_job(
-        function, payload.encode(), unique=payload.job_id,
-        background=True, wait_until_complete=False,
+        function,
+        payload.encode(),
+        unique=payload.job_id,
+        background=True,
+        wait_until_complete=False,
     )
     logger.info("submitted job %s %s", function, payload.job_id)

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Benchmarks against the running stack, through nginx, with wrk.
+
+Each figure is reported next to its ratio to the trivial JSON view (`/ping`)
+measured in the same run at the same concurrency, so a noisy machine moves
+both alike. Every cell is the median of `--repeat` runs.
+
+    make bench                      # dev stack, defaults
+    make bench ARGS="--duration 5 --repeat 5"
+
+Results print as a table and are written as JSON to var/bench/results.json.
+Later issues add their endpoints to BENCHMARKS.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "ping"
+# name -> path, all served through nginx.
+BENCHMARKS = {
+    BASELINE: "/ping",
+    "health": "/health",
+}
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class Result:
+    name: str
+    connections: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    ratio_rps: float = 1.0
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int]:
+    """Return requests/s, p50 and p99 in ms, and the non-2xx count from `wrk --latency` output."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    latency = {}
+    for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE):
+        latency[pct] = float(value) * UNITS[unit]
+    errors = 0
+    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
+        errors += int(match.group(1))
+    if match := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        errors += sum(int(n) for n in match.groups())
+    return rps, latency["50"], latency["99"], errors
+
+
+def run_wrk(url: str, *, connections: int, duration: int, threads: int) -> tuple[float, float, float, int]:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return parse_wrk(output)
+
+
+def measure(base: str, *, name: str, path: str, connections: int, duration: int, repeat: int) -> Result:
+    runs = [
+        run_wrk(f"{base}{path}", connections=connections, duration=duration, threads=2) for _ in range(repeat)
+    ]
+    return Result(
+        name=name,
+        connections=connections,
+        requests_per_second=round(statistics.median(r[0] for r in runs), 1),
+        p50_ms=round(statistics.median(r[1] for r in runs), 2),
+        p99_ms=round(statistics.median(r[2] for r in runs), 2),
+        errors=sum(r[3] for r in runs),
+    )
+
+
+def table(results: list[Result]) -> str:
+    header = f"{'benchmark':<14}{'conns':>6}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+    lines = [header, "-" * len(header)]
+    for r in results:
+        lines.append(
+            f"{r.name:<14}{r.connections:>6}{r.requests_per_second:>10.1f}{r.ratio_rps:>8.2f}"
+            f"{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--base-url", default=os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000"))
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is reported")
+    parser.add_argument("--connections", default="16,64")
+    parser.add_argument(
+        "--only", default="", help="comma-separated benchmark names (the baseline always runs)"
+    )
+    parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results.json"))
+    options = parser.parse_args(argv)
+
+    names = [n for n in BENCHMARKS if not options.only or n == BASELINE or n in options.only.split(",")]
+    results: list[Result] = []
+    for connections in (int(c) for c in options.connections.split(",")):
+        baseline: Result | None = None
+        for name in names:
+            print(f"bench: {name} at {connections} connections", file=sys.stderr, flush=True)
+            result = measure(
+                options.base_url,
+                name=name,
+                path=BENCHMARKS[name],
+                connections=connections,
+                duration=options.duration,
+                repeat=options.repeat,
+            )
+            if name == BASELINE:
+                baseline = result
+            assert baseline is not None
+            result.ratio_rps = round(result.requests_per_second / baseline.requests_per_second, 3)
+            results.append(result)
+    print(table(results))
+    out = Path(options.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "base_url": options.base_url,
+        "baseline": BASELINE,
+        "duration_s": options.duration,
+        "repeat": options.repeat,
+        "results": [asdict(r) for r in results],
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"bench: wrote {out}", file=sys.stderr)
+    return 1 if any(r.errors for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

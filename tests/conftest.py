@@ -1,0 +1,105 @@
+"""Fixtures for tests that run against the real test stack (`make test`).
+
+The stack (deploy/stack.py, profile test) is started fresh before pytest
+runs, on its own ports and in var/test, so tests use its databases directly:
+no per-test database is created, and tests make their own unique data.
+"""
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy"))
+
+import stack as stack_script  # noqa: E402
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The running test stack: its ports, folders and supervisorctl."""
+
+    profile: stack_script.Profile
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.profile.nginx}"
+
+    @property
+    def cdn(self) -> str:
+        return f"http://127.0.0.1:{self.profile.cdn}"
+
+    @property
+    def log(self) -> Path:
+        return self.profile.var / "log"
+
+    def ctl(self, *args: str) -> str:
+        """Run supervisorctl against the test stack; raise if it reports an error."""
+        result = stack_script.supervisorctl(self.profile, *args, check=False)
+        if result.returncode != 0 or "ERROR" in result.stdout:
+            raise AssertionError(f"supervisorctl {' '.join(args)}: {result.stdout}")
+        return result.stdout
+
+    def start(self, *programs: str) -> None:
+        """Start `programs` unless they already run."""
+        result = stack_script.supervisorctl(self.profile, "start", *programs, check=False)
+        errors = [ln for ln in result.stdout.splitlines() if "ERROR" in ln and "already started" not in ln]
+        if errors:
+            raise AssertionError(f"supervisorctl start {' '.join(programs)}: {result.stdout}")
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float = 15.0, interval: float = 0.05) -> T:
+    """Poll `probe` until it returns something other than None or False; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {probe}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    name = os.environ.get("IG_ENVIRONMENT", "")
+    if name != "test":
+        pytest.exit("run the suite with `make test` (or `make pytest` against a running test stack)", 2)
+    return Stack(profile=stack_script.PROFILES["test"])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _real_databases(django_db_blocker: pytest.FixtureRequest) -> Iterator[None]:
+    # The test stack's databases are throwaway, so tests use them as they are.
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        yield
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture
+def healthy_stack(stack: Stack, http: requests.Session) -> Stack:
+    """The stack, once /health says every component is up (after a disruptive test).
+
+    Ten green answers in a row, so that every app process, not only the first
+    to answer, has reconnected to whatever an earlier test restarted.
+    """
+
+    def all_green() -> bool:
+        return all(http.get(f"{stack.api}/health", timeout=10).status_code == 200 for _ in range(10))
+
+    wait_for(all_green, timeout=60, interval=0.5)
+    return stack

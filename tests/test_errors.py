@@ -1,0 +1,66 @@
+"""Every error reaches the client as a v1 envelope; no stack trace ever does."""
+
+import pytest
+import requests
+from django.http import HttpRequest, HttpResponse
+from django.test import Client
+from django.urls import path
+
+from instagram.errors import APIError
+from tests.conftest import Stack
+
+
+def crash(request: HttpRequest) -> HttpResponse:
+    raise ZeroDivisionError("secret internals")
+
+
+def refuse(request: HttpRequest) -> HttpResponse:
+    raise APIError("count must be a number", error_type="APIInvalidParametersError")
+
+
+urlpatterns = [path("crash", crash), path("refuse", refuse)]
+
+
+@pytest.mark.urls("tests.test_errors")
+def test_unhandled_exception_is_an_enveloped_500_without_traceback() -> None:
+    response = Client(raise_request_exception=False).get("/crash")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["meta"]["code"] == 500
+    assert body["meta"]["error_type"] == "APIError"
+    assert "secret internals" not in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+
+
+@pytest.mark.urls("tests.test_errors")
+def test_api_error_is_rendered_with_its_type_and_status() -> None:
+    response = Client().get("/refuse")
+    assert response.status_code == 400
+    assert response.json() == {
+        "meta": {
+            "code": 400,
+            "error_type": "APIInvalidParametersError",
+            "error_message": "count must be a number",
+        }
+    }
+
+
+def test_unknown_path_and_wrong_method_are_enveloped_through_nginx(
+    healthy_stack: Stack, http: requests.Session
+) -> None:
+    missing = http.get(f"{healthy_stack.api}/v1/nothing/here", timeout=5)
+    assert missing.status_code == 404
+    assert missing.json()["meta"]["error_type"] == "APINotFoundError"
+    wrong = http.delete(f"{healthy_stack.api}/ping", timeout=5)
+    assert wrong.status_code == 405
+    assert wrong.json()["meta"] == {
+        "code": 405,
+        "error_type": "APIMethodNotAllowedError",
+        "error_message": "DELETE is not allowed here; use GET.",
+    }
+
+
+def test_disallowed_host_is_an_enveloped_400(healthy_stack: Stack, http: requests.Session) -> None:
+    response = http.get(f"{healthy_stack.api}/ping", headers={"Host": "evil.example"}, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["meta"]["code"] == 400

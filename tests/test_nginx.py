@@ -1,0 +1,84 @@
+"""nginx balances over both app servers, survives losing one, and caches photos as the CDN."""
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import requests
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from photos.storage import cdn_url
+from tests.conftest import Stack, wait_for
+
+
+def served_by(http: requests.Session, stack: Stack, n: int) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for _ in range(n):
+        response = http.get(f"{stack.api}/ping", timeout=5)
+        assert response.status_code == 200, response.text
+        counts[response.headers["X-Served-By"]] += 1
+    return counts
+
+
+def test_nginx_balances_over_both_app_servers(healthy_stack: Stack, http: requests.Session) -> None:
+    # An app server restarted by an earlier test rejoins after nginx's fail_timeout.
+    counts = wait_for(
+        lambda: served_by(http, healthy_stack, 20) if len(served_by(http, healthy_stack, 4)) == 2 else None,
+        timeout=20,
+        interval=0.5,
+    )
+    assert set(counts) == {"app-1", "app-2"}
+    assert min(counts.values()) >= 5
+
+
+@pytest.fixture
+def app1_down(healthy_stack: Stack) -> Iterator[None]:
+    healthy_stack.ctl("stop", "app-1")
+    try:
+        yield
+    finally:
+        healthy_stack.start("app-1")
+
+
+@pytest.mark.disruptive
+def test_nginx_keeps_serving_when_an_app_server_dies(
+    healthy_stack: Stack, http: requests.Session, app1_down: None
+) -> None:
+    counts = served_by(http, healthy_stack, 20)
+    assert counts == Counter({"app-2": 20})
+
+
+def test_request_id_reaches_the_app_log(healthy_stack: Stack, http: requests.Session) -> None:
+    request_id = f"t-{uuid.uuid4().hex[:20]}"
+    response = http.get(f"{healthy_stack.api}/ping", headers={"X-Request-ID": request_id}, timeout=5)
+    assert response.headers["X-Request-ID"] == request_id
+    server = response.headers["X-Served-By"]
+    lines = (healthy_stack.log / f"{server}.log").read_text().splitlines()
+    line = next(ln for ln in lines if f"[{request_id}]" in ln)
+    assert "GET /ping 200" in line
+    assert line.rstrip().endswith("ms")
+
+
+def test_photo_is_served_through_the_cdn_with_a_miss_then_a_hit(
+    healthy_stack: Stack, http: requests.Session
+) -> None:
+    body = os.urandom(300 * 1024)  # a photo-sized object
+    key = default_storage.save(f"test/{uuid.uuid4().hex}.jpg", ContentFile(body))
+    url = default_storage.url(key)
+    assert url == cdn_url(key)
+    assert url.startswith(f"http://localhost:{healthy_stack.profile.cdn}/")
+    first = http.get(url, timeout=5)
+    second = http.get(url, timeout=5)
+    assert (first.status_code, first.headers["X-Cache"]) == (200, "MISS")
+    assert (second.status_code, second.headers["X-Cache"]) == (200, "HIT")
+    assert first.content == body
+    assert second.content == body
+    assert "immutable" in second.headers["Cache-Control"]
+
+
+def test_cdn_refuses_writes(healthy_stack: Stack, http: requests.Session) -> None:
+    response = http.put(f"{healthy_stack.cdn}/test/evil.jpg", data=b"x", timeout=5)
+    assert response.status_code == 403
