@@ -294,6 +294,13 @@ def template_values(p: Profile) -> dict[str, object]:
         "pg_bin": PG_BIN,
         "service_user": SERVICE_USER,
         "nginx_user": SERVICE_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name,
+        "listen_host": "127.0.0.1",
+        "status_allow": "127.0.0.1",
+        "app1_addr": f"127.0.0.1:{p.apps[0]}",
+        "app2_addr": f"127.0.0.1:{p.apps[1]}",
+        "s3_addr": f"127.0.0.1:{p.s3}",
+        "pg_primary_host": "127.0.0.1",
+        "pg_standby_host": "127.0.0.1",
         "nginx_port": p.nginx,
         "cdn_port": p.cdn,
         "app1_port": p.apps[0],
@@ -347,6 +354,54 @@ def write_configs(p: Profile) -> None:
         for sub in ("redis-primary", "redis-replica", "gearmand"):
             (p.var / "data" / sub).mkdir(exist_ok=True)
             shutil.chown(p.var / "data" / sub, SERVICE_USER, SERVICE_USER)
+
+
+COMPOSE_DIR = DEPLOY / "docker"
+# Files docker-compose.yml mounts, rendered from the same templates as the
+# native stack so the two topologies cannot drift apart.
+COMPOSE_FILES = {
+    "nginx.conf": "nginx/nginx.conf",
+    "pgbouncer.ini": "pgbouncer/pgbouncer.ini",
+    "userlist.txt": "pgbouncer/userlist.txt",
+}
+
+
+def compose_values() -> dict[str, object]:
+    """Return template values for the docker-compose topology (service names as hosts)."""
+    values = template_values(PROFILES["dev"])
+    values.update(
+        {
+            "nginx_user": "nginx",
+            "var": "/var/cache/instagram",
+            "log": "/var/log/nginx",
+            "run": "/var/run",
+            "etc": "/etc/pgbouncer",
+            "listen_host": "0.0.0.0",  # noqa: S104 (inside its container)
+            "status_allow": "172.16.0.0/12",
+            "app1_addr": "app1:8000",
+            "app2_addr": "app2:8000",
+            "s3_addr": "minio:9000",
+            "nginx_port": 8000,
+            "cdn_port": 8001,
+            "pg_primary_host": "postgres",
+            "pg_primary_port": 5432,
+            "pg_standby_host": "postgres-standby",
+            "pg_standby_port": 5432,
+            "pgbouncer_port": 6432,
+        }
+    )
+    return values
+
+
+def render_compose_files() -> dict[str, str]:
+    values = compose_values()
+    return {target: render((DEPLOY / source).read_text(), values) for target, source in COMPOSE_FILES.items()}
+
+
+def write_compose_files() -> None:
+    for name, text in render_compose_files().items():
+        (COMPOSE_DIR / name).write_text(text)
+        say(f"wrote {(COMPOSE_DIR / name).relative_to(ROOT)}")
 
 
 # ---------------------------------------------------------------- supervising
@@ -632,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["up", "down", "ctl", "env"])
+    parser.add_argument("command", choices=["up", "down", "ctl", "env", "render-compose"])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
     parser.add_argument("--fresh", action="store_true", help="wipe var/<profile> first")
     parser.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops all")
@@ -646,6 +701,8 @@ def main(argv: list[str] | None = None) -> int:
                 foreground(p)
         elif options.command == "down":
             down(p)
+        elif options.command == "render-compose":
+            write_compose_files()
         elif options.command == "env":
             print("\n".join(f"{k}={v}" for k, v in environment(p).items()))
         else:
