@@ -6,7 +6,6 @@ no per-test database is created, and tests make their own unique data.
 """
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,10 +15,9 @@ from typing import TypeVar
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy"))
+from deploy import stack as stack_script
 
-import stack as stack_script  # noqa: E402
+ROOT = stack_script.ROOT
 
 T = TypeVar("T")
 

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from deploy import stack as stack_script
 from instagram.env import READ
-from tests.conftest import ROOT, stack_script
+from tests.conftest import ROOT
 
 APP_SERVICES = ("app1", "app2", "worker", "migrate")
 # What the settings read, plus the variable that selects the settings module.

@@ -1,5 +1,6 @@
 """deploy/stack.py: what `make run` and `make test` do, and how they fail."""
 
+import os
 import re
 import socket
 import subprocess
@@ -7,7 +8,8 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, Stack, stack_script
+from deploy import stack as stack_script
+from tests.conftest import ROOT, Stack
 
 
 def test_every_template_renders_with_no_placeholder_left(stack: Stack) -> None:
@@ -49,7 +51,7 @@ def test_a_server_that_does_not_come_up_names_its_log(stack: Stack) -> None:
 
 def test_missing_packages_without_root_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stack_script, "PACKAGES", {"/nonexistent/bin/thing": "thing-server"})
-    monkeypatch.setattr(stack_script.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(stack_script.StackError, match="missing Debian packages thing-server: run as root"):
         stack_script.ensure_packages()
 
