@@ -456,6 +456,12 @@ def check_ports_free(ports: dict[str, int]) -> None:
         )
 
 
+def program_state(p: Profile, program: str) -> str:
+    """Return supervisord's state of `program` (RUNNING, BACKOFF, FATAL, ...)."""
+    output = supervisorctl(p, "status", program, check=False).stdout.split()
+    return output[1] if len(output) > 1 else "UNKNOWN"
+
+
 def start_program(p: Profile, program: str, *, port: int | None = None, timeout: float = 30) -> None:
     """Start one supervised program and wait until it accepts connections."""
     log = p.var / "log" / f"{program.split(':')[0]}.log"
@@ -465,10 +471,16 @@ def start_program(p: Profile, program: str, *, port: int | None = None, timeout:
     if port is None:
         return
     deadline = time.monotonic() + timeout
+    checked = time.monotonic()
     while not port_open(port):
         if time.monotonic() > deadline:
             raise StackError(f"{program} did not listen on port {port} in {timeout:.0f}s; read {log}")
-        time.sleep(0.1)
+        if time.monotonic() - checked > 1:
+            checked = time.monotonic()
+            state = program_state(p, program)
+            if state not in {"RUNNING", "STARTING"}:
+                raise StackError(f"{program} exited ({state}) before listening on port {port}; read {log}")
+        time.sleep(0.05)
 
 
 def psql(p: Profile, sql: str, *, db: str = "postgres") -> str:
@@ -696,7 +708,11 @@ def main(argv: list[str] | None = None) -> int:
     p = PROFILES[options.profile]
     try:
         if options.command == "up":
-            up(p, fresh=options.fresh)
+            try:
+                up(p, fresh=options.fresh)
+            except StackError:
+                down(p)  # nothing half-started stays behind; the logs do
+                raise
             if options.foreground:
                 foreground(p)
         elif options.command == "down":
