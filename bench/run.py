@@ -59,7 +59,17 @@ def parse_wrk(output: str) -> tuple[float, float, float, int]:
 
 
 def run_wrk(url: str, *, connections: int, duration: int, threads: int) -> tuple[float, float, float, int]:
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    # A 10 s timeout, so slow answers count in the latency figures rather than as errors.
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        url,
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return parse_wrk(output)
 

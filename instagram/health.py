@@ -87,10 +87,14 @@ def check_pgbouncer() -> Details:
 def check_redis() -> Details:
     client = redis_primary()
     probe = uuid.uuid4().hex
-    client.set(rediskeys.health_probe(), probe, ex=60)
-    if client.get(rediskeys.health_probe()) != probe.encode():
+    # One MULTI block, so concurrent health checks cannot read each other's probe.
+    pipe = client.pipeline(transaction=True)
+    pipe.set(rediskeys.health_probe(), probe, ex=60)
+    pipe.get(rediskeys.health_probe())
+    pipe.info("replication")
+    _, read_back, info = pipe.execute()
+    if read_back != probe.encode():
         raise RuntimeError("read back a different value than written")
-    info = client.info("replication")
     return {"role": info["role"], "connected_replicas": info["connected_slaves"]}
 
 
@@ -104,10 +108,13 @@ def check_redis_replica() -> Details:
 
 
 def check_memcached() -> Details:
-    probe = uuid.uuid4().hex
-    cache.set("health:probe", probe, 30)
-    if cache.get("health:probe") != probe:
-        raise RuntimeError("read back a different value than written")
+    key = f"health:probe:{uuid.uuid4().hex}"
+    cache.set(key, 1, 10)
+    try:
+        if cache.get(key) != 1:
+            raise RuntimeError("a value just written could not be read back")
+    finally:
+        cache.delete(key)
     return {}
 
 

@@ -1,6 +1,7 @@
 """/health reports every component, and names the one that is down."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -72,3 +73,12 @@ def test_health_counts_live_workers(healthy_stack: Stack, http: requests.Session
         return response.json() if response.status_code == 503 else None
 
     assert wait_for(report)["down"] == ["workers"]
+
+
+def test_concurrent_health_checks_do_not_trip_each_other(healthy_stack: Stack) -> None:
+    def status(_: int) -> int:
+        return requests.get(f"{healthy_stack.api}/health", timeout=30).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(status, range(40)))
+    assert statuses == [200] * 40
