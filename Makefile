@@ -18,7 +18,7 @@ stop:
 test:
 	@$(STACK) up --profile test --fresh
 	@status=0; $(MAKE) --no-print-directory lint compose-check pytest || status=$$?; \
-		$(STACK) down --profile test; exit $$status
+		$(STACK) down --profile test > /dev/null; exit $$status
 
 ## pytest: run the suite (or ARGS=...) against the already running test stack
 pytest:

@@ -13,9 +13,9 @@ from functools import partial
 from typing import Any
 
 import psycopg
+import pylibmc
 import python3_gearman
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connections
 
 from instagram import rediskeys
@@ -108,14 +108,23 @@ def check_redis_replica() -> Details:
 
 
 def check_memcached() -> Details:
-    key = f"health:probe:{uuid.uuid4().hex}"
-    cache.set(key, 1, 10)
-    try:
-        if cache.get(key) != 1:
-            raise RuntimeError("a value just written could not be read back")
-    finally:
-        cache.delete(key)
-    return {}
+    """Round-trip a value through every memcached server on a fresh connection.
+
+    The app's long-lived clients sit out a second after a server restart
+    (libmemcached's retry_timeout); a fresh client tells whether the server
+    itself is up right now.
+    """
+    for server in settings.MEMCACHED_SERVERS:
+        client = pylibmc.Client([server], binary=False, behaviors={"connect_timeout": 1000})
+        key = f"health:probe:{uuid.uuid4().hex}"
+        try:
+            client.set(key, 1, time=10)
+            if client.get(key) != 1:
+                raise RuntimeError(f"{server}: a value just written could not be read back")
+            client.delete(key)
+        finally:
+            client.disconnect_all()
+    return {"servers": len(settings.MEMCACHED_SERVERS)}
 
 
 def _gearman_admin() -> python3_gearman.GearmanAdminClient:

@@ -98,10 +98,11 @@ DATABASE_ROUTERS = ["instagram.routers.MainDatabaseRouter"]
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")
 REDIS_REPLICA_URL = env_str("REDIS_REPLICA_URL", "redis://127.0.0.1:16380/0")
 
+MEMCACHED_SERVERS = env_list("MEMCACHED_SERVERS", "127.0.0.1:11311")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
-        "LOCATION": env_list("MEMCACHED_SERVERS", "127.0.0.1:11311"),
+        "LOCATION": MEMCACHED_SERVERS,
         "TIMEOUT": 3600,
         "OPTIONS": {
             # The text protocol: libmemcached's binary protocol never takes a

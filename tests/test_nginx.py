@@ -1,6 +1,7 @@
 """nginx balances over both app servers, survives losing one, and caches photos as the CDN."""
 
 import os
+import signal
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -49,6 +50,25 @@ def test_nginx_keeps_serving_when_an_app_server_dies(
 ) -> None:
     counts = served_by(http, healthy_stack, 20)
     assert counts == Counter({"app-2": 20})
+
+
+@pytest.fixture
+def app1_killed(healthy_stack: Stack) -> Iterator[None]:
+    """Kill app-1's whole process group at once, as a crashed host would lose it."""
+    pid = int(healthy_stack.ctl("pid", "app-1"))
+    os.killpg(pid, signal.SIGKILL)
+    try:
+        yield
+    finally:
+        healthy_stack.start("app-1")
+
+
+@pytest.mark.disruptive
+def test_nginx_fails_over_when_an_app_server_is_killed(
+    healthy_stack: Stack, http: requests.Session, app1_killed: None
+) -> None:
+    counts = served_by(http, healthy_stack, 20)  # each one asserted 200
+    assert sum(counts.values()) == 20
 
 
 def test_request_id_reaches_the_app_log(healthy_stack: Stack, http: requests.Session) -> None:
