@@ -12,13 +12,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import psycopg
 import pylibmc
 import python3_gearman
 from django.conf import settings
 from django.db import connections
 
 from instagram import rediskeys
+from instagram.pgbouncer import pgbouncer_console
 from instagram.redis_client import redis_primary, redis_replica
 from photos.storage import s3_client
 from workers.jobs import REGISTRY
@@ -64,22 +64,7 @@ def check_replica(primary: str, replica: str) -> Details:
 
 
 def check_pgbouncer() -> Details:
-    with (
-        psycopg.connect(
-            host=settings.DB_HOST,
-            port=settings.DB_PORT,
-            dbname="pgbouncer",
-            user=settings.DB_USER,
-            password=settings.DB_PASSWORD,
-            connect_timeout=2,
-            autocommit=True,
-            cursor_factory=psycopg.ClientCursor,
-        ) as conn,
-        conn.cursor() as cursor,
-    ):
-        cursor.execute("SHOW POOLS")
-        columns = [c.name for c in cursor.description or []]
-        pools = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    pools = pgbouncer_console("SHOW POOLS")
     mode = {str(p["pool_mode"]) for p in pools if p["database"] != "pgbouncer"}
     return {"pools": len(pools), "pool_mode": ",".join(sorted(mode))}
 

@@ -8,6 +8,7 @@ no per-test database is created, and tests make their own unique data.
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -46,6 +47,15 @@ class Stack:
         if result.returncode != 0 or "ERROR" in result.stdout:
             raise AssertionError(f"supervisorctl {' '.join(args)}: {result.stdout}")
         return result.stdout
+
+    @contextmanager
+    def stopped(self, *programs: str) -> Iterator[None]:
+        """Stop `programs` for the duration of the block, then start them again."""
+        self.ctl("stop", *programs)
+        try:
+            yield
+        finally:
+            self.start(*programs)
 
     def start(self, *programs: str) -> None:
         """Start `programs` unless they already run."""

@@ -1,6 +1,5 @@
 """/health reports every component, and names the one that is down."""
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -37,33 +36,14 @@ def test_health_reports_every_component_up(healthy_stack: Stack, http: requests.
     assert report["components"]["redis"]["connected_replicas"] == 1
 
 
-@pytest.fixture
-def memcached_down(healthy_stack: Stack) -> Iterator[None]:
-    healthy_stack.ctl("stop", "memcached")
-    try:
-        yield
-    finally:
-        healthy_stack.start("memcached")
-
-
 @pytest.mark.disruptive
-def test_health_is_503_naming_what_is_down(
-    healthy_stack: Stack, http: requests.Session, memcached_down: None
-) -> None:
-    response = http.get(f"{healthy_stack.api}/health", timeout=10)
+def test_health_is_503_naming_what_is_down(healthy_stack: Stack, http: requests.Session) -> None:
+    with healthy_stack.stopped("memcached"):
+        response = http.get(f"{healthy_stack.api}/health", timeout=10)
     assert response.status_code == 503
     report = response.json()
     assert report["down"] == ["memcached"]
     assert report["components"]["memcached"]["status"] == "down"
-
-
-@pytest.fixture
-def workers_down(healthy_stack: Stack) -> Iterator[None]:
-    healthy_stack.ctl("stop", "worker:*")
-    try:
-        yield
-    finally:
-        healthy_stack.start("worker:*")
 
 
 @pytest.mark.disruptive

@@ -6,27 +6,9 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
+from instagram.pgbouncer import pgbouncer_console
 from tests.conftest import Stack, wait_for
 from users.models import User
-
-
-def pgbouncer_console(command: str) -> list[dict[str, object]]:
-    """Run a SHOW command on pgbouncer's admin console."""
-    with (
-        psycopg.connect(
-            host=settings.DB_HOST,
-            port=settings.DB_PORT,
-            dbname="pgbouncer",
-            user=settings.DB_USER,
-            password=settings.DB_PASSWORD,
-            autocommit=True,
-            cursor_factory=psycopg.ClientCursor,
-        ) as conn,
-        conn.cursor() as cursor,
-    ):
-        cursor.execute(command)
-        columns = [c.name for c in cursor.description or []]
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def pgbouncer_stats(database: str) -> dict[str, int]:

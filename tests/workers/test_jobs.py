@@ -5,7 +5,6 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from django.db import transaction
@@ -78,21 +77,12 @@ def test_bad_payload_fails_in_the_caller_not_on_a_worker() -> None:
         Payload.decode('{"v": 99, "args": {}}')
 
 
-@pytest.fixture
-def workers_stopped(stack: Stack) -> Iterator[None]:
-    stack.ctl("stop", "worker:*")
-    try:
-        yield
-    finally:
-        stack.start("gearmand", "worker:*")
-
-
 @pytest.mark.disruptive
-def test_queued_job_survives_a_gearmand_restart(stack: Stack, workers_stopped: None) -> None:
+def test_queued_job_survives_a_gearmand_restart(stack: Stack) -> None:
     token = uuid.uuid4().hex
-    job_id = submit_job_on_commit(functions.PING, {"token": token})
-    stack.ctl("restart", "gearmand")
-    assert ran(token) is None
-    stack.ctl("start", "worker:*")
+    with stack.stopped("worker:*"):
+        job_id = submit_job_on_commit(functions.PING, {"token": token})
+        stack.ctl("restart", "gearmand")
+        assert ran(token) is None
     record = wait_for(lambda: ran(token), timeout=20)
     assert record["job_id"] == job_id

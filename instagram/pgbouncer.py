@@ -1,0 +1,29 @@
+"""pgbouncer's admin console: SHOW POOLS, SHOW STATS, SHOW DATABASES, ..."""
+
+from typing import Any
+
+import psycopg
+from django.conf import settings
+
+
+def pgbouncer_console(command: str) -> list[dict[str, Any]]:
+    """Run `command` on the admin console of the pgbouncer Django connects through.
+
+    The console speaks only the simple query protocol, hence ClientCursor.
+    """
+    with (
+        psycopg.connect(
+            host=settings.DB_HOST,
+            port=settings.DB_PORT,
+            dbname="pgbouncer",
+            user=settings.DB_USER,
+            password=settings.DB_PASSWORD,
+            connect_timeout=2,
+            autocommit=True,
+            cursor_factory=psycopg.ClientCursor,
+        ) as conn,
+        conn.cursor() as cursor,
+    ):
+        cursor.execute(command)
+        columns = [c.name for c in cursor.description or []]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
