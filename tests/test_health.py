@@ -47,12 +47,13 @@ def test_health_is_503_naming_what_is_down(healthy_stack: Stack, http: requests.
 
 
 @pytest.mark.disruptive
-def test_health_counts_live_workers(healthy_stack: Stack, http: requests.Session, workers_down: None) -> None:
+def test_health_counts_live_workers(healthy_stack: Stack, http: requests.Session) -> None:
     def report() -> dict[str, object] | None:
         response = http.get(f"{healthy_stack.api}/health", timeout=10)
         return response.json() if response.status_code == 503 else None
 
-    assert wait_for(report)["down"] == ["workers"]
+    with healthy_stack.stopped("worker:*"):
+        assert wait_for(report)["down"] == ["workers"]
 
 
 def test_concurrent_health_checks_do_not_trip_each_other(healthy_stack: Stack) -> None:
