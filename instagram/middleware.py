@@ -1,5 +1,6 @@
 """Request logging and error rendering, outermost in MIDDLEWARE."""
 
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -25,19 +26,22 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        # A fresh context per request: gunicorn threads serve many requests,
+        # and no context variable (request id, shard context, read-your-writes
+        # marks) may carry over from one to the next.
+        return contextvars.Context().run(self._handle, request)
+
+    def _handle(self, request: HttpRequest) -> HttpResponse:
         request_id = clean_request_id(request.headers.get("X-Request-ID"))
-        token = request_id_var.set(request_id)
+        request_id_var.set(request_id)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-            duration_ms = (time.perf_counter() - started) * 1000
-            logger.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms)
-            response["X-Request-ID"] = request_id
-            if settings.APP_SERVER_NAME:
-                response["X-Served-By"] = settings.APP_SERVER_NAME
-            return response
-        finally:
-            request_id_var.reset(token)
+        response = self.get_response(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+        logger.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms)
+        response["X-Request-ID"] = request_id
+        if settings.APP_SERVER_NAME:
+            response["X-Served-By"] = settings.APP_SERVER_NAME
+        return response
 
 
 class APIErrorMiddleware:

@@ -15,3 +15,8 @@ def worker_ping(token: str) -> str:
 def health_probe() -> str:
     """String: written and read back by /health to prove the primary takes writes."""
     return f"{PREFIX}:health:probe"
+
+
+def recent_writer(user_id: int) -> str:
+    """String flag with a TTL: `user_id` wrote lately, so their reads go to the primary."""
+    return f"{PREFIX}:rw:{user_id}"

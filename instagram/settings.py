@@ -22,6 +22,7 @@ APP_SERVER_NAME = env_str("APP_SERVER_NAME", "")
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "sharding",
     "users",
     "photos",
     "feeds",
@@ -92,7 +93,14 @@ DATABASES: dict[str, dict[str, object]] = {
 for _primary, _replica in REPLICA_DATABASES.items():
     _name = str(DATABASES[_primary]["NAME"])
     DATABASES[_replica] = _database(f"{_name}_replica", host=DB_REPLICA_HOST, port=DB_REPLICA_PORT)
-DATABASE_ROUTERS = ["instagram.routers.MainDatabaseRouter"]
+DATABASE_ROUTERS = ["sharding.router.ShardRouter", "instagram.routers.MainDatabaseRouter"]
+
+# Logical shards (schemas) spread over SHARD_DATABASES by the map in the main
+# database (sharding.models.Shard). At most 8192, the 13 bits IDs give them.
+LOGICAL_SHARDS = env_int("LOGICAL_SHARDS", 256)
+SHARD_MAP_TTL = 2.0  # seconds a process trusts its cached copy of the map
+READ_YOUR_WRITES_SECONDS = env_int("READ_YOUR_WRITES_SECONDS", 5)
+REPLICA_RETRY_SECONDS = 5.0  # after a failed replica connection, primary only for this long
 
 # ----------------------------------------------------------- Redis, memcached
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")

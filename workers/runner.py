@@ -1,5 +1,6 @@
 """The worker loop: takes jobs from gearmand and runs the registered handlers."""
 
+import contextvars
 import logging
 import os
 import signal
@@ -35,6 +36,10 @@ class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
         self.stopping = True
 
     def run_job(self, worker: Any, job: Any) -> str:
+        # Each job gets a fresh context: nothing set by one job reaches the next.
+        return contextvars.Context().run(self._run_job, job)
+
+    def _run_job(self, job: Any) -> str:
         """Decode one job, run its handler with the submitting request's id, log the outcome."""
         function = job.task.decode() if isinstance(job.task, bytes) else job.task
         try:

@@ -1,0 +1,92 @@
+"""Fetching many sharded objects by ID: memcached first, then one query per physical database."""
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TypeVar
+
+from django.core.cache.backends.base import BaseCache
+from django.db import DatabaseError, connections
+
+from sharding.models import ShardedModel
+from sharding.routing import id_shard, replica_of, shard_map
+from sharding.sql import schema_name
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=ShardedModel)
+
+
+def object_cache_key(model: type[ShardedModel], object_id: int) -> str:
+    """memcached key of one sharded object, e.g. `photos.media:4206207872746396672`."""
+    return f"{model._meta.label_lower}:{object_id}"
+
+
+def fetch_many(
+    model: type[M],
+    ids: Iterable[int],
+    *,
+    cache: BaseCache | None = None,
+    cache_timeout: int = 3600,
+    read_only: bool = False,
+) -> dict[int, M]:
+    """Return the objects of `model` with these IDs that exist, keyed by ID.
+
+    What `cache` holds is served from it (one get_many); the rest is read
+    with one query per physical database, a UNION ALL over the schemas of
+    the logical shards involved, and then stored in `cache`. read_only
+    reads from the standbys (falling back to the primaries).
+    """
+    wanted = list(dict.fromkeys(ids))
+    found: dict[int, M] = {}
+    if cache is not None and wanted:
+        hits = cache.get_many([object_cache_key(model, i) for i in wanted])
+        for object_id in wanted:
+            hit = hits.get(object_cache_key(model, object_id))
+            if hit is not None:
+                found[object_id] = hit
+    by_database: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    databases = shard_map().databases
+    for object_id in wanted:
+        if object_id not in found:
+            shard = id_shard(object_id)
+            by_database[databases[shard]][shard].append(object_id)
+    fetched: dict[int, M] = {}
+    for primary, by_shard in by_database.items():
+        fetched.update(_fetch_from_database(model, primary, by_shard, read_only=read_only))
+    if cache is not None and fetched:
+        cache.set_many({object_cache_key(model, i): obj for i, obj in fetched.items()}, cache_timeout)
+    found.update(fetched)
+    return found
+
+
+def _fetch_from_database(
+    model: type[M], primary: str, by_shard: dict[int, list[int]], *, read_only: bool
+) -> dict[int, M]:
+    fields = list(model._meta.concrete_fields)
+    columns = ", ".join(connections[primary].ops.quote_name(f.column) for f in fields)
+    table = model._meta.db_table
+    sql = " UNION ALL ".join(
+        f"SELECT {columns} FROM {schema_name(shard)}.{table} WHERE id = ANY(%s)" for shard in by_shard
+    )
+    params = list(by_shard.values())
+    rows = None
+    if read_only:
+        replica = replica_of(primary)
+        try:
+            rows = _run(replica, sql, params)
+        except DatabaseError as exc:
+            connections[replica].close()
+            logger.warning("replica %s unreachable, multi-get from %s: %s", replica, primary, exc)
+    alias = primary if rows is None else replica_of(primary)
+    if rows is None:
+        rows = _run(primary, sql, params)
+    names = [f.attname for f in fields]
+    objects = [model.from_db(alias, names, row) for row in rows]
+    return {obj.pk: obj for obj in objects}
+
+
+def _run(alias: str, sql: str, params: list[list[int]]) -> list[tuple[object, ...]]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())

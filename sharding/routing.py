@@ -1,0 +1,214 @@
+"""Reaching a logical shard from ordinary Django ORM code.
+
+    with shard_for_user(user_id):            # the user's shard, on the primary
+        Media.objects.create(user_id=user_id, ...)
+    with shard_for_id(media_id, read_only=True):   # lag-tolerant read, standby
+        media = Media.objects.get(id=media_id)
+
+A shard context is one transaction on the physical database that holds the
+shard (`transaction.atomic(using=alias)`) whose first statement is
+`SET LOCAL search_path TO shard_NNNN`: the setting ends with the transaction,
+so nothing leaks through pgbouncer's transaction pooling to the next client.
+Sharded models used outside a context raise ShardContextError (the router).
+
+Placement: a user's rows live on logical shard `user_id % LOGICAL_SHARDS`;
+any sharded object's shard is written in its ID; likes and comments live with
+their media; follow edges are stored on both users' shards.
+"""
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import cache
+
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
+
+from instagram import rediskeys
+from instagram.redis_client import redis_primary
+from sharding.ids import decode_id
+from sharding.models import Shard
+from sharding.sql import schema_name
+
+logger = logging.getLogger(__name__)
+
+
+class ShardContextError(RuntimeError):
+    """A sharded model was used where no shard context says which shard."""
+
+
+class ShardMapError(RuntimeError):
+    """The shard map does not match the configured number of logical shards."""
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    shard: int
+    alias: str  # the Django database alias the transaction runs on
+    schema: str
+    read_only: bool
+
+
+_current: ContextVar[ShardContext | None] = ContextVar("shard_context", default=None)
+# True once this request (or job) committed a write to a shard: its own later
+# reads then go to the primaries. Requests and jobs each run in a fresh context.
+_wrote: ContextVar[bool] = ContextVar("wrote_to_a_shard", default=False)
+# Set while `migrate_shards` applies migrations to one schema.
+migrating: ContextVar[bool] = ContextVar("migrating_shard", default=False)
+
+
+def current_shard() -> ShardContext:
+    context = _current.get()
+    if context is None:
+        raise ShardContextError(
+            "sharded model used outside a shard context: wrap it in shard_for_user(), "
+            "shard_for_id() or use_shard()"
+        )
+    return context
+
+
+# ------------------------------------------------------------------ the map
+
+
+@dataclass(frozen=True)
+class ShardMap:
+    databases: tuple[str, ...]  # index: logical shard -> primary alias
+    loaded_at: float
+
+    def database(self, shard: int) -> str:
+        try:
+            return self.databases[shard]
+        except IndexError:
+            raise ShardMapError(f"logical shard {shard} is not in the shard map") from None
+
+
+_map: ShardMap | None = None
+
+
+def shard_map(*, max_age: float | None = None) -> ShardMap:
+    """Return the shard map, read from the main database at most every SHARD_MAP_TTL seconds."""
+    global _map
+    ttl = settings.SHARD_MAP_TTL if max_age is None else max_age
+    if _map is None or time.monotonic() - _map.loaded_at > ttl:
+        rows = list(Shard.objects.using("default").order_by("logical").values_list("logical", "database"))
+        if [logical for logical, _ in rows] != list(range(settings.LOGICAL_SHARDS)):
+            raise ShardMapError(
+                f"the shard map holds {len(rows)} shards, LOGICAL_SHARDS is {settings.LOGICAL_SHARDS}: "
+                "run `manage.py create_shards`"
+            )
+        _map = ShardMap(databases=tuple(db for _, db in rows), loaded_at=time.monotonic())
+    return _map
+
+
+def forget_shard_map() -> None:
+    """Drop the cached map so the next use reads it again (after a move)."""
+    global _map
+    _map = None
+
+
+# ---------------------------------------------------------------- placement
+
+
+def user_shard(user_id: int) -> int:
+    """Return the logical shard that holds `user_id`'s rows."""
+    return user_id % settings.LOGICAL_SHARDS
+
+
+def id_shard(object_id: int) -> int:
+    """Return the logical shard written in a sharded object's ID."""
+    return decode_id(object_id, logical_shards=settings.LOGICAL_SHARDS).shard
+
+
+# ----------------------------------------------------------- replica reads
+
+
+def note_write(user_id: int) -> None:
+    """Send `user_id`'s reads to the primary for READ_YOUR_WRITES_SECONDS (any app server)."""
+    redis_primary().set(rediskeys.recent_writer(user_id), 1, ex=settings.READ_YOUR_WRITES_SECONDS)
+
+
+def wrote_recently(user_id: int) -> bool:
+    return bool(redis_primary().exists(rediskeys.recent_writer(user_id)))
+
+
+_replica_down_until: dict[str, float] = {}
+
+
+@cache
+def replica_of(alias: str) -> str:
+    return str(settings.REPLICA_DATABASES[alias])
+
+
+# ----------------------------------------------------------------- contexts
+
+
+def _enter(stack: ExitStack, *, shard: int, alias: str, read_only: bool) -> ShardContext:
+    schema = schema_name(shard)
+    stack.enter_context(transaction.atomic(using=alias))
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"SET LOCAL search_path TO {schema}")
+    return ShardContext(shard=shard, alias=alias, schema=schema, read_only=read_only)
+
+
+@contextmanager
+def use_shard(shard: int, *, read_only: bool = False, for_user: int | None = None) -> Iterator[ShardContext]:
+    """Open one transaction on logical shard `shard` and route sharded models to it.
+
+    read_only: use the streaming standby, unless `for_user` wrote within the
+    read-your-writes window, or the standby is unreachable (then the primary,
+    with a log line). A write context notes `for_user` as a recent writer
+    once it commits.
+    """
+    primary = shard_map().database(shard)
+    outer = _current.get()
+    with ExitStack() as stack:
+        context: ShardContext | None = None
+        if read_only and not _wrote.get() and not (for_user is not None and wrote_recently(for_user)):
+            context = _try_replica(stack, shard=shard, primary=primary)
+        if context is None:
+            context = _enter(stack, shard=shard, alias=primary, read_only=read_only)
+        token = _current.set(context)
+        try:
+            yield context
+        finally:
+            _current.reset(token)
+            if outer is not None and outer.alias == context.alias and outer.schema != context.schema:
+                # SET LOCAL outlives a released savepoint: give the outer context its schema back.
+                with connections[outer.alias].cursor() as cursor:
+                    cursor.execute(f"SET LOCAL search_path TO {outer.schema}")
+    if not read_only:
+        _wrote.set(True)
+        if for_user is not None:
+            note_write(for_user)
+
+
+def _try_replica(stack: ExitStack, *, shard: int, primary: str) -> ShardContext | None:
+    replica = replica_of(primary)
+    if _replica_down_until.get(replica, 0) > time.monotonic():
+        return None
+    attempt = ExitStack()
+    try:
+        context = _enter(attempt, shard=shard, alias=replica, read_only=True)
+    except DatabaseError as exc:
+        attempt.__exit__(type(exc), exc, exc.__traceback__)  # roll back, don't commit
+        connections[replica].close()
+        _replica_down_until[replica] = time.monotonic() + settings.REPLICA_RETRY_SECONDS
+        logger.warning("replica %s unreachable, reading shard %d from %s: %s", replica, shard, primary, exc)
+        return None
+    stack.push(attempt.pop_all())
+    return context
+
+
+def shard_for_user(user_id: int, *, read_only: bool = False) -> AbstractContextManager[ShardContext]:
+    """Shard context for `user_id`'s own rows (their media, their follow edges)."""
+    return use_shard(user_shard(user_id), read_only=read_only, for_user=user_id)
+
+
+def shard_for_id(
+    object_id: int, *, read_only: bool = False, for_user: int | None = None
+) -> AbstractContextManager[ShardContext]:
+    """Shard context for the object with `object_id` (and what lives with it)."""
+    return use_shard(id_shard(object_id), read_only=read_only, for_user=for_user)
