@@ -65,12 +65,14 @@ class Profile:
     pg_primary: int
     pg_standby: int
     pgbouncer: int
+    pgbouncer_replica: int
     redis_primary: int
     redis_replica: int
     memcached: int
     gearmand: int
     s3: int
     workers: int = 2
+    logical_shards: int = 256
 
     @property
     def var(self) -> Path:
@@ -86,6 +88,7 @@ PROFILES = {
         pg_primary=15432,
         pg_standby=15433,
         pgbouncer=16432,
+        pgbouncer_replica=16433,
         redis_primary=16379,
         redis_replica=16380,
         memcached=11311,
@@ -100,11 +103,13 @@ PROFILES = {
         pg_primary=25432,
         pg_standby=25433,
         pgbouncer=26432,
+        pgbouncer_replica=26433,
         redis_primary=26379,
         redis_replica=26380,
         memcached=21311,
         gearmand=24730,
         s3=29000,
+        logical_shards=64,
     ),
 }
 
@@ -254,8 +259,9 @@ def environment(p: Profile) -> dict[str, str]:
         "DB_PASSWORD": DB_PASSWORD,
         "DB_MAIN": "main",
         "DB_SHARDS": "shard0,shard1",
+        "LOGICAL_SHARDS": str(p.logical_shards),
         "DB_REPLICA_HOST": "127.0.0.1",
-        "DB_REPLICA_PORT": str(p.pgbouncer),
+        "DB_REPLICA_PORT": str(p.pgbouncer_replica),
         "REDIS_URL": f"redis://127.0.0.1:{p.redis_primary}/0",
         "REDIS_REPLICA_URL": f"redis://127.0.0.1:{p.redis_replica}/0",
         "MEMCACHED_SERVERS": f"127.0.0.1:{p.memcached}",
@@ -308,6 +314,7 @@ def template_values(p: Profile) -> dict[str, object]:
         "pg_primary_port": p.pg_primary,
         "pg_standby_port": p.pg_standby,
         "pgbouncer_port": p.pgbouncer,
+        "query_wait_timeout": 30,
         "redis_primary_port": p.redis_primary,
         "redis_replica_port": p.redis_replica,
         "memcached_port": p.memcached,
@@ -324,8 +331,11 @@ def template_values(p: Profile) -> dict[str, object]:
     }
 
 
-def write_configs(p: Profile) -> None:
-    """Render every file under deploy/ that the stack runs with into var/<profile>/etc."""
+def write_configs(p: Profile) -> list[str]:
+    """Render every file under deploy/ that the stack runs with into var/<profile>/etc.
+
+    Returns the names of the files whose content changed.
+    """
     values = template_values(p)
     for sub in ("etc", "log", "run", "data", "nginx"):
         (p.var / sub).mkdir(parents=True, exist_ok=True)
@@ -340,10 +350,18 @@ def write_configs(p: Profile) -> None:
         "redis-replica.conf": "redis/replica.conf",
         "nginx.conf": "nginx/nginx.conf",
     }
-    for target, source in files.items():
-        text = render((DEPLOY / source).read_text(), values)
+    changed: list[str] = []
+    renders = [(target, source, values) for target, source in files.items()]
+    # The standby's own pgbouncer: a client waits 2 s at most for a standby
+    # connection, then falls back to the primary (sharding.routing).
+    replica_values = {**values, "pgbouncer_port": p.pgbouncer_replica, "query_wait_timeout": 2}
+    renders.append(("pgbouncer-replica.ini", "pgbouncer/pgbouncer.ini", replica_values))
+    for target, source, template_vars in renders:
+        text = render((DEPLOY / source).read_text(), template_vars)
         path = p.var / "etc" / target
-        path.write_text(text)
+        if not path.exists() or path.read_text() != text:
+            changed.append(target)
+            path.write_text(text)
     (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
     env_lines = [f"{key}={value}" for key, value in environment(p).items()]
     (p.var / "env").write_text("\n".join(env_lines) + "\n")
@@ -354,6 +372,7 @@ def write_configs(p: Profile) -> None:
         for sub in ("redis-primary", "redis-replica", "gearmand"):
             (p.var / "data" / sub).mkdir(exist_ok=True)
             shutil.chown(p.var / "data" / sub, SERVICE_USER, SERVICE_USER)
+    return changed
 
 
 COMPOSE_DIR = DEPLOY / "docker"
@@ -388,6 +407,7 @@ def compose_values() -> dict[str, object]:
             "pg_standby_host": "postgres-standby",
             "pg_standby_port": 5432,
             "pgbouncer_port": 6432,
+            "query_wait_timeout": 30,
         }
     )
     return values
@@ -395,7 +415,12 @@ def compose_values() -> dict[str, object]:
 
 def render_compose_files() -> dict[str, str]:
     values = compose_values()
-    return {target: render((DEPLOY / source).read_text(), values) for target, source in COMPOSE_FILES.items()}
+    files = {
+        target: render((DEPLOY / source).read_text(), values) for target, source in COMPOSE_FILES.items()
+    }
+    replica_values = {**values, "query_wait_timeout": 2}
+    files["pgbouncer-replica.ini"] = render((DEPLOY / "pgbouncer/pgbouncer.ini").read_text(), replica_values)
+    return files
 
 
 def write_compose_files() -> None:
@@ -437,6 +462,7 @@ def all_ports(p: Profile) -> dict[str, int]:
         "postgres-primary": p.pg_primary,
         "postgres-standby": p.pg_standby,
         "pgbouncer": p.pgbouncer,
+        "pgbouncer-replica": p.pgbouncer_replica,
         "redis-primary": p.redis_primary,
         "redis-replica": p.redis_replica,
         "memcached": p.memcached,
@@ -608,7 +634,11 @@ def up(p: Profile, *, fresh: bool) -> None:
     if fresh:
         down(p)
         shutil.rmtree(p.var, ignore_errors=True)
-    write_configs(p)
+    changed = write_configs(p)
+    if "supervisord.conf" in changed and supervisord_running(p):
+        # Programs and their environment live in supervisord's own config.
+        say("supervisord.conf changed: restarting the stack with it")
+        down(p)
     if not supervisord_running(p):
         check_ports_free(all_ports(p))
         run([str(VENV / "bin" / "supervisord"), "-c", str(p.var / "etc" / "supervisord.conf")])
@@ -629,6 +659,7 @@ def up(p: Profile, *, fresh: bool) -> None:
     wait_pg_ready(p, p.pg_standby, "postgres-standby")
     for program, port in (
         ("pgbouncer", p.pgbouncer),
+        ("pgbouncer-replica", p.pgbouncer_replica),
         ("redis-primary", p.redis_primary),
         ("redis-replica", p.redis_replica),
         ("memcached", p.memcached),
@@ -637,6 +668,7 @@ def up(p: Profile, *, fresh: bool) -> None:
     ):
         start_program(p, program, port=port)
     manage(p, "migrate", "--no-input", "-v", "0")
+    manage(p, "create_shards")
     manage(p, "ensure_bucket")
     start_program(p, "app-1", port=p.apps[0])
     start_program(p, "app-2", port=p.apps[1])

@@ -100,7 +100,7 @@ DATABASE_ROUTERS = ["sharding.router.ShardRouter", "instagram.routers.MainDataba
 LOGICAL_SHARDS = env_int("LOGICAL_SHARDS", 256)
 SHARD_MAP_TTL = 2.0  # seconds a process trusts its cached copy of the map
 READ_YOUR_WRITES_SECONDS = env_int("READ_YOUR_WRITES_SECONDS", 5)
-REPLICA_RETRY_SECONDS = 5.0  # after a failed replica connection, primary only for this long
+REPLICA_RETRY_SECONDS = 30.0  # after a failed replica connection, primary only for this long
 
 # ----------------------------------------------------------- Redis, memcached
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")

@@ -9,7 +9,9 @@ sharding/sql.py); these helpers read them back.
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-# 2011-01-01T00:00:00Z: the year Instagram sharded. 41 bits of ms last 69 years.
+# 2011-01-01T00:00:00Z: the year Instagram sharded. The top bit of the 41 is
+# PostgreSQL bigint's sign bit, so IDs stay positive for 2**40 ms (34.8 years,
+# until 2045-11); a later deployment moves the epoch forward.
 EPOCH_MS = 1_293_840_000_000
 SHARD_BITS = 13
 SEQUENCE_BITS = 10

@@ -64,7 +64,7 @@ def _fetch_from_database(
     model: type[M], primary: str, by_shard: dict[int, list[int]], *, read_only: bool
 ) -> dict[int, M]:
     fields = list(model._meta.concrete_fields)
-    columns = ", ".join(connections[primary].ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connections[primary].ops.quote_name(str(f.column)) for f in fields)
     table = model._meta.db_table
     sql = " UNION ALL ".join(
         f"SELECT {columns} FROM {schema_name(shard)}.{table} WHERE id = ANY(%s)" for shard in by_shard

@@ -20,6 +20,7 @@ TOPOLOGY = {
     "postgres",
     "postgres-standby",
     "pgbouncer",
+    "pgbouncer-replica",
     "redis",
     "redis-replica",
     "memcached",
@@ -67,6 +68,8 @@ def test_app_environment_points_at_the_compose_services(compose: dict[str, Any])
     pgbouncer = configparser.ConfigParser(strict=False)
     pgbouncer.read_string((ROOT / "deploy/docker/pgbouncer.ini").read_text())
     assert env["DB_HOST"] == "pgbouncer"
+    assert env["DB_REPLICA_HOST"] == "pgbouncer-replica"
+    assert env["DB_REPLICA_HOST"] == "pgbouncer-replica"
     assert env["DB_PORT"] == pgbouncer["pgbouncer"]["listen_port"]
     assert pgbouncer["pgbouncer"]["pool_mode"] == "transaction"
     for db in [env["DB_MAIN"], *env["DB_SHARDS"].split(",")]:

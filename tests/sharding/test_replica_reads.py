@@ -1,0 +1,82 @@
+"""Lag-tolerant reads go to the standby; one's own writes are read from the primary."""
+
+import contextvars
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+from photos.models import Media
+from sharding import routing
+from sharding.routing import shard_for_id, shard_for_user
+from tests.conftest import Stack, wait_for
+
+T = TypeVar("T")
+
+
+def in_fresh_context(function: Callable[[], T]) -> T:
+    """Run `function` as a new request would: no context variables carried over."""
+    return contextvars.Context().run(function)
+
+
+def test_a_row_written_on_the_primary_is_read_from_the_standby(stack: Stack) -> None:
+    with shard_for_user(12):
+        media = Media.objects.create(user_id=12, caption="replicated")
+
+    def read_from_replica() -> tuple[str, bool]:
+        with shard_for_id(media.id, read_only=True) as context:
+            return context.alias, Media.objects.filter(id=media.id).exists()
+
+    def replicated() -> str | None:
+        alias, exists = in_fresh_context(read_from_replica)
+        return alias if exists else None
+
+    assert wait_for(replicated, timeout=10).endswith("_replica")
+
+
+def test_reads_right_after_ones_own_write_see_it() -> None:
+    def write_then_read() -> tuple[str, str]:
+        with shard_for_user(13):
+            media = Media.objects.create(user_id=13, caption="mine")
+        with shard_for_user(13, read_only=True) as context:
+            return context.alias, Media.objects.get(id=media.id).caption
+
+    alias, caption = in_fresh_context(write_then_read)
+    assert (alias, caption) == ("shard0", "mine")
+
+    def next_request_of_the_same_user() -> str:
+        with shard_for_user(13, read_only=True) as context:
+            return context.alias
+
+    # Another request, on any app server, within the window: still the primary.
+    assert in_fresh_context(next_request_of_the_same_user) == "shard0"
+
+
+def test_other_users_read_from_the_standby() -> None:
+    def read() -> str:
+        with shard_for_user(14, read_only=True) as context:
+            return context.alias
+
+    assert in_fresh_context(read) == "shard0_replica"
+
+
+@pytest.mark.disruptive
+def test_reads_fall_back_to_the_primary_when_the_standby_is_down(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    def read() -> str:
+        with shard_for_user(15, read_only=True) as context:
+            Media.objects.filter(user_id=15).count()
+            return context.alias
+
+    with stack.stopped("postgres-standby"), caplog.at_level(logging.WARNING, logger="sharding.routing"):
+        assert in_fresh_context(read) == "shard0"
+        assert "replica shard0_replica unreachable" in caplog.text
+        assert in_fresh_context(read) == "shard0"  # no second wait: marked down for a while
+
+    def replica_back() -> bool:
+        routing._replica_down_until.clear()  # don't wait out REPLICA_RETRY_SECONDS here
+        return in_fresh_context(read) == "shard0_replica"
+
+    wait_for(replica_back, timeout=30, interval=0.5)
