@@ -315,6 +315,9 @@ def template_values(p: Profile) -> dict[str, object]:
         "pg_standby_port": p.pg_standby,
         "pgbouncer_port": p.pgbouncer,
         "query_wait_timeout": 30,
+        # Other names reach the primary's database of that name (scratch
+        # databases of benchmarks and tools); the standby's instance has none.
+        "fallback_database": f"* = host=127.0.0.1 port={p.pg_primary}",
         "redis_primary_port": p.redis_primary,
         "redis_replica_port": p.redis_replica,
         "memcached_port": p.memcached,
@@ -354,7 +357,12 @@ def write_configs(p: Profile) -> list[str]:
     renders = [(target, source, values) for target, source in files.items()]
     # The standby's own pgbouncer: a client waits 2 s at most for a standby
     # connection, then falls back to the primary (sharding.routing).
-    replica_values = {**values, "pgbouncer_port": p.pgbouncer_replica, "query_wait_timeout": 2}
+    replica_values = {
+        **values,
+        "pgbouncer_port": p.pgbouncer_replica,
+        "query_wait_timeout": 2,
+        "fallback_database": "",
+    }
     renders.append(("pgbouncer-replica.ini", "pgbouncer/pgbouncer.ini", replica_values))
     for target, source, template_vars in renders:
         text = render((DEPLOY / source).read_text(), template_vars)
@@ -408,6 +416,7 @@ def compose_values() -> dict[str, object]:
             "pg_standby_port": 5432,
             "pgbouncer_port": 6432,
             "query_wait_timeout": 30,
+            "fallback_database": "",
         }
     )
     return values
@@ -418,7 +427,7 @@ def render_compose_files() -> dict[str, str]:
     files = {
         target: render((DEPLOY / source).read_text(), values) for target, source in COMPOSE_FILES.items()
     }
-    replica_values = {**values, "query_wait_timeout": 2}
+    replica_values = {**values, "query_wait_timeout": 2, "fallback_database": ""}
     files["pgbouncer-replica.ini"] = render((DEPLOY / "pgbouncer/pgbouncer.ini").read_text(), replica_values)
     return files
 

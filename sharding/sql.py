@@ -1,25 +1,31 @@
 """DDL of one logical shard's schema: its name, ID clock and `next_id()`.
 
-`next_id()` keeps a per-shard tick, `ms << 10 | counter`, in a sequence used
-as a non-transactional register and advances it under a short advisory lock:
+Each shard keeps a tick, `ms << 10 | counter`, in a sequence (`id_clock`):
 
-    tick = greatest(last_tick + 1, now_ms << 10)
+- Common path: `tick = nextval(id_clock)`, accepted when it is at most one
+  millisecond behind the clock. Concurrent callers only share a lock.
+- Catch-up (the shard was idle, so the tick lags): under the exclusive lock,
+  where no other caller can be between its nextval() and its use, the
+  sequence jumps forward to the clock with setval(). It never moves back.
 
-so IDs of one shard strictly increase and never repeat. When more than 1024
-IDs are asked for within one millisecond, the tick borrows the next
-millisecond (the timestamp runs ahead by about burst/1024 ms). When the
-clock steps backwards, the tick keeps counting from the last one, so IDs stay
-unique and ordered; their timestamps run ahead until the clock catches up.
+So IDs of one shard strictly increase and never repeat: every one is a value
+the sequence handed out once. When more than 1024 IDs are asked for within a
+millisecond, the counter carries into the next millisecond (the timestamp
+runs ahead by burst/1024 ms). When the clock steps backwards, the tick keeps
+counting from where it was: IDs stay unique and ordered, their timestamps run
+ahead until the clock catches up. A timestamp is at most 1 ms behind the
+moment the ID was made.
 
-The lock is a session-level advisory lock held only inside the function and
-released on every path, errors and cancellation included, so nothing leaks
-to the next client of a pgbouncer server connection; unlike a row lock it is
+The locks are session-level advisory locks held only inside the function and
+released on every path, errors and cancellation included, so nothing leaks to
+the next client of a pgbouncer server connection; unlike a row lock they are
 not held until the inserting transaction commits.
 """
 
 from sharding.ids import EPOCH_MS, MAX_LOGICAL_SHARDS, SEQUENCE_BITS, SHARD_BITS
 
 ADVISORY_LOCK_CLASS = 0x1651  # first key of the (class, shard) advisory lock pair
+LAG_TICKS = 1 << SEQUENCE_BITS  # how far (1 ms) the tick may trail the clock before a catch-up
 
 
 def schema_name(shard: int) -> str:
@@ -31,6 +37,7 @@ def schema_name(shard: int) -> str:
 def bootstrap_sql(shard: int) -> list[str]:
     """Return the statements that create shard `shard`'s schema, ID clock and next_id()."""
     schema = schema_name(shard)
+    lock = f"{ADVISORY_LOCK_CLASS}, {shard}"
     return [
         f"CREATE SCHEMA IF NOT EXISTS {schema}",
         f"CREATE SEQUENCE IF NOT EXISTS {schema}.id_clock AS bigint MINVALUE 0 START 0",
@@ -42,15 +49,27 @@ DECLARE
                        << {SEQUENCE_BITS};
     tick bigint;
 BEGIN
-    PERFORM pg_advisory_lock({ADVISORY_LOCK_CLASS}, {shard});
+    PERFORM pg_advisory_lock_shared({lock});
     BEGIN
-        SELECT setval('{schema}.id_clock', greatest(last_value + 1, now_tick))
-          INTO tick FROM {schema}.id_clock;
+        tick := nextval('{schema}.id_clock');
     EXCEPTION WHEN OTHERS OR query_canceled THEN
-        PERFORM pg_advisory_unlock({ADVISORY_LOCK_CLASS}, {shard});
+        PERFORM pg_advisory_unlock_shared({lock});
         RAISE;
     END;
-    PERFORM pg_advisory_unlock({ADVISORY_LOCK_CLASS}, {shard});
+    PERFORM pg_advisory_unlock_shared({lock});
+    IF tick < now_tick - {LAG_TICKS} THEN
+        PERFORM pg_advisory_lock({lock});
+        BEGIN
+            tick := nextval('{schema}.id_clock');
+            IF tick < now_tick - {LAG_TICKS} THEN
+                tick := setval('{schema}.id_clock', now_tick);
+            END IF;
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            PERFORM pg_advisory_unlock({lock});
+            RAISE;
+        END;
+        PERFORM pg_advisory_unlock({lock});
+    END IF;
     RETURN ((tick >> {SEQUENCE_BITS}) << {SHARD_BITS + SEQUENCE_BITS})
          | ({shard}::bigint << {SEQUENCE_BITS})
          | (tick & {(1 << SEQUENCE_BITS) - 1});
