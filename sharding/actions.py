@@ -1,12 +1,16 @@
 """Writes to the shard layout: the map, the schemas, their migrations."""
 
 import logging
+import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
+from sharding import move
 from sharding.models import Shard
+from sharding.move import MoveError
 from sharding.routing import forget_shard_map, migrating, shard_map
 from sharding.sql import bootstrap_sql, schema_name
 
@@ -40,14 +44,15 @@ def do_bootstrap_shard(shard: int) -> None:
             cursor.execute(statement)
 
 
-def do_migrate_shard(shard: int) -> list[str]:
+def do_migrate_shard(shard: int, *, alias: str | None = None) -> list[str]:
     """Apply the pending migrations of sharded models to shard `shard`'s schema, in one transaction.
 
     Each schema keeps its own django_migrations table, so a run that stops
     half-way resumes where it stopped and a finished shard is skipped.
+    alias: the database to migrate the schema in (default: where the map says).
     Returns the names of the migrations applied.
     """
-    alias = shard_map().database(shard)
+    alias = alias or shard_map().database(shard)
     token = migrating.set(True)
     try:
         with transaction.atomic(using=alias):
@@ -66,3 +71,52 @@ def do_migrate_shard(shard: int) -> list[str]:
 
 def shard_databases() -> list[str]:
     return list(settings.SHARD_DATABASES)
+
+
+def do_move_shard(
+    shard: int, *, target_alias: str, keep_source: bool = False, say: Callable[[str], None]
+) -> None:
+    """Move logical shard `shard` to `target_alias` while it keeps serving (see sharding/move.py)."""
+    source_alias = shard_map(max_age=0).database(shard)
+    if target_alias not in settings.SHARD_DATABASES:
+        raise MoveError(f"{target_alias} is not a shard database ({', '.join(settings.SHARD_DATABASES)})")
+    if target_alias == source_alias:
+        raise MoveError(f"shard {shard} is already on {target_alias}")
+    schema = schema_name(shard)
+    with (
+        move.connect(source_alias) as source,
+        move.connect(target_alias) as target,
+        move.connect("default") as main,
+    ):
+        say(f"prepare: {schema} on {target_alias}, change capture on {source_alias}")
+        move.prepare(source, target, shard, lambda: do_migrate_shard(shard, alias=target_alias))
+        for table in move.sharded_tables():
+            say(f"copy: {table}: {move.copy_table(source, target, schema, table)} rows")
+        applied = 0
+        while True:
+            with source.transaction(), target.transaction():
+                applied = move.replay_log(source, target, schema, after=applied)
+            left = move.backlog(source, schema, after=applied)
+            say(f"catch up: {left} changes left")
+            if left < move.CATCH_UP_TARGET:
+                break
+        started = time.monotonic()
+        checks = move.cut_over(
+            source=source,
+            target=target,
+            main=main,
+            shard=shard,
+            source_alias=source_alias,
+            target_alias=target_alias,
+            after=applied,
+        )
+        say(f"cut over in {(time.monotonic() - started) * 1000:.0f} ms; map: shard {shard} -> {target_alias}")
+        for check in checks:
+            say(f"verified: {check.table}: {check.rows} rows, checksum {check.checksum or '-'}")
+        forget_shard_map()
+        if keep_source:
+            say(f"kept {schema} on {source_alias} (writes to it are refused)")
+            return
+        move.wait_for_map_reloads()
+        move.drop_source(source, shard)
+        say(f"dropped {schema} on {source_alias}")

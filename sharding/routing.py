@@ -33,6 +33,8 @@ from sharding.ids import decode_id
 from sharding.models import Shard
 from sharding.sql import schema_name
 
+MOVED_SQLSTATE = "IG001"  # raised by a moved shard's old copy (sharding/move.py)
+
 logger = logging.getLogger(__name__)
 
 
@@ -173,6 +175,11 @@ def use_shard(shard: int, *, read_only: bool = False, for_user: int | None = Non
         token = _current.set(context)
         try:
             yield context
+        except DatabaseError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) == MOVED_SQLSTATE:
+                # The shard moved under a stale map: the caller's retry reads it afresh.
+                forget_shard_map()
+            raise
         finally:
             _current.reset(token)
             if outer is not None and outer.alias == context.alias and outer.schema != context.schema:
