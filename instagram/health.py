@@ -21,6 +21,7 @@ from instagram import rediskeys
 from instagram.pgbouncer import pgbouncer_console
 from instagram.redis_client import redis_primary, redis_replica
 from photos.storage import s3_client
+from sharding.routing import shard_map
 from workers.jobs import REGISTRY
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,15 @@ def check_workers() -> Details:
     return {"live": len(live)}
 
 
+def check_shard_map() -> Details:
+    """The shard map matches LOGICAL_SHARDS and names only configured databases."""
+    databases = shard_map(max_age=0).databases
+    unknown = set(databases) - set(settings.SHARD_DATABASES)
+    if unknown:
+        raise RuntimeError(f"the map names unknown databases: {sorted(unknown)}")
+    return {"logical_shards": len(databases)}
+
+
 def check_storage() -> Details:
     s3_client().head_bucket(Bucket=settings.S3_BUCKET)
     return {"bucket": settings.S3_BUCKET}
@@ -152,7 +162,8 @@ def checks() -> dict[str, Callable[[], Details]]:
         named[f"postgres:{replica}"] = partial(check_replica, primary, replica)
     named.update(
         {
-            "pgbouncer": check_pgbouncer,
+            "shard_map": check_shard_map,
+        "pgbouncer": check_pgbouncer,
             "redis": check_redis,
             "redis_replica": check_redis_replica,
             "memcached": check_memcached,

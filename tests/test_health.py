@@ -15,6 +15,7 @@ COMPONENTS = {
     "postgres:shard0_replica",
     "postgres:shard1_replica",
     "pgbouncer",
+    "shard_map",
     "redis",
     "redis_replica",
     "memcached",
