@@ -163,7 +163,7 @@ def checks() -> dict[str, Callable[[], Details]]:
     named.update(
         {
             "shard_map": check_shard_map,
-        "pgbouncer": check_pgbouncer,
+            "pgbouncer": check_pgbouncer,
             "redis": check_redis,
             "redis_replica": check_redis_replica,
             "memcached": check_memcached,
