@@ -33,13 +33,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "instagram.settings")
 django.setup()
 
-import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from deploy import stack  # noqa: E402
+from instagram.pgbouncer import pgbouncer_connection  # noqa: E402
 from photos.models import Media  # noqa: E402
 from sharding.multiget import fetch_many, object_cache_key  # noqa: E402
 from sharding.routing import shard_for_user, shard_map, user_shard  # noqa: E402
@@ -50,22 +50,8 @@ def median_of(repeat: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(repeat))
 
 
-def connect(dbname: str) -> psycopg.Connection[tuple[Any, ...]]:
-    # No prepared statements: pgbouncer's transaction pooling would hand them
-    # to another client (psycopg prepares a query after its 5th execution).
-    return psycopg.connect(
-        host=settings.DB_HOST,
-        port=settings.DB_PORT,
-        dbname=dbname,
-        user=settings.DB_USER,
-        password=settings.DB_PASSWORD,
-        autocommit=True,
-        prepare_threshold=None,
-    )
-
-
 def ids_in_server(sql_function: str, *, count: int = 200_000) -> float:
-    with connect("shard0") as conn:
+    with pgbouncer_connection("shard0") as conn:
         started = time.perf_counter()
         conn.execute(f"SELECT count({sql_function}) FROM generate_series(1, {count})")
         return count / (time.perf_counter() - started)
@@ -110,7 +96,7 @@ def ids_per_statement(sql_function: str, *, clients: int = 8, seconds: int = 5) 
 
 
 def bench_ids(repeat: int) -> dict[str, float]:
-    with connect("shard0") as conn:
+    with pgbouncer_connection("shard0") as conn:
         conn.execute("CREATE SEQUENCE IF NOT EXISTS public.bench_plain")
     next_id = f"{schema_name(1)}.next_id()"
     plain = "nextval('public.bench_plain')"

@@ -1,4 +1,4 @@
-"""pgbouncer's admin console: SHOW POOLS, SHOW STATS, SHOW DATABASES, ..."""
+"""Connections through pgbouncer outside Django's ORM, and its admin console."""
 
 from typing import Any
 
@@ -27,3 +27,22 @@ def pgbouncer_console(command: str) -> list[dict[str, Any]]:
         cursor.execute(command)
         columns = [c.name for c in cursor.description or []]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def pgbouncer_connection(alias: str) -> psycopg.Connection[tuple[Any, ...]]:
+    """Open an autocommit connection to Django database `alias`, through pgbouncer.
+
+    For tools that manage their own transactions (shard moves, benchmarks).
+    No prepared statements: transaction pooling would hand them to another
+    client (psycopg prepares a query after its 5th execution).
+    """
+    db = settings.DATABASES[alias]
+    return psycopg.connect(
+        host=str(db["HOST"]),
+        port=int(str(db["PORT"])),
+        dbname=str(db["NAME"]),
+        user=str(db["USER"]),
+        password=str(db["PASSWORD"]),
+        autocommit=True,
+        prepare_threshold=None,
+    )

@@ -53,20 +53,6 @@ def sharded_tables() -> list[str]:
     return sorted(m._meta.db_table for m in apps.get_models() if issubclass(m, ShardedModel))
 
 
-def connect(alias: str) -> Connection:
-    """A connection of the move's own (through pgbouncer), outside Django's transaction handling."""
-    db = settings.DATABASES[alias]
-    return psycopg.connect(
-        host=str(db["HOST"]),
-        port=int(str(db["PORT"])),
-        dbname=str(db["NAME"]),
-        user=str(db["USER"]),
-        password=str(db["PASSWORD"]),
-        prepare_threshold=None,
-        autocommit=True,
-    )
-
-
 def _columns(conn: Connection, schema: str, table: str) -> list[str]:
     rows = conn.execute(
         "SELECT column_name FROM information_schema.columns"

@@ -3,27 +3,16 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connections
 
+from instagram.pgbouncer import pgbouncer_connection
 from photos.models import Media
 from sharding.ids import EPOCH_MS, InvalidIdError, decode_id
 from sharding.routing import shard_for_user, shard_map, use_shard
 from sharding.sql import schema_name
 from tests.conftest import Stack
-
-
-def pgbouncer_connection(alias: str) -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(
-        host=settings.DB_HOST,
-        port=settings.DB_PORT,
-        dbname=alias,
-        user=settings.DB_USER,
-        password=settings.DB_PASSWORD,
-        autocommit=True,
-    )
 
 
 def ids_from(shard: int, count: int) -> list[int]:
@@ -33,7 +22,7 @@ def ids_from(shard: int, count: int) -> list[int]:
         rows = conn.execute(
             f"SELECT {schema_name(shard)}.next_id() FROM generate_series(1, %s)", [count]
         ).fetchall()
-    return [int(row[0]) for row in rows]  # type: ignore[call-overload]
+    return [int(row[0]) for row in rows]
 
 
 def test_concurrent_clients_on_one_shard_never_get_the_same_id(stack: Stack) -> None:
