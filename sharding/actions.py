@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
+from instagram.pgbouncer import pgbouncer_connection
 from sharding import move
 from sharding.models import Shard
 from sharding.move import MoveError
@@ -84,9 +85,9 @@ def do_move_shard(
         raise MoveError(f"shard {shard} is already on {target_alias}")
     schema = schema_name(shard)
     with (
-        move.connect(source_alias) as source,
-        move.connect(target_alias) as target,
-        move.connect("default") as main,
+        pgbouncer_connection(source_alias) as source,
+        pgbouncer_connection(target_alias) as target,
+        pgbouncer_connection("default") as main,
     ):
         say(f"prepare: {schema} on {target_alias}, change capture on {source_alias}")
         move.prepare(source, target, shard, lambda: do_migrate_shard(shard, alias=target_alias))
