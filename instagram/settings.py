@@ -22,6 +22,7 @@ APP_SERVER_NAME = env_str("APP_SERVER_NAME", "")
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "oauth2_provider",
     "sharding",
     "users",
     "photos",
@@ -39,6 +40,12 @@ MIDDLEWARE = [
 ROOT_URLCONF = "instagram.urls"
 WSGI_APPLICATION = "instagram.wsgi.application"
 AUTH_USER_MODEL = "users.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 6}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 APPEND_SLASH = False
 USE_TZ = True
@@ -46,6 +53,23 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
 TEMPLATES: list[dict[str, object]] = []
+
+# ------------------------------------------------------------ OAuth2 (v1 API)
+# v1 tokens lived until revoked; a year here, renewed by logging in again.
+ACCESS_TOKEN_EXPIRE_SECONDS = env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 365 * 86400)
+# Scopes as Instagram's API v1 named them; `basic` is granted by default.
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "basic": "read your profile and media",
+        "comments": "post and delete comments on your behalf",
+        "relationships": "follow and unfollow accounts on your behalf",
+        "likes": "like and unlike media on your behalf",
+    },
+    "DEFAULT_SCOPES": ["basic"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_EXPIRE_SECONDS,
+}
+# The first-party mobile app's client id; its token endpoints live under /v1/accounts/.
+MOBILE_CLIENT_ID = env_str("MOBILE_CLIENT_ID", "instagram-iphone")
 
 # --------------------------------------------------------------------- PostgreSQL
 # Django reaches PostgreSQL only through pgbouncer in transaction pooling mode.

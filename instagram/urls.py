@@ -1,10 +1,11 @@
-from django.urls import path
+from django.urls import include, path
 
 from instagram import views
 
 urlpatterns = [
     path("health", views.health, name="health"),
     path("ping", views.ping, name="ping"),
+    path("v1/", include("users.urls")),
 ]
 
 handler400 = "instagram.views.bad_request"

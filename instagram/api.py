@@ -1,0 +1,105 @@
+"""The v1 API's request side: who is calling (token or client id), with what parameters.
+
+Tokens arrive as Instagram's API v1 took them: the `access_token` query
+parameter, or an `Authorization: Bearer` header. Errors use v1's types.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from oauth2_provider.models import AccessToken
+
+from instagram.errors import APIError, allow_methods
+
+
+class OAuthParameterException(APIError):
+    error_type = "OAuthParameterException"
+
+
+class OAuthAccessTokenException(APIError):
+    error_type = "OAuthAccessTokenException"
+
+
+class OAuthPermissionsException(APIError):
+    error_type = "OAuthPermissionsException"
+
+
+class APIInvalidParametersError(APIError):
+    error_type = "APIInvalidParametersError"
+
+
+class APINotAllowedError(APIError):
+    error_type = "APINotAllowedError"
+
+
+def token_from(request: HttpRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ").strip() or None
+    return request.GET.get("access_token") or None
+
+
+def access_token_for(raw: str) -> AccessToken:
+    """Return the live AccessToken for `raw`, or raise OAuthAccessTokenException."""
+    checksum = hashlib.sha256(raw.encode()).hexdigest()
+    token = AccessToken.objects.select_related("user", "application").filter(token_checksum=checksum).first()
+    if token is None or token.user is None or not token.user.is_active or token.expires <= timezone.now():
+        raise OAuthAccessTokenException("The access_token provided is invalid.")
+    return token
+
+
+def params(request: HttpRequest) -> dict[str, str]:
+    """Return the request's parameters: a JSON object body, or form fields, or the query string."""
+    if request.method == "GET":
+        return {k: str(v) for k, v in request.GET.items() if k != "access_token"}
+    if request.content_type == "application/json":
+        try:
+            body = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise APIInvalidParametersError("The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise APIInvalidParametersError("The request body must be a JSON object.")
+        return {str(k): "" if v is None else str(v) for k, v in body.items()}
+    return {k: str(v) for k, v in request.POST.items()}
+
+
+def required(values: dict[str, str], *names: str) -> list[str]:
+    """Return the values of `names`, or raise naming the first one missing."""
+    missing = [name for name in names if not values.get(name, "").strip()]
+    if missing:
+        raise APIInvalidParametersError(f"Missing required parameter: {missing[0]}.")
+    return [values[name].strip() for name in names]
+
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def api_endpoint(*, methods: tuple[str, ...], scope: str | None = "basic") -> Callable[[View], View]:
+    """Guard a v1 view: allowed methods, then a valid token carrying `scope`.
+
+    scope=None: no token needed (sign-up, log-in). The view finds the token
+    in `request.access_token` and the caller in `request.api_user`.
+    """
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if scope is not None:
+                raw = token_from(request)
+                if raw is None:
+                    raise OAuthParameterException("Missing access_token (query parameter or Bearer header).")
+                token = access_token_for(raw)
+                if not token.allow_scopes([scope]):
+                    raise OAuthPermissionsException(f"This request requires scope={scope}.")
+                request.access_token = token  # type: ignore[attr-defined]
+                request.api_user = token.user  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return allow_methods(*methods)(wrapper)  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,67 @@
+"""Writes to accounts: sign-up, log-in (a token), log-out (revocation)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application
+from oauthlib.common import generate_token
+
+from instagram.api import APIInvalidParametersError
+from users.models import User
+
+
+def check_sign_up(*, username: str, password: str, email: str = "", full_name: str = "") -> User:
+    """Validate a sign-up and create the account; raise APIInvalidParametersError naming the problem."""
+    user = User(username=username, email=email, full_name=full_name)
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
+        validate_password(password, user)
+    except ValidationError as exc:
+        field, messages = (
+            next(iter(exc.message_dict.items()))
+            if hasattr(exc, "error_dict")
+            else (
+                "password",
+                exc.messages,
+            )
+        )
+        raise APIInvalidParametersError(f"{field}: {messages[0]}") from None
+    if User.objects.filter(username__iexact=username).exists():
+        raise APIInvalidParametersError(f"username: {username} is taken.")
+    return do_sign_up(user=user, password=password)
+
+
+def do_sign_up(*, user: User, password: str) -> User:
+    """Store a validated new account; a race on the username still ends in a clear 400."""
+    user.set_password(password)
+    try:
+        with transaction.atomic(using="default"):
+            user.save(using="default")
+    except IntegrityError:
+        raise APIInvalidParametersError(f"username: {user.username} is taken.") from None
+    return user
+
+
+def check_log_in(*, username: str, password: str) -> User:
+    user = authenticate(username=username, password=password)
+    if not isinstance(user, User):
+        raise APIInvalidParametersError("The username or password is incorrect.")
+    return user
+
+
+def do_issue_token(*, user: User, scope: str = "basic") -> AccessToken:
+    """Hand the mobile app a new access token for `user`."""
+    application = Application.objects.get(client_id=settings.MOBILE_CLIENT_ID)
+    expires = timezone.now() + timedelta(seconds=settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+    return AccessToken.objects.create(
+        user=user, application=application, token=generate_token(), expires=expires, scope=scope
+    )
+
+
+def do_revoke_token(*, token: AccessToken) -> None:
+    token.revoke()

@@ -1,0 +1,42 @@
+"""v1 endpoints for accounts: the mobile app's sign-up/log-in/log-out, and users."""
+
+from django.http import HttpRequest, JsonResponse
+
+from instagram.api import api_endpoint, params, required
+from instagram.errors import envelope
+from users.actions import check_log_in, check_sign_up, do_issue_token, do_revoke_token
+from users.selectors import access_user, user_object
+
+
+@api_endpoint(methods=("POST",), scope=None)
+def sign_up(request: HttpRequest) -> JsonResponse:
+    values = params(request)
+    username, password = required(values, "username", "password")
+    user = check_sign_up(
+        username=username,
+        password=password,
+        email=values.get("email", "").strip(),
+        full_name=values.get("full_name", "").strip(),
+    )
+    token = do_issue_token(user=user)
+    return envelope({"access_token": token.token, "user": user_object(user)})
+
+
+@api_endpoint(methods=("POST",), scope=None)
+def log_in(request: HttpRequest) -> JsonResponse:
+    username, password = required(params(request), "username", "password")
+    user = check_log_in(username=username, password=password)
+    token = do_issue_token(user=user)
+    return envelope({"access_token": token.token, "user": user_object(user)})
+
+
+@api_endpoint(methods=("POST",))
+def log_out(request: HttpRequest) -> JsonResponse:
+    do_revoke_token(token=request.access_token)  # type: ignore[attr-defined]
+    return envelope(None)
+
+
+@api_endpoint(methods=("GET",))
+def user_detail(request: HttpRequest, user_ref: str) -> JsonResponse:
+    user = access_user(viewer=request.api_user, user_ref=user_ref)  # type: ignore[attr-defined]
+    return envelope(user_object(user))
