@@ -66,8 +66,11 @@ def test_request_id_reaches_the_app_log(healthy_stack: Stack, http: requests.Ses
     response = http.get(f"{healthy_stack.api}/ping", headers={"X-Request-ID": request_id}, timeout=5)
     assert response.headers["X-Request-ID"] == request_id
     server = response.headers["X-Served-By"]
-    lines = (healthy_stack.log / f"{server}.log").read_text().splitlines()
-    line = next(ln for ln in lines if f"[{request_id}]" in ln)
+    log = healthy_stack.log / f"{server}.log"
+    # supervisord copies the app's output into the file a moment later.
+    line = wait_for(
+        lambda: next((ln for ln in log.read_text().splitlines() if f"[{request_id}]" in ln), None)
+    )
     assert "GET /ping 200" in line
     assert line.rstrip().endswith("ms")
 
