@@ -1,6 +1,5 @@
 """Fetching many sharded objects by ID: memcached first, then one query per physical database."""
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TypeVar
@@ -9,10 +8,8 @@ from django.core.cache.backends.base import BaseCache
 from django.db import DatabaseError, connections
 
 from sharding.models import ShardedModel
-from sharding.routing import id_shard, replica_of, shard_map
+from sharding.routing import id_shard, mark_replica_down, shard_map, usable_replica
 from sharding.sql import schema_name
-
-logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=ShardedModel)
 
@@ -70,17 +67,15 @@ def _fetch_from_database(
         f"SELECT {columns} FROM {schema_name(shard)}.{table} WHERE id = ANY(%s)" for shard in by_shard
     )
     params = list(by_shard.values())
-    rows = None
-    if read_only:
-        replica = replica_of(primary)
-        try:
-            rows = _run(replica, sql, params)
-        except DatabaseError as exc:
-            connections[replica].close()
-            logger.warning("replica %s unreachable, multi-get from %s: %s", replica, primary, exc)
-    alias = primary if rows is None else replica_of(primary)
-    if rows is None:
-        rows = _run(primary, sql, params)
+    alias = (usable_replica(primary) if read_only else None) or primary
+    try:
+        rows = _run(alias, sql, params)
+    except DatabaseError as exc:
+        if alias == primary:
+            raise
+        mark_replica_down(alias, exc, reading=f"a multi-get of {model.__name__}")
+        alias = primary
+        rows = _run(alias, sql, params)
     names = [f.attname for f in fields]
     objects = [model.from_db(alias, names, row) for row in rows]
     return {obj.pk: obj for obj in objects}

@@ -144,6 +144,19 @@ def replica_of(alias: str) -> str:
     return str(settings.REPLICA_DATABASES[alias])
 
 
+def usable_replica(primary: str) -> str | None:
+    """Return the standby alias of `primary`, unless it failed within REPLICA_RETRY_SECONDS."""
+    replica = replica_of(primary)
+    return None if _replica_down_until.get(replica, 0) > time.monotonic() else replica
+
+
+def mark_replica_down(replica: str, error: Exception, *, reading: str) -> None:
+    """Send reads to the primary for a while, so one dead standby costs one wait, not one per read."""
+    connections[replica].close()
+    _replica_down_until[replica] = time.monotonic() + settings.REPLICA_RETRY_SECONDS
+    logger.warning("replica %s unreachable, reading %s from the primary: %s", replica, reading, error)
+
+
 # ----------------------------------------------------------------- contexts
 
 
@@ -193,17 +206,15 @@ def use_shard(shard: int, *, read_only: bool = False, for_user: int | None = Non
 
 
 def _try_replica(stack: ExitStack, *, shard: int, primary: str) -> ShardContext | None:
-    replica = replica_of(primary)
-    if _replica_down_until.get(replica, 0) > time.monotonic():
+    replica = usable_replica(primary)
+    if replica is None:
         return None
     attempt = ExitStack()
     try:
         context = _enter(attempt, shard=shard, alias=replica, read_only=True)
     except DatabaseError as exc:
         attempt.__exit__(type(exc), exc, exc.__traceback__)  # roll back, don't commit
-        connections[replica].close()
-        _replica_down_until[replica] = time.monotonic() + settings.REPLICA_RETRY_SECONDS
-        logger.warning("replica %s unreachable, reading shard %d from %s: %s", replica, shard, primary, exc)
+        mark_replica_down(replica, exc, reading=f"shard {shard}")
         return None
     stack.push(attempt.pop_all())
     return context

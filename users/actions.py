@@ -20,24 +20,18 @@ def check_sign_up(*, username: str, password: str, email: str = "", full_name: s
     user = User(username=username, email=email, full_name=full_name)
     try:
         user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise APIInvalidParametersError(f"{field}: {messages[0]}") from None
+    try:
         validate_password(password, user)
     except ValidationError as exc:
-        field, messages = (
-            next(iter(exc.message_dict.items()))
-            if hasattr(exc, "error_dict")
-            else (
-                "password",
-                exc.messages,
-            )
-        )
-        raise APIInvalidParametersError(f"{field}: {messages[0]}") from None
-    if User.objects.filter(username__iexact=username).exists():
-        raise APIInvalidParametersError(f"username: {username} is taken.")
+        raise APIInvalidParametersError(f"password: {exc.messages[0]}") from None
     return do_sign_up(user=user, password=password)
 
 
 def do_sign_up(*, user: User, password: str) -> User:
-    """Store a validated new account; a race on the username still ends in a clear 400."""
+    """Store a validated new account; a taken username (any case, even in a race) is a clear 400."""
     user.set_password(password)
     try:
         with transaction.atomic(using="default"):

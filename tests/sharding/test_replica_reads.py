@@ -9,6 +9,7 @@ import pytest
 
 from photos.models import Media
 from sharding import routing
+from sharding.multiget import fetch_many
 from sharding.routing import shard_for_id, shard_for_user
 from tests.conftest import Stack, wait_for
 
@@ -70,10 +71,16 @@ def test_reads_fall_back_to_the_primary_when_the_standby_is_down(
             Media.objects.filter(user_id=15).count()
             return context.alias
 
+    with shard_for_user(16):  # not user 15: their own write would keep their reads on the primary
+        media_id = Media.objects.create(user_id=16).id
     with stack.stopped("postgres-standby"), caplog.at_level(logging.WARNING, logger="sharding.routing"):
+        routing._replica_down_until.clear()
+        assert set(fetch_many(Media, [media_id], read_only=True)) == {media_id}
+        assert "replica shard0_replica unreachable, reading a multi-get of Media" in caplog.text
+        assert in_fresh_context(read) == "shard0"  # the multi-get's failure marked it down: no wait
+        routing._replica_down_until.clear()
         assert in_fresh_context(read) == "shard0"
-        assert "replica shard0_replica unreachable" in caplog.text
-        assert in_fresh_context(read) == "shard0"  # no second wait: marked down for a while
+        assert "replica shard0_replica unreachable, reading shard 15" in caplog.text
 
     def replica_back() -> bool:
         routing._replica_down_until.clear()  # don't wait out REPLICA_RETRY_SECONDS here
