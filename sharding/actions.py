@@ -4,13 +4,14 @@ import logging
 import time
 from collections.abc import Callable
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from instagram.pgbouncer import pgbouncer_connection
 from sharding import move
-from sharding.models import Shard
+from sharding.models import Shard, ShardedModel
 from sharding.move import MoveError
 from sharding.routing import forget_shard_map, migrating, shard_map
 from sharding.sql import bootstrap_sql, schema_name
@@ -61,13 +62,19 @@ def do_migrate_shard(shard: int, *, alias: str | None = None) -> list[str]:
             with connection.cursor() as cursor:
                 cursor.execute(f"SET LOCAL search_path TO {schema_name(shard)}")
             executor = MigrationExecutor(connection)
-            targets = executor.loader.graph.leaf_nodes()
+            # Only the apps that have sharded models (and what they depend on):
+            # the other apps' migrations would all be skipped here anyway.
+            targets = [node for node in executor.loader.graph.leaf_nodes() if node[0] in sharded_app_labels()]
             plan = executor.migration_plan(targets)
             if plan:
                 executor.migrate(targets, plan=plan)
             return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
     finally:
         migrating.reset(token)
+
+
+def sharded_app_labels() -> set[str]:
+    return {model._meta.app_label for model in apps.get_models() if issubclass(model, ShardedModel)}
 
 
 def shard_databases() -> list[str]:
