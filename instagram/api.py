@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
@@ -76,6 +77,44 @@ def required(values: dict[str, str], *names: str) -> list[str]:
     return [values[name].strip() for name in names]
 
 
+def int_param(values: dict[str, str], name: str, *, default: int, low: int, high: int) -> int:
+    """Return the integer parameter `name` (default when absent), or raise naming the problem."""
+    raw = values.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise APIInvalidParametersError(f"{name} must be an integer from {low} to {high}.")
+    return int(raw)
+
+
+def id_param(values: dict[str, str], name: str) -> int | None:
+    """Return the ID-valued parameter `name` (a cursor, max_id...), None when absent."""
+    raw = values.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) >= 2**63:
+        raise APIInvalidParametersError(f"{name} must be a numeric id.")
+    return int(raw)
+
+
+def next_url(request: HttpRequest, **changes: str) -> str:
+    """Return the absolute URL of the next page: this request's URL and parameters, with `changes`.
+
+    The token travels along when it came as a query parameter, so a client
+    can fetch the URL as it is.
+    """
+    query = request.GET.copy()
+    for name, value in changes.items():
+        query[name] = value
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}{request.path}?{query.urlencode()}"
+
+
+def require_scope(request: HttpRequest, scope: str) -> None:
+    """Raise OAuthPermissionsException unless the request's token carries `scope`."""
+    if not request.access_token.allow_scopes([scope]):  # type: ignore[attr-defined]
+        raise OAuthPermissionsException(f"This request requires scope={scope}.")
+
+
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 
@@ -94,10 +133,9 @@ def api_endpoint(*, methods: tuple[str, ...], scope: str | None = "basic") -> Ca
                 if raw is None:
                     raise OAuthParameterException("Missing access_token (query parameter or Bearer header).")
                 token = access_token_for(raw)
-                if not token.allow_scopes([scope]):
-                    raise OAuthPermissionsException(f"This request requires scope={scope}.")
                 request.access_token = token  # type: ignore[attr-defined]
                 request.api_user = token.user  # type: ignore[attr-defined]
+                require_scope(request, scope)
             return view(request, *args, **kwargs)
 
         return allow_methods(*methods)(wrapper)  # type: ignore[return-value]

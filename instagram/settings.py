@@ -22,9 +22,11 @@ APP_SERVER_NAME = env_str("APP_SERVER_NAME", "")
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.postgres",
     "oauth2_provider",
     "sharding",
     "users",
+    "relationships",
     "photos",
     "feeds",
     "workers",

@@ -6,6 +6,7 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("ping", views.ping, name="ping"),
     path("v1/", include("users.urls")),
+    path("v1/", include("relationships.urls")),
 ]
 
 handler400 = "instagram.views.bad_request"

@@ -48,8 +48,9 @@ def check_log_in(*, username: str, password: str) -> User:
     return user
 
 
-def do_issue_token(*, user: User, scope: str = "basic") -> AccessToken:
-    """Hand the mobile app a new access token for `user`."""
+def do_issue_token(*, user: User) -> AccessToken:
+    """Hand the first-party mobile app a new access token for `user`, with every scope."""
+    scope = " ".join(settings.OAUTH2_PROVIDER["SCOPES"])
     application = Application.objects.get(client_id=settings.MOBILE_CLIENT_ID)
     expires = timezone.now() + timedelta(seconds=settings.ACCESS_TOKEN_EXPIRE_SECONDS)
     return AccessToken.objects.create(

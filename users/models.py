@@ -1,4 +1,5 @@
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.indexes import OpClass
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -38,3 +39,12 @@ class User(AbstractUser):
     class Meta:
         db_table = "users_user"
         constraints = [models.UniqueConstraint(Lower("username"), name="users_username_ci_unique")]
+        # users/search: prefix matches on the lower-cased names (LIKE 'q%' needs pattern ops).
+        indexes = [
+            models.Index(OpClass(Lower("username"), name="text_pattern_ops"), name="users_username_prefix"),
+            models.Index(OpClass(Lower("full_name"), name="text_pattern_ops"), name="users_full_name_prefix"),
+        ]
+
+
+# `username__lower__startswith` in selectors.
+models.CharField.register_lookup(Lower)

@@ -1,29 +1,98 @@
-"""Reads of accounts, and the v1 user object."""
+"""Reads of accounts, who may see what, and the v1 user object.
+
+Visibility, as Instagram had it:
+- a profile (the user object) is visible to everyone but the users it blocks;
+- its content (media, likes, comments, follows and followed-by lists) also
+  needs the viewer to be the owner, or the account public, or the viewer an
+  approved follower; and no block either way.
+"""
 
 from typing import Any
 
+from django.db.models import Q
+
 from instagram.api import APINotAllowedError
 from instagram.errors import APINotFoundError
+from relationships.models import Kind
+from relationships.selectors import blocked_ids, relationship_state
+from relationships.transitions import State
+from users.cache import Profile, profile, profiles
 from users.models import User
 
 
-def access_user(*, viewer: User, user_ref: str) -> User:
-    """Return the user `user_ref` ("self" or a numeric id) as `viewer` may see it, or raise."""
+def user_id_from(*, viewer: User, user_ref: str) -> int:
+    """Return the id `user_ref` ("self" or a numeric id) names, or raise APINotFoundError."""
     if user_ref == "self":
-        return viewer
-    if not user_ref.isdigit():
+        return viewer.id
+    if not user_ref.isdigit() or len(user_ref) > 19:
         raise APINotFoundError(f"No user with id {user_ref}.")
-    user = User.objects.filter(id=int(user_ref), is_active=True).first()
-    if user is None:
+    return int(user_ref)
+
+
+def access_user(*, viewer: User, user_ref: str) -> Profile:
+    """Return the active user `user_ref`, whoever the viewer is, or raise APINotFoundError."""
+    found = profile(user_id_from(viewer=viewer, user_ref=user_ref))
+    if found is None:
         raise APINotFoundError(f"No user with id {user_ref}.")
-    if user.is_private and user.id != viewer.id:
-        # Approved followers will see private accounts once relationships exist.
+    return found
+
+
+def access_profile(*, viewer: User, user_ref: str) -> tuple[Profile, State]:
+    """Return the user `user_ref` and the viewer's state towards them, if the viewer may see them."""
+    found = access_user(viewer=viewer, user_ref=user_ref)
+    state = relationship_state(viewer_id=viewer.id, other_id=found.id)
+    if Kind.BLOCKED_BY in state:
+        raise APINotFoundError(f"No user with id {user_ref}.")
+    return found, state
+
+
+def may_see_content(*, viewer_id: int, owner: Profile, state: State) -> bool:
+    """Say whether `viewer_id` may see `owner`'s media, likes, comments and lists."""
+    if viewer_id == owner.id:
+        return True
+    if state & {Kind.BLOCKS, Kind.BLOCKED_BY}:
+        return False
+    return not owner.is_private or Kind.FOLLOWS in state
+
+
+def access_content_owner(*, viewer: User, user_ref: str) -> Profile:
+    """Return the user `user_ref` if the viewer may see their content; else raise APINotAllowedError."""
+    owner, state = access_profile(viewer=viewer, user_ref=user_ref)
+    if not may_see_content(viewer_id=viewer.id, owner=owner, state=state):
         raise APINotAllowedError("you cannot view this resource")
-    return user
+    return owner
 
 
-def user_object(user: User) -> dict[str, Any]:
+def visible_profiles(*, viewer: User, ids: list[int]) -> list[Profile]:
+    """Return the users `ids` in order, leaving out deactivated ones and any block with the viewer."""
+    hidden = blocked_ids(viewer_id=viewer.id) if ids else set()
+    found = profiles(i for i in ids if i not in hidden)
+    return [found[i] for i in ids if i in found]
+
+
+def search_users(*, viewer: User, query: str, count: int) -> list[Profile]:
+    """Return up to `count` users whose username or full name starts with `query`, by username.
+
+    Both are prefix matches on lower-cased, pattern-indexed columns (see
+    users.models), so a search never scans the accounts table.
+    """
+    needle = query.lower()
+    hidden = blocked_ids(viewer_id=viewer.id)
+    ids = list(
+        User.objects.filter(is_active=True)
+        .filter(Q(username__lower__startswith=needle) | Q(full_name__lower__startswith=needle))
+        .exclude(id__in=hidden)
+        .order_by("username__lower")
+        .values_list("id", flat=True)[:count]
+    )
+    found = profiles(ids)
+    return [found[i] for i in ids if i in found]
+
+
+def user_object(user: User | Profile) -> dict[str, Any]:
     """Return `user` shaped as Instagram's API v1 user object (ids as strings)."""
+    if isinstance(user, User):
+        user = Profile.of(user)
     return {
         "id": str(user.id),
         "username": user.username,
@@ -31,9 +100,5 @@ def user_object(user: User) -> dict[str, Any]:
         "profile_picture": user.profile_picture,
         "bio": user.bio,
         "website": user.website,
-        "counts": {
-            "media": user.media_count,
-            "follows": user.follows_count,
-            "followed_by": user.followed_by_count,
-        },
+        "counts": {"media": user.media, "follows": user.follows, "followed_by": user.followed_by},
     }

@@ -2,10 +2,12 @@
 
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import api_endpoint, params, required
+from instagram.api import api_endpoint, int_param, params, required
 from instagram.errors import envelope
 from users.actions import check_log_in, check_sign_up, do_issue_token, do_revoke_token
-from users.selectors import access_user, user_object
+from users.selectors import access_profile, search_users, user_object
+
+SEARCH_SIZE = 20
 
 
 @api_endpoint(methods=("POST",), scope=None)
@@ -38,5 +40,14 @@ def log_out(request: HttpRequest) -> JsonResponse:
 
 @api_endpoint(methods=("GET",))
 def user_detail(request: HttpRequest, user_ref: str) -> JsonResponse:
-    user = access_user(viewer=request.api_user, user_ref=user_ref)  # type: ignore[attr-defined]
+    user, _ = access_profile(viewer=request.api_user, user_ref=user_ref)  # type: ignore[attr-defined]
     return envelope(user_object(user))
+
+
+@api_endpoint(methods=("GET",))
+def search(request: HttpRequest) -> JsonResponse:
+    values = params(request)
+    (query,) = required(values, "q")
+    count = int_param(values, "count", default=SEARCH_SIZE, low=1, high=100)
+    users = search_users(viewer=request.api_user, query=query, count=count)  # type: ignore[attr-defined]
+    return envelope([user_object(u) for u in users])

@@ -1,0 +1,99 @@
+"""Writes to relationships: follow, unfollow, block, unblock, approve, ignore.
+
+Both halves of an edge and both users' counts change together, under one
+lock per pair of users, so concurrent calls for the same pair run one after
+the other and the counts move exactly once per real change.
+
+Consistency: when the two users' shards share a physical database, both
+halves commit in one transaction. Otherwise three transactions commit in a
+fixed order (the higher user's shard, the main database with the counts,
+the lower user's shard); a crash between those commits leaves the pair
+half-written, which `manage.py verify_relationships` reports and repairs.
+"""
+
+from collections import Counter
+
+from django.db import connections, transaction
+from django.db.models import F
+from django.db.models.expressions import CombinedExpression
+
+from instagram.api import APIInvalidParametersError
+from relationships.models import Edge, Kind
+from relationships.transitions import Action, State, mirror, transition
+from sharding.routing import current_shard, shard_for_user
+from users.cache import forget_profiles_on_commit
+from users.models import User
+
+
+def check_change_relationship(*, actor: User, target_id: int, target_is_private: bool, action: str) -> State:
+    """Validate `action` by `actor` on the target and apply it; return the actor's new state."""
+    try:
+        parsed = Action(action)
+    except ValueError:
+        allowed = ", ".join(a.value for a in Action)
+        raise APIInvalidParametersError(f"action must be one of: {allowed}.") from None
+    if actor.id == target_id:
+        raise APIInvalidParametersError("You cannot change your relationship with yourself.")
+    return do_change_relationship(
+        actor_id=actor.id, target_id=target_id, target_is_private=target_is_private, action=parsed
+    )
+
+
+def do_change_relationship(
+    *, actor_id: int, target_id: int, target_is_private: bool, action: Action
+) -> State:
+    low, high = sorted((actor_id, target_id))
+    with shard_for_user(low):
+        _lock_pair(low, high)
+        low_before = _state(low, high)
+        before = low_before if actor_id == low else mirror(low_before)
+        after = transition(before, action, target_is_private=target_is_private)
+        if after == before:
+            return after
+        low_after = after if actor_id == low else mirror(after)
+        with shard_for_user(high):
+            _store(high, low, mirror(low_before), mirror(low_after))
+        with transaction.atomic(using="default"):
+            _count(low, high, low_before, low_after)
+        _store(low, high, low_before, low_after)
+    return after
+
+
+def _lock_pair(low: int, high: int) -> None:
+    """Take the pair's transaction-scoped lock, on the lower user's shard's database."""
+    with connections[current_shard().alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"relationship:{low}:{high}"]
+        )
+
+
+def _state(user_id: int, other_id: int) -> State:
+    kinds = Edge.objects.filter(user_id=user_id, other_id=other_id).values_list("kind", flat=True)
+    return frozenset(Kind(kind) for kind in kinds)
+
+
+def _store(user_id: int, other_id: int, before: State, after: State) -> None:
+    gone = before - after
+    if gone:
+        Edge.objects.filter(user_id=user_id, other_id=other_id, kind__in=list(gone)).delete()
+    Edge.objects.bulk_create([Edge(user_id=user_id, other_id=other_id, kind=kind) for kind in after - before])
+
+
+def _count(low: int, high: int, before: State, after: State) -> None:
+    """Move the denormalized counts by what changed (`before`/`after` as `low` sees it)."""
+    delta: Counter[tuple[int, str]] = Counter()
+    for kind, sign in [*((k, 1) for k in after - before), *((k, -1) for k in before - after)]:
+        if kind is Kind.FOLLOWS:
+            delta[(low, "follows_count")] += sign
+            delta[(high, "followed_by_count")] += sign
+        elif kind is Kind.FOLLOWED_BY:
+            delta[(high, "follows_count")] += sign
+            delta[(low, "followed_by_count")] += sign
+    by_user: dict[int, dict[str, CombinedExpression]] = {}
+    for (user_id, field), change in delta.items():
+        if change:
+            by_user.setdefault(user_id, {})[field] = F(field) + change
+    for user_id in sorted(by_user):  # always low before high: no deadlock between pairs
+        User.objects.filter(id=user_id).update(**by_user[user_id])
+    if by_user:
+        forget_profiles_on_commit(*by_user)

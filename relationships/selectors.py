@@ -1,0 +1,39 @@
+"""Reads of relationships: one pair's state, a user's lists, who is hidden from whom."""
+
+from relationships.models import Edge, Kind
+from relationships.transitions import State
+from sharding.routing import shard_for_user
+
+
+def relationship_state(*, viewer_id: int, other_id: int) -> State:
+    """Return the edge kinds `viewer_id` holds towards `other_id` (one query on the viewer's shard)."""
+    if viewer_id == other_id:
+        return frozenset()
+    with shard_for_user(viewer_id, read_only=True):
+        kinds = list(Edge.objects.filter(user_id=viewer_id, other_id=other_id).values_list("kind", flat=True))
+    return frozenset(Kind(kind) for kind in kinds)
+
+
+def blocked_ids(*, viewer_id: int) -> set[int]:
+    """Return the users `viewer_id` blocks or is blocked by: each is hidden from the other."""
+    with shard_for_user(viewer_id, read_only=True):
+        return set(
+            Edge.objects.filter(user_id=viewer_id, kind__in=[Kind.BLOCKS, Kind.BLOCKED_BY]).values_list(
+                "other_id", flat=True
+            )
+        )
+
+
+def edge_page(*, user_id: int, kind: Kind, before: int | None, count: int) -> tuple[list[int], int | None]:
+    """Return one page of `user_id`'s `kind` list, newest first: the other users' ids and the next cursor.
+
+    The cursor is the edge id to continue below; None on the last page.
+    """
+    with shard_for_user(user_id, read_only=True):
+        edges = Edge.objects.filter(user_id=user_id, kind=kind)
+        if before is not None:
+            edges = edges.filter(id__lt=before)
+        rows = list(edges.order_by("-id").values_list("id", "other_id")[: count + 1])
+    page = rows[:count]
+    next_cursor = page[-1][0] if len(rows) > count else None
+    return [other_id for _, other_id in page], next_cursor

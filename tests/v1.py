@@ -1,0 +1,60 @@
+"""A small v1 API client for tests: accounts made through the real sign-up endpoint."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+
+def new_username(prefix: str = "u") -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A signed-up user and their token, calling the API through nginx."""
+
+    base: str
+    http: requests.Session
+    token: str
+    id: str
+    username: str
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        return self.http.get(f"{self.base}/v1/{path}", params={"access_token": self.token, **params}, timeout=15)
+
+    def post(self, path: str, **data: Any) -> requests.Response:
+        return self.http.post(
+            f"{self.base}/v1/{path}", params={"access_token": self.token}, data=data, timeout=15
+        )
+
+    def data(self, path: str, **params: Any) -> Any:
+        """GET `path` and return its envelope's data, failing on anything but 200."""
+        response = self.get(path, **params)
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
+    def act(self, other: "Account", action: str) -> dict[str, Any]:
+        """POST a relationship action on `other`; return the new relationship."""
+        response = self.post(f"users/{other.id}/relationship", action=action)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()["data"]
+        return result
+
+
+def sign_up(base: str, http: requests.Session, *, prefix: str = "u", **fields: str) -> Account:
+    username = new_username(prefix)
+    response = http.post(
+        f"{base}/v1/accounts/signup", data={"username": username, "password": "kodachrome-64", **fields}, timeout=15
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    return Account(base=base, http=http, token=data["access_token"], id=data["user"]["id"], username=username)
+
+
+def error(response: requests.Response) -> tuple[int, str]:
+    """Return (HTTP status, v1 error_type) of an enveloped error, checking the envelope agrees."""
+    meta = response.json()["meta"]
+    assert meta["code"] == response.status_code, response.text
+    return response.status_code, str(meta["error_type"])
