@@ -12,6 +12,7 @@ from oauth2_provider.models import AccessToken, Application
 from oauthlib.common import generate_token
 
 from instagram.api import APIInvalidParametersError
+from users.cache import forget_profiles_on_commit
 from users.models import User
 
 
@@ -38,6 +39,39 @@ def do_sign_up(*, user: User, password: str) -> User:
             user.save(using="default")
     except IntegrityError:
         raise APIInvalidParametersError(f"username: {user.username} is taken.") from None
+    return user
+
+
+EDITABLE = ("full_name", "bio", "website", "is_private")
+
+
+def check_edit_profile(*, user: User, changes: dict[str, str]) -> User:
+    """Validate profile changes (full_name, bio, website, is_private) and store them."""
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise APIInvalidParametersError(f"{unknown[0]} cannot be edited; editable: {', '.join(EDITABLE)}.")
+    if not changes:
+        raise APIInvalidParametersError(f"Nothing to change; editable: {', '.join(EDITABLE)}.")
+    fields: dict[str, str | bool] = {name: value.strip() for name, value in changes.items()}
+    if "is_private" in fields:
+        flag = str(fields["is_private"]).lower()
+        if flag not in {"true", "false", "1", "0"}:
+            raise APIInvalidParametersError("is_private must be true or false.")
+        fields["is_private"] = flag in {"true", "1"}
+    for name, value in fields.items():
+        setattr(user, name, value)
+    try:
+        user.full_clean(exclude=[f.name for f in User._meta.fields if f.name not in fields])
+    except ValidationError as exc:
+        field, messages = next(iter(exc.message_dict.items()))
+        raise APIInvalidParametersError(f"{field}: {messages[0]}") from None
+    return do_edit_profile(user=user, fields=list(fields))
+
+
+def do_edit_profile(*, user: User, fields: list[str]) -> User:
+    with transaction.atomic(using="default"):
+        user.save(using="default", update_fields=fields)
+        forget_profiles_on_commit(user.id)
     return user
 
 

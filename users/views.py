@@ -4,7 +4,7 @@ from django.http import HttpRequest, JsonResponse
 
 from instagram.api import api_endpoint, int_param, params, required
 from instagram.errors import envelope
-from users.actions import check_log_in, check_sign_up, do_issue_token, do_revoke_token
+from users.actions import check_edit_profile, check_log_in, check_sign_up, do_issue_token, do_revoke_token
 from users.selectors import access_profile, search_users, user_object
 
 SEARCH_SIZE = 20
@@ -36,6 +36,12 @@ def log_in(request: HttpRequest) -> JsonResponse:
 def log_out(request: HttpRequest) -> JsonResponse:
     do_revoke_token(token=request.access_token)  # type: ignore[attr-defined]
     return envelope(None)
+
+
+@api_endpoint(methods=("POST",))
+def edit_profile(request: HttpRequest) -> JsonResponse:
+    user = check_edit_profile(user=request.api_user, changes=params(request))  # type: ignore[attr-defined]
+    return envelope(user_object(user))
 
 
 @api_endpoint(methods=("GET",))

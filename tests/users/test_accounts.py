@@ -131,7 +131,10 @@ def test_unknown_and_private_users(healthy_stack: Stack, http: requests.Session)
     private = User.objects.get(username=private_name)
     User.objects.filter(id=private.id).update(is_private=True)
     token = {"access_token": viewer["access_token"]}
-    hidden = http.get(f"{healthy_stack.api}/v1/users/{private.id}", params=token, timeout=10)
+    # The profile of a private account shows; its content does not.
+    profile = http.get(f"{healthy_stack.api}/v1/users/{private.id}", params=token, timeout=10)
+    assert profile.status_code == 200 and profile.json()["data"]["username"] == private_name
+    hidden = http.get(f"{healthy_stack.api}/v1/users/{private.id}/follows", params=token, timeout=10)
     assert (hidden.status_code, meta(hidden)["error_type"]) == (400, "APINotAllowedError")
     unknown = http.get(f"{healthy_stack.api}/v1/users/999999999", params=token, timeout=10)
     assert (unknown.status_code, meta(unknown)["error_type"]) == (404, "APINotFoundError")
