@@ -60,15 +60,24 @@ TEMPLATES: list[dict[str, object]] = []
 # v1 tokens lived until revoked; a year here, renewed by logging in again.
 ACCESS_TOKEN_EXPIRE_SECONDS = env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 365 * 86400)
 # Scopes as Instagram's API v1 named them; `basic` is granted by default.
+API_SCOPES = {
+    "basic": "read your profile and media",
+    "comments": "post and delete comments on your behalf",
+    "relationships": "follow and unfollow accounts on your behalf",
+    "likes": "like and unlike media on your behalf",
+}
 OAUTH2_PROVIDER = {
-    "SCOPES": {
-        "basic": "read your profile and media",
-        "comments": "post and delete comments on your behalf",
-        "relationships": "follow and unfollow accounts on your behalf",
-        "likes": "like and unlike media on your behalf",
-    },
+    "SCOPES": API_SCOPES,
     "DEFAULT_SCOPES": ["basic"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_EXPIRE_SECONDS,
+    # v1's grants on one Application (code, implicit, trusted password) and
+    # nothing else: see oauth/validators.py, oauth/server.py and
+    # docs/architecture.md section 11.
+    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.V1OAuth2Validator",
+    "OAUTH2_SERVER_CLASS": "oauth.server.V1Server",
+    # v1 had no PKCE: confidential clients prove themselves with their secret.
+    # A client that sends a code_challenge still has it checked.
+    "PKCE_REQUIRED": False,
 }
 # The first-party mobile app's client id; its token endpoints live under /v1/accounts/.
 MOBILE_CLIENT_ID = env_str("MOBILE_CLIENT_ID", "instagram-iphone")

@@ -22,7 +22,9 @@ class Account:
     username: str
 
     def get(self, path: str, **params: Any) -> requests.Response:
-        return self.http.get(f"{self.base}/v1/{path}", params={"access_token": self.token, **params}, timeout=15)
+        return self.http.get(
+            f"{self.base}/v1/{path}", params={"access_token": self.token, **params}, timeout=15
+        )
 
     def post(self, path: str, **data: Any) -> requests.Response:
         return self.http.post(
@@ -46,7 +48,9 @@ class Account:
 def sign_up(base: str, http: requests.Session, *, prefix: str = "u", **fields: str) -> Account:
     username = new_username(prefix)
     response = http.post(
-        f"{base}/v1/accounts/signup", data={"username": username, "password": "kodachrome-64", **fields}, timeout=15
+        f"{base}/v1/accounts/signup",
+        data={"username": username, "password": "kodachrome-64", **fields},
+        timeout=15,
     )
     assert response.status_code == 200, response.text
     data = response.json()["data"]

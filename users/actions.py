@@ -84,7 +84,7 @@ def check_log_in(*, username: str, password: str) -> User:
 
 def do_issue_token(*, user: User) -> AccessToken:
     """Hand the first-party mobile app a new access token for `user`, with every scope."""
-    scope = " ".join(settings.OAUTH2_PROVIDER["SCOPES"])
+    scope = " ".join(settings.API_SCOPES)
     application = Application.objects.get(client_id=settings.MOBILE_CLIENT_ID)
     expires = timezone.now() + timedelta(seconds=settings.ACCESS_TOKEN_EXPIRE_SECONDS)
     return AccessToken.objects.create(

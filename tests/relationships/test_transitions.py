@@ -54,14 +54,11 @@ def test_refused_transitions(before: set[Kind], action: Action, error_type: str)
 
 
 def test_statuses_and_mirror() -> None:
-    assert (outgoing_status(frozenset({F, FB})), incoming_status(frozenset({F, FB}))) == (
-        "follows",
-        "followed_by",
-    )
-    assert (outgoing_status(frozenset({R})), incoming_status(frozenset({RB}))) == (
-        "requested",
-        "requested_by",
-    )
-    assert (outgoing_status(frozenset({B})), incoming_status(frozenset({B}))) == ("none", "blocked_by_you")
+    def statuses(*kinds: Kind) -> tuple[str, str]:
+        return outgoing_status(frozenset(kinds)), incoming_status(frozenset(kinds))
+
+    assert statuses(F, FB) == ("follows", "followed_by")
+    assert statuses(R, RB) == ("requested", "requested_by")
+    assert statuses(B) == ("none", "blocked_by_you")
     assert mirror(frozenset({F, RB, B})) == frozenset({FB, R, BB})
     assert mirror(mirror(frozenset(Kind))) == frozenset(Kind)

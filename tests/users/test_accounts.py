@@ -133,7 +133,7 @@ def test_unknown_and_private_users(healthy_stack: Stack, http: requests.Session)
     token = {"access_token": viewer["access_token"]}
     # The profile of a private account shows; its content does not.
     profile = http.get(f"{healthy_stack.api}/v1/users/{private.id}", params=token, timeout=10)
-    assert profile.status_code == 200 and profile.json()["data"]["username"] == private_name
+    assert (profile.status_code, profile.json()["data"]["username"]) == (200, private_name)
     hidden = http.get(f"{healthy_stack.api}/v1/users/{private.id}/follows", params=token, timeout=10)
     assert (hidden.status_code, meta(hidden)["error_type"]) == (400, "APINotAllowedError")
     unknown = http.get(f"{healthy_stack.api}/v1/users/999999999", params=token, timeout=10)
