@@ -22,8 +22,12 @@ APP_SERVER_NAME = env_str("APP_SERVER_NAME", "")
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
     "django.contrib.postgres",
     "oauth2_provider",
+    "oauth",
     "sharding",
     "users",
     "relationships",
@@ -38,6 +42,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
+    # For the web pages (/oauth/authorize, /admin/). All three are lazy: a v1
+    # API request never touches the session, so it costs no Redis round trip.
+    # No CsrfViewMiddleware: the mobile app's JSON POSTs carry no CSRF token;
+    # the web forms are protected one by one with csrf_protect.
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
 
 ROOT_URLCONF = "instagram.urls"
 WSGI_APPLICATION = "instagram.wsgi.application"
@@ -54,7 +65,19 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
-TEMPLATES: list[dict[str, object]] = []
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
 
 # ------------------------------------------------------------ OAuth2 (v1 API)
 # v1 tokens lived until revoked; a year here, renewed by logging in again.
@@ -142,7 +165,7 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")
 REDIS_REPLICA_URL = env_str("REDIS_REPLICA_URL", "redis://127.0.0.1:16380/0")
 
 MEMCACHED_SERVERS = env_list("MEMCACHED_SERVERS", "127.0.0.1:11311")
-CACHES = {
+CACHES: dict[str, dict[str, object]] = {
     "default": {
         "BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
         "LOCATION": MEMCACHED_SERVERS,
@@ -158,13 +181,23 @@ CACHES = {
                 "retry_timeout": 1,  # s before a failed server is tried again
             },
         },
-    }
+    },
+    # Web sessions (the OAuth pages, the admin) live in Redis, shared by every
+    # app server (SESSION_ENGINE below). Keys: ig:session:1:django.contrib.sessions.cache<key>.
+    "sessions": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "ig:session",
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    },
 }
 
 # ------------------------------------------------------------------- Gearman
 GEARMAN_SERVERS = env_list("GEARMAN_SERVERS", "127.0.0.1:14730")
 
 # ------------------------------------------------------------ S3 and the CDN
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_CACHE_ALIAS = "sessions"
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "http://127.0.0.1:19000")
 S3_BUCKET = env_str("S3_BUCKET", "instagram-media")
 S3_REGION = env_str("S3_REGION", "us-east-1")

@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import include, path
 
 from instagram import views
@@ -7,6 +8,8 @@ urlpatterns = [
     path("ping", views.ping, name="ping"),
     path("v1/", include("users.urls")),
     path("v1/", include("relationships.urls")),
+    path("oauth/", include("oauth.urls")),
+    path("admin/", admin.site.urls),
 ]
 
 handler400 = "instagram.views.bad_request"

@@ -1,0 +1,116 @@
+"""Reads for the OAuth pages: the validated authorization request, scopes, the token's user."""
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from django.http import HttpRequest
+from django.urls import reverse
+from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
+from oauth2_provider.models import Application
+from oauth2_provider.oauth2_backends import get_oauthlib_core
+from oauth2_provider.scopes import get_scopes_backend
+from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+
+from oauth.errors import AuthorizationError, AuthorizationRedirectError
+from users.models import User
+
+# The authorization parameters a consent form carries back, in this order.
+CREDENTIAL_FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """An authorization request oauthlib found valid: the app, its redirect_uri checked."""
+
+    application: Application
+    scopes: list[str]
+    credentials: dict[str, str]
+
+    @property
+    def response_type(self) -> str:
+        return self.credentials["response_type"]
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.credentials["redirect_uri"]
+
+    @property
+    def form_fields(self) -> list[tuple[str, str]]:
+        """Return the hidden fields of the consent form, which POSTs the request back."""
+        return [*self.credentials.items(), ("scope", " ".join(self.scopes))]
+
+    @property
+    def page_url(self) -> str:
+        """Return the URL of this request's authorization page (where log-in sends the user back)."""
+        return f"{reverse('oauth-authorize')}?{urlencode(self.form_fields)}"
+
+
+def _fatal_message(error: oauth_errors.OAuth2Error, client_id: str) -> str:
+    if isinstance(error, oauth_errors.MissingClientIdError):
+        return "The request has no client_id."
+    if isinstance(error, oauth_errors.InvalidClientIdError):
+        return f"No app is registered with client_id {client_id}."
+    if isinstance(error, oauth_errors.MismatchingRedirectURIError):
+        return "The redirect_uri does not match the redirect URI registered for this app."
+    if isinstance(error, oauth_errors.MissingRedirectURIError):
+        return "The request has no redirect_uri."
+    if isinstance(error, oauth_errors.InvalidRedirectURIError):
+        return "The redirect_uri is not an absolute URI."
+    return str(error.description or error.error)
+
+
+def access_authorization_request(*, request: HttpRequest) -> AuthorizationRequest:
+    """Validate the authorization request in `request` (query string, or the consent form's POST).
+
+    Raise AuthorizationError when it must not redirect anywhere (unknown client,
+    a redirect_uri other than the registered one), AuthorizationRedirectError
+    when the client is to be told at its redirect_uri.
+    """
+    params = request.POST if request.method == "POST" else request.GET
+    try:
+        scopes, found = get_oauthlib_core().validate_authorization_request(request)
+    except FatalClientError as exc:
+        raise AuthorizationError(_fatal_message(exc.oauthlib_error, params.get("client_id", ""))) from None
+    except OAuthToolkitError as exc:
+        error = exc.oauthlib_error
+        raise AuthorizationRedirectError(
+            redirect_uri=error.redirect_uri,
+            response_type=params.get("response_type", ""),
+            params=dict(error.twotuples),
+        ) from None
+    credentials = {name: str(found[name]) for name in CREDENTIAL_FIELDS if found.get(name)}
+    application = found["request"].client
+    return AuthorizationRequest(application=application, scopes=list(scopes), credentials=credentials)
+
+
+def scope_descriptions(scopes: list[str]) -> list[tuple[str, str]]:
+    """Return each scope with the sentence the consent page shows for it."""
+    described: dict[str, str] = get_scopes_backend().get_all_scopes()
+    return [(scope, described.get(scope, scope)) for scope in scopes]
+
+
+def redirect_host(uri: str) -> str:
+    return urlsplit(uri).netloc or uri
+
+
+def application_exists(*, client_id: str) -> bool:
+    exists: bool = Application.objects.filter(client_id=client_id).exists()
+    return exists
+
+
+def token_user_object(user: User) -> dict[str, Any]:
+    """Return the user as v1's /oauth/access_token described it (ids as strings)."""
+    return {
+        "id": str(user.id),
+        "username": user.username,
+        "full_name": user.full_name,
+        "profile_picture": user.profile_picture,
+    }

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from oauth import views
+
+urlpatterns = [
+    path("authorize", views.authorize, name="oauth-authorize"),
+    path("access_token", views.access_token, name="oauth-access-token"),
+    path("login", views.log_in, name="oauth-login"),
+    path("logout", views.log_out, name="oauth-logout"),
+]
