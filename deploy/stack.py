@@ -51,6 +51,13 @@ PACKAGES = {
     "/usr/include/libmemcached/memcached.h": "libmemcached-dev",
     "/usr/include/zlib.h": "zlib1g-dev",
     "/usr/bin/gcc": "gcc",
+    # The OAuth acceptance test: headless Chromium driven by selenium, its
+    # screenshot read back by OCR; Liberation fonts (only recommended by
+    # chromium) give the pages a Helvetica/Arial to render with.
+    "/usr/bin/chromium": "chromium",
+    "/usr/bin/chromedriver": "chromium-driver",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf": "fonts-liberation",
+    "/usr/bin/tesseract": "tesseract-ocr",
 }
 
 
@@ -73,6 +80,10 @@ class Profile:
     s3: int
     workers: int = 2
     logical_shards: int = 256
+    # Default hourly limits per caller (requests, writes). The test stack
+    # signs up thousands of accounts from one address, so it lifts them;
+    # its rate-limit tests give their client its own low limits.
+    rate_limits: tuple[int, int] = (5000, 500)
 
     @property
     def var(self) -> Path:
@@ -110,6 +121,7 @@ PROFILES = {
         gearmand=24730,
         s3=29000,
         logical_shards=64,
+        rate_limits=(1_000_000, 1_000_000),
     ),
 }
 
@@ -260,6 +272,8 @@ def environment(p: Profile) -> dict[str, str]:
         "DB_MAIN": "main",
         "DB_SHARDS": "shard0,shard1",
         "LOGICAL_SHARDS": str(p.logical_shards),
+        "RATE_LIMIT_REQUESTS_PER_HOUR": str(p.rate_limits[0]),
+        "RATE_LIMIT_WRITES_PER_HOUR": str(p.rate_limits[1]),
         "DB_REPLICA_HOST": "127.0.0.1",
         "DB_REPLICA_PORT": str(p.pgbouncer_replica),
         "REDIS_URL": f"redis://127.0.0.1:{p.redis_primary}/0",

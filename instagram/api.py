@@ -11,11 +11,13 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from oauth2_provider.models import AccessToken
+from oauth2_provider.models import AccessToken, Application
 
 from instagram.errors import APIError, allow_methods
+from ratelimits.limiter import Limits, check_rate_limit, client_address, default_limits
 
 
 class OAuthParameterException(APIError):
@@ -38,6 +40,15 @@ class APINotAllowedError(APIError):
     error_type = "APINotAllowedError"
 
 
+def client_limits(application: Application) -> Limits:
+    """Return the hourly limits of `application`: its own (ratelimits admin), else the defaults."""
+    try:
+        own = application.limit
+    except ObjectDoesNotExist:
+        return default_limits()
+    return Limits(requests_per_hour=own.requests_per_hour, writes_per_hour=own.writes_per_hour)
+
+
 def token_from(request: HttpRequest) -> str | None:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
@@ -48,7 +59,11 @@ def token_from(request: HttpRequest) -> str | None:
 def access_token_for(raw: str) -> AccessToken:
     """Return the live AccessToken for `raw`, or raise OAuthAccessTokenException."""
     checksum = hashlib.sha256(raw.encode()).hexdigest()
-    token = AccessToken.objects.select_related("user", "application").filter(token_checksum=checksum).first()
+    token = (
+        AccessToken.objects.select_related("user", "application", "application__limit")
+        .filter(token_checksum=checksum)
+        .first()
+    )
     if token is None or token.user is None or not token.user.is_active or token.expires <= timezone.now():
         raise OAuthAccessTokenException("The access_token provided is invalid.")
     return token
@@ -128,13 +143,16 @@ def api_endpoint(*, methods: tuple[str, ...], scope: str | None = "basic") -> Ca
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if scope is not None:
+            if scope is None:
+                check_rate_limit(request, caller=f"ip:{client_address(request)}", limits=default_limits())
+            else:
                 raw = token_from(request)
                 if raw is None:
                     raise OAuthParameterException("Missing access_token (query parameter or Bearer header).")
                 token = access_token_for(raw)
                 request.access_token = token  # type: ignore[attr-defined]
                 request.api_user = token.user  # type: ignore[attr-defined]
+                check_rate_limit(request, caller=f"token:{token.id}", limits=client_limits(token.application))
                 require_scope(request, scope)
             return view(request, *args, **kwargs)
 

@@ -39,6 +39,10 @@ class RequestLogMiddleware:
         duration_ms = (time.perf_counter() - started) * 1000
         logger.info("%s %s %s %.1fms", request.method, request.path, response.status_code, duration_ms)
         response["X-Request-ID"] = request_id
+        usage = getattr(request, "rate_limit", None)
+        if usage is not None:
+            response["X-Ratelimit-Limit"] = str(usage.limit)
+            response["X-Ratelimit-Remaining"] = str(usage.remaining)
         if settings.APP_SERVER_NAME:
             response["X-Served-By"] = settings.APP_SERVER_NAME
         return response

@@ -20,3 +20,8 @@ def health_probe() -> str:
 def recent_writer(user_id: int) -> str:
     """String flag with a TTL: `user_id` wrote lately, so their reads go to the primary."""
     return f"{PREFIX}:rw:{user_id}"
+
+
+def rate_limit(kind: str, caller: str, window: int) -> str:
+    """Integer, expires after two windows: `caller`'s `kind` (all, write) requests in hour `window`."""
+    return f"{PREFIX}:rl:{kind}:{caller}:{window}"

@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "sharding",
     "users",
     "relationships",
+    "ratelimits",
     "photos",
     "feeds",
     "workers",
@@ -41,7 +42,6 @@ MIDDLEWARE = [
     "instagram.middleware.APIErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
-]
     # For the web pages (/oauth/authorize, /admin/). All three are lazy: a v1
     # API request never touches the session, so it costs no Redis round trip.
     # No CsrfViewMiddleware: the mobile app's JSON POSTs carry no CSRF token;
@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+]
 
 ROOT_URLCONF = "instagram.urls"
 WSGI_APPLICATION = "instagram.wsgi.application"
@@ -102,6 +103,12 @@ OAUTH2_PROVIDER = {
     # A client that sends a code_challenge still has it checked.
     "PKCE_REQUIRED": False,
 }
+# Per token (or client, or address for sign-up and log-in), in a sliding hour;
+# a client's own limits (ratelimits.ClientLimit, in the admin) replace these.
+RATE_LIMIT_REQUESTS_PER_HOUR = env_int("RATE_LIMIT_REQUESTS_PER_HOUR", 5000)
+RATE_LIMIT_WRITES_PER_HOUR = env_int("RATE_LIMIT_WRITES_PER_HOUR", 500)
+# DOT's models, named so that other apps' migrations can refer to them.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # The first-party mobile app's client id; its token endpoints live under /v1/accounts/.
 MOBILE_CLIENT_ID = env_str("MOBILE_CLIENT_ID", "instagram-iphone")
 
@@ -191,13 +198,13 @@ CACHES: dict[str, dict[str, object]] = {
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
     },
 }
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_CACHE_ALIAS = "sessions"
 
 # ------------------------------------------------------------------- Gearman
 GEARMAN_SERVERS = env_list("GEARMAN_SERVERS", "127.0.0.1:14730")
 
 # ------------------------------------------------------------ S3 and the CDN
-SESSION_ENGINE = "django.contrib.sessions.backends.cache"
-SESSION_CACHE_ALIAS = "sessions"
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "http://127.0.0.1:19000")
 S3_BUCKET = env_str("S3_BUCKET", "instagram-media")
 S3_REGION = env_str("S3_REGION", "us-east-1")
