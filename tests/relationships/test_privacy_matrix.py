@@ -12,7 +12,6 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
 from tests.conftest import Stack
-from tests.v1 import Account
 from users.models import User
 
 ROLES = ["owner", "follower", "requester", "stranger", "blocked", "no token", "no scope"]
