@@ -13,10 +13,9 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
-from instagram.api import access_token_for
 from oauth.errors import AuthorizationError, AuthorizationRedirectError, OAuthException
 from oauth.models import ClientPolicy
-from oauth.selectors import AuthorizationRequest, application_exists
+from oauth.selectors import AuthorizationRequest, application_exists, issued_token
 from users.models import User
 
 GRANT_TYPES = ("authorization_code", "password")
@@ -136,7 +135,7 @@ def check_issue_token(*, request: HttpRequest) -> IssuedToken:
             )
         )
     raw = str(answer["access_token"])
-    return IssuedToken(raw=raw, token=access_token_for(raw))
+    return IssuedToken(raw=raw, token=issued_token(raw))
 
 
 def check_register_client(

@@ -1,5 +1,6 @@
 """Reads for the OAuth pages: the validated authorization request, scopes, the token's user."""
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -7,7 +8,7 @@ from urllib.parse import urlencode, urlsplit
 from django.http import HttpRequest
 from django.urls import reverse
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
-from oauth2_provider.models import Application
+from oauth2_provider.models import AccessToken, Application
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.scopes import get_scopes_backend
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
@@ -104,6 +105,13 @@ def redirect_host(uri: str) -> str:
 def application_exists(*, client_id: str) -> bool:
     exists: bool = Application.objects.filter(client_id=client_id).exists()
     return exists
+
+
+def issued_token(raw: str) -> AccessToken:
+    """Return the AccessToken oauthlib has just stored for `raw` (looked up by checksum, as the API does)."""
+    checksum = hashlib.sha256(raw.encode()).hexdigest()
+    token: AccessToken = AccessToken.objects.select_related("user").get(token_checksum=checksum)
+    return token
 
 
 def token_user_object(user: User) -> dict[str, Any]:
