@@ -23,12 +23,20 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.fixtures import bench_accounts
+
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "ping"
-# name -> path, all served through nginx.
+# name -> path, all served through nginx; {token} and {other_id} come from bench/fixtures.py.
 BENCHMARKS = {
     BASELINE: "/ping",
     "health": "/health",
+    # Token check (main DB) + rate limit (Redis) + the user object.
+    "users_self": "/v1/users/self?access_token={token}",
+    # ...plus the profile from memcached and the relationship from the viewer's shard (standby).
+    "users_id": "/v1/users/{other_id}?access_token={token}",
 }
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -114,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
 
     names = [n for n in BENCHMARKS if not options.only or n == BASELINE or n in options.only.split(",")]
+    accounts = bench_accounts()
+    values = {"token": accounts.token, "other_id": accounts.other_id}
     results: list[Result] = []
     for connections in (int(c) for c in options.connections.split(",")):
         baseline: Result | None = None
@@ -122,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             result = measure(
                 options.base_url,
                 name=name,
-                path=BENCHMARKS[name],
+                path=BENCHMARKS[name].format(**values),
                 connections=connections,
                 duration=options.duration,
                 repeat=options.repeat,

@@ -44,7 +44,7 @@ def do_change_relationship(
 ) -> State:
     low, high = sorted((actor_id, target_id))
     with shard_for_user(low):
-        _lock_pair(low, high)
+        lock_pair(low, high)
         low_before = _state(low, high)
         before = low_before if actor_id == low else mirror(low_before)
         after = transition(before, action, target_is_private=target_is_private)
@@ -59,7 +59,7 @@ def do_change_relationship(
     return after
 
 
-def _lock_pair(low: int, high: int) -> None:
+def lock_pair(low: int, high: int) -> None:
     """Take the pair's transaction-scoped lock, on the lower user's shard's database."""
     with connections[current_shard().alias].cursor() as cursor:
         cursor.execute(
