@@ -1,5 +1,6 @@
 """Profiles come from memcached, and a change is never followed by a stale read."""
 
+import pytest
 import requests
 from django.core.cache import cache
 
@@ -58,6 +59,7 @@ def test_an_evicted_version_orphans_the_old_copy(healthy_stack: Stack, http: req
     assert fresh.bio == "after eviction"
 
 
+@pytest.mark.disruptive
 def test_without_memcached_profiles_come_from_the_database(
     healthy_stack: Stack, http: requests.Session
 ) -> None:
