@@ -64,3 +64,29 @@ def test_disallowed_host_is_an_enveloped_400(healthy_stack: Stack, http: request
     response = http.get(f"{healthy_stack.api}/ping", headers={"Host": "evil.example"}, timeout=5)
     assert response.status_code == 400
     assert response.json()["meta"]["code"] == 400
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "application/json"])
+def test_oversized_body_is_an_enveloped_413_and_writes_nothing(
+    healthy_stack: Stack, http: requests.Session, content_type: str
+) -> None:
+    from django.conf import settings
+
+    from users.models import User
+
+    name = f"big_{content_type[12:16]}_{healthy_stack.profile.nginx}"
+    padding = "a" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    if content_type == "application/json":
+        body = f'{{"username": "{name}", "password": "kodachrome-64", "bio": "{padding}"}}'
+    else:
+        body = f"username={name}&password=kodachrome-64&bio={padding}"
+    response = http.post(
+        f"{healthy_stack.api}/v1/accounts/signup",
+        data=body,
+        headers={"Content-Type": content_type},
+        timeout=15,
+    )
+    assert response.status_code == 413
+    assert response.json()["meta"]["error_type"] == "APIInvalidParametersError"
+    assert "too large" in response.json()["meta"]["error_message"]
+    assert not User.objects.filter(username=name).exists()
