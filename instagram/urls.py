@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from instagram import views
+from instagram import openapi, views
 
 urlpatterns = [
     path("health", views.health, name="health"),
     path("ping", views.ping, name="ping"),
+    path("v1/openapi.json", openapi.openapi_json, name="openapi"),
     path("v1/", include("users.urls")),
     path("v1/", include("relationships.urls")),
     path("oauth/", include("oauth.urls")),
