@@ -10,7 +10,7 @@ from oauth.models import ClientPolicy
 class ClientPolicyInline(admin.StackedInline):  # type: ignore[type-arg]
     model = ClientPolicy
     can_delete = False
-    verbose_name_plural = "Instagram client policy"
+    verbose_name = verbose_name_plural = "Instagram client policy"
 
 
 class InstagramApplicationAdmin(ApplicationAdmin):  # type: ignore[misc]
