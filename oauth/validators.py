@@ -22,7 +22,7 @@ consult them without DOT's per-request deprecation warning.
 
 from typing import Any
 
-from oauth2_provider.models import AbstractApplication, Application
+from oauth2_provider.models import AbstractApplication, Application, Grant
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request
@@ -79,6 +79,23 @@ class V1OAuth2Validator(OAuth2Validator):  # type: ignore[misc]
                 return False
             return registered == AbstractApplication.GRANT_PASSWORD or client_policy(client).trusted
         return False
+
+    def validate_code(
+        self, client_id: str, code: str, client: Application, request: Request, *args: Any, **kwargs: Any
+    ) -> bool:
+        """Lock the code's Grant row, then check it as DOT does.
+
+        Runs inside the token request's transaction (oauth.actions.check_issue_token).
+        Exchanges racing with one code wait here until the first commits, then
+        find the code gone: without the lock, DOT's later look-ups of a grant
+        deleted meanwhile (code challenge, redirect_uri) raise DoesNotExist.
+        """
+        list(
+            Grant.objects.select_for_update()
+            .filter(code=code, application=client)
+            .values_list("pk", flat=True)
+        )
+        return bool(super().validate_code(client_id, code, client, request, *args, **kwargs))
 
     def validate_redirect_uri(
         self, client_id: str, redirect_uri: str, request: Request, *args: Any, **kwargs: Any

@@ -104,9 +104,9 @@ def test_racing_exchanges_of_one_code_make_one_token(
     def attempt(_: int) -> int:
         return requests.post(f"{healthy_stack.api}/oauth/access_token", data=data, timeout=30).status_code
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        statuses = sorted(pool.map(attempt, range(4)))
-    assert statuses == [200, 400, 400, 400]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(attempt, range(8)))
+    assert statuses == [200] + [400] * 7  # never a 500: DOT looks the grant up several times
     assert AccessToken.objects.filter(application=client_app.application).count() == 1
 
 
