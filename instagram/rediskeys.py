@@ -1,10 +1,13 @@
 """Every Redis key the system reads or writes, in one screen.
 
-Later features (feeds, news, sessions, rate limits, the photo->user map) add
-their key builders here, so the whole layout can be read at once.
+Later features (feeds, news, the photo->user map) add their key builders here, so the whole layout can be read at once.
 """
 
 PREFIX = "ig"
+
+# Web sessions (OAuth pages, admin), written by Django's Redis cache backend as
+# `ig:session:1:django.contrib.sessions.cache<session key>`, with the session's expiry.
+SESSION_PREFIX = f"{PREFIX}:session"
 
 
 def worker_ping(token: str) -> str:

@@ -8,6 +8,7 @@ os.environ for configuration.
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from instagram import rediskeys
 from instagram.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -190,11 +191,11 @@ CACHES: dict[str, dict[str, object]] = {
         },
     },
     # Web sessions (the OAuth pages, the admin) live in Redis, shared by every
-    # app server (SESSION_ENGINE below). Keys: ig:session:1:django.contrib.sessions.cache<key>.
+    # app server (SESSION_ENGINE below); key layout in instagram/rediskeys.py.
     "sessions": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "ig:session",
+        "KEY_PREFIX": rediskeys.SESSION_PREFIX,
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
     },
 }
