@@ -1,6 +1,7 @@
 """Every Redis key the system reads or writes, in one screen.
 
-Later features (feeds, news, the photo->user map) add their key builders here, so the whole layout can be read at once.
+Later features (feeds, news, the photo->user map) add their key builders
+here, so the whole layout can be read at once.
 """
 
 PREFIX = "ig"
