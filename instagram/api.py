@@ -70,18 +70,38 @@ def access_token_for(raw: str) -> AccessToken:
 
 
 def params(request: HttpRequest) -> dict[str, str]:
-    """Return the request's parameters: a JSON object body, or form fields, or the query string."""
+    """Return the request's parameters: a JSON object body, or form fields, or the query string.
+
+    Every value is text, as in a form: a JSON number or boolean is read as it
+    prints in JSON, null as absent. Raise on a nested JSON value, and on a NUL
+    character (PostgreSQL text cannot hold one).
+    """
     if request.method == "GET":
-        return {k: str(v) for k, v in request.GET.items() if k != "access_token"}
-    if request.content_type == "application/json":
+        values = {k: str(v) for k, v in request.GET.items() if k != "access_token"}
+    elif request.content_type == "application/json":
         try:
             body = json.loads(request.body or b"{}")
         except (ValueError, UnicodeDecodeError):
             raise APIInvalidParametersError("The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise APIInvalidParametersError("The request body must be a JSON object.")
-        return {str(k): "" if v is None else str(v) for k, v in body.items()}
-    return {k: str(v) for k, v in request.POST.items()}
+        values = {str(k): _json_text(str(k), v) for k, v in body.items()}
+    else:
+        values = {k: str(v) for k, v in request.POST.items()}
+    for name, value in values.items():
+        if "\x00" in name or "\x00" in value:
+            raise APIInvalidParametersError("Parameters must not contain NUL characters.")
+    return values
+
+
+def _json_text(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    if not isinstance(value, str):
+        raise APIInvalidParametersError(f"{name} must be a string, a number or a boolean.")
+    return value
 
 
 def required(values: dict[str, str], *names: str) -> list[str]:
@@ -92,12 +112,17 @@ def required(values: dict[str, str], *names: str) -> list[str]:
     return [values[name].strip() for name in names]
 
 
+def is_digits(raw: str) -> bool:
+    """Say whether `raw` is ASCII digits only: str.isdigit() also takes "²" (int() fails) and "٣" (3)."""
+    return raw.isascii() and raw.isdigit()
+
+
 def int_param(values: dict[str, str], name: str, *, default: int, low: int, high: int) -> int:
     """Return the integer parameter `name` (default when absent), or raise naming the problem."""
     raw = values.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not is_digits(raw) or not low <= int(raw) <= high:
         raise APIInvalidParametersError(f"{name} must be an integer from {low} to {high}.")
     return int(raw)
 
@@ -107,7 +132,7 @@ def id_param(values: dict[str, str], name: str) -> int | None:
     raw = values.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) >= 2**63:
+    if not is_digits(raw) or int(raw) >= 2**63:
         raise APIInvalidParametersError(f"{name} must be a numeric id.")
     return int(raw)
 

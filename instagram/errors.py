@@ -8,7 +8,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 
 
 class APIError(Exception):
@@ -17,9 +20,17 @@ class APIError(Exception):
     status = 400
     error_type = "APIError"
 
-    def __init__(self, message: str, *, status: int | None = None, error_type: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
         if status is not None:
             self.status = status
         if error_type is not None:
@@ -36,6 +47,27 @@ class APIMethodNotAllowedError(APIError):
     error_type = "APIMethodNotAllowedError"
 
 
+def as_api_error(exception: Exception) -> APIError | None:
+    """Return the APIError `exception` is to the client, or None when it is a bug (a 500).
+
+    Besides APIError itself, requests Django cannot read are the client's
+    doing: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413), and a malformed one
+    (SuspiciousOperation, a multipart body without a boundary).
+    """
+    if isinstance(exception, APIError):
+        return exception
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return APIError(
+            f"The request body is too large: at most {limit} bytes of form or JSON data.",
+            status=413,
+            error_type="APIInvalidParametersError",
+        )
+    if isinstance(exception, SuspiciousOperation | MultiPartParserError):
+        return APIError(str(exception), error_type="APIInvalidParametersError")
+    return None
+
+
 def envelope(data: Any, *, status: int = 200, pagination: dict[str, Any] | None = None) -> JsonResponse:
     """Return `data` wrapped in the v1 success envelope."""
     body: dict[str, Any] = {"meta": {"code": status}, "data": data}
@@ -50,22 +82,27 @@ def error_envelope(*, status: int, error_type: str, message: str) -> JsonRespons
 
 
 def render_api_error(error: APIError) -> JsonResponse:
-    return error_envelope(status=error.status, error_type=error.error_type, message=error.message)
+    response = error_envelope(status=error.status, error_type=error.error_type, message=error.message)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
 
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 
 def allow_methods(*methods: str) -> Callable[[View], View]:
-    """Reject other HTTP methods with an enveloped 405 (GET also admits HEAD)."""
+    """Reject other HTTP methods with an enveloped 405 and its Allow header (GET also admits HEAD)."""
     allowed = set(methods) | ({"HEAD"} if "GET" in methods else set())
+    allow = ", ".join(sorted(allowed))
 
     def decorate(view: View) -> View:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method not in allowed:
                 raise APIMethodNotAllowedError(
-                    f"{request.method} is not allowed here; use {', '.join(sorted(methods))}."
+                    f"{request.method} is not allowed here; use {', '.join(sorted(methods))}.",
+                    headers={"Allow": allow},
                 )
             return view(request, *args, **kwargs)
 

@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
-from instagram.errors import APIError, error_envelope, render_api_error
+from instagram.errors import as_api_error, error_envelope, render_api_error
 from instagram.requestid import clean_request_id, request_id_var
 
 logger = logging.getLogger("instagram.request")
@@ -61,19 +61,11 @@ class APIErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, APIError):
-            return render_api_error(exception)
+        error = as_api_error(exception)
+        if error is not None:
+            return render_api_error(error)
         if isinstance(exception, Http404):
             return error_envelope(status=404, error_type="APINotFoundError", message="Not found.")
-        if isinstance(exception, RequestDataTooBig):
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            return error_envelope(
-                status=413,
-                error_type="APIInvalidParametersError",
-                message=f"The request body is too large: at most {limit} bytes of form or JSON data.",
-            )
-        if isinstance(exception, SuspiciousOperation):
-            return error_envelope(status=400, error_type="APIInvalidParametersError", message=str(exception))
         if isinstance(exception, PermissionDenied):
             return error_envelope(status=403, error_type="APINotAllowedError", message="Not allowed.")
         logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exception)

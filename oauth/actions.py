@@ -79,6 +79,9 @@ class IssuedToken:
 
 def check_token_request(params: dict[str, str]) -> str:
     """Return the grant type of a token request, or raise naming the first missing parameter."""
+    if any("\x00" in name or "\x00" in value for name, value in params.items()):
+        # PostgreSQL text cannot hold one: refuse it before oauthlib looks anything up.
+        raise OAuthException("Parameters must not contain NUL characters.")
     for name in ("client_id", "client_secret", "grant_type"):
         if not params.get(name, "").strip():
             raise OAuthException(f"You must provide a {name}")

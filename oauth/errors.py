@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from instagram.errors import APIError
+from instagram.errors import APIError, as_api_error
 
 
 class OAuthException(APIError):
@@ -38,20 +38,29 @@ class AuthorizationRedirectError(Exception):
 
 def flat_error(error: APIError) -> JsonResponse:
     body = {"code": error.status, "error_type": error.error_type, "error_message": error.message}
-    return JsonResponse(body, status=error.status)
+    response = JsonResponse(body, status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
 
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 
 def flat_errors(view: View) -> View:
-    """Render any APIError the view (or its method guard) raises in v1's flat OAuth shape."""
+    """Render any APIError the view (or its method guard) raises in v1's flat OAuth shape.
+
+    So is a body Django cannot read (too large, malformed): see as_api_error.
+    """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except APIError as error:
+        except Exception as exc:
+            error = as_api_error(exc)
+            if error is None:
+                raise
             return flat_error(error)
 
     return wrapper  # type: ignore[return-value]

@@ -76,6 +76,9 @@ def access_authorization_request(*, request: HttpRequest) -> AuthorizationReques
     when the client is to be told at its redirect_uri.
     """
     params = request.POST if request.method == "POST" else request.GET
+    if any("\x00" in name or "\x00" in value for name, value in params.items()):
+        # PostgreSQL text cannot hold one: refuse it before oauthlib looks the client up.
+        raise AuthorizationError("The request's parameters must not contain NUL characters.")
     try:
         scopes, found = get_oauthlib_core().validate_authorization_request(request)
     except FatalClientError as exc:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from instagram.api import APINotAllowedError
+from instagram.api import APINotAllowedError, is_digits
 from instagram.errors import APINotFoundError
 from relationships.models import Kind
 from relationships.selectors import blocked_ids, relationship_state
@@ -24,7 +24,7 @@ def user_id_from(*, viewer: User, user_ref: str) -> int:
     """Return the id `user_ref` ("self" or a numeric id) names, or raise APINotFoundError."""
     if user_ref == "self":
         return viewer.id
-    if not user_ref.isdigit() or len(user_ref) > 19:
+    if not is_digits(user_ref) or len(user_ref) > 19:
         raise APINotFoundError(f"No user with id {user_ref}.")
     return int(user_ref)
 
