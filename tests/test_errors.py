@@ -90,3 +90,14 @@ def test_oversized_body_is_an_enveloped_413_and_writes_nothing(
     assert response.json()["meta"]["error_type"] == "APIInvalidParametersError"
     assert "too large" in response.json()["meta"]["error_message"]
     assert not User.objects.filter(username=name).exists()
+
+
+def test_body_over_nginx_limit_is_enveloped_too(healthy_stack: Stack, http: requests.Session) -> None:
+    body = b"x" * (16 * 1024 * 1024 + 1)
+    response = http.post(f"{healthy_stack.api}/v1/accounts/signup", data=body, timeout=30)
+    assert response.status_code == 413
+    assert response.json()["meta"] == {
+        "code": 413,
+        "error_type": "APIInvalidParametersError",
+        "error_message": "The request body is too large: at most 16 MB.",
+    }
