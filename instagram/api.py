@@ -60,10 +60,8 @@ def access_token_for(raw: str) -> AccessToken:
     """Return the live AccessToken for `raw`, or raise OAuthAccessTokenException."""
     checksum = hashlib.sha256(raw.encode()).hexdigest()
     # [:1], not first(): no ORDER BY to build and sort on every request.
-    found = AccessToken.objects.select_related("user", "application__limit").filter(token_checksum=checksum)[
-        :1
-    ]
-    token = next(iter(found), None)
+    tokens = AccessToken.objects.select_related("user", "application__limit")
+    token = next(iter(tokens.filter(token_checksum=checksum)[:1]), None)
     if token is None or token.user is None or not token.user.is_active or token.expires <= timezone.now():
         raise OAuthAccessTokenException("The access_token provided is invalid.")
     return token

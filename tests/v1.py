@@ -1,7 +1,8 @@
 """A small v1 API client for tests: accounts made through the real sign-up endpoint."""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -36,6 +37,23 @@ class Account:
         response = self.get(path, **params)
         assert response.status_code == 200, response.text
         return response.json()["data"]
+
+    def with_token(self, *, scope: str, application: Any = None) -> "Account":
+        """The same user calling with a new token of `scope` (for `application`, default the mobile app's)."""
+        from django.conf import settings
+        from django.utils import timezone
+        from oauth2_provider.models import AccessToken, Application
+
+        from users.models import User
+
+        token = AccessToken.objects.create(
+            user=User.objects.get(id=int(self.id)),
+            application=application or Application.objects.get(client_id=settings.MOBILE_CLIENT_ID),
+            token=uuid.uuid4().hex,
+            expires=timezone.now() + timedelta(hours=1),
+            scope=scope,
+        )
+        return replace(self, token=token.token)
 
     def act(self, other: "Account", action: str) -> dict[str, Any]:
         """POST a relationship action on `other`; return the new relationship."""

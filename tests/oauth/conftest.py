@@ -145,6 +145,17 @@ def exchange(http: requests.Session, stack: Stack, **data: str) -> requests.Resp
     return http.post(f"{stack.api}/oauth/access_token", data=data, timeout=10)
 
 
+def code_grant(client: Client, code: str) -> dict[str, str]:
+    """The form a server-side client posts to /oauth/access_token to trade `code` for a token."""
+    return {
+        "client_id": client.client_id,
+        "client_secret": client.secret,
+        "grant_type": "authorization_code",
+        "redirect_uri": client.redirect_uri,
+        "code": code,
+    }
+
+
 def code_for(http: requests.Session, stack: Stack, client: Client, user: User, **extra: str) -> str:
     """Run the server-side flow up to the code: log in, approve, read the code off the redirect."""
     page = consent_page(http, stack, client, user, **extra)

@@ -6,7 +6,7 @@ import requests
 from oauth2_provider.models import AccessToken, RefreshToken
 
 from tests.conftest import Stack
-from tests.oauth.conftest import PASSWORD, Client, code_for, exchange, flat, register
+from tests.oauth.conftest import PASSWORD, Client, code_for, code_grant, exchange, flat, register
 from users.models import User
 
 
@@ -73,13 +73,7 @@ def test_a_code_is_good_once(
     healthy_stack: Stack, http: requests.Session, client_app: Client, kevin: User
 ) -> None:
     code = code_for(http, healthy_stack, client_app, kevin)
-    data = {
-        "client_id": client_app.client_id,
-        "client_secret": client_app.secret,
-        "grant_type": "authorization_code",
-        "redirect_uri": client_app.redirect_uri,
-        "code": code,
-    }
+    data = code_grant(client_app, code)
     assert exchange(http, healthy_stack, **data).status_code == 200
     again = exchange(http, healthy_stack, **data)
     assert (again.status_code, flat(again)) == (
@@ -93,13 +87,7 @@ def test_racing_exchanges_of_one_code_make_one_token(
     healthy_stack: Stack, http: requests.Session, client_app: Client, kevin: User
 ) -> None:
     code = code_for(http, healthy_stack, client_app, kevin)
-    data = {
-        "client_id": client_app.client_id,
-        "client_secret": client_app.secret,
-        "grant_type": "authorization_code",
-        "redirect_uri": client_app.redirect_uri,
-        "code": code,
-    }
+    data = code_grant(client_app, code)
 
     def attempt(_: int) -> int:
         return requests.post(f"{healthy_stack.api}/oauth/access_token", data=data, timeout=30).status_code
@@ -115,13 +103,7 @@ def test_every_error_is_flat_and_names_the_problem(
 ) -> None:
     other_app = register()
     code = code_for(http, healthy_stack, client_app, kevin)
-    good = {
-        "client_id": client_app.client_id,
-        "client_secret": client_app.secret,
-        "grant_type": "authorization_code",
-        "redirect_uri": client_app.redirect_uri,
-        "code": code,
-    }
+    good = code_grant(client_app, code)
     password = {**good, "grant_type": "password", "username": kevin.username, "password": PASSWORD}
     del password["code"], password["redirect_uri"]
     trusted = register(trusted=True)

@@ -11,6 +11,7 @@ from tests.oauth.conftest import (
     Client,
     authorize_params,
     code_for,
+    code_grant,
     consent_page,
     decide,
     disable_implicit,
@@ -47,15 +48,7 @@ def test_code_flow_log_in_approve_exchange_use(
     answer = query_of(location)
     assert answer["state"] == "s-42"
 
-    exchanged = exchange(
-        requests.Session(),
-        healthy_stack,
-        client_id=client_app.client_id,
-        client_secret=client_app.secret,
-        grant_type="authorization_code",
-        redirect_uri=client_app.redirect_uri,
-        code=answer["code"],
-    )
+    exchanged = exchange(requests.Session(), healthy_stack, **code_grant(client_app, answer["code"]))
     assert exchanged.status_code == 200, exchanged.text
     body = exchanged.json()
     assert body == {
@@ -136,15 +129,7 @@ def test_scopes_granted_are_the_ones_approved(
 
     def token_for(**extra: str) -> str:
         code = code_for(http, healthy_stack, client_app, kevin, **extra)
-        answer = exchange(
-            http,
-            healthy_stack,
-            client_id=client_app.client_id,
-            client_secret=client_app.secret,
-            grant_type="authorization_code",
-            redirect_uri=client_app.redirect_uri,
-            code=code,
-        )
+        answer = exchange(http, healthy_stack, **code_grant(client_app, code))
         return str(answer.json()["access_token"])
 
     def follow(token: str) -> requests.Response:

@@ -27,7 +27,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import Stack
-from tests.oauth.conftest import PASSWORD, exchange, query_of, register
+from tests.oauth.conftest import PASSWORD, code_grant, exchange, query_of, register
 from users.models import User
 
 CHROMIUM = "/usr/bin/chromium"
@@ -194,15 +194,7 @@ def test_authorization_code_flow_in_chromium(
     assert answer["state"] == tag
     wait.until(lambda driver: driver.current_url.startswith(callback.uri))
 
-    token = exchange(
-        requests.Session(),
-        healthy_stack,
-        client_id=client.client_id,
-        client_secret=client.secret,
-        grant_type="authorization_code",
-        redirect_uri=client.redirect_uri,
-        code=answer["code"],
-    )
+    token = exchange(requests.Session(), healthy_stack, **code_grant(client, answer["code"]))
     assert token.status_code == 200, token.text
     raw = token.json()["access_token"]
     me = requests.get(f"{healthy_stack.api}/v1/users/self", params={"access_token": raw}, timeout=10)

@@ -3,11 +3,9 @@
 import hashlib
 import time
 import uuid
-from datetime import timedelta
 
 import requests
 from django.conf import settings
-from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
 from instagram import rediskeys
@@ -16,7 +14,6 @@ from ratelimits.limiter import WINDOW
 from ratelimits.models import ClientLimit
 from tests.conftest import Stack
 from tests.v1 import Account, error, sign_up
-from users.models import User
 
 
 def limited_account(stack: Stack, http: requests.Session, *, requests_per_hour: int, writes: int) -> Account:
@@ -28,14 +25,7 @@ def limited_account(stack: Stack, http: requests.Session, *, requests_per_hour: 
         authorization_grant_type=Application.GRANT_PASSWORD,
     )
     ClientLimit.objects.create(application=app, requests_per_hour=requests_per_hour, writes_per_hour=writes)
-    token = AccessToken.objects.create(
-        user=User.objects.get(id=int(account.id)),
-        application=app,
-        token=uuid.uuid4().hex,
-        expires=timezone.now() + timedelta(hours=1),
-        scope="basic relationships",
-    )
-    return Account(base=account.base, http=http, token=token.token, id=account.id, username=account.username)
+    return account.with_token(scope="basic relationships", application=app)
 
 
 def usage(response: requests.Response) -> tuple[int, int]:

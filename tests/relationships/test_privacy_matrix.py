@@ -4,15 +4,11 @@ The cells name the HTTP status and, for errors, the v1 error type. A
 failure prints the whole matrix that came back, not only the first cell.
 """
 
-from datetime import timedelta
 from typing import Any
 
 import requests
-from django.utils import timezone
-from oauth2_provider.models import AccessToken, Application
 
 from tests.conftest import Stack
-from users.models import User
 
 ROLES = ["owner", "follower", "requester", "stranger", "blocked", "no token", "no scope"]
 OK = "200"
@@ -52,13 +48,7 @@ def test_private_account_matrix(signup: Any, healthy_stack: Stack, http: request
     owner.act(blocked, "approve")
     owner.act(blocked, "block")  # a former follower, now blocked
     owner.act(stranger, "follow")  # the owner follows someone: their follows list is not empty
-    no_scope = AccessToken.objects.create(
-        user=User.objects.get(id=int(stranger.id)),
-        application=Application.objects.first(),
-        token=f"comments-only-{stranger.id}",
-        expires=timezone.now() + timedelta(hours=1),
-        scope="comments",
-    )
+    no_scope = stranger.with_token(scope="comments")
     tokens = [
         owner.token,
         follower.token,

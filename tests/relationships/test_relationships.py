@@ -166,20 +166,8 @@ def test_counts_stay_exact_under_concurrent_follows_and_unfollows(signup: Any) -
 
 
 def test_relationship_changes_need_the_relationships_scope(signup: Any, stack: Stack) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-    from oauth2_provider.models import AccessToken, Application
-
     jack, kim = signup("jack"), signup("kim")
-    basic = AccessToken.objects.create(
-        user=User.objects.get(id=int(jack.id)),
-        application=Application.objects.first(),
-        token=f"basic-only-{jack.id}",
-        expires=timezone.now() + timedelta(hours=1),
-        scope="basic",
-    )
-    limited = Account(base=jack.base, http=jack.http, token=basic.token, id=jack.id, username=jack.username)
+    limited = jack.with_token(scope="basic")
     assert limited.data(f"users/{kim.id}/relationship")["outgoing_status"] == "none"
     refused = limited.post(f"users/{kim.id}/relationship", action="follow")
     assert error(refused) == (400, "OAuthPermissionsException")
