@@ -29,3 +29,23 @@ def recent_writer(user_id: int) -> str:
 def rate_limit(kind: str, caller: str, window: int) -> str:
     """Integer, expires after two windows: `caller`'s `kind` (all, write) requests in hour `window`."""
     return f"{PREFIX}:rl:{kind}:{caller}:{window}"
+
+
+def photo_owners(bucket: int) -> str:
+    """Hash, listpack-encoded: media id -> owner's user id for one bucket of media ids (photos.photomap)."""
+    return f"{PREFIX}:p2u:{bucket}"
+
+
+def popular(day: int) -> str:
+    """Sorted set: media id -> like velocity, decayed from the start of `day` (photos.popular)."""
+    return f"{PREFIX}:pop:{day}"
+
+
+def media_geo(week: int) -> str:
+    """Geo set: media posted in `week` (days since the epoch // 7) at their coordinates (photos.geo)."""
+    return f"{PREFIX}:geo:media:{week}"
+
+
+def location_geo() -> str:
+    """Geo set: every location id at its coordinates (photos.geo)."""
+    return f"{PREFIX}:geo:loc"
