@@ -1,28 +1,11 @@
-"""memcached copies of public user profiles, never served stale after a change.
+"""memcached copies of public user profiles, never served stale after a change
+(versioned keys: see instagram.versioned_cache)."""
 
-Each user has a version number in memcached, and the profile is cached
-under a key that contains it. A change bumps the version once its
-transaction commits, so a reader that raced with the change (read the old
-row, stored it late) can only fill a key nobody reads any more. A lost or
-evicted version is replaced by a random one, which orphans every old copy.
-
-Cache trouble (memcached down) is a miss: the database answers.
-"""
-
-import logging
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import pylibmc
-from django.core.cache import cache
-from django.db import transaction
-
+from instagram.versioned_cache import VersionedCache
 from users.models import User
-
-logger = logging.getLogger(__name__)
-
-TIMEOUT = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -70,57 +53,19 @@ PROFILE_FIELDS = [
 ]
 
 
-def version_key(user_id: int) -> str:
-    return f"users.profile.v:{user_id}"
+PROFILES: VersionedCache[Profile] = VersionedCache("users.profile", kind=Profile)
+version_key = PROFILES.version_key
+profile_key = PROFILES.key
 
 
-def profile_key(user_id: int, version: object) -> str:
-    return f"users.profile:{user_id}:{version}"
-
-
-def _new_version() -> int:
-    return secrets.randbits(48)
-
-
-def _versions(ids: list[int]) -> dict[int, object]:
-    keys = {version_key(i): i for i in ids}
-    found = cache.get_many(list(keys))
-    versions = {keys[k]: v for k, v in found.items()}
-    for user_id in ids:
-        if user_id not in versions:
-            fresh = _new_version()
-            # add(): if another process set one meanwhile, theirs wins.
-            if not cache.add(version_key(user_id), fresh, None):
-                fresh = cache.get(version_key(user_id), fresh)
-            versions[user_id] = fresh
-    return versions
+def _load(ids: list[int]) -> dict[int, Profile]:
+    rows = User.objects.filter(id__in=ids, is_active=True).only(*PROFILE_FIELDS)
+    return {user.id: Profile.of(user) for user in rows}
 
 
 def profiles(ids: Iterable[int]) -> dict[int, Profile]:
     """Return the active users among `ids` as Profiles: memcached first, one query for the rest."""
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return {}
-    found: dict[int, Profile] = {}
-    versions: dict[int, object] = {}
-    try:
-        versions = _versions(wanted)
-        keys = {profile_key(i, versions[i]): i for i in wanted}
-        found = {keys[k]: v for k, v in cache.get_many(list(keys)).items() if isinstance(v, Profile)}
-    except pylibmc.Error as exc:  # memcached trouble is a miss, never an outage
-        logger.warning("user cache unavailable: %s", exc)
-        versions = {}
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        rows = User.objects.filter(id__in=missing, is_active=True).only(*PROFILE_FIELDS)
-        loaded = {user.id: Profile.of(user) for user in rows}
-        found.update(loaded)
-        if versions and loaded:
-            try:
-                cache.set_many({profile_key(i, versions[i]): p for i, p in loaded.items()}, TIMEOUT)
-            except pylibmc.Error as exc:
-                logger.warning("user cache unavailable: %s", exc)
-    return found
+    return PROFILES.get_many(ids, _load)
 
 
 def profile(user_id: int) -> Profile | None:
@@ -133,16 +78,4 @@ def forget_profiles_on_commit(*user_ids: int) -> None:
     Call it inside the transaction that changes the rows (or outside any:
     then at once).
     """
-    ids = sorted(set(user_ids))
-    transaction.on_commit(lambda: _bump(ids), using="default")
-
-
-def _bump(user_ids: list[int]) -> None:
-    for user_id in user_ids:
-        try:
-            try:
-                cache.incr(version_key(user_id))
-            except ValueError:  # no version yet (or evicted): any new one orphans old copies
-                cache.set(version_key(user_id), _new_version(), None)
-        except pylibmc.Error as exc:
-            logger.error("could not invalidate the cached profile of user %s: %s", user_id, exc)
+    PROFILES.forget_on_commit(*user_ids, using="default")
