@@ -1,3 +1,15 @@
+"""Photos and what hangs off them.
+
+Placement (../shared/DESIGN.md): a media row lives on its owner's logical
+shard, so its ID names that shard; its likes and comments live with it. A
+like is also stored on the liker's shard (`LikedMedia`), so "what did I
+like" is a shard-local index scan, as follow edges are stored twice. The
+tag index is sharded by tag name (`TagMedia`, on the tag's shard), so one
+tag's page is one index scan. Locations and the per-tag counts are small,
+unsharded tables in the main database.
+"""
+
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
@@ -5,12 +17,121 @@ from sharding.models import ShardedModel
 
 
 class Media(ShardedModel):
-    """A posted photo, stored on its owner's logical shard (its ID names that shard)."""
+    """A posted photo, stored on its owner's logical shard (its ID names that shard).
+
+    The photo's files are the objects `<object_prefix>/<rendition>.jpg` in
+    the media bucket; the prefix is random and never reused, so a URL once
+    served always means the same bytes.
+    """
 
     user_id = models.BigIntegerField()
     caption = models.TextField(blank=True, default="")
+    filter_name = models.CharField(max_length=32, default="normal")
+    object_prefix = models.CharField(max_length=64, default="")
+    original_width = models.PositiveIntegerField(default=0)
+    original_height = models.PositiveIntegerField(default=0)
+    location_id = models.BigIntegerField(null=True)
+    latitude = models.FloatField(null=True)
+    longitude = models.FloatField(null=True)
+    tags = ArrayField(models.CharField(max_length=100), default=list)
+    share_targets = ArrayField(models.CharField(max_length=16), default=list)
+    like_count = models.PositiveIntegerField(default=0)
+    comment_count = models.PositiveIntegerField(default=0)
+    # The client's idempotency key: a retried upload finds the media it made.
+    upload_key = models.CharField(max_length=64, null=True)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         db_table = "media"
         indexes = [models.Index(fields=["user_id", "-id"], name="media_user_recent")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "upload_key"],
+                condition=models.Q(upload_key__isnull=False),
+                name="media_upload_once",
+            )
+        ]
+
+
+class Like(ShardedModel):
+    """`user_id` likes `media_id`; on the media's shard."""
+
+    media_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "media_like"
+        constraints = [models.UniqueConstraint(fields=["media_id", "user_id"], name="media_like_once")]
+        indexes = [models.Index(fields=["media_id", "-id"], name="media_like_recent")]
+
+
+class LikedMedia(ShardedModel):
+    """The liker's half of a like, on the liker's shard: `/v1/users/self/media/liked`."""
+
+    user_id = models.BigIntegerField()
+    media_id = models.BigIntegerField()
+    owner_id = models.BigIntegerField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "liked_media"
+        constraints = [models.UniqueConstraint(fields=["user_id", "media_id"], name="liked_media_once")]
+        indexes = [models.Index(fields=["user_id", "-id"], name="liked_media_recent")]
+
+
+class Comment(ShardedModel):
+    """A comment on `media_id`, on the media's shard."""
+
+    media_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    text = models.TextField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "media_comment"
+        indexes = [models.Index(fields=["media_id", "-id"], name="media_comment_recent")]
+
+
+class TagMedia(ShardedModel):
+    """`media_id` carries tag `tag`; on the tag's logical shard (photos.tags.tag_shard)."""
+
+    tag = models.CharField(max_length=100)
+    media_id = models.BigIntegerField()
+    owner_id = models.BigIntegerField()
+
+    class Meta:
+        db_table = "tag_media"
+        constraints = [models.UniqueConstraint(fields=["tag", "media_id"], name="tag_media_once")]
+        indexes = [models.Index(fields=["tag", "-media_id"], name="tag_media_recent")]
+
+
+class Tag(models.Model):
+    """A hashtag and how many media carry it (main database); searched by prefix."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    media_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "photos_tag"
+        # Names are stored normalized (casefolded), so a prefix search is a plain LIKE 'q%' range scan.
+        indexes = [models.Index(fields=["name"], name="photos_tag_name_prefix", opclasses=["text_pattern_ops"])]
+
+    def __str__(self) -> str:
+        return f"#{self.name}"
+
+
+class Location(models.Model):
+    """A named place photos are taken at (main database); its point is in the geo index too."""
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=200)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "photos_location"
+
+    def __str__(self) -> str:
+        return self.name

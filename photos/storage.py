@@ -1,6 +1,10 @@
 """The S3 object store that holds photos (AWS S3, MinIO, or the local server)."""
 
 import json
+import logging
+import secrets
+import urllib.error
+import urllib.request
 from functools import cache
 from typing import Any
 
@@ -8,6 +12,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 @cache
@@ -61,3 +67,48 @@ def ensure_bucket() -> bool:
 def cdn_url(key: str) -> str:
     """Return the public CDN URL of the object stored under `key`."""
     return f"{settings.CDN_URL}/{key.lstrip('/')}"
+
+
+def new_object_prefix() -> str:
+    """Return a fresh, unguessable folder for one photo's objects (128 random bits)."""
+    return f"m/{secrets.token_urlsafe(16)}"
+
+
+def rendition_key(prefix: str, rendition: str) -> str:
+    return f"{prefix}/{rendition}.jpg"
+
+
+def put_object(*, key: str, data: bytes, content_type: str) -> None:
+    """Store `data` under `key`; the CDN serves it for a year (keys never change once written)."""
+    s3_client().put_object(
+        Bucket=settings.S3_BUCKET,
+        Key=key,
+        Body=data,
+        ContentType=content_type,
+        CacheControl="public, max-age=31536000, immutable",
+    )
+
+
+def delete_objects(keys: list[str]) -> None:
+    """Delete `keys` from the bucket (one request); objects already gone are fine."""
+    if keys:
+        objects: list[dict[str, str]] = [{"Key": key} for key in keys]
+        s3_client().delete_objects(Bucket=settings.S3_BUCKET, Delete={"Objects": objects, "Quiet": True})
+
+
+def purge_cdn(keys: list[str]) -> None:
+    """Make the CDN drop its copies of `keys` (see the purge map in deploy/nginx/nginx.conf).
+
+    Best effort: a copy the purge misses is still unreachable by name, as
+    the keys are random and never reused, and expires after 30 days unused.
+    """
+    for key in keys:
+        request = urllib.request.Request(cdn_url(key), headers={"X-CDN-Purge": "1"})  # noqa: S310 (our CDN)
+        try:
+            with urllib.request.urlopen(request, timeout=2):  # noqa: S310
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                logger.warning("CDN purge of %s answered %s", key, exc.code)
+        except OSError as exc:
+            logger.warning("CDN purge of %s failed: %s", key, exc)

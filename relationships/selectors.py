@@ -37,3 +37,15 @@ def edge_page(*, user_id: int, kind: Kind, before: int | None, count: int) -> tu
     page = rows[:count]
     next_cursor = page[-1][0] if len(rows) > count else None
     return [other_id for _, other_id in page], next_cursor
+
+
+def states_towards(*, viewer_id: int, other_ids: set[int]) -> dict[int, State]:
+    """Return the edge kinds `viewer_id` holds towards each of `other_ids` (one query, viewer's shard)."""
+    others = other_ids - {viewer_id}
+    states: dict[int, set[Kind]] = {other: set() for other in others}
+    if others:
+        with shard_for_user(viewer_id, read_only=True):
+            edges = Edge.objects.filter(user_id=viewer_id, other_id__in=list(others))
+            for other_id, kind in edges.values_list("other_id", "kind"):
+                states[other_id].add(Kind(kind))
+    return {other: frozenset(kinds) for other, kinds in states.items()}

@@ -1,8 +1,8 @@
 """Fetching many sharded objects by ID: memcached first, then one query per physical database."""
 
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 from django.core.cache.backends.base import BaseCache
 from django.db import DatabaseError, connections
@@ -42,46 +42,55 @@ def fetch_many(
             hit = hits.get(object_cache_key(model, object_id))
             if hit is not None:
                 found[object_id] = hit
-    by_database: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    databases = shard_map().databases
-    for object_id in wanted:
-        if object_id not in found:
-            shard = id_shard(object_id)
-            by_database[databases[shard]][shard].append(object_id)
+    missing = [i for i in wanted if i not in found]
+    fields = list(model._meta.concrete_fields)
+    names = [f.attname for f in fields]
+    columns = ", ".join(f'"{f.column}"' for f in fields)
     fetched: dict[int, M] = {}
-    for primary, by_shard in by_database.items():
-        fetched.update(_fetch_from_database(model, primary, by_shard, read_only=read_only))
+    for alias, rows in query_shards(
+        missing,
+        f"SELECT {columns} FROM {{schema}}.{model._meta.db_table} WHERE id = ANY(%s)",
+        read_only=read_only,
+    ):
+        for row in rows:
+            obj = model.from_db(alias, names, row)
+            fetched[obj.pk] = obj
     if cache is not None and fetched:
         cache.set_many({object_cache_key(model, i): obj for i, obj in fetched.items()}, cache_timeout)
     found.update(fetched)
     return found
 
 
-def _fetch_from_database(
-    model: type[M], primary: str, by_shard: dict[int, list[int]], *, read_only: bool
-) -> dict[int, M]:
-    fields = list(model._meta.concrete_fields)
-    columns = ", ".join(connections[primary].ops.quote_name(str(f.column)) for f in fields)
-    table = model._meta.db_table
-    sql = " UNION ALL ".join(
-        f"SELECT {columns} FROM {schema_name(shard)}.{table} WHERE id = ANY(%s)" for shard in by_shard
-    )
-    params = list(by_shard.values())
-    alias = (usable_replica(primary) if read_only else None) or primary
-    try:
-        rows = _run(alias, sql, params)
-    except DatabaseError as exc:
-        if alias == primary:
-            raise
-        mark_replica_down(alias, exc, reading=f"a multi-get of {model.__name__}")
-        alias = primary
-        rows = _run(alias, sql, params)
-    names = [f.attname for f in fields]
-    objects = [model.from_db(alias, names, row) for row in rows]
-    return {obj.pk: obj for obj in objects}
+def query_shards(
+    ids: Iterable[int], select: str, *, read_only: bool = False
+) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """Run `select` for the sharded objects `ids`: one UNION ALL query per physical database.
+
+    `select` names its table as `{schema}.<table>` and takes the shard's ids
+    as its one `%s` parameter (an array). Yields (alias, rows) per database.
+    read_only reads from the standbys (falling back to the primaries).
+    """
+    by_database: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    databases = shard_map().databases
+    for object_id in dict.fromkeys(ids):
+        shard = id_shard(object_id)
+        by_database[databases[shard]][shard].append(object_id)
+    for primary, by_shard in by_database.items():
+        sql = " UNION ALL ".join(f"({select.format(schema=schema_name(shard))})" for shard in by_shard)
+        params = list(by_shard.values())
+        alias = (usable_replica(primary) if read_only else None) or primary
+        try:
+            rows = _run(alias, sql, params)
+        except DatabaseError as exc:
+            if alias == primary:
+                raise
+            mark_replica_down(alias, exc, reading=f"a multi-get ({select[:40]}...)")
+            alias = primary
+            rows = _run(alias, sql, params)
+        yield alias, rows
 
 
-def _run(alias: str, sql: str, params: list[list[int]]) -> list[tuple[object, ...]]:
+def _run(alias: str, sql: str, params: list[list[int]]) -> list[tuple[Any, ...]]:
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
