@@ -38,7 +38,8 @@ class Media(ShardedModel):
     like_count = models.PositiveIntegerField(default=0)
     comment_count = models.PositiveIntegerField(default=0)
     # The client's idempotency key: a retried upload finds the media it made.
-    upload_key = models.CharField(max_length=64, null=True)
+    # NULL, not "", for "none given": the unique constraint skips NULLs.
+    upload_key = models.CharField(max_length=64, null=True)  # noqa: DJ001
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
@@ -115,7 +116,9 @@ class Tag(models.Model):
     class Meta:
         db_table = "photos_tag"
         # Names are stored normalized (casefolded), so a prefix search is a plain LIKE 'q%' range scan.
-        indexes = [models.Index(fields=["name"], name="photos_tag_name_prefix", opclasses=["text_pattern_ops"])]
+        indexes = [
+            models.Index(fields=["name"], name="photos_tag_name_prefix", opclasses=["text_pattern_ops"]),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.name}"
