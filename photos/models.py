@@ -5,7 +5,8 @@ shard, so its ID names that shard; its likes and comments live with it. A
 like is also stored on the liker's shard (`LikedMedia`), so "what did I
 like" is a shard-local index scan, as follow edges are stored twice. The
 tag index is sharded by tag name (`TagMedia`, on the tag's shard), so one
-tag's page is one index scan. Locations and the per-tag counts are small,
+tag's page is one index scan; a location's media likewise (`LocationMedia`,
+on the location's shard). Locations and the per-tag counts are small,
 unsharded tables in the main database.
 """
 
@@ -105,6 +106,21 @@ class TagMedia(ShardedModel):
         db_table = "tag_media"
         constraints = [models.UniqueConstraint(fields=["tag", "media_id"], name="tag_media_once")]
         indexes = [models.Index(fields=["tag", "-media_id"], name="tag_media_recent")]
+
+
+class LocationMedia(ShardedModel):
+    """`media_id` was taken at location `location_id`; on the location's logical shard."""
+
+    location_id = models.BigIntegerField()
+    media_id = models.BigIntegerField()
+    owner_id = models.BigIntegerField()
+
+    class Meta:
+        db_table = "location_media"
+        constraints = [
+            models.UniqueConstraint(fields=["location_id", "media_id"], name="location_media_once"),
+        ]
+        indexes = [models.Index(fields=["location_id", "-media_id"], name="location_media_recent")]
 
 
 class Tag(models.Model):

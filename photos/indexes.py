@@ -1,0 +1,120 @@
+"""The hashtag and location indexes of media, kept incrementally as media come and go.
+
+Each tag's entries (`TagMedia`) live on one logical shard chosen from the
+tag's name, and each location's (`LocationMedia`) on the shard its id
+names, so `/v1/tags/{name}/media/recent` and `/v1/locations/{id}/media/recent`
+are one index scan on one shard, newest first by media id: a request never
+visits every shard. The per-tag count (`Tag`, main database) is what
+`/v1/tags/{name}` and the prefix search show.
+
+Entries are written after the media's own transaction commits, one short
+transaction per entry: inserting an entry that exists changes nothing, and
+a tag's count moves only when an entry was really inserted or deleted, so
+indexing the same media twice (a retried upload) counts it once.
+"""
+
+import zlib
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+
+from photos.models import LocationMedia, Tag, TagMedia
+from sharding.models import ShardedModel
+from sharding.routing import current_shard, use_shard
+
+
+def tag_shard(name: str) -> int:
+    """Return the logical shard that holds tag `name`'s index (a stable hash of the name)."""
+    return zlib.crc32(name.encode()) % settings.LOGICAL_SHARDS
+
+
+def location_shard(location_id: int) -> int:
+    return location_id % settings.LOGICAL_SHARDS
+
+
+# -------------------------------------------------------------------- writes
+
+
+def index_media_tags(*, media_id: int, owner_id: int, tags: list[str]) -> None:
+    """Add `media_id` to the index of each of `tags` (already normalized)."""
+    for name in sorted(set(tags)):
+        if _add(TagMedia, tag_shard(name), tag=name, media_id=media_id, owner_id=owner_id):
+            _count(name, +1)
+
+
+def unindex_media_tags(*, media_id: int, tags: list[str]) -> None:
+    """Remove `media_id` from the index of each of `tags`."""
+    for name in sorted(set(tags)):
+        with use_shard(tag_shard(name)):
+            deleted, _ = TagMedia.objects.filter(tag=name, media_id=media_id).delete()
+        if deleted:
+            _count(name, -1)
+
+
+def index_location_media(*, media_id: int, owner_id: int, location_id: int) -> None:
+    shard = location_shard(location_id)
+    _add(LocationMedia, shard, location_id=location_id, media_id=media_id, owner_id=owner_id)
+
+
+def unindex_location_media(*, media_id: int, location_id: int) -> None:
+    with use_shard(location_shard(location_id)):
+        LocationMedia.objects.filter(location_id=location_id, media_id=media_id).delete()
+
+
+def _add(model: type[ShardedModel], shard: int, **values: Any) -> bool:
+    """Insert one index entry on `shard` unless it exists; say whether it was new."""
+    columns = ", ".join(values)
+    placeholders = ", ".join(["%s"] * len(values))
+    with use_shard(shard), connections[current_shard().alias].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+            "ON CONFLICT DO NOTHING",
+            list(values.values()),
+        )
+        return bool(cursor.rowcount == 1)
+
+
+def _count(name: str, change: int) -> None:
+    """Move tag `name`'s count by `change` (an upsert: two first uses of a tag at once both count)."""
+    table = Tag._meta.db_table
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (name, media_count) VALUES (%s, GREATEST(%s, 0)) "  # noqa: S608
+            f"ON CONFLICT (name) DO UPDATE SET media_count = GREATEST({table}.media_count + %s, 0)",
+            [name, change, change],
+        )
+
+
+# --------------------------------------------------------------------- reads
+
+
+def tag_media_ids(*, name: str, max_id: int | None, min_id: int | None, count: int) -> list[int]:
+    """Return one page of tag `name`'s media ids, newest first, below max_id and above min_id."""
+    with use_shard(tag_shard(name), read_only=True):
+        return _page(TagMedia.objects.filter(tag=name), max_id=max_id, min_id=min_id, count=count)
+
+
+def location_media_ids(*, location_id: int, max_id: int | None, min_id: int | None, count: int) -> list[int]:
+    """Return one page of the media ids taken at `location_id`, newest first."""
+    with use_shard(location_shard(location_id), read_only=True):
+        entries = LocationMedia.objects.filter(location_id=location_id)
+        return _page(entries, max_id=max_id, min_id=min_id, count=count)
+
+
+def _page(entries: Any, *, max_id: int | None, min_id: int | None, count: int) -> list[int]:
+    if max_id is not None:
+        entries = entries.filter(media_id__lt=max_id)
+    if min_id is not None:
+        entries = entries.filter(media_id__gt=min_id)
+    return list(entries.order_by("-media_id").values_list("media_id", flat=True)[:count])
+
+
+def tag_info(name: str) -> Tag | None:
+    return Tag.objects.filter(name=name).first()
+
+
+def search_tags(*, prefix: str, count: int) -> list[Tag]:
+    """Return up to `count` tags starting with `prefix`, the most used first (a range scan on the name)."""
+    tags = Tag.objects.filter(name__startswith=prefix, media_count__gt=0)
+    return list(tags.order_by("-media_count", "name")[:count])
