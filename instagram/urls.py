@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from instagram import openapi, views
+from photos import web
 
 urlpatterns = [
     path("health", views.health, name="health"),
@@ -9,8 +10,10 @@ urlpatterns = [
     path("v1/openapi.json", openapi.openapi_json, name="openapi"),
     path("v1/", include("users.urls")),
     path("v1/", include("relationships.urls")),
+    path("v1/", include("photos.urls")),
     path("oauth/", include("oauth.urls")),
     path("admin/", admin.site.urls),
+    path("p/<str:code>/", web.permalink, name="permalink"),
 ]
 
 handler400 = "instagram.views.bad_request"

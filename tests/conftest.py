@@ -111,3 +111,18 @@ def healthy_stack(stack: Stack, http: requests.Session) -> Stack:
 
     wait_for(all_green, timeout=60, interval=0.5)
     return stack
+
+
+@pytest.fixture
+def signup(healthy_stack: Stack, http: requests.Session):  # type: ignore[no-untyped-def]
+    """Make accounts through the real sign-up endpoint: signup("alice"), signup("carol", private=True)."""
+    from tests.v1 import Account, sign_up
+
+    def make(prefix: str, *, private: bool = False) -> Account:
+        account = sign_up(healthy_stack.api, http, prefix=prefix)
+        if private:
+            response = account.post("accounts/edit", is_private="true")
+            assert response.status_code == 200, response.text
+        return account
+
+    return make

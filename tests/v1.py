@@ -32,6 +32,30 @@ class Account:
             f"{self.base}/v1/{path}", params={"access_token": self.token}, data=data, timeout=15
         )
 
+    def delete(self, path: str) -> requests.Response:
+        return self.http.delete(f"{self.base}/v1/{path}", params={"access_token": self.token}, timeout=15)
+
+    def upload(
+        self, photo: bytes | None, *, filename: str = "photo.jpg", key: str | None = None, **fields: Any
+    ) -> requests.Response:
+        """POST /v1/media/upload as the app does: multipart, `photo`, `key` sent as Idempotency-Key."""
+        files = {"photo": (filename, photo, "image/jpeg")} if photo is not None else {"none": ("", b"")}
+        return self.http.post(
+            f"{self.base}/v1/media/upload",
+            params={"access_token": self.token},
+            data=fields,
+            files=files,
+            headers={"Idempotency-Key": key} if key else {},
+            timeout=60,
+        )
+
+    def post_photo(self, photo: bytes, **fields: Any) -> dict[str, Any]:
+        """Upload `photo` and return the new media object, failing on anything but 201."""
+        response = self.upload(photo, **fields)
+        assert response.status_code == 201, response.text
+        media: dict[str, Any] = response.json()["data"]
+        return media
+
     def data(self, path: str, **params: Any) -> Any:
         """GET `path` and return its envelope's data, failing on anything but 200."""
         response = self.get(path, **params)

@@ -1,0 +1,449 @@
+"""Writes to photos: upload, delete, like, unlike, comment, uncomment.
+
+Upload, in the order that makes a success mean "stored" and a failure
+leave nothing behind:
+
+1. validate the fields and decode the photo (Pillow: photos.imaging), so bad
+   input costs no storage;
+2. store every rendition in S3 under a fresh random prefix;
+3. one transaction on the main database holds the owner's row lock (this
+   user's uploads run one at a time, which makes the idempotency check
+   exact) and encloses the transaction on the owner's shard that inserts
+   the media row; the shard commits first, then the main database with the
+   media count. Any failure before the shard commit deletes the objects of
+   step 2. A retry with the same upload key finds the media and returns it;
+4. after commit: the photo->user map, the tag and geo indexes, and the
+   background jobs (fan-out, sharing, subscriptions, mention notices).
+   Each step is idempotent, and a retried upload runs them again, so a
+   crash between commit and indexing heals when the client retries.
+
+Likes and comments live on the media's shard; counts move in the same
+transaction as the row that justifies them, so they stay exact under any
+concurrency. A like is also stored on the liker's shard (LikedMedia).
+"""
+
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import F
+
+from instagram.api import APIInvalidParametersError, APINotAllowedError
+from instagram.errors import APINotFoundError
+from photos import geo, photomap, popular
+from photos.cache import MediaCard, forget_cards_on_commit
+from photos.filters import UnknownFilter, parse_filter
+from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, ProcessedPhoto, process_photo
+from photos.indexes import (
+    index_location_media,
+    index_media_tags,
+    unindex_location_media,
+    unindex_media_tags,
+)
+from photos.models import Comment, Like, LikedMedia, Location, Media
+from photos.storage import delete_objects, new_object_prefix, purge_cdn, put_object, rendition_key
+from photos.text import MAX_CAPTION, MAX_TAGS, hashtags, mentions
+from sharding.ids import decode_id
+from sharding.routing import current_shard, shard_for_id, shard_for_user, use_shard, user_shard
+from users.cache import Profile, forget_profiles_on_commit
+from users.models import User
+from workers import functions
+from workers.submit import submit_job_on_commit
+
+logger = logging.getLogger(__name__)
+
+SHARE_TARGETS = ("twitter", "facebook")
+UPLOAD_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+PLACE_MATCH_M = 100  # a named place within this distance and of the same name is the same location
+POPULAR_MAX_AGE = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """A validated upload, photo not yet decoded."""
+
+    photo: bytes
+    caption: str
+    filter_name: str
+    tags: list[str]
+    mentioned: list[str]
+    location_id: int | None
+    latitude: float | None
+    longitude: float | None
+    place_name: str
+    share_targets: list[str]
+    upload_key: str | None
+
+
+# ------------------------------------------------------------------ upload
+
+
+def check_upload_media(
+    *,
+    owner: User,
+    photo: bytes | None,
+    values: dict[str, str],
+    upload_key: str | None,
+) -> tuple[Media, bool]:
+    """Validate an upload and post it; return the media and whether it is new (False: a retry)."""
+    if upload_key is not None and not UPLOAD_KEY.fullmatch(upload_key):
+        raise APIInvalidParametersError("The upload key must be 1 to 64 letters, digits or . _ : -.")
+    if upload_key is not None:
+        existing = _media_for_key(owner.id, upload_key)
+        if existing is not None:
+            _after_post(existing, mentioned=[])
+            return existing, False
+    request = _upload_request(photo=photo, values=values, upload_key=upload_key)
+    try:
+        processed = process_photo(request.photo, filter_name=request.filter_name)
+    except ImageRejected as exc:
+        raise APIInvalidParametersError(str(exc)) from None
+    return do_upload_media(owner=owner, request=request, processed=processed)
+
+
+def _upload_request(*, photo: bytes | None, values: dict[str, str], upload_key: str | None) -> UploadRequest:
+    if photo is None:
+        raise APIInvalidParametersError("Missing required file: photo (send multipart/form-data).")
+    if len(photo) > MAX_UPLOAD_BYTES:
+        raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    caption = values.get("caption", "").strip()
+    tags, mentioned = check_text(caption, what="caption")
+    try:
+        filter_name = parse_filter(values.get("filter", "").strip() or "normal")
+    except UnknownFilter as exc:
+        raise APIInvalidParametersError(str(exc)) from None
+    location_id, latitude, longitude, place_name = _location_fields(values)
+    targets = [t.strip().lower() for t in values.get("share_to", "").split(",") if t.strip()]
+    unknown = [t for t in targets if t not in SHARE_TARGETS]
+    if unknown:
+        raise APIInvalidParametersError(
+            f"share_to: {unknown[0][:20]} is not one of {', '.join(SHARE_TARGETS)}."
+        )
+    return UploadRequest(
+        photo=photo,
+        caption=caption,
+        filter_name=filter_name,
+        tags=tags,
+        mentioned=mentioned,
+        location_id=location_id,
+        latitude=latitude,
+        longitude=longitude,
+        place_name=place_name,
+        share_targets=sorted(set(targets)),
+        upload_key=upload_key,
+    )
+
+
+def check_text(text: str, *, what: str) -> tuple[list[str], list[str]]:
+    """Validate a caption or comment; return its hashtags and mentioned usernames."""
+    if len(text) > MAX_CAPTION:
+        raise APIInvalidParametersError(f"The {what} is {len(text)} characters; at most {MAX_CAPTION}.")
+    tags = hashtags(text)
+    if len(tags) > MAX_TAGS:
+        raise APIInvalidParametersError(f"The {what} has {len(tags)} hashtags; at most {MAX_TAGS}.")
+    return tags, mentions(text)
+
+
+def _float(values: dict[str, str], name: str) -> float | None:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise APIInvalidParametersError(f"{name} must be a number.") from None
+
+
+def _location_fields(values: dict[str, str]) -> tuple[int | None, float | None, float | None, str]:
+    raw_id = values.get("location_id", "").strip()
+    latitude, longitude = _float(values, "lat"), _float(values, "lng")
+    place_name = values.get("location_name", "").strip()
+    if raw_id:
+        if not raw_id.isascii() or not raw_id.isdigit() or len(raw_id) > 18:
+            raise APIInvalidParametersError("location_id must be a numeric id.")
+        place = Location.objects.filter(id=int(raw_id)).first()
+        if place is None:
+            raise APIInvalidParametersError(f"No location with id {raw_id}.")
+        return place.id, place.latitude, place.longitude, ""
+    if (latitude is None) != (longitude is None):
+        raise APIInvalidParametersError("lat and lng go together: send both or neither.")
+    if latitude is not None and longitude is not None:
+        try:
+            geo.validate_point(latitude, longitude)
+        except ValueError as exc:
+            raise APIInvalidParametersError(str(exc)) from None
+    elif place_name:
+        raise APIInvalidParametersError("location_name needs lat and lng.")
+    if len(place_name) > 200:
+        raise APIInvalidParametersError("location_name is longer than 200 characters.")
+    return None, latitude, longitude, place_name
+
+
+def do_upload_media(*, owner: User, request: UploadRequest, processed: ProcessedPhoto) -> tuple[Media, bool]:
+    """Store the renditions, then the row; on any failure before the commit, delete what was stored."""
+    prefix = new_object_prefix()
+    stored: list[str] = []
+    try:
+        for rendition in processed.renditions.values():
+            key = rendition_key(prefix, rendition.name)
+            put_object(key=key, data=rendition.data, content_type=rendition.content_type)
+            stored.append(key)
+        media, created = _insert_media(owner=owner, request=request, processed=processed, prefix=prefix)
+    except BaseException:
+        _delete_quietly(stored)
+        raise
+    if not created:  # a concurrent retry won the race: keep its objects, drop ours
+        _delete_quietly(stored)
+    return media, created
+
+
+def _insert_media(
+    *, owner: User, request: UploadRequest, processed: ProcessedPhoto, prefix: str
+) -> tuple[Media, bool]:
+    with transaction.atomic(using="default"):
+        User.objects.select_for_update(no_key=True).filter(id=owner.id).values_list("id").get()
+        with shard_for_user(owner.id):
+            if request.upload_key is not None:
+                existing = Media.objects.filter(user_id=owner.id, upload_key=request.upload_key).first()
+                if existing is not None:
+                    return existing, False
+            original = processed.renditions["original"]
+            media = Media.objects.create(
+                user_id=owner.id,
+                caption=request.caption,
+                filter_name=request.filter_name,
+                object_prefix=prefix,
+                original_width=original.width,
+                original_height=original.height,
+                location_id=request.location_id or _place_id(request),
+                latitude=request.latitude,
+                longitude=request.longitude,
+                tags=request.tags,
+                share_targets=request.share_targets,
+                upload_key=request.upload_key,
+            )
+        User.objects.filter(id=owner.id).update(media_count=F("media_count") + 1)
+        forget_profiles_on_commit(owner.id)
+        # robust: the photo is stored once committed; an index that failed here heals on a retry.
+        transaction.on_commit(
+            lambda: _after_post(media, mentioned=request.mentioned), using="default", robust=True
+        )
+        _submit_post_jobs(media)
+    return media, True
+
+
+def _place_id(request: UploadRequest) -> int | None:
+    """Return the named place the upload is at: an existing one of that name nearby, or a new one."""
+    if not request.place_name or request.latitude is None or request.longitude is None:
+        return None
+    nearby = geo.search_locations(
+        latitude=request.latitude, longitude=request.longitude, distance_m=PLACE_MATCH_M, count=20
+    )
+    wanted = request.place_name.casefold()
+    for place in Location.objects.filter(id__in=[location_id for location_id, _ in nearby]):
+        if place.name.casefold() == wanted:
+            return place.id
+    place = Location.objects.create(
+        name=request.place_name, latitude=request.latitude, longitude=request.longitude
+    )
+    transaction.on_commit(
+        lambda: geo.index_location(location_id=place.id, latitude=place.latitude, longitude=place.longitude),
+        using="default",
+    )
+    return place.id
+
+
+def _submit_post_jobs(media: Media) -> None:
+    submit_job_on_commit(functions.MEDIA_POSTED, {"media_id": media.id, "user_id": media.user_id})
+
+
+def _after_post(media: Media, *, mentioned: list[str]) -> None:
+    """Index a committed media (idempotent: a retried upload runs it again)."""
+    photomap.remember_owner(media_id=media.id, user_id=media.user_id)
+    if media.latitude is not None and media.longitude is not None:
+        geo.index_media(media_id=media.id, latitude=media.latitude, longitude=media.longitude)
+    index_media_tags(media_id=media.id, owner_id=media.user_id, tags=list(media.tags))
+    if media.location_id is not None:
+        index_location_media(media_id=media.id, owner_id=media.user_id, location_id=media.location_id)
+    _notify_mentions(actor_id=media.user_id, media_id=media.id, usernames=mentioned)
+
+
+def _notify_mentions(*, actor_id: int, media_id: int, usernames: list[str]) -> None:
+    if not usernames:
+        return
+    found = User.objects.filter(username__lower__in=usernames, is_active=True).exclude(id=actor_id)
+    user_ids = sorted(found.values_list("id", flat=True))
+    if user_ids:
+        submit_job_on_commit(
+            functions.MENTIONED, {"media_id": media_id, "actor_id": actor_id, "user_ids": user_ids}
+        )
+
+
+def _media_for_key(user_id: int, upload_key: str) -> Media | None:
+    with shard_for_user(user_id):
+        return Media.objects.filter(user_id=user_id, upload_key=upload_key).first()
+
+
+def _delete_quietly(keys: list[str]) -> None:
+    try:
+        delete_objects(keys)
+    except Exception:
+        logger.exception("could not delete %d orphaned objects: %s", len(keys), keys)
+
+
+# ------------------------------------------------------------------ delete
+
+
+def check_delete_media(*, actor: User, card: MediaCard) -> None:
+    if card.user_id != actor.id:
+        raise APINotAllowedError("You can only delete your own media.")
+    do_delete_media(media_id=card.id, owner_id=card.user_id)
+
+
+def do_delete_media(*, media_id: int, owner_id: int) -> None:
+    """Delete the media, its likes and comments; then its objects, CDN copies and index entries."""
+    with transaction.atomic(using="default"):
+        with shard_for_id(media_id) as shard:
+            media = Media.objects.select_for_update().filter(id=media_id).first()
+            if media is None:
+                raise APINotFoundError(f"No media with id {media_id}.")
+            likers = list(Like.objects.filter(media_id=media_id).values_list("user_id", flat=True))
+            Like.objects.filter(media_id=media_id).delete()
+            Comment.objects.filter(media_id=media_id).delete()
+            Media.objects.filter(id=media_id).delete()  # not media.delete(): that clears media.id
+            forget_cards_on_commit(media_id, using=shard.alias)
+        User.objects.filter(id=owner_id, media_count__gt=0).update(media_count=F("media_count") - 1)
+        forget_profiles_on_commit(owner_id)
+        transaction.on_commit(lambda: _after_delete(media, likers), using="default", robust=True)
+
+
+def _after_delete(media: Media, likers: list[int]) -> None:
+    keys = [rendition_key(media.object_prefix, name) for name in RENDITIONS_STORED]
+    _delete_quietly(keys)
+    purge_cdn(keys)
+    photomap.forget_owner(media_id=media.id)
+    geo.unindex_media(media_id=media.id)
+    popular.forget_media(media_id=media.id)
+    unindex_media_tags(media_id=media.id, tags=list(media.tags))
+    if media.location_id is not None:
+        unindex_location_media(media_id=media.id, location_id=media.location_id)
+    by_shard: dict[int, list[int]] = defaultdict(list)
+    for liker in likers:
+        by_shard[user_shard(liker)].append(liker)
+    for shard, users in by_shard.items():  # the likers' halves: one statement per shard
+        with use_shard(shard):
+            LikedMedia.objects.filter(user_id__in=users, media_id=media.id).delete()
+
+
+RENDITIONS_STORED = ("thumbnail", "low_resolution", "standard_resolution", "original")
+
+
+# ------------------------------------------------------------------- likes
+
+
+def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
+    """Like (idempotent): the like and the count on the media's shard, then the liker's half."""
+    with shard_for_id(card.id) as shard:
+        liked_at = _insert_like(card.id, user.id)
+        if liked_at is not None:
+            Media.objects.filter(id=card.id).update(like_count=F("like_count") + 1)
+            forget_cards_on_commit(card.id, using=shard.alias)
+            submit_job_on_commit(
+                functions.MEDIA_LIKED,
+                {"media_id": card.id, "user_id": user.id, "owner_id": card.user_id},
+                using=shard.alias,
+            )
+    with shard_for_user(user.id):
+        _insert_ignoring_duplicate(
+            LikedMedia._meta.db_table,
+            ("user_id", "media_id", "owner_id"),
+            (user.id, card.id, card.user_id),
+        )
+    if liked_at is not None and _may_rank(card, owner):
+        popular.record_like(media_id=card.id, liked_at=liked_at.timestamp())
+
+
+def do_unlike_media(*, user: User, card: MediaCard) -> None:
+    """Unlike (idempotent)."""
+    with shard_for_id(card.id) as shard:
+        like = Like.objects.filter(media_id=card.id, user_id=user.id).first()
+        if like is not None:
+            like.delete()
+            Media.objects.filter(id=card.id, like_count__gt=0).update(like_count=F("like_count") - 1)
+            forget_cards_on_commit(card.id, using=shard.alias)
+    with shard_for_user(user.id):
+        LikedMedia.objects.filter(user_id=user.id, media_id=card.id).delete()
+    if like is not None:
+        popular.record_unlike(media_id=card.id, liked_at=like.created_at.timestamp())
+
+
+def _may_rank(card: MediaCard, owner: Profile) -> bool:
+    """Popular shows public accounts' recent photos only."""
+    posted = decode_id(card.id, logical_shards=settings.LOGICAL_SHARDS).created_at
+    return not owner.is_private and datetime.now(tz=UTC) - posted < POPULAR_MAX_AGE
+
+
+def _insert_like(media_id: int, user_id: int) -> datetime | None:
+    """Insert the like; return its time, or None when it already existed."""
+    table = Like._meta.db_table
+    with connections[current_shard().alias].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (media_id, user_id) VALUES (%s, %s) "  # noqa: S608
+            "ON CONFLICT DO NOTHING RETURNING created_at",
+            [media_id, user_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _insert_ignoring_duplicate(table: str, columns: tuple[str, ...], values: tuple[int, ...]) -> None:
+    placeholders = ", ".join(["%s"] * len(values))
+    with connections[current_shard().alias].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",  # noqa: S608
+            list(values),
+        )
+
+
+# ---------------------------------------------------------------- comments
+
+
+def check_comment_media(*, user: User, card: MediaCard, text: str) -> Comment:
+    text = text.strip()
+    if not text:
+        raise APIInvalidParametersError("Missing required parameter: text.")
+    _, mentioned = check_text(text, what="comment")
+    return do_comment_media(user=user, card=card, text=text, mentioned=mentioned)
+
+
+def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[str]) -> Comment:
+    with shard_for_id(card.id) as shard:
+        comment = Comment.objects.create(media_id=card.id, user_id=user.id, text=text)
+        Media.objects.filter(id=card.id).update(comment_count=F("comment_count") + 1)
+        forget_cards_on_commit(card.id, using=shard.alias)
+        submit_job_on_commit(
+            functions.COMMENTED,
+            {"media_id": card.id, "comment_id": comment.id, "user_id": user.id, "owner_id": card.user_id},
+            using=shard.alias,
+        )
+    _notify_mentions(actor_id=user.id, media_id=card.id, usernames=mentioned)
+    return comment
+
+
+def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> None:
+    """Delete a comment: its author or the media's owner may."""
+    if not comment_ref.isascii() or not comment_ref.isdigit() or len(comment_ref) > 19:
+        raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
+    with shard_for_id(card.id) as shard:
+        comment = Comment.objects.select_for_update().filter(id=int(comment_ref), media_id=card.id).first()
+        if comment is None:
+            raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
+        if user.id not in (comment.user_id, card.user_id):
+            raise APINotAllowedError("Only the comment's author or the media's owner can delete it.")
+        comment.delete()
+        Media.objects.filter(id=card.id, comment_count__gt=0).update(comment_count=F("comment_count") - 1)
+        forget_cards_on_commit(card.id, using=shard.alias)

@@ -1,0 +1,226 @@
+"""Reads of media: who may see which photo, pages of ids, and the v1 media object.
+
+Visibility is the accounts rule (users.selectors): a media is visible to
+its owner, and to others unless a block stands between them or the owner is
+private and the viewer not an approved follower. It is checked for a whole
+page at once: one multi-get of the owners' profiles and one query of the
+viewer's edges towards them.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from instagram.api import APINotAllowedError
+from instagram.errors import APINotFoundError
+from photos.cache import CommentCard, MediaCard, media_cards
+from photos.filters import filter_display_name
+from photos.models import Comment, Like, LikedMedia, Media
+from photos.refs import media_id_from_ref, media_ref, shortcode
+from photos.storage import cdn_url, rendition_key
+from relationships.models import Kind
+from relationships.selectors import states_towards
+from relationships.transitions import State
+from sharding.routing import shard_for_id, shard_for_user
+from users.cache import Profile, profiles
+from users.models import User
+from users.selectors import may_see_content, user_object
+
+RENDITION_SIZES = {"thumbnail": 150, "low_resolution": 306, "standard_resolution": 612}
+
+
+def access_media(*, viewer: User | None, ref: str) -> MediaCard:
+    """Return the media `ref` names if the viewer may see it.
+
+    APINotFoundError when it does not exist or its owner blocks the viewer,
+    APINotAllowedError when it is a private account's the viewer may not see.
+    """
+    media_id = media_id_from_ref(ref)
+    card = media_cards([media_id]).get(media_id)
+    owner = profiles([card.user_id]).get(card.user_id) if card else None
+    if card is None or owner is None:
+        raise APINotFoundError(f"No media with id {ref[:40]}.")
+    state = _states(viewer, {owner.id}).get(owner.id, frozenset())
+    if Kind.BLOCKED_BY in state:
+        raise APINotFoundError(f"No media with id {ref[:40]}.")
+    if not _may_see(viewer, owner, state):
+        raise APINotAllowedError("you cannot view this resource")
+    return card
+
+
+def _states(viewer: User | None, owner_ids: set[int]) -> dict[int, State]:
+    return states_towards(viewer_id=viewer.id, other_ids=owner_ids) if viewer else {}
+
+
+def _may_see(viewer: User | None, owner: Profile, state: State) -> bool:
+    if viewer is None:
+        return not owner.is_private
+    return may_see_content(viewer_id=viewer.id, owner=owner, state=state)
+
+
+def visible_cards(*, viewer: User | None, ids: Iterable[int]) -> list[MediaCard]:
+    """Return the cards of `ids` the viewer may see, in the order of `ids`."""
+    wanted = list(ids)
+    cards = media_cards(wanted)
+    owners = profiles({card.user_id for card in cards.values()})
+    states = _states(viewer, set(owners))
+    visible = {
+        owner_id
+        for owner_id, owner in owners.items()
+        if _may_see(viewer, owner, states.get(owner_id, frozenset()))
+    }
+    return [cards[i] for i in wanted if i in cards and cards[i].user_id in visible]
+
+
+def recent_media_ids(
+    *,
+    owner_id: int,
+    max_id: int | None,
+    min_id: int | None,
+    min_time: datetime | None,
+    max_time: datetime | None,
+    count: int,
+) -> list[int]:
+    """Return one page of `owner_id`'s media ids, newest first, within the id and time bounds.
+
+    One index scan on the owner's shard (media_user_recent).
+    """
+    with shard_for_user(owner_id, read_only=True):
+        media = Media.objects.filter(user_id=owner_id)
+        if max_id is not None:
+            media = media.filter(id__lt=max_id)
+        if min_id is not None:
+            media = media.filter(id__gt=min_id)
+        if min_time is not None:
+            media = media.filter(created_at__gte=min_time)
+        if max_time is not None:
+            media = media.filter(created_at__lte=max_time)
+        return list(media.order_by("-id").values_list("id", flat=True)[:count])
+
+
+def liked_media_page(*, user_id: int, before: int | None, count: int) -> tuple[list[int], int | None]:
+    """Return the media `user_id` liked, newest like first, and the cursor of the next page (a like id)."""
+    with shard_for_user(user_id, read_only=True):
+        likes = LikedMedia.objects.filter(user_id=user_id)
+        if before is not None:
+            likes = likes.filter(id__lt=before)
+        rows = list(likes.order_by("-id").values_list("id", "media_id")[: count + 1])
+    page = rows[:count]
+    return [media_id for _, media_id in page], (page[-1][0] if len(rows) > count else None)
+
+
+def liked_by(*, user_id: int, media_ids: list[int]) -> set[int]:
+    """Return which of `media_ids` `user_id` likes (one query on the user's own shard)."""
+    if not media_ids:
+        return set()
+    with shard_for_user(user_id, read_only=True):
+        found = LikedMedia.objects.filter(user_id=user_id, media_id__in=media_ids)
+        return set(found.values_list("media_id", flat=True))
+
+
+def likers_of(*, card: MediaCard, count: int) -> list[Profile]:
+    """Return the newest `count` users who like the media."""
+    with shard_for_id(card.id, read_only=True):
+        ids = list(
+            Like.objects.filter(media_id=card.id).order_by("-id").values_list("user_id", flat=True)[:count]
+        )
+    found = profiles(ids)
+    return [found[i] for i in ids if i in found]
+
+
+def comments_on(*, card: MediaCard, count: int) -> list[Comment]:
+    """Return the newest `count` comments, oldest first."""
+    with shard_for_id(card.id, read_only=True):
+        newest = list(Comment.objects.filter(media_id=card.id).order_by("-id")[:count])
+    return newest[::-1]
+
+
+def permalink(media_id: int) -> str:
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/p/{shortcode(media_id)}/"
+
+
+def epoch(moment: datetime) -> str:
+    """v1 times: epoch seconds, as a string."""
+    return str(int(moment.timestamp()))
+
+
+def media_objects(*, viewer: User | None, cards: list[MediaCard]) -> list[dict[str, Any]]:
+    """Return `cards` as v1 media objects, with one multi-get for every user they mention."""
+    people = profiles(
+        {card.user_id for card in cards}
+        | {liker for card in cards for liker in card.likers}
+        | {comment.user_id for card in cards for comment in card.comments}
+    )
+    liked = liked_by(user_id=viewer.id, media_ids=[card.id for card in cards]) if viewer else set()
+    return [_media_object(card, people, card.id in liked) for card in cards if card.user_id in people]
+
+
+def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) -> dict[str, Any]:
+    owner = people[card.user_id]
+    return {
+        "id": media_ref(media_id=card.id, user_id=card.user_id),
+        "type": "image",
+        "created_time": epoch(card.created_at),
+        "link": permalink(card.id),
+        "filter": filter_display_name(card.filter_name),
+        "images": {
+            name: {"url": cdn_url(rendition_key(card.object_prefix, name)), "width": size, "height": size}
+            for name, size in RENDITION_SIZES.items()
+        },
+        "caption": (
+            {
+                "id": str(card.id),
+                "text": card.caption,
+                "created_time": epoch(card.created_at),
+                "from": short_user(owner),
+            }
+            if card.caption
+            else None
+        ),
+        "likes": {
+            "count": card.like_count,
+            "data": [short_user(people[i]) for i in card.likers if i in people],
+        },
+        "comments": {
+            "count": card.comment_count,
+            "data": [comment_object(c, people[c.user_id]) for c in card.comments if c.user_id in people],
+        },
+        "user_has_liked": has_liked,
+        "tags": list(card.tags),
+        "location": (
+            {
+                "id": str(card.location.id) if card.location.id is not None else None,
+                "name": card.location.name,
+                "latitude": card.location.latitude,
+                "longitude": card.location.longitude,
+            }
+            if card.location
+            else None
+        ),
+        "users_in_photo": [],
+        "attribution": None,
+        "user": short_user(owner),
+    }
+
+
+def short_user(user: Profile | User) -> dict[str, Any]:
+    """The short user object v1 put in media, likes and comments."""
+    full = user_object(user)
+    return {key: full[key] for key in ("id", "username", "full_name", "profile_picture")}
+
+
+def comment_object(comment: Comment | CommentCard, author: Profile | User) -> dict[str, Any]:
+    return {
+        "id": str(comment.id),
+        "text": comment.text,
+        "created_time": epoch(comment.created_at),
+        "from": short_user(author),
+    }
+
+
+def comment_objects(comments: list[Comment]) -> list[dict[str, Any]]:
+    """Return `comments` as v1 comment objects (one multi-get of their authors)."""
+    authors = profiles({c.user_id for c in comments})
+    return [comment_object(c, authors[c.user_id]) for c in comments if c.user_id in authors]

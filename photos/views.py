@@ -1,0 +1,319 @@
+"""v1 media endpoints: upload, media, likes, comments, a user's recent and liked media."""
+
+from datetime import UTC, datetime
+
+from django.http import HttpRequest, JsonResponse
+
+from instagram.api import (
+    APIInvalidParametersError,
+    api_endpoint,
+    id_param,
+    int_param,
+    is_digits,
+    next_url,
+    params,
+    require_scope,
+    required,
+)
+from instagram.errors import APINotFoundError, envelope
+from photos import geo, popular
+from photos.actions import (
+    check_comment_media,
+    check_delete_comment,
+    check_delete_media,
+    check_upload_media,
+    do_like_media,
+    do_unlike_media,
+)
+from photos.cache import MediaCard
+from photos.imaging import MAX_UPLOAD_BYTES
+from photos.indexes import location_media_ids, search_tags, tag_info, tag_media_ids
+from photos.models import Location
+from photos.refs import media_id_from_shortcode
+from photos.selectors import (
+    access_media,
+    comment_object,
+    comment_objects,
+    comments_on,
+    liked_media_page,
+    likers_of,
+    media_objects,
+    recent_media_ids,
+    short_user,
+    visible_cards,
+)
+from photos.text import fold_tag, is_valid_tag, normalize_tag
+from users.cache import profile
+from users.models import User
+from users.selectors import access_content_owner
+
+PAGE_SIZE = 20
+MAX_PAGE = 100
+
+
+def _viewer(request: HttpRequest) -> User:
+    return request.api_user  # type: ignore[attr-defined,no-any-return]
+
+
+def media_page(request: HttpRequest, cards: list[MediaCard], **next_page: str) -> JsonResponse:
+    """Envelope a page of media; `next_page` is the next page's cursor, e.g. max_id="123" (none: last page).
+
+    v1 named it in the pagination as `next_<parameter>` beside `next_url`.
+    """
+    pagination: dict[str, str] = {}
+    if next_page:
+        pagination = {f"next_{name}": value for name, value in next_page.items()}
+        pagination["next_url"] = next_url(request, **next_page)
+    return envelope(media_objects(viewer=_viewer(request), cards=cards), pagination=pagination)
+
+
+def media_id_param(values: dict[str, str], name: str) -> int | None:
+    """A max_id/min_id: the bare media id or v1's `"<media_id>_<user_id>"`."""
+    return id_param({name: values.get(name, "").partition("_")[0]}, name)
+
+
+def timestamp_param(values: dict[str, str], name: str) -> datetime | None:
+    raw = values.get(name, "").strip()
+    if not raw:
+        return None
+    if not is_digits(raw) or len(raw) > 11:
+        raise APIInvalidParametersError(f"{name} must be a Unix timestamp in seconds.")
+    return datetime.fromtimestamp(int(raw), tz=UTC)
+
+
+@api_endpoint(methods=("POST",))
+def upload(request: HttpRequest) -> JsonResponse:
+    """POST /v1/media/upload: multipart/form-data with `photo` and the fields in the README."""
+    if request.content_type != "multipart/form-data":
+        raise APIInvalidParametersError(
+            "The upload must be multipart/form-data with a file field named photo."
+        )
+    values = params(request)
+    photo = request.FILES.get("photo")
+    if photo is not None and photo.size is not None and photo.size > MAX_UPLOAD_BYTES:
+        raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    upload_key = request.headers.get("Idempotency-Key") or values.get("upload_id") or None
+    media, created = check_upload_media(
+        owner=_viewer(request),
+        photo=photo.read() if photo is not None else None,
+        values=values,
+        upload_key=upload_key.strip() if upload_key else None,
+    )
+    cards = visible_cards(viewer=_viewer(request), ids=[media.id])
+    return envelope(media_objects(viewer=_viewer(request), cards=cards)[0], status=201 if created else 200)
+
+
+@api_endpoint(methods=("GET", "DELETE"))
+def media(request: HttpRequest, media_ref: str) -> JsonResponse:
+    card = access_media(viewer=_viewer(request), ref=media_ref)
+    if request.method == "DELETE":
+        check_delete_media(actor=_viewer(request), card=card)
+        return envelope(None)
+    return envelope(media_objects(viewer=_viewer(request), cards=[card])[0])
+
+
+@api_endpoint(methods=("GET",))
+def media_by_shortcode(request: HttpRequest, code: str) -> JsonResponse:
+    card = access_media(viewer=_viewer(request), ref=str(media_id_from_shortcode(code)))
+    return envelope(media_objects(viewer=_viewer(request), cards=[card])[0])
+
+
+@api_endpoint(methods=("GET", "POST", "DELETE"))
+def likes(request: HttpRequest, media_ref: str) -> JsonResponse:
+    """GET: who likes the media. POST/DELETE (scope likes): like or unlike it, idempotently."""
+    viewer = _viewer(request)
+    card = access_media(viewer=viewer, ref=media_ref)
+    if request.method == "GET":
+        return envelope([short_user(u) for u in likers_of(card=card, count=120)])
+    require_scope(request, "likes")
+    if request.method == "POST":
+        owner = profile(card.user_id)
+        if owner is not None:
+            do_like_media(user=viewer, card=card, owner=owner)
+    else:
+        do_unlike_media(user=viewer, card=card)
+    return envelope(None)
+
+
+@api_endpoint(methods=("GET", "POST"))
+def comments(request: HttpRequest, media_ref: str) -> JsonResponse:
+    """GET: the newest 150 comments, oldest first. POST text=... (scope comments): add one."""
+    viewer = _viewer(request)
+    card = access_media(viewer=viewer, ref=media_ref)
+    if request.method == "GET":
+        return envelope(comment_objects(comments_on(card=card, count=150)))
+    require_scope(request, "comments")
+    comment = check_comment_media(user=viewer, card=card, text=params(request).get("text", ""))
+    return envelope(comment_object(comment, viewer))
+
+
+@api_endpoint(methods=("DELETE",))
+def comment(request: HttpRequest, media_ref: str, comment_ref: str) -> JsonResponse:
+    require_scope(request, "comments")
+    card = access_media(viewer=_viewer(request), ref=media_ref)
+    check_delete_comment(user=_viewer(request), card=card, comment_ref=comment_ref)
+    return envelope(None)
+
+
+@api_endpoint(methods=("GET",))
+def user_recent_media(request: HttpRequest, user_ref: str) -> JsonResponse:
+    owner = access_content_owner(viewer=_viewer(request), user_ref=user_ref)
+    values = params(request)
+    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    ids = recent_media_ids(
+        owner_id=owner.id,
+        max_id=media_id_param(values, "max_id"),
+        min_id=media_id_param(values, "min_id"),
+        min_time=timestamp_param(values, "min_timestamp"),
+        max_time=timestamp_param(values, "max_timestamp"),
+        count=count,
+    )
+    cards = visible_cards(viewer=_viewer(request), ids=ids)
+    if len(ids) < count:
+        return media_page(request, cards)
+    return media_page(request, cards, max_id=str(ids[-1]))
+
+
+@api_endpoint(methods=("GET",))
+def liked_media(request: HttpRequest) -> JsonResponse:
+    values = params(request)
+    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    viewer = _viewer(request)
+    ids, cursor = liked_media_page(user_id=viewer.id, before=id_param(values, "max_like_id"), count=count)
+    cards = visible_cards(viewer=viewer, ids=ids)
+    if cursor is None:
+        return media_page(request, cards)
+    return media_page(request, cards, max_like_id=str(cursor))
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def _point(values: dict[str, str]) -> tuple[float, float, int]:
+    """lat, lng (required) and distance in meters (default 1 km, at most 5 km)."""
+    lat, lng = required(values, "lat", "lng")
+    try:
+        latitude, longitude = float(lat), float(lng)
+        geo.validate_point(latitude, longitude)
+    except ValueError as exc:
+        message = str(exc) if "must" in str(exc) else "lat and lng must be numbers"
+        raise APIInvalidParametersError(f"{message}.") from None
+    distance = int_param(values, "distance", default=geo.DEFAULT_DISTANCE_M, low=1, high=geo.MAX_DISTANCE_M)
+    return latitude, longitude, distance
+
+
+@api_endpoint(methods=("GET",))
+def media_search(request: HttpRequest) -> JsonResponse:
+    """Media taken within `distance` meters of lat/lng, newest first (the Redis GEO index: photos.geo)."""
+    values = params(request)
+    latitude, longitude, distance = _point(values)
+    min_time, max_time = timestamp_param(values, "min_timestamp"), timestamp_param(values, "max_timestamp")
+    try:
+        ids = geo.search_media(
+            latitude=latitude,
+            longitude=longitude,
+            distance_m=distance,
+            min_time=min_time.timestamp() if min_time else None,
+            max_time=max_time.timestamp() if max_time else None,
+            count=int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE),
+        )
+    except ValueError as exc:
+        raise APIInvalidParametersError(f"{exc}.") from None
+    return media_page(request, visible_cards(viewer=_viewer(request), ids=ids))
+
+
+@api_endpoint(methods=("GET",))
+def media_popular(request: HttpRequest) -> JsonResponse:
+    """Public recent media, by time-decayed like velocity (photos.popular)."""
+    count = int_param(params(request), "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    ranked = popular.popular_ids(count=count * 2)  # room for media the viewer may not see
+    cards = visible_cards(viewer=_viewer(request), ids=[media_id for media_id, _ in ranked])
+    return media_page(request, cards[:count])
+
+
+def _tag_name(raw: str) -> str:
+    try:
+        return normalize_tag(raw)
+    except ValueError as exc:
+        raise APIInvalidParametersError(str(exc)) from None
+
+
+def _tag_object(name: str, media_count: int) -> dict[str, object]:
+    return {"name": name, "media_count": media_count}
+
+
+@api_endpoint(methods=("GET",))
+def tag(request: HttpRequest, name: str) -> JsonResponse:
+    found = tag_info(_tag_name(name))
+    return envelope(_tag_object(_tag_name(name), found.media_count if found else 0))
+
+
+@api_endpoint(methods=("GET",))
+def tag_recent_media(request: HttpRequest, name: str) -> JsonResponse:
+    """One page of a tag's media, newest first; `max_tag_id`/`min_tag_id` page as in v1."""
+    values = params(request)
+    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    ids = tag_media_ids(
+        name=_tag_name(name),
+        max_id=id_param(values, "max_tag_id"),
+        min_id=id_param(values, "min_tag_id"),
+        count=count,
+    )
+    cards = visible_cards(viewer=_viewer(request), ids=ids)
+    if len(ids) < count:
+        return media_page(request, cards)
+    return media_page(request, cards, max_tag_id=str(ids[-1]))
+
+
+@api_endpoint(methods=("GET",))
+def tag_search(request: HttpRequest) -> JsonResponse:
+    values = params(request)
+    (query,) = required(values, "q")
+    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    prefix = fold_tag(query.removeprefix("#"))
+    tags = search_tags(prefix=prefix, count=count) if is_valid_tag(prefix) or prefix.isalnum() else []
+    return envelope([_tag_object(t.name, t.media_count) for t in tags])
+
+
+def _location_object(place: Location) -> dict[str, object]:
+    return {"id": str(place.id), "name": place.name, "latitude": place.latitude, "longitude": place.longitude}
+
+
+def _location(location_ref: str) -> Location:
+    place = Location.objects.filter(id=int(location_ref)).first() if is_digits(location_ref) else None
+    if place is None or len(location_ref) > 18:
+        raise APINotFoundError(f"No location with id {location_ref[:40]}.")
+    return place
+
+
+@api_endpoint(methods=("GET",))
+def location(request: HttpRequest, location_ref: str) -> JsonResponse:
+    return envelope(_location_object(_location(location_ref)))
+
+
+@api_endpoint(methods=("GET",))
+def location_recent_media(request: HttpRequest, location_ref: str) -> JsonResponse:
+    place = _location(location_ref)
+    values = params(request)
+    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    ids = location_media_ids(
+        location_id=place.id,
+        max_id=media_id_param(values, "max_id"),
+        min_id=media_id_param(values, "min_id"),
+        count=count,
+    )
+    cards = visible_cards(viewer=_viewer(request), ids=ids)
+    if len(ids) < count:
+        return media_page(request, cards)
+    return media_page(request, cards, max_id=str(ids[-1]))
+
+
+@api_endpoint(methods=("GET",))
+def location_search(request: HttpRequest) -> JsonResponse:
+    """Named places within `distance` meters of lat/lng, nearest first."""
+    values = params(request)
+    latitude, longitude, distance = _point(values)
+    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    nearby = geo.search_locations(latitude=latitude, longitude=longitude, distance_m=distance, count=count)
+    places = Location.objects.in_bulk([location_id for location_id, _ in nearby])
+    return envelope([_location_object(places[i]) for i, _ in nearby if i in places])
