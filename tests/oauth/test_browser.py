@@ -8,10 +8,7 @@ tesseract), so the test checks what a person would see, not only the DOM.
 import http.server
 import queue
 import random
-import struct
-import subprocess
 import threading
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -19,34 +16,15 @@ from urllib.parse import urlencode
 import pytest
 import requests
 from oauth2_provider.models import AccessToken
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser import WORDS, chromium, ocr, png_size
 from tests.conftest import Stack
 from tests.oauth.conftest import PASSWORD, code_grant, exchange, query_of, register
 from users.models import User
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-# Dictionary words: OCR reads them reliably (random letters it did not: X came out as K).
-WORDS = [
-    "Amber",
-    "Canyon",
-    "Copper",
-    "Falcon",
-    "Harbor",
-    "Lantern",
-    "Marble",
-    "Meadow",
-    "Orchard",
-    "Summit",
-    "Velvet",
-    "Willow",
-]
 
 
 class Callback:
@@ -87,58 +65,9 @@ def callback() -> Iterator[Callback]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
-    # Never let selenium look for (or download) a driver: Debian's are given.
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",  # running as root
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        "--window-size=1000,900",
-        "--force-device-scale-factor=2",  # sharper text for OCR
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    with chromium(profile=tmp_path / "chromium-profile") as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    """Decode a PNG's pixel data (stdlib only) and return its width and height; raise if it is broken."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    position, idat, header = 8, b"", b""
-    while position < len(data):
-        (length,) = struct.unpack(">I", data[position : position + 4])
-        kind = data[position + 4 : position + 8]
-        chunk = data[position + 8 : position + 8 + length]
-        (crc,) = struct.unpack(">I", data[position + 8 + length : position + 12 + length])
-        assert zlib.crc32(kind + chunk) == crc, kind
-        if kind == b"IHDR":
-            header = chunk
-        elif kind == b"IDAT":
-            idat += chunk
-        position += 12 + length
-    width, height, depth, color_type = struct.unpack(">IIBB", header[:10])
-    channels = {2: 3, 6: 4}[color_type]
-    assert len(zlib.decompress(idat)) == height * (1 + width * channels * depth // 8)
-    return width, height
-
-
-def ocr(png: Path) -> str:
-    result = subprocess.run(
-        ["tesseract", str(png), "-"], capture_output=True, text=True, timeout=120, check=True
-    )
-    return " ".join(result.stdout.split()).upper()
 
 
 def test_authorization_code_flow_in_chromium(
