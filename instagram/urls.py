@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic.base import RedirectView
 
 from instagram import openapi, views
 from photos import web
@@ -14,6 +15,7 @@ urlpatterns = [
     path("oauth/", include("oauth.urls")),
     path("admin/", admin.site.urls),
     path("p/<str:code>/", web.permalink, name="permalink"),
+    path("p/<str:code>", RedirectView.as_view(pattern_name="permalink", permanent=True)),
 ]
 
 handler400 = "instagram.views.bad_request"

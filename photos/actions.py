@@ -26,7 +26,7 @@ import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -59,7 +59,6 @@ logger = logging.getLogger(__name__)
 SHARE_TARGETS = ("twitter", "facebook")
 UPLOAD_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 PLACE_MATCH_M = 100  # a named place within this distance and of the same name is the same location
-POPULAR_MAX_AGE = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -384,7 +383,7 @@ def do_unlike_media(*, user: User, card: MediaCard) -> None:
 def _may_rank(card: MediaCard, owner: Profile) -> bool:
     """Popular shows public accounts' recent photos only."""
     posted = decode_id(card.id, logical_shards=settings.LOGICAL_SHARDS).created_at
-    return not owner.is_private and datetime.now(tz=UTC) - posted < POPULAR_MAX_AGE
+    return not owner.is_private and (datetime.now(tz=UTC) - posted).total_seconds() < popular.MAX_AGE
 
 
 def _insert_like(media_id: int, user_id: int) -> datetime | None:

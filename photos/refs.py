@@ -6,9 +6,11 @@ shortcode in a permalink (`/p/BUS3X/`) is the media id written in base 64
 with the URL-safe alphabet, most significant digit first: 22097367 -> BUS3X.
 """
 
+from django.conf import settings
+
 from instagram.api import is_digits
 from instagram.errors import APINotFoundError
-from sharding.ids import MAX_ID
+from sharding.ids import InvalidIdError, decode_id
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _DIGIT = {char: value for value, char in enumerate(ALPHABET)}
@@ -27,15 +29,18 @@ def media_id_from_ref(ref: str) -> int:
     owner is read from the row.
     """
     head, _, tail = ref.partition("_")
-    if (
-        not is_digits(head)
-        or len(head) > 19
-        or int(head) == 0
-        or int(head) > MAX_ID
-        or (tail and not is_digits(tail))
-    ):
+    if not is_digits(head) or len(head) > 19 or (tail and not is_digits(tail)) or not _possible(int(head)):
         raise APINotFoundError(f"No media with id {ref[:40]}.")
     return int(head)
+
+
+def _possible(media_id: int) -> bool:
+    """Say whether some shard of this deployment could have made `media_id`."""
+    try:
+        decode_id(media_id, logical_shards=settings.LOGICAL_SHARDS)
+    except InvalidIdError:
+        return False
+    return True
 
 
 def shortcode(media_id: int) -> str:
@@ -56,6 +61,6 @@ def media_id_from_shortcode(code: str) -> int:
     value = 0
     for char in code:
         value = value * 64 + _DIGIT[char]
-    if not 0 < value <= MAX_ID:
+    if not _possible(value):
         raise APINotFoundError(f"No media with shortcode {code[:20]}.")
     return value

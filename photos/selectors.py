@@ -7,14 +7,17 @@ page at once: one multi-get of the owners' profiles and one query of the
 viewer's edges towards them.
 """
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from instagram.api import APINotAllowedError
 from instagram.errors import APINotFoundError
+from photos import photomap
 from photos.cache import CommentCard, MediaCard, media_cards
 from photos.filters import filter_display_name
 from photos.models import Comment, Like, LikedMedia, Media
@@ -27,6 +30,8 @@ from sharding.routing import shard_for_id, shard_for_user
 from users.cache import Profile, profiles
 from users.models import User
 from users.selectors import may_see_content, user_object
+
+logger = logging.getLogger(__name__)
 
 RENDITION_SIZES = {"thumbnail": 150, "low_resolution": 306, "standard_resolution": 612}
 
@@ -61,17 +66,33 @@ def _may_see(viewer: User | None, owner: Profile, state: State) -> bool:
 
 
 def visible_cards(*, viewer: User | None, ids: Iterable[int]) -> list[MediaCard]:
-    """Return the cards of `ids` the viewer may see, in the order of `ids`."""
+    """Return the cards of `ids` the viewer may see, in the order of `ids`.
+
+    The owners come from the photo->user map (Redis), so the media the viewer
+    may not see (a private account's, in a tag page) are dropped before any
+    card is read; a media missing from the map is checked from its card.
+    """
     wanted = list(ids)
-    cards = media_cards(wanted)
-    owners = profiles({card.user_id for card in cards.values()})
+    mapped = owners_of_media(wanted)
+    owners = profiles(set(mapped.values()))
     states = _states(viewer, set(owners))
-    visible = {
-        owner_id
-        for owner_id, owner in owners.items()
-        if _may_see(viewer, owner, states.get(owner_id, frozenset()))
-    }
-    return [cards[i] for i in wanted if i in cards and cards[i].user_id in visible]
+    visible_owners = {i for i, owner in owners.items() if _may_see(viewer, owner, states.get(i, frozenset()))}
+    cards = media_cards([i for i in wanted if i not in mapped or mapped[i] in visible_owners])
+    unmapped = {card.user_id for i, card in cards.items() if i not in mapped} - set(owners)
+    if unmapped:
+        more = profiles(unmapped)
+        more_states = _states(viewer, set(more))
+        visible_owners |= {i for i, o in more.items() if _may_see(viewer, o, more_states.get(i, frozenset()))}
+    return [cards[i] for i in wanted if i in cards and cards[i].user_id in visible_owners]
+
+
+def owners_of_media(media_ids: list[int]) -> dict[int, int]:
+    """Return the owners the photo->user map knows of `media_ids`; Redis trouble is a miss."""
+    try:
+        return photomap.owners_of(media_ids)
+    except RedisError as exc:
+        logger.warning("photo->user map unavailable: %s", exc)
+        return {}
 
 
 def recent_media_ids(
