@@ -1,8 +1,13 @@
 """Reads about the shard layout: per-shard table definitions, row counts."""
 
-from django.db import connections
+from collections.abc import Iterator
+from typing import Any
 
-from sharding.routing import shard_map
+from django.db import connections
+from django.db.models import QuerySet
+
+from instagram.progress import progress
+from sharding.routing import shard_map, use_shard
 from sharding.sql import schema_name
 
 Definition = list[tuple[str, str, str, str]]
@@ -56,3 +61,28 @@ def shard_row_counts(shard: int, tables: list[str]) -> dict[str, int]:
         cursor.execute("SELECT " + ", ".join(parts))
         counts = cursor.fetchone()
     return dict(zip(tables, (int(c) for c in counts), strict=True))
+
+
+def scan_shards(
+    queryset: QuerySet[Any], *fields: str, batch: int, label: str
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Yield every row of the sharded `queryset` on every logical shard as tuples of `fields`, in batches.
+
+    For rebuilds of what is derived from the shards (Redis indexes). The first
+    field must be the id. One short read-only transaction per batch (on the
+    standby unless it is down): a long one would hold back its cleanup, or be
+    cancelled by replay conflicts. Keyset pagination keeps every batch an
+    index range scan, however deep into the shard. Draws a progress bar
+    over the shards.
+    """
+    count = len(shard_map(max_age=0).databases)
+    for shard in progress(range(count), total=count, label=label):
+        last_id = 0
+        while True:
+            with use_shard(shard, read_only=True):
+                rows = list(queryset.filter(id__gt=last_id).order_by("id").values_list(*fields)[:batch])
+            if rows:
+                yield rows
+            if len(rows) < batch:
+                break
+            last_id = rows[-1][0]
