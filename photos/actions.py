@@ -366,7 +366,7 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
         popular.record_like(media_id=card.id, liked_at=liked_at.timestamp())
 
 
-def do_unlike_media(*, user: User, card: MediaCard) -> None:
+def do_unlike_media(*, user: User, card: MediaCard, owner: Profile) -> None:
     """Unlike (idempotent)."""
     with shard_for_id(card.id) as shard:
         like = Like.objects.filter(media_id=card.id, user_id=user.id).first()
@@ -376,7 +376,7 @@ def do_unlike_media(*, user: User, card: MediaCard) -> None:
             forget_cards_on_commit(card.id, using=shard.alias)
     with shard_for_user(user.id):
         LikedMedia.objects.filter(user_id=user.id, media_id=card.id).delete()
-    if like is not None:
+    if like is not None and _may_rank(card, owner):  # the like was ranked under the same rule
         popular.record_unlike(media_id=card.id, liked_at=like.created_at.timestamp())
 
 

@@ -126,12 +126,11 @@ def likes(request: HttpRequest, media_ref: str) -> JsonResponse:
     if request.method == "GET":
         return envelope([short_user(u) for u in likers_of(card=card, count=120)])
     require_scope(request, "likes")
-    if request.method == "POST":
-        owner = profile(card.user_id)
-        if owner is not None:
-            do_like_media(user=viewer, card=card, owner=owner)
-    else:
-        do_unlike_media(user=viewer, card=card)
+    owner = profile(card.user_id)
+    if owner is not None and request.method == "POST":
+        do_like_media(user=viewer, card=card, owner=owner)
+    elif owner is not None:
+        do_unlike_media(user=viewer, card=card, owner=owner)
     return envelope(None)
 
 

@@ -55,6 +55,8 @@ def test_compose_runs_every_component(compose: dict[str, Any]) -> None:
     assert compose["services"]["worker"]["deploy"]["replicas"] >= 2
     assert "libsqlite3" in compose["services"]["gearmand"]["command"]
     assert "--appendonly yes" in compose["services"]["redis-replica"]["command"]
+    for redis in ("redis", "redis-replica"):  # the photo->user map's buckets stay listpacks
+        assert "--hash-max-listpack-entries 1024" in compose["services"][redis]["command"]
 
 
 def test_app_services_set_exactly_the_variables_the_settings_read(compose: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 
 from instagram import rediskeys
@@ -195,7 +194,7 @@ def test_rebuild_repopulates_the_map_from_the_shards() -> None:
     try:
         call_command("rebuild_photo_map", "--batch", "25", stdout=out, stderr=io.StringIO())
         assert photomap.owners_of(owners) == owners
-        assert f"media of {settings.LOGICAL_SHARDS} shards written" in out.getvalue()
+        assert "media written" in out.getvalue()
     finally:
         for mid in owners:
             photomap.forget_owner(media_id=mid)

@@ -2,11 +2,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from instagram.progress import progress
 from instagram.redis_client import redis_primary
 from photos.models import Media
 from photos.photomap import remember_owners
-from sharding.routing import shard_map, use_shard
+from sharding.selectors import scan_shards
 
 BATCH = 5000
 
@@ -22,26 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=BATCH, help="media read per query and pipeline")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        batch: int = options["batch"]
-        count = len(shard_map(max_age=0).databases)
         client = redis_primary()
         total = 0
-        for shard in progress(range(count), total=count, label="rebuilding the photo map"):
-            last_id = 0
-            while True:
-                # One short read-only transaction per batch (on the standby
-                # unless it is down): a long one would hold back its cleanup,
-                # or be cancelled by replay conflicts. Keyset pagination keeps
-                # every batch an index range scan, however deep into the shard.
-                with use_shard(shard, read_only=True):
-                    after = Media.objects.filter(id__gt=last_id).order_by("id")
-                    rows = list(after.values_list("id", "user_id")[:batch])
-                if not rows:
-                    break
-                pipe = client.pipeline(transaction=False)
-                total += remember_owners(rows, pipe=pipe)
-                pipe.execute()
-                last_id = rows[-1][0]
-                if len(rows) < batch:
-                    break
-        self.stdout.write(f"photo map: {total} media of {count} shards written")
+        for rows in scan_shards(
+            Media.objects.all(), "id", "user_id", batch=options["batch"], label="rebuilding the photo map"
+        ):
+            pipe = client.pipeline(transaction=False)
+            total += remember_owners(rows, pipe=pipe)
+            pipe.execute()
+        self.stdout.write(f"photo map: {total} media written")
