@@ -35,17 +35,20 @@ from deploy import stack as stack_script
 from instagram.errors import APIError
 from instagram.openapi import SPEC_PATH, openapi_spec
 from oauth.actions import check_register_client
-from tests.conftest import Stack
+from tests.conftest import Stack, wait_for
+from tests.photos.images import jpeg
 from tests.v1 import Account, sign_up
 
-# Routes that are not part of the described surface: Django's admin, and the
-# OAuth log-in/log-out pages (Django's own views; the HTML authorize page is described).
+# Routes that are not part of the described surface: Django's admin, the
+# OAuth log-in/log-out pages (Django's own views; the HTML authorize page is
+# described), and the permalink without its slash (a RedirectView to /p/{code}/
+# for every method; the page itself is described).
 UNDESCRIBED_PREFIXES = ("/admin/",)
-UNDESCRIBED_ROUTES = {"/oauth/login", "/oauth/logout"}
+UNDESCRIBED_ROUTES = {"/oauth/login", "/oauth/logout", "/p/{code}"}
 
 HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
-# Answers that are not the v1 envelope: the health report, this description, the HTML authorize page.
-NOT_ENVELOPED = {"/health", "/v1/openapi.json", "/oauth/authorize"}
+# Answers that are not the v1 envelope: the health report, this description, the HTML pages.
+NOT_ENVELOPED = {"/health", "/v1/openapi.json", "/oauth/authorize", "/p/{code}/"}
 FLAT_ERRORS = {"/oauth/access_token"}
 PASSWORD = "kodachrome-64"  # tests.v1.sign_up's
 
@@ -261,6 +264,137 @@ def test_successful_answers_conform(
     api.call("POST", "/v1/accounts/logout", headers=bearer)
 
 
+MULTIPART = "multipart/form-data"
+
+
+def test_photo_answers_conform(
+    described: OpenApiSchema, healthy_stack: Stack, http: requests.Session
+) -> None:
+    """The media, likes, comments, tags and locations success shapes, on real photos."""
+    api = Conforming(described, healthy_stack.api)
+    owner, fan = sign_up(healthy_stack.api, http, prefix="oa"), sign_up(healthy_stack.api, http, prefix="oa")
+    mine, theirs = {"Authorization": f"Bearer {owner.token}"}, {"Authorization": f"Bearer {fan.token}"}
+    tag, place = f"oa{uuid.uuid4().hex[:12]}", (37.8080, -122.4177)
+    upload = {
+        "body": {
+            "photo": jpeg(300, 200),
+            "caption": f"Pier at dusk #{tag} @{fan.username}",
+            "filter": "X-Pro II",
+            "lat": place[0],
+            "lng": place[1],
+            "location_name": f"Pier {tag}",
+        },
+        "media_type": MULTIPART,
+        "headers": {**mine, "Idempotency-Key": uuid.uuid4().hex},
+    }
+    media = api.call("POST", "/v1/media/upload", status=201, **upload)["data"]
+    assert api.call("POST", "/v1/media/upload", status=200, **upload)["data"]["id"] == media["id"]
+    bare = api.call(
+        "POST",
+        "/v1/media/upload",
+        status=201,
+        body={"photo": jpeg(200, 200), "caption": f"#{tag}", "upload_id": uuid.uuid4().hex},
+        media_type=MULTIPART,
+        headers=mine,
+    )["data"]
+    assert (bare["caption"]["text"], bare["location"]) == (f"#{tag}", None)
+    location_id = media["location"]["id"]
+    ref = {"media_ref": media["id"]}
+
+    api.call("GET", "/v1/media/{media_ref}", path_parameters=ref, headers=theirs)
+    api.call(
+        "GET",
+        "/v1/media/{media_ref}",
+        path_parameters={"media_ref": bare["id"].partition("_")[0]},
+        headers=theirs,
+    )
+    code = media["link"].rstrip("/").rpartition("/")[2]
+    api.call("GET", "/v1/media/shortcode/{code}", path_parameters={"code": code}, headers=theirs)
+    for liked in (media, bare):
+        api.call(
+            "POST", "/v1/media/{media_ref}/likes", path_parameters={"media_ref": liked["id"]}, headers=theirs
+        )
+    likers = api.call("GET", "/v1/media/{media_ref}/likes", path_parameters=ref, headers=mine)["data"]
+    assert [liker["id"] for liker in likers] == [fan.id]
+    page = api.call("GET", "/v1/users/self/media/liked", query={"count": 1}, headers=theirs)
+    assert set(page["pagination"]) == {"next_url", "next_max_like_id"}
+    comment = api.call(
+        "POST",
+        "/v1/media/{media_ref}/comments",
+        path_parameters=ref,
+        body={"text": f"so #{tag} @{owner.username}"},
+        media_type=FORM,
+        headers=theirs,
+    )["data"]
+    api.call(
+        "POST",
+        "/v1/media/{media_ref}/comments",
+        path_parameters=ref,
+        body={"text": "again"},
+        media_type=JSON,
+        headers=theirs,
+    )
+    api.call("GET", "/v1/media/{media_ref}/comments", path_parameters=ref, headers=mine)
+    shown = api.call("GET", "/v1/media/{media_ref}", path_parameters=ref, headers=theirs)["data"]
+    assert (shown["likes"]["count"], shown["comments"]["count"], shown["user_has_liked"]) == (1, 2, True)
+    api.call(
+        "DELETE",
+        "/v1/media/{media_ref}/comments/{comment_ref}",
+        path_parameters={**ref, "comment_ref": comment["id"]},
+        headers=mine,
+    )
+
+    page = api.call(
+        "GET",
+        "/v1/users/{user_ref}/media/recent",
+        path_parameters={"user_ref": owner.id},
+        query={"count": 1},
+        headers=theirs,
+    )
+    assert page["pagination"]["next_max_id"] == bare["id"].partition("_")[0]
+    api.call(
+        "GET",
+        "/v1/users/{user_ref}/media/recent",
+        path_parameters={"user_ref": "self"},
+        query={"max_id": bare["id"], "min_timestamp": 0},
+        headers=mine,
+    )
+    tagged = api.call("GET", "/v1/tags/{name}", path_parameters={"name": tag.upper()}, headers=theirs)
+    assert tagged["data"] == {"name": tag, "media_count": 2}
+    page = api.call(
+        "GET",
+        "/v1/tags/{name}/media/recent",
+        path_parameters={"name": tag},
+        query={"count": 1},
+        headers=theirs,
+    )
+    assert set(page["pagination"]) == {"next_url", "next_max_tag_id"}
+    found = api.call("GET", "/v1/tags/search", query={"q": f"#{tag[:-1]}"}, headers=theirs)["data"]
+    assert [t["name"] for t in found] == [tag]
+    api.call(
+        "GET", "/v1/locations/{location_ref}", path_parameters={"location_ref": location_id}, headers=theirs
+    )
+    api.call(
+        "GET",
+        "/v1/locations/{location_ref}/media/recent",
+        path_parameters={"location_ref": location_id},
+        query={"count": 1},
+        headers=theirs,
+    )
+    near = {"lat": place[0], "lng": place[1], "distance": 50}
+    places = api.call("GET", "/v1/locations/search", query=near, headers=theirs)["data"]
+    assert location_id in [p["id"] for p in places]
+    nearby = api.call("GET", "/v1/media/search", query=near, headers=theirs)["data"]
+    assert media["id"] in [m["id"] for m in nearby]
+    api.call("GET", "/v1/media/popular", query={"count": 5}, headers=theirs)
+    permalink = http.get(f"{healthy_stack.api}/p/{code}/", timeout=10)
+    assert (permalink.status_code, permalink.headers["Content-Type"]) == (200, "text/html; charset=utf-8")
+
+    api.call("DELETE", "/v1/media/{media_ref}/likes", path_parameters=ref, headers=theirs)
+    for posted in (media, bare):
+        api.call("DELETE", "/v1/media/{media_ref}", path_parameters={"media_ref": posted["id"]}, headers=mine)
+
+
 def error_type(body: dict[str, Any]) -> str:
     return str(body["meta"]["error_type"] if "meta" in body else body["error_type"])
 
@@ -366,9 +500,46 @@ fuzzed = (
 )
 
 
-@pytest.fixture
-def fuzzer(healthy_stack: Stack, http: requests.Session) -> Account:
-    return sign_up(healthy_stack.api, http, prefix="fuzz")
+@pytest.fixture(scope="module")
+def fuzzer(stack: Stack) -> Iterator[Account]:
+    """One account for every fuzzed operation, once the stack is healthy.
+
+    Not healthy_stack and a sign-up per operation: its ten /health calls and
+    the password hash cost half a second each time, as long as the fuzz of
+    all the operations' calls together.
+    """
+    with requests.Session() as session:
+
+        def all_green() -> bool:
+            return all(session.get(f"{stack.api}/health", timeout=10).status_code == 200 for _ in range(10))
+
+        wait_for(all_green, timeout=60, interval=0.5)
+        yield sign_up(stack.api, session, prefix="fuzz")
+
+
+@pytest.fixture(scope="module")
+def fuzz_photo(fuzzer: Account) -> Iterator[str]:
+    """The fuzzer's one photo (its v1 id), deleted at the end: half the cases that name a media name it."""
+    media = fuzzer.post_photo(jpeg(200, 200), caption="#fuzz @nobody", lat="37.808", lng="-122.4177")
+    yield str(media["id"])
+    deleted = fuzzer.delete(f"media/{media['id']}")
+    assert deleted.status_code == 200, deleted.text
+
+
+def own_photo(case: schemathesis.Case[Any]) -> bool:
+    """Whether `case` should name the fuzzer's photo instead of its media_ref.
+
+    Random ids name no media (a 404 before any like, comment or page of it
+    is read), so half the valid ones (by parity) are replaced by a real
+    photo; the invalid ones are kept, as is DELETE /v1/media/{media_ref},
+    which would delete it for the other operations.
+    """
+    ref = (case.path_parameters or {}).get("media_ref")
+    if not isinstance(ref, str) or not re.fullmatch(r"[0-9]+(_[0-9]+)?", ref):
+        return False
+    if (case.method, case.path) == ("DELETE", "/v1/media/{media_ref}"):
+        return False
+    return int(ref.partition("_")[0]) % 2 == 0
 
 
 @fuzzed.parametrize()
@@ -377,8 +548,10 @@ def fuzzer(healthy_stack: Stack, http: requests.Session) -> Account:
     database=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
-def test_fuzz(case: schemathesis.Case[Any], fuzzer: Account, http: requests.Session) -> None:
+def test_fuzz(case: schemathesis.Case[Any], fuzzer: Account, fuzz_photo: str, http: requests.Session) -> None:
     token = fuzzer.token
+    if own_photo(case):
+        case.path_parameters = {**(case.path_parameters or {}), "media_ref": fuzz_photo}
     if case.path == "/v1/accounts/logout":
         # Log out a token of its own, so the fuzzer's stays valid for the other operations.
         token = log_in(fuzzer)
