@@ -42,6 +42,24 @@ def test_nginx_keeps_serving_when_an_app_server_stops(healthy_stack: Stack, http
     assert counts == Counter({"app-2": 20})
 
 
+@pytest.mark.disruptive
+def test_no_app_server_is_an_enveloped_503(healthy_stack: Stack, http: requests.Session) -> None:
+    with healthy_stack.stopped("app-1", "app-2"):
+        response = http.get(f"{healthy_stack.api}/v1/users/self", timeout=10)
+        assert response.status_code == 503
+        assert response.json()["meta"] == {
+            "code": 503,
+            "error_type": "APIUnavailableError",
+            "error_message": "No app server is available; retry shortly.",
+        }
+
+    def both_serving() -> bool:  # nginx marked both down: wait until each takes requests again
+        answers = [http.get(f"{healthy_stack.api}/ping", timeout=5) for _ in range(10)]
+        return {r.headers.get("X-Served-By") for r in answers if r.status_code == 200} == {"app-1", "app-2"}
+
+    wait_for(both_serving, timeout=60, interval=0.5)
+
+
 @pytest.fixture
 def app1_killed(healthy_stack: Stack) -> Iterator[None]:
     """Kill app-1's whole process group at once, as a crashed host would lose it."""
