@@ -51,6 +51,7 @@ def fetch_many(
         missing,
         f"SELECT {columns} FROM {{schema}}.{model._meta.db_table} WHERE id = ANY(%s)",
         read_only=read_only,
+        what=f"a multi-get of {model.__name__}",
     ):
         for row in rows:
             obj = model.from_db(alias, names, row)
@@ -62,13 +63,14 @@ def fetch_many(
 
 
 def query_shards(
-    ids: Iterable[int], select: str, *, read_only: bool = False
+    ids: Iterable[int], select: str, *, read_only: bool = False, what: str = "a multi-get"
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """Run `select` for the sharded objects `ids`: one UNION ALL query per physical database.
 
     `select` names its table as `{schema}.<table>` and takes the shard's ids
     as its one `%s` parameter (an array). Yields (alias, rows) per database.
-    read_only reads from the standbys (falling back to the primaries).
+    read_only reads from the standbys (falling back to the primaries, saying
+    `what` was being read).
     """
     by_database: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     databases = shard_map().databases
@@ -84,7 +86,7 @@ def query_shards(
         except DatabaseError as exc:
             if alias == primary:
                 raise
-            mark_replica_down(alias, exc, reading=f"a multi-get ({select[:40]}...)")
+            mark_replica_down(alias, exc, reading=what)
             alias = primary
             rows = _run(alias, sql, params)
         yield alias, rows
