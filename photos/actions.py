@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import F
 
-from instagram.api import APIInvalidParametersError, APINotAllowedError
+from instagram.api import APIInvalidParametersError, APINotAllowedError, is_digits
 from instagram.errors import APINotFoundError
 from photos import geo, photomap, popular
 from photos.cache import MediaCard, forget_cards_on_commit
@@ -48,7 +48,7 @@ from photos.models import Comment, Like, LikedMedia, Location, Media
 from photos.storage import delete_objects, new_object_prefix, purge_cdn, put_object, rendition_key
 from photos.text import MAX_CAPTION, MAX_TAGS, hashtags, mentions
 from sharding.ids import decode_id
-from sharding.routing import current_shard, shard_for_id, shard_for_user, use_shard, user_shard
+from sharding.routing import insert_unless_exists, shard_for_id, shard_for_user, use_shard, user_shard
 from users.cache import Profile, forget_profiles_on_commit
 from users.models import User
 from workers import functions
@@ -162,7 +162,7 @@ def _location_fields(values: dict[str, str]) -> tuple[int | None, float | None, 
     latitude, longitude = _float(values, "lat"), _float(values, "lng")
     place_name = values.get("location_name", "").strip()
     if raw_id:
-        if not raw_id.isascii() or not raw_id.isdigit() or len(raw_id) > 18:
+        if not is_digits(raw_id) or len(raw_id) > 18:
             raise APIInvalidParametersError("location_id must be a numeric id.")
         place = Location.objects.filter(id=int(raw_id)).first()
         if place is None:
@@ -347,7 +347,8 @@ RENDITIONS_STORED = ("thumbnail", "low_resolution", "standard_resolution", "orig
 def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
     """Like (idempotent): the like and the count on the media's shard, then the liker's half."""
     with shard_for_id(card.id) as shard:
-        liked_at = _insert_like(card.id, user.id)
+        inserted = insert_unless_exists(Like, returning="created_at", media_id=card.id, user_id=user.id)
+        liked_at: datetime | None = inserted[0] if inserted else None
         if liked_at is not None:
             Media.objects.filter(id=card.id).update(like_count=F("like_count") + 1)
             forget_cards_on_commit(card.id, using=shard.alias)
@@ -357,11 +358,7 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
                 using=shard.alias,
             )
     with shard_for_user(user.id):
-        _insert_ignoring_duplicate(
-            LikedMedia._meta.db_table,
-            ("user_id", "media_id", "owner_id"),
-            (user.id, card.id, card.user_id),
-        )
+        insert_unless_exists(LikedMedia, user_id=user.id, media_id=card.id, owner_id=card.user_id)
     if liked_at is not None and _may_rank(card, owner):
         popular.record_like(media_id=card.id, liked_at=liked_at.timestamp())
 
@@ -384,28 +381,6 @@ def _may_rank(card: MediaCard, owner: Profile) -> bool:
     """Popular shows public accounts' recent photos only."""
     posted = decode_id(card.id, logical_shards=settings.LOGICAL_SHARDS).created_at
     return not owner.is_private and (datetime.now(tz=UTC) - posted).total_seconds() < popular.MAX_AGE
-
-
-def _insert_like(media_id: int, user_id: int) -> datetime | None:
-    """Insert the like; return its time, or None when it already existed."""
-    table = Like._meta.db_table
-    with connections[current_shard().alias].cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (media_id, user_id) VALUES (%s, %s) "  # noqa: S608
-            "ON CONFLICT DO NOTHING RETURNING created_at",
-            [media_id, user_id],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def _insert_ignoring_duplicate(table: str, columns: tuple[str, ...], values: tuple[int, ...]) -> None:
-    placeholders = ", ".join(["%s"] * len(values))
-    with connections[current_shard().alias].cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",  # noqa: S608
-            list(values),
-        )
 
 
 # ---------------------------------------------------------------- comments
@@ -435,7 +410,7 @@ def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[
 
 def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> None:
     """Delete a comment: its author or the media's owner may."""
-    if not comment_ref.isascii() or not comment_ref.isdigit() or len(comment_ref) > 19:
+    if not is_digits(comment_ref) or len(comment_ref) > 19:
         raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
     with shard_for_id(card.id) as shard:
         comment = Comment.objects.select_for_update().filter(id=int(comment_ref), media_id=card.id).first()

@@ -21,7 +21,7 @@ from django.db import connections
 
 from photos.models import LocationMedia, Tag, TagMedia
 from sharding.models import ShardedModel
-from sharding.routing import current_shard, use_shard
+from sharding.routing import insert_unless_exists, use_shard
 
 
 def tag_shard(name: str) -> int:
@@ -64,15 +64,8 @@ def unindex_location_media(*, media_id: int, location_id: int) -> None:
 
 def _add(model: type[ShardedModel], shard: int, **values: Any) -> bool:
     """Insert one index entry on `shard` unless it exists; say whether it was new."""
-    columns = ", ".join(values)
-    placeholders = ", ".join(["%s"] * len(values))
-    with use_shard(shard), connections[current_shard().alias].cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
-            "ON CONFLICT DO NOTHING",
-            list(values.values()),
-        )
-        return bool(cursor.rowcount == 1)
+    with use_shard(shard):
+        return insert_unless_exists(model, **values) is not None
 
 
 def _count(name: str, change: int) -> None:

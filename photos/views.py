@@ -67,6 +67,14 @@ def media_page(request: HttpRequest, cards: list[MediaCard], **next_page: str) -
     return envelope(media_objects(viewer=_viewer(request), cards=cards), pagination=pagination)
 
 
+def id_page(request: HttpRequest, ids: list[int], *, count: int, cursor: str) -> JsonResponse:
+    """Envelope the visible media of a page of ids, newest first; a full page continues below its last id."""
+    cards = visible_cards(viewer=_viewer(request), ids=ids)
+    if len(ids) < count:
+        return media_page(request, cards)
+    return media_page(request, cards, **{cursor: str(ids[-1])})
+
+
 def media_id_param(values: dict[str, str], name: str) -> int | None:
     """A max_id/min_id: the bare media id or v1's `"<media_id>_<user_id>"`."""
     return id_param({name: values.get(name, "").partition("_")[0]}, name)
@@ -167,10 +175,7 @@ def user_recent_media(request: HttpRequest, user_ref: str) -> JsonResponse:
         max_time=timestamp_param(values, "max_timestamp"),
         count=count,
     )
-    cards = visible_cards(viewer=_viewer(request), ids=ids)
-    if len(ids) < count:
-        return media_page(request, cards)
-    return media_page(request, cards, max_id=str(ids[-1]))
+    return id_page(request, ids, count=count, cursor="max_id")
 
 
 @api_endpoint(methods=("GET",))
@@ -258,10 +263,7 @@ def tag_recent_media(request: HttpRequest, name: str) -> JsonResponse:
         min_id=id_param(values, "min_tag_id"),
         count=count,
     )
-    cards = visible_cards(viewer=_viewer(request), ids=ids)
-    if len(ids) < count:
-        return media_page(request, cards)
-    return media_page(request, cards, max_tag_id=str(ids[-1]))
+    return id_page(request, ids, count=count, cursor="max_tag_id")
 
 
 @api_endpoint(methods=("GET",))
@@ -301,10 +303,7 @@ def location_recent_media(request: HttpRequest, location_ref: str) -> JsonRespon
         min_id=media_id_param(values, "min_id"),
         count=count,
     )
-    cards = visible_cards(viewer=_viewer(request), ids=ids)
-    if len(ids) < count:
-        return media_page(request, cards)
-    return media_page(request, cards, max_id=str(ids[-1]))
+    return id_page(request, ids, count=count, cursor="max_id")
 
 
 @api_endpoint(methods=("GET",))

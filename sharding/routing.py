@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -30,7 +31,7 @@ from django.db import DatabaseError, connections, transaction
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
 from sharding.ids import decode_id
-from sharding.models import Shard
+from sharding.models import Shard, ShardedModel
 from sharding.sql import schema_name
 
 MOVED_SQLSTATE = "IG001"  # raised by a moved shard's old copy (sharding/move.py)
@@ -230,3 +231,23 @@ def shard_for_id(
 ) -> AbstractContextManager[ShardContext]:
     """Shard context for the object with `object_id` (and what lives with it)."""
     return use_shard(id_shard(object_id), read_only=read_only, for_user=for_user)
+
+
+def insert_unless_exists(
+    model: type[ShardedModel], *, returning: str = "id", **values: Any
+) -> tuple[Any, ...] | None:
+    """Insert one row of `model` in the current shard context unless a unique constraint says it exists.
+
+    Return the new row's `returning` column(s) (a tuple), or None when the row
+    was already there: the way to write idempotently, whoever races.
+    """
+    columns = ", ".join(connections[current_shard().alias].ops.quote_name(name) for name in values)
+    placeholders = ", ".join(["%s"] * len(values))
+    with connections[current_shard().alias].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({placeholders}) "
+            f"ON CONFLICT DO NOTHING RETURNING {returning}",
+            list(values.values()),
+        )
+        row = cursor.fetchone()
+    return tuple(row) if row is not None else None
