@@ -1,7 +1,9 @@
 """nginx balances over both app servers, survives losing one, and caches photos as the CDN."""
 
+import json
 import os
 import signal
+import socket
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -58,6 +60,57 @@ def test_no_app_server_is_an_enveloped_503(healthy_stack: Stack, http: requests.
         return {r.headers.get("X-Served-By") for r in answers if r.status_code == 200} == {"app-1", "app-2"}
 
     wait_for(both_serving, timeout=60, interval=0.5)
+
+
+def raw_get(stack: Stack, target: str, headers: str = "") -> tuple[int, dict]:
+    """Send one GET exactly as written (requests would refuse some of these) and read the envelope."""
+    with socket.create_connection(("127.0.0.1", stack.profile.nginx), timeout=10) as sock:
+        head = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n"
+        sock.sendall(head.encode())
+        reply = b"".join(iter(lambda: sock.recv(65536), b""))
+    status_line, _, rest = reply.partition(b"\r\n")
+    headers_part, _, body = rest.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in headers_part.lower():
+        size, _, chunk = body.partition(b"\r\n")
+        body = chunk[: int(size, 16)]
+    return int(status_line.split()[1]), json.loads(body)
+
+
+def request_line_of(length: int) -> str:
+    """A user-search target whose request line ("GET <target> HTTP/1.1") is `length` characters long."""
+    prefix = "/v1/users/search?q="
+    return prefix + "a" * (length - len("GET  HTTP/1.1") - len(prefix))
+
+
+def test_the_longest_request_line_nginx_accepts_reaches_the_app(healthy_stack: Stack) -> None:
+    # 8190 characters + CRLF fill nginx's 8 KB buffer; gunicorn must take it too
+    # (its own refusal would be an HTML page).
+    status, body = raw_get(healthy_stack, request_line_of(8190))
+    assert status == 400
+    assert body["meta"]["error_type"] == "OAuthParameterException"  # the view answered
+
+
+def test_a_longer_request_line_is_an_enveloped_414(healthy_stack: Stack) -> None:
+    status, body = raw_get(healthy_stack, request_line_of(8191))
+    assert status == 414
+    assert body["meta"]["error_type"] == "APIInvalidParametersError"
+    assert "URI is too long" in body["meta"]["error_message"]
+
+
+def test_oversized_headers_are_an_enveloped_400(healthy_stack: Stack) -> None:
+    status, body = raw_get(healthy_stack, "/ping", f"X-Big: {'a' * 9000}\r\n")
+    assert (status, body["meta"]["error_type"]) == (400, "APIInvalidParametersError")
+    assert "header is too large" in body["meta"]["error_message"]
+
+
+def test_what_nginx_forwards_gunicorn_accepts(healthy_stack: Stack) -> None:
+    # An X-Forwarded-For nginx takes (and appends to), and more header lines than
+    # gunicorn's default limit of 100.
+    many = "".join(f"X-Trace-{i}: {i}\r\n" for i in range(500))
+    forwarded = f"X-Forwarded-For: {'1' * 8150}\r\n"
+    for extra in (many, forwarded):
+        status, body = raw_get(healthy_stack, "/ping", extra)
+        assert (status, body["meta"]["code"]) == (200, 200)
 
 
 @pytest.fixture
