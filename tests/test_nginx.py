@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -62,7 +63,7 @@ def test_no_app_server_is_an_enveloped_503(healthy_stack: Stack, http: requests.
     wait_for(both_serving, timeout=60, interval=0.5)
 
 
-def raw_get(stack: Stack, target: str, headers: str = "") -> tuple[int, dict]:
+def raw_get(stack: Stack, target: str, headers: str = "") -> tuple[int, dict[str, Any]]:
     """Send one GET exactly as written (requests would refuse some of these) and read the envelope."""
     with socket.create_connection(("127.0.0.1", stack.profile.nginx), timeout=10) as sock:
         head = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n"
