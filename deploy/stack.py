@@ -78,7 +78,18 @@ class Profile:
     memcached: int
     gearmand: int
     s3: int
+    # Local stand-ins for the services this machine cannot reach (sandboxes/):
+    # APNS over HTTP/2 with TLS, and the Twitter and Facebook APIs.
+    sandbox_apns: int
+    sandbox_twitter: int
+    sandbox_facebook: int
     workers: int = 2
+    # Followers above which a post is not fanned out (merged in at read time).
+    fanout_max_followers: int = 100_000
+    # Followers per fan-out job: a bigger list is spread over several jobs.
+    fanout_chunk: int = 2_000
+    # First retry delay of a failed job, doubling each attempt.
+    job_retry_seconds: float = 2.0
     logical_shards: int = 256
     # Default hourly limits per caller (requests, writes). The test stack
     # signs up thousands of accounts from one address, so it lifts them;
@@ -105,6 +116,9 @@ PROFILES = {
         memcached=11311,
         gearmand=14730,
         s3=19000,
+        sandbox_apns=14443,
+        sandbox_twitter=14801,
+        sandbox_facebook=14802,
     ),
     "test": Profile(
         name="test",
@@ -120,7 +134,14 @@ PROFILES = {
         memcached=21311,
         gearmand=24730,
         s3=29000,
+        sandbox_apns=24443,
+        sandbox_twitter=24801,
+        sandbox_facebook=24802,
         logical_shards=64,
+        # Small enough that tests reach the celebrity path and split fan-outs.
+        fanout_max_followers=25,
+        fanout_chunk=4,
+        job_retry_seconds=0.2,
         rate_limits=(1_000_000, 1_000_000),
     ),
 }
@@ -286,6 +307,19 @@ def environment(p: Profile) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "CDN_URL": f"http://localhost:{p.cdn}",
+        "FEED_FANOUT_MAX_FOLLOWERS": str(p.fanout_max_followers),
+        "FEED_FANOUT_CHUNK": str(p.fanout_chunk),
+        "JOB_RETRY_SECONDS": str(p.job_retry_seconds),
+        "FIELD_ENCRYPTION_KEYS": f"local-{p.name}-only-encryption-key-not-for-production-use",
+        "APNS_HOST": "127.0.0.1",
+        "APNS_PORT": str(p.sandbox_apns),
+        "APNS_CA_FILE": str(p.var / "sandbox" / "ca.pem"),
+        "APNS_KEY_FILE": str(p.var / "sandbox" / "apns-auth-key.p8"),
+        "APNS_KEY_ID": "SANDBOXKEY",
+        "APNS_TEAM_ID": "SANDBOXTEAM",
+        "APNS_TOPIC": "com.burbn.instagram",
+        "TWITTER_API_URL": f"http://127.0.0.1:{p.sandbox_twitter}",
+        "FACEBOOK_API_URL": f"http://127.0.0.1:{p.sandbox_facebook}",
     }
 
 
@@ -337,6 +371,9 @@ def template_values(p: Profile) -> dict[str, object]:
         "memcached_port": p.memcached,
         "gearmand_port": p.gearmand,
         "s3_port": p.s3,
+        "sandbox_apns_port": p.sandbox_apns,
+        "sandbox_twitter_port": p.sandbox_twitter,
+        "sandbox_facebook_port": p.sandbox_facebook,
         "bucket": BUCKET,
         "workers": p.workers,
         "db_user": DB_USER,
@@ -491,6 +528,9 @@ def all_ports(p: Profile) -> dict[str, int]:
         "memcached": p.memcached,
         "gearmand": p.gearmand,
         "s3": p.s3,
+        "sandbox (apns)": p.sandbox_apns,
+        "sandbox (twitter)": p.sandbox_twitter,
+        "sandbox (facebook)": p.sandbox_facebook,
     }
 
 
@@ -688,6 +728,7 @@ def up(p: Profile, *, fresh: bool) -> None:
         ("memcached", p.memcached),
         ("gearmand", p.gearmand),
         ("s3", p.s3),
+        ("sandbox", p.sandbox_facebook),  # opens its three ports, Facebook's last
     ):
         start_program(p, program, port=port)
     manage(p, "migrate", "--no-input", "-v", "0")

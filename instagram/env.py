@@ -34,3 +34,11 @@ def env_bool(name: str, default: bool) -> bool:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_float(name: str, default: float) -> float:
+    value = env_str(name, str(default))
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be a number, got {value!r}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from instagram import rediskeys
-from instagram.env import env_bool, env_int, env_list, env_str
+from instagram.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,6 +35,9 @@ INSTALLED_APPS = [
     "ratelimits",
     "photos",
     "feeds",
+    "push",
+    "sharing",
+    "subscriptions",
     "workers",
 ]
 
@@ -204,6 +207,41 @@ SESSION_CACHE_ALIAS = "sessions"
 
 # ------------------------------------------------------------------- Gearman
 GEARMAN_SERVERS = env_list("GEARMAN_SERVERS", "127.0.0.1:14730")
+# A failed job is retried after this many seconds, doubling each attempt
+# (with jitter), until its function's max_attempts; then it is a dead letter.
+JOB_RETRY_SECONDS = env_float("JOB_RETRY_SECONDS", 2.0)
+
+# --------------------------------------------------------------------- Feeds
+# Newest media ids kept per feed in Redis; older pages come from PostgreSQL.
+FEED_SIZE = env_int("FEED_SIZE", 500)
+# Accounts with more followers than this are not fanned out on write: their
+# recent media are merged into each follower's feed when it is read.
+FEED_FANOUT_MAX_FOLLOWERS = env_int("FEED_FANOUT_MAX_FOLLOWERS", 100_000)
+# Followers written per fan-out job; a bigger list is split over many jobs.
+FEED_FANOUT_CHUNK = env_int("FEED_FANOUT_CHUNK", 2_000)
+# A feed nobody reads for this long expires, and is rebuilt on the next read.
+FEED_TTL_SECONDS = env_int("FEED_TTL_SECONDS", 30 * 86400)
+# Entries kept in each of a user's two news lists ("you", "following").
+NEWS_SIZE = env_int("NEWS_SIZE", 100)
+
+# -------------------------------------------------- Secrets stored encrypted
+# Comma-separated; the first encrypts, all decrypt (instagram/crypto.py).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "local-dev-only-encryption-key-not-for-production-use")
+
+# ------------------------------------------- Push notifications (APNS HTTP/2)
+APNS_HOST = env_str("APNS_HOST", "127.0.0.1")  # api.push.apple.com in production
+APNS_PORT = env_int("APNS_PORT", 14443)
+APNS_CA_FILE = env_str("APNS_CA_FILE", "")  # empty: the system's trust store
+APNS_KEY_FILE = env_str("APNS_KEY_FILE", "")  # the .p8 signing key Apple issues
+APNS_KEY_ID = env_str("APNS_KEY_ID", "")
+APNS_TEAM_ID = env_str("APNS_TEAM_ID", "")
+APNS_TOPIC = env_str("APNS_TOPIC", "com.burbn.instagram")
+
+# ------------------------------------------------- Sharing (Twitter, Facebook)
+TWITTER_API_URL = env_str("TWITTER_API_URL", "http://127.0.0.1:14801").rstrip("/")
+TWITTER_CONSUMER_KEY = env_str("TWITTER_CONSUMER_KEY", "local-consumer-key")
+TWITTER_CONSUMER_SECRET = env_str("TWITTER_CONSUMER_SECRET", "local-consumer-secret")
+FACEBOOK_API_URL = env_str("FACEBOOK_API_URL", "http://127.0.0.1:14802").rstrip("/")
 
 # ------------------------------------------------------------ S3 and the CDN
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "http://127.0.0.1:19000")
