@@ -16,6 +16,21 @@ def worker_ping(token: str) -> str:
     return f"{PREFIX}:ping:{token}"
 
 
+def worker_ping_attempts(token: str) -> str:
+    """List of JSON records: every attempt at the `ping` job carrying `token` (1 day TTL)."""
+    return f"{PREFIX}:ping:{token}:attempts"
+
+
+def job_retries() -> str:
+    """Sorted set: {"function", "payload"} JSON -> epoch seconds when the retry is due (workers.retry)."""
+    return f"{PREFIX}:jobs:retry"
+
+
+def job_retry_pump_lock() -> str:
+    """String with a 5 s TTL: the worker currently moving due retries into gearmand."""
+    return f"{PREFIX}:jobs:retry:lock"
+
+
 def health_probe() -> str:
     """String: written and read back by /health to prove the primary takes writes."""
     return f"{PREFIX}:health:probe"

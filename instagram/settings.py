@@ -226,7 +226,16 @@ NEWS_SIZE = env_int("NEWS_SIZE", 100)
 
 # -------------------------------------------------- Secrets stored encrypted
 # Comma-separated; the first encrypts, all decrypt (instagram/crypto.py).
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", "local-dev-only-encryption-key-not-for-production-use")
+FIELD_ENCRYPTION_KEYS = env_list(
+    "FIELD_ENCRYPTION_KEYS", "local-dev-only-encryption-key-not-for-production-use"
+)
+
+# --------------------------------------------------- Real-time subscriptions
+# Whether a subscription's callback_url may resolve to a loopback, private,
+# link-local or otherwise non-public address. Off in production: the API
+# would otherwise GET and POST on a client's behalf into our own network
+# (SSRF). The local stacks turn it on, for callbacks on 127.0.0.1.
+SUBSCRIPTION_CALLBACKS_ALLOW_PRIVATE = env_bool("SUBSCRIPTION_CALLBACKS_ALLOW_PRIVATE", False)
 
 # ------------------------------------------- Push notifications (APNS HTTP/2)
 APNS_HOST = env_str("APNS_HOST", "127.0.0.1")  # api.push.apple.com in production

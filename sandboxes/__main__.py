@@ -20,7 +20,8 @@ def main() -> None:
     servers = [
         threading.Thread(target=apns.run, kwargs={"port": options.apns_port, "directory": options.dir}),
         threading.Thread(
-            target=social.run, kwargs={"service": "twitter", "port": options.twitter_port, "directory": options.dir}
+            target=social.run,
+            kwargs={"service": "twitter", "port": options.twitter_port, "directory": options.dir},
         ),
         threading.Thread(
             target=social.run,

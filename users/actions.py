@@ -52,6 +52,11 @@ def check_edit_profile(*, user: User, changes: dict[str, str]) -> User:
         raise APIInvalidParametersError(f"{unknown[0]} cannot be edited; editable: {', '.join(EDITABLE)}.")
     if not changes:
         raise APIInvalidParametersError(f"Nothing to change; editable: {', '.join(EDITABLE)}.")
+    for name, sent in changes.items():
+        # As sent, before trimming: a client must not depend on the trim to fit.
+        limit = getattr(User._meta.get_field(name), "max_length", None)
+        if limit is not None and len(sent) > limit:
+            raise APIInvalidParametersError(f"{name}: at most {limit} characters (got {len(sent)}).")
     fields: dict[str, str | bool] = {name: value.strip() for name, value in changes.items()}
     if "is_private" in fields:
         flag = str(fields["is_private"]).lower()

@@ -17,8 +17,12 @@ MENTIONED = "instagram.mentioned.v1"  # {media_id, actor_id, user_ids}: news, pu
 RELATIONSHIP_CHANGED = "instagram.relationship_changed.v1"
 
 # Submitted by workers, to spread one event's work over many workers.
-FEED_FANOUT = "instagram.feed_fanout.v1"  # {media_id, owner_id, after_edge, last_edge}: one chunk of followers
-FEED_REMOVE = "instagram.feed_remove.v1"  # {owner_id, media_ids, after_edge, last_edge}: one chunk of followers
+FEED_FANOUT = (
+    "instagram.feed_fanout.v1"  # {media_id, owner_id, after_edge, last_edge}: one chunk of followers
+)
+FEED_REMOVE = (
+    "instagram.feed_remove.v1"  # {owner_id, media_ids, after_edge, last_edge}: one chunk of followers
+)
 NEWS_FANOUT = "instagram.news_fanout.v1"  # {actor_id, entry, after_edge, last_edge}: "following" news chunk
 PUSH = "instagram.push.v1"  # {recipient_id, kind, actor_id, media_id?, comment_id?, text?}: to every device
 SHARE = "instagram.share_media.v1"  # {media_id, service}: post to Twitter or Facebook

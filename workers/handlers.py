@@ -6,11 +6,38 @@ import os
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
 from workers import functions
-from workers.jobs import JobArgs, JobContext, job_handler
+from workers.jobs import JobArgs, JobContext, PermanentJobError, job_handler
 
 
-@job_handler(functions.PING)
+class ProbeFailure(Exception):
+    """The failure a ping asked for (`fail_attempts`), to exercise retries end to end."""
+
+
+@job_handler(functions.PING, max_attempts=3)
 def ping(args: JobArgs, ctx: JobContext) -> None:
-    """Record which worker ran the ping carrying `args["token"]`; proves the job path end to end."""
-    record = {"worker": ctx.worker_id, "pid": os.getpid(), "job_id": ctx.job_id, "request_id": ctx.request_id}
-    redis_primary().set(rediskeys.worker_ping(str(args["token"])), json.dumps(record), ex=86400)
+    """Record which worker ran the ping carrying `args["token"]`; proves the job path end to end.
+
+    Diagnostics: `fail_attempts: n` fails the first n attempts (so the retry
+    path can be checked on a live system: `manage.py ping_workers --fail 2`),
+    `permanent: true` fails at once for the dead letters. Every attempt is
+    appended to the token's attempt log.
+    """
+    token = str(args["token"])
+    record = {
+        "worker": ctx.worker_id,
+        "pid": os.getpid(),
+        "job_id": ctx.job_id,
+        "request_id": ctx.request_id,
+        "attempt": ctx.attempt,
+    }
+    client = redis_primary()
+    attempts_key = rediskeys.worker_ping_attempts(token)
+    with client.pipeline() as pipe:
+        pipe.rpush(attempts_key, json.dumps(record))
+        pipe.expire(attempts_key, 86400)
+        pipe.execute()
+    if args.get("permanent"):
+        raise PermanentJobError("the ping asked to fail permanently")
+    if ctx.attempt <= int(args.get("fail_attempts", 0)):
+        raise ProbeFailure(f"the ping asked to fail attempt {ctx.attempt}")
+    client.set(rediskeys.worker_ping(token), json.dumps(record), ex=86400)

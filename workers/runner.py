@@ -1,24 +1,43 @@
-"""The worker loop: takes jobs from gearmand and runs the registered handlers."""
+"""The worker loop: takes jobs from gearmand and runs the registered handlers.
+
+A job's outcome is settled before gearmand hears it is done: success; a
+failure scheduled for retry (workers.retry); or a dead letter
+(workers.models.DeadJob). If even that cannot be recorded (Redis or the
+database down), the worker exits without acknowledging the job, so gearmand
+gives it to another worker, and supervisord starts this one again.
+"""
 
 import contextvars
 import logging
 import os
 import signal
 import socket
+import sys
 import time
+import traceback
 from typing import Any
 
 import python3_gearman
 from django.db import close_old_connections
 
 from instagram.requestid import request_id_var
-from workers.jobs import REGISTRY, JobContext, Payload, PayloadError
+from workers import retry
+from workers.actions import do_park_job
+from workers.jobs import REGISTRY, JobContext, Payload, PayloadError, PermanentJobError
 
 logger = logging.getLogger("workers.job")
 
 
+class OutcomeNotRecorded(BaseException):
+    """The job failed and neither a retry nor a dead letter could be recorded.
+
+    A BaseException, so that python3_gearman (which catches Exception and
+    reports WORK_FAIL, dropping a background job) lets it through.
+    """
+
+
 class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
-    """A GearmanWorker that stops between jobs after SIGTERM or SIGINT."""
+    """A GearmanWorker that stops between jobs after SIGTERM or SIGINT, and pumps due retries."""
 
     def __init__(self, servers: list[str]) -> None:
         super().__init__(servers)
@@ -29,6 +48,10 @@ class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
             self.register_task(function, self.run_job)
 
     def after_poll(self, any_activity: bool) -> bool:
+        try:
+            retry.pump_due_retries(owner=self.worker_id)
+        except Exception:
+            logger.exception("could not submit due retries; the next poll tries again")
         return not self.stopping
 
     def request_stop(self, signum: int, frame: Any) -> None:
@@ -40,34 +63,67 @@ class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
         return contextvars.Context().run(self._run_job, job)
 
     def _run_job(self, job: Any) -> str:
-        """Decode one job, run its handler with the submitting request's id, log the outcome."""
         function = job.task.decode() if isinstance(job.task, bytes) else job.task
+        raw = job.data.decode(errors="replace") if isinstance(job.data, bytes) else str(job.data)
         try:
-            payload = Payload.decode(job.data)
-        except PayloadError:
-            logger.exception("dropping job %s with a bad payload", function)
-            raise
+            payload = Payload.decode(raw)
+        except PayloadError as exc:
+            logger.error("job %s has a bad payload: %s", function, exc)
+            self._park(function, Payload(job_id="", request_id="-", args={"raw": raw[:10_000]}), str(exc))
+            return "parked"
         token = request_id_var.set(payload.request_id)
+        try:
+            return self._attempt(function, payload)
+        finally:
+            request_id_var.reset(token)
+
+    def _attempt(self, function: str, payload: Payload) -> str:
+        registered = REGISTRY[function]
+        ctx = JobContext(
+            function=function,
+            job_id=payload.job_id,
+            request_id=payload.request_id,
+            worker_id=self.worker_id,
+            attempt=payload.attempt,
+            max_attempts=registered.max_attempts,
+        )
         started = time.perf_counter()
         close_old_connections()
         try:
-            ctx = JobContext(
-                function=function,
-                job_id=payload.job_id,
-                request_id=payload.request_id,
-                worker_id=self.worker_id,
-            )
-            REGISTRY[function](payload.args, ctx)
-            logger.info(
-                "job %s %s done in %.1fms", function, payload.job_id, (time.perf_counter() - started) * 1000
-            )
-            return "ok"
-        except Exception:
-            logger.exception("job %s %s failed", function, payload.job_id)
-            raise
+            registered.handler(payload.args, ctx)
+        except Exception as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            if isinstance(exc, PermanentJobError) or ctx.last_attempt:
+                logger.exception(
+                    "job %s %s failed on attempt %d/%d in %.1fms: parked as a dead letter",
+                    function, payload.job_id, payload.attempt, registered.max_attempts, elapsed,
+                )  # fmt: skip
+                self._park(function, payload, "".join(traceback.format_exception(exc)))
+                return "parked"
+            delay = retry.backoff_seconds(payload.attempt)
+            logger.warning(
+                "job %s %s failed on attempt %d/%d in %.1fms (%s: %s): retrying in %.1fs",
+                function, payload.job_id, payload.attempt, registered.max_attempts, elapsed,
+                type(exc).__name__, exc, delay,
+            )  # fmt: skip
+            try:
+                retry.schedule_retry(function=function, payload=payload.next_attempt(), delay=delay)
+            except Exception as record_exc:
+                raise OutcomeNotRecorded(f"cannot schedule the retry: {record_exc}") from exc
+            return "retrying"
         finally:
             close_old_connections()
-            request_id_var.reset(token)
+        logger.info(
+            "job %s %s done in %.1fms (attempt %d)",
+            function, payload.job_id, (time.perf_counter() - started) * 1000, payload.attempt,
+        )  # fmt: skip
+        return "ok"
+
+    def _park(self, function: str, payload: Payload, error: str) -> None:
+        try:
+            do_park_job(function=function, payload=payload, error=error, worker=self.worker_id)
+        except Exception as exc:
+            raise OutcomeNotRecorded(f"cannot park the job as a dead letter: {exc}") from exc
 
 
 def work_forever(servers: list[str], *, poll_timeout: float = 1.0) -> None:
@@ -84,4 +140,8 @@ def work_forever(servers: list[str], *, poll_timeout: float = 1.0) -> None:
         except python3_gearman.errors.ServerUnavailable:
             logger.warning("no gearmand reachable at %s; retrying", ", ".join(servers))
             time.sleep(1)
+        except OutcomeNotRecorded as exc:
+            # Leave without acknowledging: gearmand hands the job to another worker.
+            logger.critical("worker %s exiting without finishing its job: %s", worker.worker_id, exc)
+            sys.exit(1)
     logger.info("worker %s stopped", worker.worker_id)

@@ -48,6 +48,13 @@ def submit_job_rollback_unsafe(function: str, args: JobArgs) -> str:
     return payload.job_id
 
 
+def submit_payload_rollback_unsafe(function: str, payload: Payload) -> None:
+    """Submit an already built payload at once (retries and replays of earlier jobs)."""
+    if function not in REGISTRY:
+        raise ValueError(f"unknown job function {function!r}")
+    _send(function, payload)
+
+
 def _checked_payload(function: str, args: JobArgs) -> Payload:
     if function not in REGISTRY:
         raise ValueError(f"unknown job function {function!r}")
@@ -61,8 +68,10 @@ def _send(function: str, payload: Payload) -> None:
     client.submit_job(
         function,
         payload.encode(),
-        unique=payload.job_id,
+        # Per attempt: gearmand merges jobs with one unique key while one is queued
+        # or running, and a retry may be pumped before its failed attempt says so.
+        unique=f"{payload.job_id}:{payload.attempt}",
         background=True,
         wait_until_complete=False,
     )
-    logger.info("submitted job %s %s", function, payload.job_id)
+    logger.info("submitted job %s %s (attempt %d)", function, payload.job_id, payload.attempt)

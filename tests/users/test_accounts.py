@@ -138,3 +138,16 @@ def test_unknown_and_private_users(healthy_stack: Stack, http: requests.Session)
     assert (hidden.status_code, meta(hidden)["error_type"]) == (400, "APINotAllowedError")
     unknown = http.get(f"{healthy_stack.api}/v1/users/999999999", params=token, timeout=10)
     assert (unknown.status_code, meta(unknown)["error_type"]) == (404, "APINotFoundError")
+
+
+def test_profile_edit_limits_count_what_was_sent(
+    healthy_stack: Stack, http: requests.Session, signup: Any
+) -> None:
+    account = signup("edit")
+    padded = "\r" + "*" * 150  # 151 characters sent; 150 once trimmed
+    refused = account.post("accounts/edit", bio=padded)
+    assert refused.status_code == 400
+    assert refused.json()["meta"]["error_message"] == "bio: at most 150 characters (got 151)."
+    assert account.data("users/self")["bio"] == ""
+    assert account.post("accounts/edit", bio=" " + "*" * 148 + " ").status_code == 200
+    assert account.data("users/self")["bio"] == "*" * 148
