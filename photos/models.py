@@ -12,6 +12,7 @@ unsharded tables in the main database.
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import Value
 from django.db.models.functions import Now
 
 from sharding.models import ShardedModel
@@ -36,6 +37,10 @@ class Media(ShardedModel):
     longitude = models.FloatField(null=True)
     tags = ArrayField(models.CharField(max_length=100), default=list)
     share_targets = ArrayField(models.CharField(max_length=16), default=list)
+    # Each share target's outcome, written by the sharing worker (sharing.actions):
+    # {"twitter": {"status": "shared", "id": "...", "at": "<ISO 8601>", "attempts": 1}, ...}.
+    # db_default: rows inserted by code older than this column get {} too.
+    share_results = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()))
     like_count = models.PositiveIntegerField(default=0)
     comment_count = models.PositiveIntegerField(default=0)
     # The client's idempotency key: a retried upload finds the media it made.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from django.apps import apps
 from django.conf import settings
+from psycopg.types.string import TextLoader
 
 from sharding.models import ShardedModel
 from sharding.routing import MOVED_SQLSTATE
@@ -105,15 +106,25 @@ def copy_table(source: Connection, target: Connection, schema: str, table: str) 
     last, copied = 0, 0
     while True:
         with source.transaction():
-            rows = source.execute(
-                f"SELECT {columns} FROM {schema}.{table} WHERE id > %s ORDER BY id LIMIT {BATCH}", [last]
-            ).fetchall()
+            rows = _fetch(
+                source,
+                f"SELECT {columns} FROM {schema}.{table} WHERE id > %s ORDER BY id LIMIT {BATCH}",
+                [last],
+            )
         if not rows:
             return copied
         with target.transaction():
             _upsert(target, schema, table, columns, rows)
         last = int(str(rows[-1][0]))
         copied += len(rows)
+
+
+def _fetch(source: Connection, query: str, params: list[object]) -> list[tuple[object, ...]]:
+    """Read rows to copy; json and jsonb as their text, since psycopg loads them as dicts it cannot send."""
+    with source.cursor() as cursor:
+        for json_type in ("json", "jsonb"):
+            cursor.adapters.register_loader(json_type, TextLoader)
+        return cursor.execute(query, params).fetchall()
 
 
 def _upsert(
@@ -147,9 +158,7 @@ def replay_log(source: Connection, target: Connection, schema: str, *, after: in
         by_table.setdefault(str(table), set()).add(int(str(row_id)))
     for table, ids in by_table.items():
         columns = ", ".join(_columns(source, schema, table))
-        rows = source.execute(
-            f"SELECT {columns} FROM {schema}.{table} WHERE id = ANY(%s)", [list(ids)]
-        ).fetchall()
+        rows = _fetch(source, f"SELECT {columns} FROM {schema}.{table} WHERE id = ANY(%s)", [list(ids)])
         if rows:
             _upsert(target, schema, table, columns, rows)
         gone = list(ids - {int(str(r[0])) for r in rows})
