@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from sharing import views
+
+urlpatterns = [
+    path("users/self/linked_accounts", views.linked_account_list, name="linked-accounts"),
+    path("users/self/linked_accounts/<str:service>", views.linked_account, name="linked-account"),
+]

@@ -1,0 +1,29 @@
+"""v1 endpoints of linked accounts: list, link (or link again), unlink."""
+
+from django.http import HttpRequest, JsonResponse
+
+from instagram.api import api_endpoint, params
+from instagram.errors import envelope
+from sharing.actions import check_link_account, do_unlink_account, service_param
+from sharing.selectors import linked_account_object, linked_accounts
+from users.models import User
+
+
+def _viewer(request: HttpRequest) -> User:
+    return request.api_user  # type: ignore[attr-defined,no-any-return]
+
+
+@api_endpoint(methods=("GET",))
+def linked_account_list(request: HttpRequest) -> JsonResponse:
+    """The caller's linked Twitter and Facebook accounts (never their tokens)."""
+    return envelope([linked_account_object(a) for a in linked_accounts(user_id=_viewer(request).id)])
+
+
+@api_endpoint(methods=("POST", "DELETE"))
+def linked_account(request: HttpRequest, service: str) -> JsonResponse:
+    """POST: link the account on `service` (again: replace it). DELETE: unlink it."""
+    if request.method == "DELETE":
+        do_unlink_account(user=_viewer(request), service=service_param(service))
+        return envelope(None)
+    account = check_link_account(user=_viewer(request), service=service, values=params(request))
+    return envelope(linked_account_object(account))
