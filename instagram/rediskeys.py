@@ -64,3 +64,8 @@ def media_geo(week: int) -> str:
 def location_geo() -> str:
     """Geo set: every location id at its coordinates (photos.geo)."""
     return f"{PREFIX}:geo:loc"
+
+
+def push_sent(job_id: str) -> str:
+    """Hash with a TTL: device id -> 1 for each device push job `job_id` reached, so its retries skip them."""
+    return f"{PREFIX}:push:sent:{job_id}"

@@ -1,0 +1,50 @@
+"""v1 endpoints of the mobile app's push notifications: its devices and the user's push settings.
+
+Only the mobile app's own tokens may call them: a third-party app holding a
+user's token must not register a phone of its own to receive that user's
+notifications (who liked what, the text of comments on a private account).
+"""
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+
+from instagram.api import OAuthPermissionsException, api_endpoint, params
+from instagram.errors import envelope
+from push.actions import check_change_push_settings, check_register_device, check_unregister_device
+from push.models import Platform
+from push.selectors import device_object, push_settings_of
+from users.models import User
+
+
+def _mobile_app_user(request: HttpRequest) -> User:
+    """Return the caller, if the token is the mobile app's; else raise OAuthPermissionsException."""
+    if request.access_token.application.client_id != settings.MOBILE_CLIENT_ID:  # type: ignore[attr-defined]
+        raise OAuthPermissionsException("Only the Instagram app manages devices and push settings.")
+    return request.api_user  # type: ignore[attr-defined,no-any-return]
+
+
+@api_endpoint(methods=("POST",))
+def devices(request: HttpRequest) -> JsonResponse:
+    """POST token=<APNS device token>: register this phone for the caller's pushes (again: reactivate it)."""
+    user = _mobile_app_user(request)
+    values = params(request)
+    device, created = check_register_device(
+        user=user, token=values.get("token", ""), platform=values.get("platform") or Platform.IOS
+    )
+    return envelope(device_object(device), status=201 if created else 200)
+
+
+@api_endpoint(methods=("DELETE",))
+def device(request: HttpRequest, token: str) -> JsonResponse:
+    """DELETE: stop pushing to this phone (the app logs out)."""
+    check_unregister_device(user=_mobile_app_user(request), token=token)
+    return envelope(None)
+
+
+@api_endpoint(methods=("GET", "POST"))
+def push_settings(request: HttpRequest) -> JsonResponse:
+    """GET: the caller's push settings. POST any of them: change those."""
+    user = _mobile_app_user(request)
+    if request.method == "POST":
+        return envelope(check_change_push_settings(user=user, values=params(request)))
+    return envelope(push_settings_of(user_id=user.id))
