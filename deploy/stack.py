@@ -311,6 +311,8 @@ def environment(p: Profile) -> dict[str, str]:
         "FEED_FANOUT_CHUNK": str(p.fanout_chunk),
         "JOB_RETRY_SECONDS": str(p.job_retry_seconds),
         "FIELD_ENCRYPTION_KEYS": f"local-{p.name}-only-encryption-key-not-for-production-use",
+        # Subscription callbacks on 127.0.0.1 (the API refuses private addresses in production).
+        "SUBSCRIPTION_CALLBACKS_ALLOW_PRIVATE": "1",
         "APNS_HOST": "127.0.0.1",
         "APNS_PORT": str(p.sandbox_apns),
         "APNS_CA_FILE": str(p.var / "sandbox" / "ca.pem"),

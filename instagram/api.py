@@ -17,6 +17,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
 from instagram.errors import APIError, allow_methods
+from oauth.selectors import authenticate_client
 from ratelimits.limiter import Limits, check_rate_limit, client_address, default_limits
 
 
@@ -30,6 +31,10 @@ class OAuthAccessTokenException(APIError):
 
 class OAuthPermissionsException(APIError):
     error_type = "OAuthPermissionsException"
+
+
+class OAuthClientException(APIError):
+    error_type = "OAuthClientException"
 
 
 class APIInvalidParametersError(APIError):
@@ -177,6 +182,49 @@ def api_endpoint(*, methods: tuple[str, ...], scope: str | None = "basic") -> Ca
                 request.api_user = token.user  # type: ignore[attr-defined]
                 check_rate_limit(request, caller=f"token:{token.id}", limits=client_limits(token.application))
                 require_scope(request, scope)
+            return view(request, *args, **kwargs)
+
+        return allow_methods(*methods)(wrapper)  # type: ignore[return-value]
+
+    return decorate
+
+
+def client_params(request: HttpRequest) -> dict[str, str]:
+    """Return the parameters of a request an app makes as itself: the query string, and over it the body.
+
+    v1 took client credentials in either place: a DELETE sends them in the
+    query string, a POST in its form.
+    """
+    values = {str(k): str(v) for k, v in request.GET.items()}
+    if any("\x00" in name or "\x00" in value for name, value in values.items()):
+        raise APIInvalidParametersError("Parameters must not contain NUL characters.")
+    if request.method not in ("GET", "HEAD"):
+        values.update(params(request))
+    return values
+
+
+def client_endpoint(*, methods: tuple[str, ...]) -> Callable[[View], View]:
+    """Guard a v1 view an app calls as itself, for no user: allowed methods, then its client credentials.
+
+    client_id and client_secret are parameters (client_params), checked as the
+    token endpoint checks them (DOT keeps the secret hashed). Requests are
+    rate-limited per app. The view finds the app in `request.api_client`.
+    """
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            values = client_params(request)
+            client_id, client_secret = values.get("client_id", ""), values.get("client_secret", "")
+            if not client_id or not client_secret:
+                raise OAuthParameterException(
+                    "Missing client_id or client_secret (query or form parameters)."
+                )
+            application = authenticate_client(client_id=client_id, client_secret=client_secret)
+            if application is None:
+                raise OAuthClientException("The client_id and client_secret do not match a registered app.")
+            request.api_client = application  # type: ignore[attr-defined]
+            check_rate_limit(request, caller=f"client:{application.id}", limits=client_limits(application))
             return view(request, *args, **kwargs)
 
         return allow_methods(*methods)(wrapper)  # type: ignore[return-value]

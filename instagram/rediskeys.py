@@ -66,6 +66,24 @@ def location_geo() -> str:
     return f"{PREFIX}:geo:loc"
 
 
+def subscription_pending(callback: str) -> str:
+    """List, oldest first, capped, expiring when idle: JSON updates waiting for one app's callback URL.
+
+    `callback` is subscriptions.queue.callback_key(): the app id and a hash of the URL.
+    """
+    return f"{PREFIX}:sub:pending:{callback}"
+
+
+def subscription_batch(job_id: str) -> str:
+    """List with a TTL: the updates a deliver job took off a pending list, re-sent by its retries."""
+    return f"{PREFIX}:sub:batch:{job_id}"
+
+
+def subscription_matched(media_id: int) -> str:
+    """String flag with a TTL: `media_id`'s updates were queued, so a rerun of its match job queues none."""
+    return f"{PREFIX}:sub:matched:{media_id}"
+
+
 def push_sent(job_id: str) -> str:
     """Hash with a TTL: device id -> 1 for each device push job `job_id` reached, so its retries skip them."""
     return f"{PREFIX}:push:sent:{job_id}"

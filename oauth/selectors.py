@@ -11,6 +11,8 @@ from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.models import AccessToken, Application
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.scopes import get_scopes_backend
+from oauth2_provider.settings import oauth2_settings
+from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from oauth.errors import AuthorizationError, AuthorizationRedirectError
@@ -108,6 +110,21 @@ def redirect_host(uri: str) -> str:
 def application_exists(*, client_id: str) -> bool:
     exists: bool = Application.objects.filter(client_id=client_id).exists()
     return exists
+
+
+def authenticate_client(*, client_id: str, client_secret: str) -> Application | None:
+    """Return the app `client_id` names if `client_secret` is its secret, else None.
+
+    The token endpoint's own check (the OAuth2 validator's, through oauthlib):
+    DOT stores the secret hashed, so this costs one password hash.
+    """
+    credentials = OAuthRequest(
+        "", http_method="POST", body={"client_id": client_id, "client_secret": client_secret}
+    )
+    if not oauth2_settings.OAUTH2_VALIDATOR_CLASS().authenticate_client(credentials):
+        return None
+    application: Application = credentials.client
+    return application
 
 
 def issued_token(raw: str) -> AccessToken:

@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from subscriptions import views
+
+urlpatterns = [
+    path("subscriptions", views.subscriptions, name="subscriptions"),
+]
