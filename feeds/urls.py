@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from feeds import views
+
+urlpatterns = [
+    path("users/self/feed", views.feed, name="feed"),
+    path("users/self/news/you", views.news_you, name="news-you"),
+    path("users/self/news/following", views.news_following, name="news-following"),
+]

@@ -84,6 +84,26 @@ def subscription_matched(media_id: int) -> str:
     return f"{PREFIX}:sub:matched:{media_id}"
 
 
+def feed(user_id: int) -> str:
+    """Sorted set, all scores 0: media ids as 20-digit members, plus the built marker (feeds.store)."""
+    return f"{PREFIX}:feed:{user_id}"
+
+
+def feed_celebrities() -> str:
+    """Set: user ids not fanned out on write (more followers than FEED_FANOUT_MAX_FOLLOWERS)."""
+    return f"{PREFIX}:feed:celebs"
+
+
+def fanout_progress(media_id: int) -> str:
+    """Hash: a post's fan-out: chunks, chunks_done, feeds_written, started, finished (1 day TTL)."""
+    return f"{PREFIX}:fanout:{media_id}"
+
+
+def news(user_id: int, tab: str) -> str:
+    """Sorted set: JSON news entries -> epoch ms, capped at NEWS_SIZE; tab is "you" or "following"."""
+    return f"{PREFIX}:news:{tab}:{user_id}"
+
+
 def push_sent(job_id: str) -> str:
     """Hash with a TTL: device id -> 1 for each device push job `job_id` reached, so its retries skip them."""
     return f"{PREFIX}:push:sent:{job_id}"

@@ -271,15 +271,19 @@ def _after_post(media: Media, *, mentioned: list[str]) -> None:
     _notify_mentions(actor_id=media.user_id, media_id=media.id, usernames=mentioned)
 
 
-def _notify_mentions(*, actor_id: int, media_id: int, usernames: list[str]) -> None:
+def _notify_mentions(
+    *, actor_id: int, media_id: int, usernames: list[str], comment_id: int | None = None
+) -> None:
+    """Submit the mention job for the users named (a caption's when comment_id is None)."""
     if not usernames:
         return
     found = User.objects.filter(username__lower__in=usernames, is_active=True).exclude(id=actor_id)
     user_ids = sorted(found.values_list("id", flat=True))
     if user_ids:
-        submit_job_on_commit(
-            functions.MENTIONED, {"media_id": media_id, "actor_id": actor_id, "user_ids": user_ids}
-        )
+        args = {"media_id": media_id, "actor_id": actor_id, "user_ids": user_ids}
+        if comment_id is not None:
+            args["comment_id"] = comment_id
+        submit_job_on_commit(functions.MENTIONED, args)
 
 
 def _media_for_key(user_id: int, upload_key: str) -> Media | None:
@@ -318,6 +322,7 @@ def do_delete_media(*, media_id: int, owner_id: int) -> None:
         User.objects.filter(id=owner_id, media_count__gt=0).update(media_count=F("media_count") - 1)
         forget_profiles_on_commit(owner_id)
         transaction.on_commit(lambda: _after_delete(media, likers), using="default", robust=True)
+        submit_job_on_commit(functions.MEDIA_DELETED, {"media_id": media_id, "user_id": owner_id})
 
 
 def _after_delete(media: Media, likers: list[int]) -> None:
@@ -404,7 +409,7 @@ def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[
             {"media_id": card.id, "comment_id": comment.id, "user_id": user.id, "owner_id": card.user_id},
             using=shard.alias,
         )
-    _notify_mentions(actor_id=user.id, media_id=card.id, usernames=mentioned)
+    _notify_mentions(actor_id=user.id, media_id=card.id, usernames=mentioned, comment_id=comment.id)
     return comment
 
 

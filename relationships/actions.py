@@ -23,6 +23,8 @@ from relationships.transitions import Action, State, mirror, transition
 from sharding.routing import current_shard, shard_for_user
 from users.cache import forget_profiles_on_commit
 from users.models import User
+from workers import functions
+from workers.submit import submit_job_on_commit
 
 
 def check_change_relationship(*, actor: User, target_id: int, target_is_private: bool, action: str) -> State:
@@ -56,6 +58,18 @@ def do_change_relationship(
         with transaction.atomic(using="default"):
             _count(low, high, low_before, low_after)
         _store(low, high, low_before, low_after)
+        # Feeds, news and pushes follow once the last of the writes (this shard's) commits.
+        submit_job_on_commit(
+            functions.RELATIONSHIP_CHANGED,
+            {
+                "actor_id": actor_id,
+                "target_id": target_id,
+                "action": action.value,
+                "before": sorted(before),
+                "after": sorted(after),
+            },
+            using=current_shard().alias,
+        )
     return after
 
 

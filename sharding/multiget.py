@@ -1,7 +1,7 @@
 """Fetching many sharded objects by ID: memcached first, then one query per physical database."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from django.core.cache.backends.base import BaseCache
@@ -63,19 +63,25 @@ def fetch_many(
 
 
 def query_shards(
-    ids: Iterable[int], select: str, *, read_only: bool = False, what: str = "a multi-get"
+    ids: Iterable[int],
+    select: str,
+    *,
+    read_only: bool = False,
+    what: str = "a multi-get",
+    shard_of: Callable[[int], int] = id_shard,
 ) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
     """Run `select` for the sharded objects `ids`: one UNION ALL query per physical database.
 
     `select` names its table as `{schema}.<table>` and takes the shard's ids
     as its one `%s` parameter (an array). Yields (alias, rows) per database.
     read_only reads from the standbys (falling back to the primaries, saying
-    `what` was being read).
+    `what` was being read). `shard_of` places each id: by default the shard
+    written in an object's id; `user_shard` for user ids (rows a user owns).
     """
     by_database: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     databases = shard_map().databases
     for object_id in dict.fromkeys(ids):
-        shard = id_shard(object_id)
+        shard = shard_of(object_id)
         by_database[databases[shard]][shard].append(object_id)
     for primary, by_shard in by_database.items():
         sql = " UNION ALL ".join(f"({select.format(schema=schema_name(shard))})" for shard in by_shard)

@@ -1,0 +1,167 @@
+"""Feeds in Redis: one sorted set per user, newest media ids, capped.
+
+Layout (instagram/rediskeys.py `feed`): every member has score 0 and is the
+media id written as 20 zero-padded decimal digits, so the set's
+lexicographic order is the ids' numeric order and ZREVRANGEBYLEX pages by
+id exactly. Scores are doubles (53-bit mantissa) and our 64-bit ids are not
+exact as scores; two ids of the same millisecond would tie or swap.
+
+The member `00000000000000000000` (id 0, no media has it) is the feed's
+*built* marker: a feed without it is missing (never built, expired, evicted,
+Redis lost its data) and is rebuilt from PostgreSQL on its next read.
+Fan-out only writes to built feeds, so a missing feed never comes back with
+one photo in it looking complete. Trimming keeps rank 0, the marker.
+"""
+
+from collections.abc import Iterable, Sequence
+
+from django.conf import settings
+from redis.commands.core import AsyncScript, Script
+
+from instagram import rediskeys
+from instagram.redis_client import redis_primary
+
+WIDTH = 20
+BUILT = "0" * WIDTH
+LOWEST = "(" + BUILT  # exclusive: every real id sorts above the marker
+
+# KEYS: feeds; ARGV: cap, members... Adds the members to each feed that is
+# built, trims it to `cap` entries (plus the marker). Returns how many feeds
+# it wrote.
+_ADD = """
+local cap = tonumber(ARGV[1])
+local written = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('ZSCORE', key, '00000000000000000000') then
+    for i = 2, #ARGV do redis.call('ZADD', key, 0, ARGV[i]) end
+    local extra = redis.call('ZCARD', key) - cap - 1
+    if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 1, extra) end
+    written = written + 1
+  end
+end
+return written
+"""
+
+_scripts: dict[str, Script | AsyncScript] = {}
+
+
+def _add_script() -> Script:
+    script = _scripts.get("add")
+    if script is None:
+        script = _scripts["add"] = redis_primary().register_script(_ADD)
+    assert isinstance(script, Script)
+    return script
+
+
+def member(media_id: int) -> str:
+    return f"{media_id:0{WIDTH}d}"
+
+
+def add_to_feeds(*, user_ids: Sequence[int], media_ids: Sequence[int]) -> int:
+    """Add `media_ids` to every built feed among `user_ids` (one script call); return feeds written."""
+    if not user_ids or not media_ids:
+        return 0
+    keys = [rediskeys.feed(user_id) for user_id in user_ids]
+    written = _add_script()(keys=keys, args=[settings.FEED_SIZE, *map(member, media_ids)])
+    return int(written)
+
+
+def add_to_many_feeds(*, user_ids: Sequence[int], media_id: int, batch: int = 500) -> int:
+    """Fan one media id out to many feeds: one pipelined script call per `batch` feeds."""
+    script = _add_script()
+    written = 0
+    with redis_primary().pipeline(transaction=False) as pipe:
+        for start in range(0, len(user_ids), batch):
+            keys = [rediskeys.feed(user_id) for user_id in user_ids[start : start + batch]]
+            script(keys=keys, args=[settings.FEED_SIZE, member(media_id)], client=pipe)
+        for result in pipe.execute():
+            written += int(result)
+    return written
+
+
+def remove_from_feeds(*, user_ids: Sequence[int], media_ids: Sequence[int], batch: int = 500) -> None:
+    """Remove `media_ids` from each of `user_ids`' feeds (pipelined; missing feeds are no-ops)."""
+    if not media_ids:
+        return
+    members = [member(media_id) for media_id in media_ids]
+    with redis_primary().pipeline(transaction=False) as pipe:
+        for start in range(0, len(user_ids), batch):
+            for user_id in user_ids[start : start + batch]:
+                pipe.zrem(rediskeys.feed(user_id), *members)
+            pipe.execute()
+
+
+def feed_ids(user_id: int) -> list[int]:
+    """Every media id in the feed, newest first (for removals by owner)."""
+    raw = redis_primary().zrevrangebylex(rediskeys.feed(user_id), "+", LOWEST)
+    return [int(m) for m in raw]
+
+
+def page(*, user_id: int, max_id: int | None, min_id: int | None, count: int) -> tuple[list[int], int] | None:
+    """Return (ids newest first below max_id / above min_id, the feed's size), or None if not built.
+
+    The read also renews the feed's expiry: feeds of users who stop reading
+    expire after FEED_TTL_SECONDS and are rebuilt when they come back.
+    """
+    key = rediskeys.feed(user_id)
+    high = "(" + member(max_id) if max_id is not None else "+"
+    low = "(" + member(min_id) if min_id is not None and min_id > 0 else LOWEST
+    with redis_primary().pipeline(transaction=False) as pipe:
+        pipe.zscore(key, BUILT)
+        pipe.zrevrangebylex(key, high, low, start=0, num=count)
+        pipe.zcard(key)
+        pipe.expire(key, settings.FEED_TTL_SECONDS)
+        built, raw, size, _ = pipe.execute()
+    if built is None:
+        return None
+    return [int(m) for m in raw], int(size) - 1
+
+
+def store(*, user_id: int, media_ids: Iterable[int]) -> None:
+    """Mark the feed built and merge `media_ids` into it, trimmed, with a fresh expiry.
+
+    Merges rather than replaces, so entries fanned out while the rebuild was
+    reading PostgreSQL survive (see feeds.actions.do_rebuild_feed).
+    """
+    key = rediskeys.feed(user_id)
+    members = {member(media_id): 0 for media_id in media_ids}
+    with redis_primary().pipeline(transaction=True) as pipe:
+        pipe.zadd(key, {BUILT: 0, **members})
+        pipe.zremrangebyrank(key, 1, -(settings.FEED_SIZE + 2))
+        pipe.expire(key, settings.FEED_TTL_SECONDS)
+        pipe.execute()
+
+
+def mark_built(*, user_id: int) -> None:
+    """Make the feed exist (empty) so fan-outs land in it while it is being rebuilt."""
+    key = rediskeys.feed(user_id)
+    with redis_primary().pipeline(transaction=True) as pipe:
+        pipe.zadd(key, {BUILT: 0})
+        pipe.expire(key, settings.FEED_TTL_SECONDS)
+        pipe.execute()
+
+
+def drop(*, user_id: int) -> None:
+    redis_primary().delete(rediskeys.feed(user_id))
+
+
+# ---------------------------------------------------------------- celebrities
+
+
+def celebrities() -> set[int]:
+    """Accounts that are not fanned out: their media are merged into feeds at read time."""
+    return {int(raw) for raw in redis_primary().smembers(rediskeys.feed_celebrities())}
+
+
+def mark_celebrity(user_id: int) -> None:
+    redis_primary().sadd(rediskeys.feed_celebrities(), user_id)
+
+
+def replace_celebrities(user_ids: Iterable[int]) -> None:
+    key = rediskeys.feed_celebrities()
+    ids = list(user_ids)
+    with redis_primary().pipeline(transaction=True) as pipe:
+        pipe.delete(key)
+        if ids:
+            pipe.sadd(key, *ids)
+        pipe.execute()

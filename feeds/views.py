@@ -1,0 +1,55 @@
+"""v1 feed and news endpoints."""
+
+from django.http import HttpRequest, JsonResponse
+
+from feeds import news
+from feeds.selectors import feed_page, news_entries
+from instagram.api import api_endpoint, id_param, int_param, next_url, params
+from instagram.errors import envelope
+from photos.views import media_id_param, media_page
+
+FEED_PAGE = 20
+NEWS_PAGE = 30
+
+
+@api_endpoint(methods=("GET",))
+def feed(request: HttpRequest) -> JsonResponse:
+    """GET /v1/users/self/feed: the newest media of the people the user follows (count, max_id, min_id)."""
+    values = params(request)
+    count = int_param(values, "count", default=FEED_PAGE, low=1, high=100)
+    cards, next_max_id = feed_page(
+        viewer=request.api_user,  # type: ignore[attr-defined]
+        max_id=media_id_param(values, "max_id"),
+        min_id=media_id_param(values, "min_id"),
+        count=count,
+    )
+    if next_max_id is None:
+        return media_page(request, cards)
+    return media_page(request, cards, max_id=str(next_max_id))
+
+
+def _news(request: HttpRequest, tab: str) -> JsonResponse:
+    values = params(request)
+    count = int_param(values, "count", default=NEWS_PAGE, low=1, high=100)
+    entries, cursor = news_entries(
+        viewer=request.api_user,  # type: ignore[attr-defined]
+        tab=tab,
+        before_ms=id_param(values, "cursor"),
+        count=count,
+    )
+    pagination = {}
+    if cursor is not None:
+        pagination = {"next_cursor": str(cursor), "next_url": next_url(request, cursor=str(cursor))}
+    return envelope(entries, pagination=pagination)
+
+
+@api_endpoint(methods=("GET",))
+def news_you(request: HttpRequest) -> JsonResponse:
+    """GET /v1/users/self/news/you: likes, comments, mentions, follows and requests concerning the user."""
+    return _news(request, news.YOU)
+
+
+@api_endpoint(methods=("GET",))
+def news_following(request: HttpRequest) -> JsonResponse:
+    """GET /v1/users/self/news/following: what the people the user follows did."""
+    return _news(request, news.FOLLOWING)
