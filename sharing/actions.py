@@ -130,7 +130,8 @@ def do_unlink_account(*, user: User, service: str) -> None:
 def do_share_media(*, media_id: int, service: str, job: JobContext) -> None:
     """Post media `media_id` to its owner's account on `service`, once; record the outcome on the media.
 
-    Returns quietly when the media is gone or already shared there. Raises
+    Returns quietly when the media is gone, already shared there, or its
+    owner did not ask for `service` (media.share_targets). Raises
     ShareError after recording a failure worth retrying (the runner retries,
     then parks the job), PermanentJobError when the stored token cannot be
     decrypted (an operator's problem).
@@ -139,6 +140,9 @@ def do_share_media(*, media_id: int, service: str, job: JobContext) -> None:
         raise PermanentJobError(f"no such share service: {service!r}")
     media = _media(media_id)
     if media is None or _status(media, service) == SHARED:
+        return
+    if service not in media.share_targets:
+        logger.warning("media %s: not shared to %s, which its owner did not ask for", media_id, service)
         return
     account = LinkedAccount.objects.filter(user_id=media.user_id, service=service).first()
     if account is None:
