@@ -239,4 +239,5 @@ def _record(media_id: int, service: str, outcome: dict[str, Any]) -> None:
 def _write(media: Media, service: str, outcome: dict[str, Any], *, alias: str) -> None:
     results = {**media.share_results, service: outcome}
     Media.objects.filter(id=media.id).update(share_results=results)
+    # Cards do not show share results yet; one reload per share keeps them right when they do.
     forget_cards_on_commit(media.id, using=alias)
