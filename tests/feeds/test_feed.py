@@ -1,5 +1,6 @@
 """The feed, end to end: posts fanned out by the workers into Redis, read through nginx."""
 
+import io
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 
 from feeds import store
 from instagram import rediskeys
@@ -222,3 +224,25 @@ def test_a_worker_killed_mid_fan_out_and_a_gearmand_restart_lose_nothing(signup:
         assert feed(fan).count(media_id) == 1
         assert stored(fan).count(bare(media_id)) == 1
     stack.start("worker:*")
+
+
+def test_rebuild_feeds_command_rebuilds_the_feeds_named(
+    signup: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    author, reader, idle = signup("author"), signup("reader"), signup("idle")
+    opened(reader)
+    follow(reader, author)
+    follow(idle, author)
+    posted = [post(author, "one"), post(author, "two")]
+    wait_for(partial(stored_all, reader, *posted), timeout=20)
+    store.drop(user_id=int(reader.id))
+    out = io.StringIO()
+    call_command("rebuild_feeds", reader.id, idle.id, stdout=out)
+    assert "rebuilt 2 feed(s) with 4 entries" in out.getvalue()
+    assert "rebuilding feeds: 2/2 (100%)" in capsys.readouterr().err  # the progress bar
+    assert stored(reader) == [bare(m) for m in posted[::-1]]
+    assert stored(idle) == [bare(m) for m in posted[::-1]]
+    again = io.StringIO()
+    call_command("rebuild_feeds", reader.id, "--missing", stdout=again)
+    assert "rebuilt 0 feed(s)" in again.getvalue()
+    assert "1 already built" in again.getvalue()
