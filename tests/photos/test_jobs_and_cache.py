@@ -4,24 +4,26 @@ from typing import Any
 
 import requests
 
+from instagram import rediskeys
+from instagram.redis_client import redis_primary
 from photos import photomap
 from tests.conftest import Stack, wait_for
 from tests.photos.images import jpeg
 
 
-def worker_line(stack: Stack, *words: str) -> str | None:
-    lines = (stack.log / "worker.log").read_text().splitlines()
-    return next((line for line in lines if all(word in line for word in words)), None)
+def news_types(account: Any) -> list[str]:
+    return [entry["type"] for entry in account.data("users/self/news/you")]
 
 
 def test_posting_submits_the_post_and_mention_jobs(signup: Any, stack: Stack) -> None:
     kevin, mike = signup("kevin"), signup("mike")
     media = kevin.post_photo(jpeg(300, 300), caption=f"with @{mike.username.upper()} and @nobody_here_at_all")
-    media_id = media["id"].partition("_")[0]
-    assert wait_for(lambda: worker_line(stack, "ran instagram.media_posted.v1", f"media {media_id}"))
-    assert wait_for(lambda: worker_line(stack, "ran instagram.mentioned.v1", f"media {media_id}"))
+    media_id = int(media["id"].partition("_")[0])
+    # The workers ran the post job (its fan-out record) and the mention job (mike's news).
+    assert wait_for(lambda: redis_primary().hget(rediskeys.fanout_progress(media_id), "started"))
+    assert wait_for(lambda: news_types(mike) == ["mention"])
     assert mike.post(f"media/{media['id']}/likes").status_code == 200
-    assert wait_for(lambda: worker_line(stack, "ran instagram.media_liked.v1", f"media {media_id}"))
+    assert wait_for(lambda: news_types(kevin) == ["like"])
 
 
 def test_a_refused_upload_submits_nothing(signup: Any, stack: Stack) -> None:
