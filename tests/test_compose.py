@@ -31,6 +31,7 @@ TOPOLOGY = {
     "app2",
     "worker",
     "nginx",
+    "sandbox",
 }
 
 
