@@ -1,7 +1,8 @@
 """Workers' side of push notifications: one event's alert to every phone of its recipient.
 
 A PUSH job carries ids: `{recipient_id, kind, actor_id, media_id?,
-comment_text?}`. The handler re-reads what it needs and returns quietly
+comment_text?, comment_id?}` (a mention's comment_id says it was made in a
+comment, not a caption). The handler re-reads what it needs and returns quietly
 when a push is not to be sent: the recipient or the actor is gone, they are
 the same user, either blocks the other, the recipient's setting for the
 kind says no ("off", or "following" and they do not follow the actor), the
@@ -74,6 +75,7 @@ class PushRequest:
     actor_id: int
     media_ref: str | None
     comment_text: str | None
+    in_comment: bool  # the job names a comment_id: a mention made in a comment, not a caption
 
 
 def _id(args: JobArgs, name: str) -> int:
@@ -104,6 +106,7 @@ def push_request(args: JobArgs) -> PushRequest:
         actor_id=_id(args, "actor_id"),
         media_ref=None if media is None else str(media),
         comment_text=text,
+        in_comment=args.get("comment_id") is not None,
     )
 
 
@@ -133,7 +136,12 @@ def notification_for(request: PushRequest) -> dict[str, Any] | None:
         except APIError:
             return None
         ref = media_ref(media_id=card.id, user_id=card.user_id)
-    alert = alert_text(kind=request.kind, username=actor.username, comment_text=request.comment_text)
+    alert = alert_text(
+        kind=request.kind,
+        username=actor.username,
+        comment_text=request.comment_text,
+        in_comment=request.in_comment,
+    )
     return payload(kind=request.kind, alert=alert, actor_id=actor.id, media_ref=ref)
 
 

@@ -48,8 +48,12 @@ def quote(text: str, *, limit: int = MAX_QUOTE) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
-def alert_text(*, kind: str, username: str, comment_text: str | None = None) -> str:
-    """Return the alert the app showed for `kind` from `username` ("kevin liked your photo.")."""
+def alert_text(*, kind: str, username: str, comment_text: str | None = None, in_comment: bool = False) -> str:
+    """Return the alert the app showed for `kind` from `username` ("kevin liked your photo.").
+
+    A mention quotes the text it was made in; only a job that says it was a
+    comment (`in_comment`) says "in a comment", as a caption can mention too.
+    """
     quoted = quote(comment_text or "")
     if kind == LIKE:
         return f"{username} liked your photo."
@@ -60,7 +64,13 @@ def alert_text(*, kind: str, username: str, comment_text: str | None = None) -> 
     if kind == FOLLOW_REQUEST:
         return f"{username} requested to follow you."
     if kind == MENTION:
-        return f"{username} mentioned you in a comment: {quoted}" if quoted else f"{username} mentioned you."
+        if not quoted:
+            return f"{username} mentioned you."
+        return (
+            f"{username} mentioned you in a comment: {quoted}"
+            if in_comment
+            else f"{username} mentioned you: {quoted}"
+        )
     raise ValueError(f"unknown kind of push {kind!r}")
 
 
