@@ -206,9 +206,10 @@ def deliver(*, job_id: str, kind: str, devices: list[Device], body: dict[str, An
 def push(args: JobArgs, ctx: JobContext) -> None:
     """Push one event (a like, comment, follow, follow request or mention) to its recipient's phones."""
     request = push_request(args)
-    body = notification_for(request)
-    if body is None:
-        return
+    # The devices first: one indexed query, and a recipient without a phone needs nothing else read.
     devices = active_devices(user_id=request.recipient_id)
-    if devices:
+    if not devices:
+        return
+    body = notification_for(request)
+    if body is not None:
         deliver(job_id=ctx.job_id, kind=request.kind, devices=devices, body=body)
