@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 _local = threading.local()
 
+SUBMIT_TIMEOUT_SECONDS = 5.0
+
 
 def _client() -> python3_gearman.GearmanClient:
     # A GearmanClient is not thread-safe; gunicorn's gthread workers get one each.
@@ -37,7 +39,7 @@ def submit_job_on_commit(function: str, args: JobArgs, *, using: str = DEFAULT_D
     runs on_commit callbacks immediately in autocommit mode. Returns the job id.
     """
     payload = _checked_payload(function, args)
-    transaction.on_commit(partial(_send, function, payload), using=using, robust=True)
+    transaction.on_commit(partial(_send_or_defer, function, payload), using=using, robust=True)
     return payload.job_id
 
 
@@ -63,9 +65,33 @@ def _checked_payload(function: str, args: JobArgs) -> Payload:
     return payload
 
 
+def _send_or_defer(function: str, payload: Payload) -> None:
+    """Submit after commit; if gearmand cannot take it now, keep it with the retries (workers.retry).
+
+    The workers move it into gearmand once it is back. Only when Redis is
+    unreachable too is the job lost, and the log says which.
+    """
+    from workers.retry import schedule_retry
+
+    try:
+        _send(function, payload)
+    except Exception as exc:
+        _local.client = None  # a fresh connection next time
+        try:
+            schedule_retry(function=function, payload=payload, delay=settings.JOB_RETRY_SECONDS)
+        except Exception:
+            logger.exception(
+                "LOST job %s %s: gearmand (%s) and Redis both failed", function, payload.job_id, exc
+            )
+            raise
+        logger.warning(
+            "gearmand did not take job %s %s (%s); deferred to the retries", function, payload.job_id, exc
+        )
+
+
 def _send(function: str, payload: Payload) -> None:
     client = _client()
-    client.submit_job(
+    request = client.submit_job(
         function,
         payload.encode(),
         # Per attempt: gearmand merges jobs with one unique key while one is queued
@@ -73,5 +99,8 @@ def _send(function: str, payload: Payload) -> None:
         unique=f"{payload.job_id}:{payload.attempt}",
         background=True,
         wait_until_complete=False,
+        poll_timeout=SUBMIT_TIMEOUT_SECONDS,
     )
+    if request.timed_out:
+        raise TimeoutError(f"gearmand did not accept the job within {SUBMIT_TIMEOUT_SECONDS}s")
     logger.info("submitted job %s %s (attempt %d)", function, payload.job_id, payload.attempt)
