@@ -24,7 +24,7 @@ FEED_REMOVE = (
     "instagram.feed_remove.v1"  # {owner_id, media_ids, after_edge, last_edge}: one chunk of followers
 )
 NEWS_FANOUT = "instagram.news_fanout.v1"  # {actor_id, entry, after_edge, last_edge}: "following" news chunk
-PUSH = "instagram.push.v1"  # {recipient_id, kind, actor_id, media_id?, comment_id?, text?}: to every device
+PUSH = "instagram.push.v1"  # {recipient_id, kind, actor_id, media_id?, comment_text?, comment_id?}: to phones
 SHARE = "instagram.share_media.v1"  # {media_id, service}: post to Twitter or Facebook
 SUBSCRIPTIONS_MATCH = "instagram.subscriptions_match.v1"  # {media_id, user_id}: find the subscriptions
 SUBSCRIPTION_DELIVER = "instagram.subscription_deliver.v1"  # {callback}: POST the pending updates
