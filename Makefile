@@ -36,7 +36,7 @@ compose-check:
 ## bench: benchmarks against the running dev stack (started if needed)
 bench:
 	@$(STACK) up --profile dev
-	@set -a && . var/dev/env && set +a && $(VENV)/python bench/run.py $(ARGS) && $(VENV)/python bench/sharding.py && $(VENV)/python bench/photos.py && $(VENV)/python bench/photomap.py
+	@set -a && . var/dev/env && set +a && $(VENV)/python bench/run.py $(ARGS) && $(VENV)/python bench/sharding.py && $(VENV)/python bench/photos.py && $(VENV)/python bench/photomap.py && $(VENV)/python bench/feeds.py
 
 ## ctl: supervisorctl for a stack, e.g. make ctl ARGS=status [PROFILE=test]
 PROFILE ?= dev
