@@ -145,8 +145,16 @@ def mentioned(args: JobArgs, ctx: JobContext) -> None:
     }
     recipients = [int(u) for u in args["user_ids"] if int(u) != actor]
     do_add_news(user_ids=recipients, tab=news.YOU, entry=entry, at_ms=_now_ms())
+    in_comment = {"comment_id": int(comment_id)} if comment_id is not None else {}
     for user_id in recipients:
-        _push(recipient_id=user_id, kind="mention", actor_id=actor, media_id=str(media_id), comment_text=text)
+        _push(
+            recipient_id=user_id,
+            kind="mention",
+            actor_id=actor,
+            media_id=str(media_id),
+            comment_text=text,
+            **in_comment,
+        )
 
 
 @job_handler(functions.NEWS_FANOUT)

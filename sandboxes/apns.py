@@ -182,6 +182,7 @@ def _make_server_cert(directory: Path) -> None:
     now = datetime.datetime.now(datetime.UTC)
     names: list[x509.GeneralName] = [
         x509.DNSName("localhost"),
+        x509.DNSName("sandbox"),  # the service's name in docker-compose.yml
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
     cert = (
