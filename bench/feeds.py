@@ -15,7 +15,9 @@
    `manage.py run_worker` processes started here for the run (--workers).
 3. GET /v1/users/self/feed through nginx with wrk at 16 and 64 connections,
    next to `/ping` in the same round: a reader following --accounts accounts
-   of --posts media each, so a page of 20 is real.
+   of --posts media each, so a page of 20 is real. `/v1/users/self` as the
+   same reader runs in each round too: the floor of an authenticated read
+   (token, rate limit, user object), to tell the feed's own cost from it.
    - warm: the feed in Redis, the cards and profiles in memcached;
    - cold-first: the feed key dropped and memcached flushed before each run:
      only the run's first request rebuilds the feed (the rest are warm);
@@ -39,8 +41,9 @@ follows that the measured paths read are written: the author's
 `followed_by` edges, the readers' and rebuild users' `follows` edges.
 Feeds of the synthetic followers hold only their built marker: a write to
 them never trims. Everything is deleted at the end (and leftovers of an
-interrupted run at the start). Each figure is the median of --repeat runs;
-results go to var/bench/feeds.json. A failed check (a follower without the
+interrupted run at the start). Each figure is the median of --repeat runs
+(ratio: to /ping; /self: to /v1/users/self); results go to
+var/bench/feeds.json. A failed check (a follower without the
 post, a wrong feed, a failed request) makes the run invalid: exit 1.
 
     make bench
@@ -532,6 +535,7 @@ def bench_workers(fx: Fixtures, *, counts: list[int], repeat: int, timeout: floa
 @dataclass
 class ReadCell(Result):
     exhausted: int = 0  # cold-every: requests after the readers ran out (warm ones)
+    ratio_to_users_self: float = 1.0
 
 
 def get_json(url: str) -> dict[str, Any]:
@@ -572,6 +576,7 @@ def bench_reads(
     tokens = files / "readers.txt"
     tokens.write_text("".join(f"{t}\n" for _, t in fx.readers))
     feed_url = f"{base}/v1/users/self/feed?access_token={token}"
+    self_url = f"{base}/v1/users/self?access_token={token}"  # the cheapest authenticated read: a reference
     check_page(fx, base, token)
 
     def drop_one() -> None:
@@ -590,6 +595,9 @@ def bench_reads(
             runs["ping"].append(
                 (*run_wrk(f"{base}/ping", connections=conns, duration=duration, threads=2), 0)
             )
+            runs["users self"].append(
+                (*run_wrk(self_url, connections=conns, duration=duration, threads=2), 0)
+            )
             runs["feed warm"].append((*run_wrk(feed_url, connections=conns, duration=duration, threads=2), 0))
             drop_one()
             runs["feed cold-first"].append(
@@ -600,6 +608,7 @@ def bench_reads(
             runs["feed cold-every"].append(wrk_lua(script, connections=conns, duration=duration))
             check_page(fx, base, token)
         ping = statistics.median(r[0] for r in runs["ping"])
+        users_self = statistics.median(r[0] for r in runs["users self"])
         for name, measured in runs.items():
             rps = statistics.median(r[0] for r in measured)
             cells.append(
@@ -612,6 +621,7 @@ def bench_reads(
                     errors=sum(r[3] for r in measured),
                     ratio_rps=round(rps / ping, 3),
                     exhausted=sum(r[4] for r in measured),
+                    ratio_to_users_self=round(rps / users_self, 3),
                 )
             )
 
@@ -703,12 +713,13 @@ def report_text(report: dict[str, Any]) -> str:
                 f"{w['feeds_per_s']:>10.0f}"
             )
     if reads := report.get("reads"):
-        header = f"{'GET /v1/users/self/feed':<22}{'conns':>6}{'req/s':>9}{'ratio':>8}{'p50 ms':>9}"
-        lines += [header + f"{'p99 ms':>9}{'errors':>8}{'exh.':>7}"]
+        header = f"{'GET /v1/users/self/feed':<22}{'conns':>6}{'req/s':>9}{'ratio':>8}{'/self':>7}"
+        lines += [header + f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'exh.':>6}"]
         for r in reads:
             lines.append(
                 f"  {r['name']:<20}{r['connections']:>6}{r['requests_per_second']:>9.1f}"
-                f"{r['ratio_rps']:>8.3f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8}{r['exhausted']:>7}"
+                f"{r['ratio_rps']:>8.3f}{r['ratio_to_users_self']:>7.2f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                f"{r['errors']:>8}{r['exhausted']:>6}"
             )
         single = report["single_requests"]
         lines.append(
