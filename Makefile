@@ -3,6 +3,8 @@ PYTHON ?= python3
 STACK := $(PYTHON) deploy/stack.py
 VENV := .venv/bin
 ARGS ?=
+# A second checkout can run its suite beside the first: TEST_PROFILE=test-a (or -b, -c).
+TEST_PROFILE ?= test
 
 .PHONY: run stop test lint pytest bench ctl compose-check
 
@@ -16,13 +18,13 @@ stop:
 
 ## test: lint, then a fresh test stack on its own ports, the whole suite, and stop it
 test:
-	@$(STACK) up --profile test --fresh
+	@$(STACK) up --profile $(TEST_PROFILE) --fresh
 	@status=0; $(MAKE) --no-print-directory lint compose-check pytest || status=$$?; \
-		$(STACK) down --profile test > /dev/null; exit $$status
+		$(STACK) down --profile $(TEST_PROFILE) > /dev/null; exit $$status
 
 ## pytest: run the suite (or ARGS=...) against the already running test stack
 pytest:
-	@set -a && . var/test/env && set +a && $(VENV)/python -m pytest $(ARGS); \
+	@set -a && . var/$(TEST_PROFILE)/env && set +a && $(VENV)/python -m pytest $(ARGS); \
 		status=$$?; if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 
 lint:

@@ -58,6 +58,10 @@ PACKAGES = {
     "/usr/bin/chromedriver": "chromium-driver",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf": "fonts-liberation",
     "/usr/bin/tesseract": "tesseract-ocr",
+    # Operations (issue 7): fab deploys over SSH (the tests run a real sshd on
+    # loopback), and Munin's plugin runner for the app-level graphs.
+    "/usr/sbin/sshd": "openssh-server",
+    "/usr/sbin/munin-run": "munin-node",
 }
 
 
@@ -83,6 +87,9 @@ class Profile:
     sandbox_apns: int
     sandbox_twitter: int
     sandbox_facebook: int
+    # Sentry's ingest API and PagerDuty's Events API v2, played locally too.
+    sandbox_sentry: int
+    sandbox_pagerduty: int
     workers: int = 2
     # Followers above which a post is not fanned out (merged in at read time).
     fanout_max_followers: int = 100_000
@@ -119,6 +126,8 @@ PROFILES = {
         sandbox_apns=14443,
         sandbox_twitter=14801,
         sandbox_facebook=14802,
+        sandbox_sentry=14803,
+        sandbox_pagerduty=14804,
     ),
     "test": Profile(
         name="test",
@@ -137,6 +146,8 @@ PROFILES = {
         sandbox_apns=24443,
         sandbox_twitter=24801,
         sandbox_facebook=24802,
+        sandbox_sentry=24803,
+        sandbox_pagerduty=24804,
         logical_shards=64,
         # Small enough that tests reach the celebrity path and split fan-outs.
         fanout_max_followers=25,
@@ -145,6 +156,28 @@ PROFILES = {
         rate_limits=(1_000_000, 1_000_000),
     ),
 }
+
+PORT_FIELDS = tuple(
+    field.name
+    for field in dataclasses.fields(Profile)
+    if field.name in {"nginx", "cdn", "apps", "pg_primary", "pg_standby", "redis_primary", "redis_replica"}
+    or field.name.startswith(("pgbouncer", "memcached", "gearmand", "s3", "sandbox_"))
+)
+
+
+def shifted(base: Profile, name: str, offset: int) -> Profile:
+    """Return `base` under another name with every port moved by `offset`."""
+    ports: dict[str, object] = {}
+    for field in PORT_FIELDS:
+        value = getattr(base, field)
+        ports[field] = tuple(port + offset for port in value) if isinstance(value, tuple) else value + offset
+    return dataclasses.replace(base, name=name, **ports)  # type: ignore[arg-type]
+
+
+# More test stacks beside the first, for a second checkout (or a second
+# developer on one machine) running the suite at the same time.
+for _index, _suffix in enumerate("abc", start=1):
+    PROFILES[f"test-{_suffix}"] = shifted(PROFILES["test"], f"test-{_suffix}", 10 * _index)
 
 DB_USER = "instagram"
 DB_PASSWORD = "instagram"  # local stacks only; production sets DB_PASSWORD
@@ -533,6 +566,8 @@ def all_ports(p: Profile) -> dict[str, int]:
         "sandbox (apns)": p.sandbox_apns,
         "sandbox (twitter)": p.sandbox_twitter,
         "sandbox (facebook)": p.sandbox_facebook,
+        "sandbox (sentry)": p.sandbox_sentry,
+        "sandbox (pagerduty)": p.sandbox_pagerduty,
     }
 
 

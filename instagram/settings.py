@@ -14,6 +14,10 @@ from instagram.env import env_bool, env_float, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 ENVIRONMENT = env_str("IG_ENVIRONMENT", "dev")
+# The revision this process runs: fab deploy writes it into each release's
+# REVISION file; Sentry events, /health and /metrics carry it.
+_revision_file = BASE_DIR / "REVISION"
+RELEASE = env_str("IG_RELEASE", _revision_file.read_text().strip() if _revision_file.exists() else "dev")
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-dev-only-secret-key-not-for-production-use")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")

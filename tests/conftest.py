@@ -80,9 +80,9 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float = 15.0, interval: 
 @pytest.fixture(scope="session")
 def stack() -> Stack:
     name = os.environ.get("IG_ENVIRONMENT", "")
-    if name != "test":
+    if name != "test" and not name.startswith("test-"):
         pytest.exit("run the suite with `make test` (or `make pytest` against a running test stack)", 2)
-    return Stack(profile=stack_script.PROFILES["test"])
+    return Stack(profile=stack_script.PROFILES[name])
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -25,10 +25,14 @@ def test_a_placeholder_without_value_is_named() -> None:
         stack_script.render("listen {{nope}};", {})
 
 
-def test_dev_and_test_stacks_share_no_port_and_no_folder() -> None:
-    dev, test = stack_script.PROFILES["dev"], stack_script.PROFILES["test"]
-    assert not set(stack_script.all_ports(dev).values()) & set(stack_script.all_ports(test).values())
-    assert dev.var != test.var
+def test_stacks_share_no_port_and_no_folder() -> None:
+    profiles = list(stack_script.PROFILES.values())
+    ports = [set(stack_script.all_ports(p).values()) for p in profiles]
+    for index, mine in enumerate(ports):
+        assert len(mine) == len(stack_script.all_ports(profiles[index]))
+        for other in ports[index + 1 :]:
+            assert not mine & other
+    assert len({p.var for p in profiles}) == len(profiles)
 
 
 def test_a_port_in_use_is_reported_with_its_component() -> None:
@@ -44,7 +48,7 @@ def test_a_server_that_does_not_come_up_names_its_log(stack: Stack) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         unused = probe.getsockname()[1]
-    message = rf"nginx did not listen on port {unused} in 1s; read .*/var/test/log/nginx.log"
+    message = rf"nginx did not listen on port {unused} in 1s; read .*/var/{stack.profile.name}/log/nginx.log"
     with pytest.raises(stack_script.StackError, match=message):
         stack_script.start_program(stack.profile, "nginx", port=unused, timeout=1)
 
@@ -58,14 +62,14 @@ def test_missing_packages_without_root_is_a_clear_error(monkeypatch: pytest.Monk
 
 def test_second_up_is_idempotent(stack: Stack) -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "deploy" / "stack.py"), "up", "--profile", "test"],
+        [sys.executable, str(ROOT / "deploy" / "stack.py"), "up", "--profile", stack.profile.name],
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "test stack is up" in result.stdout
+    assert f"{stack.profile.name} stack is up" in result.stdout
     assert "initializing" not in result.stdout
     assert "creating database" not in result.stdout
     assert "Traceback" not in result.stderr
