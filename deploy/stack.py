@@ -355,6 +355,10 @@ def environment(p: Profile) -> dict[str, str]:
         "APNS_TOPIC": "com.burbn.instagram",
         "TWITTER_API_URL": f"http://127.0.0.1:{p.sandbox_twitter}",
         "FACEBOOK_API_URL": f"http://127.0.0.1:{p.sandbox_facebook}",
+        # Error reports and alerts go to the Sentry and PagerDuty sandboxes.
+        "SENTRY_DSN": f"http://localsentrykey@127.0.0.1:{p.sandbox_sentry}/1",
+        "PAGERDUTY_EVENTS_URL": f"http://127.0.0.1:{p.sandbox_pagerduty}/v2/enqueue",
+        "PAGERDUTY_ROUTING_KEY": f"local-{p.name}-routing-key",
     }
 
 
@@ -409,6 +413,8 @@ def template_values(p: Profile) -> dict[str, object]:
         "sandbox_apns_port": p.sandbox_apns,
         "sandbox_twitter_port": p.sandbox_twitter,
         "sandbox_facebook_port": p.sandbox_facebook,
+        "sandbox_sentry_port": p.sandbox_sentry,
+        "sandbox_pagerduty_port": p.sandbox_pagerduty,
         "bucket": BUCKET,
         "workers": p.workers,
         "db_user": DB_USER,
@@ -765,7 +771,7 @@ def up(p: Profile, *, fresh: bool) -> None:
         ("memcached", p.memcached),
         ("gearmand", p.gearmand),
         ("s3", p.s3),
-        ("sandbox", p.sandbox_facebook),  # opens its three ports, Facebook's last
+        ("sandbox", p.sandbox_pagerduty),  # opens its five ports, PagerDuty's last
     ):
         start_program(p, program, port=port)
     manage(p, "migrate", "--no-input", "-v", "0")

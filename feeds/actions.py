@@ -27,6 +27,7 @@ from feeds import news, store
 from feeds.selectors import followees, follower_chunks, followers_in, recent_media_of
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
+from monitoring.stats import fanout_finished
 from photos import photomap
 from users.models import User
 from workers import functions
@@ -70,6 +71,7 @@ def do_fan_out_post(*, media_id: int, owner_id: int) -> None:
     store.add_to_feeds(user_ids=[owner_id], media_ids=[media_id])
     if is_celebrity(owner_id):
         logger.info("media %s: owner %s is not fanned out (celebrity); merged at read", media_id, owner_id)
+        fanout_finished(media_id=media_id)
         return
     progress = rediskeys.fanout_progress(media_id)
     client = redis_primary()
@@ -85,9 +87,16 @@ def do_fan_out_post(*, media_id: int, owner_id: int) -> None:
             media_id=media_id, owner_id=owner_id, after_edge=after, last_edge=last
         ),
     )
-    client.hset(progress, "chunks", chunks)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hset(progress, "chunks", chunks)
+        pipe.hget(progress, "chunks_done")
+        _, done = pipe.execute()
     if chunks == 0:
         client.hset(progress, "finished", f"{time.time():.3f}")
+    # The last chunk job may finish before `chunks` is written, or after:
+    # whichever side sees every chunk done reports the end of the fan-out.
+    if int(done or 0) >= chunks:
+        fanout_finished(media_id=media_id)
 
 
 def do_fan_out_chunk(*, media_id: int, owner_id: int, after_edge: int, last_edge: int) -> int:
@@ -100,7 +109,10 @@ def do_fan_out_chunk(*, media_id: int, owner_id: int, after_edge: int, last_edge
         pipe.hincrby(progress, "feeds_written", written)
         pipe.hincrby(progress, "chunks_done", 1)
         pipe.hset(progress, "finished", f"{time.time():.3f}")
-        pipe.execute()
+        pipe.hget(progress, "chunks")
+        _, _, done, _, chunks = pipe.execute()
+    if chunks is not None and done >= int(chunks):
+        fanout_finished(media_id=media_id)
     return written
 
 

@@ -21,6 +21,7 @@ from feeds.actions import (
     do_remove_owner_from_feed,
     do_remove_post,
 )
+from monitoring.stats import fanout_finished
 from photos.models import Comment, Media
 from relationships.models import Kind
 from sharding.routing import shard_for_id
@@ -56,6 +57,7 @@ def media_posted(args: JobArgs, ctx: JobContext) -> None:
     media = _media(int(args["media_id"]))
     if media is None:
         logger.info("media %s is gone; nothing to fan out", args["media_id"])
+        fanout_finished(media_id=int(args["media_id"]))
         return
     do_fan_out_post(media_id=media.id, owner_id=media.user_id)
     for service in media.share_targets:

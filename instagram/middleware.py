@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from instagram.errors import as_api_error, error_envelope, render_api_error
 from instagram.requestid import clean_request_id, request_id_var
+from monitoring.sentry import capture_request_exception
 
 logger = logging.getLogger("instagram.request")
 
@@ -68,6 +69,9 @@ class APIErrorMiddleware:
             return error_envelope(status=404, error_type="APINotFoundError", message="Not found.")
         if isinstance(exception, PermissionDenied):
             return error_envelope(status=403, error_type="APINotAllowedError", message="Not allowed.")
+        # Django never sees the exception (this returns a response), so
+        # neither does Sentry's Django integration: report it here.
+        capture_request_exception(exception, request)
         logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exception)
         return error_envelope(
             status=500,

@@ -107,3 +107,18 @@ def news(user_id: int, tab: str) -> str:
 def push_sent(job_id: str) -> str:
     """Hash with a TTL: device id -> 1 for each device push job `job_id` reached, so its retries skip them."""
     return f"{PREFIX}:push:sent:{job_id}"
+
+
+def stats() -> str:
+    """Hash of monotonic counters: sign-ups, photos, likes, finished fan-outs, lag (monitoring.stats)."""
+    return f"{PREFIX}:stats"
+
+
+def fanout_pending() -> str:
+    """Sorted set: media id -> epoch seconds of its commit, until its fan-out finishes (monitoring.stats)."""
+    return f"{PREFIX}:stats:fanout:pending"
+
+
+def alert_state(name: str) -> str:
+    """Hash: an alert rule's state (failing since, consecutive failures, triggered) (monitoring.alerts)."""
+    return f"{PREFIX}:alert:{name}"

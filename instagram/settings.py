@@ -43,9 +43,12 @@ INSTALLED_APPS = [
     "sharing",
     "subscriptions",
     "workers",
+    "monitoring",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    "monitoring.middleware.RequestMetricsMiddleware",
     "instagram.middleware.RequestLogMiddleware",
     "instagram.middleware.APIErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -260,6 +263,9 @@ FACEBOOK_API_URL = env_str("FACEBOOK_API_URL", "http://127.0.0.1:14802").rstrip(
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "http://127.0.0.1:19000")
 S3_BUCKET = env_str("S3_BUCKET", "instagram-media")
 S3_REGION = env_str("S3_REGION", "us-east-1")
+# PostgreSQL base backups and WAL, Redis dumps (ops/): not the media bucket,
+# which the CDN serves publicly.
+BACKUP_BUCKET = env_str("BACKUP_BUCKET", "instagram-backups")
 AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID", "local")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY", "local")
 CDN_URL = env_str("CDN_URL", "http://localhost:8001").rstrip("/")
@@ -287,6 +293,25 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_URL = "static/"
+
+# ------------------------------------------------- Monitoring and alerting
+# docs/monitoring.md. Errors go to Sentry when a DSN is set (monitoring.sentry).
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+# Who may read /metrics: networks (CIDR), comma-separated; the peer and the
+# client nginx saw must both be in one.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1/32,::1/128")
+# Alerts (monitoring.alerts): the Events API v2 endpoint and integration key.
+PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
+PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY", "")
+# The health report an alert checker polls, like an external monitor would.
+ALERT_HEALTH_URL = env_str("ALERT_HEALTH_URL", f"{PUBLIC_BASE_URL.rstrip('/')}/health")
+# Health pages after this many failed checks in a row, or this long failing.
+ALERT_HEALTH_FAILURES = env_int("ALERT_HEALTH_FAILURES", 3)
+ALERT_HEALTH_SECONDS = env_float("ALERT_HEALTH_SECONDS", 120.0)
+# Fan-out pages when its oldest unfinished post is older than this.
+ALERT_FANOUT_LAG_SECONDS = env_float("ALERT_FANOUT_LAG_SECONDS", 300.0)
+# Seconds between two rounds of `manage.py alert_watch`.
+ALERT_INTERVAL_SECONDS = env_float("ALERT_INTERVAL_SECONDS", 30.0)
 
 # ------------------------------------------------------------------- Logging
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

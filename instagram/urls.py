@@ -3,11 +3,13 @@ from django.urls import include, path
 from django.views.generic.base import RedirectView
 
 from instagram import openapi, views
+from monitoring import views as monitoring_views
 from photos import web
 
 urlpatterns = [
     path("health", views.health, name="health"),
     path("ping", views.ping, name="ping"),
+    path("metrics", monitoring_views.metrics, name="metrics"),
     path("v1/openapi.json", openapi.openapi_json, name="openapi"),
     path("v1/", include("users.urls")),
     path("v1/", include("relationships.urls")),

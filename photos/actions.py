@@ -34,6 +34,7 @@ from django.db.models import F
 
 from instagram.api import APIInvalidParametersError, APINotAllowedError, is_digits
 from instagram.errors import APINotFoundError
+from monitoring import stats
 from photos import geo, photomap, popular
 from photos.cache import MediaCard, forget_cards_on_commit
 from photos.filters import UnknownFilter, parse_filter
@@ -231,6 +232,8 @@ def _insert_media(
         transaction.on_commit(
             lambda: _after_post(media, mentioned=request.mentioned), using="default", robust=True
         )
+        # Before the jobs: its fan-out clock starts before a worker can stop it.
+        stats.count_post_on_commit(media_id=media.id)
         _submit_post_jobs(media)
     return media, True
 
@@ -357,6 +360,7 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
         if liked_at is not None:
             Media.objects.filter(id=card.id).update(like_count=F("like_count") + 1)
             forget_cards_on_commit(card.id, using=shard.alias)
+            stats.count_on_commit(stats.LIKES, using=shard.alias)
             submit_job_on_commit(
                 functions.MEDIA_LIKED,
                 {"media_id": card.id, "user_id": user.id, "owner_id": card.user_id},

@@ -2,10 +2,12 @@
 
 import argparse
 import logging
+import socket
 import threading
+import time
 from pathlib import Path
 
-from sandboxes import apns, social
+from sandboxes import apns, monitoring, social
 
 
 def main() -> None:
@@ -14,6 +16,8 @@ def main() -> None:
     parser.add_argument("--apns-port", type=int, required=True)
     parser.add_argument("--twitter-port", type=int, required=True)
     parser.add_argument("--facebook-port", type=int, required=True)
+    parser.add_argument("--sentry-port", type=int, required=True)
+    parser.add_argument("--pagerduty-port", type=int, required=True)
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     options.dir.mkdir(parents=True, exist_ok=True)
@@ -31,8 +35,27 @@ def main() -> None:
     for server in servers:
         server.daemon = True
         server.start()
+    # PagerDuty's port opens last, once every other one listens: the stack
+    # waits on it alone (deploy/stack.py).
+    _wait_listening([options.apns_port, options.twitter_port, options.facebook_port])
+    for service, port in (("sentry", options.sentry_port), ("pagerduty", options.pagerduty_port)):
+        bound = monitoring.server(service=service, port=port, directory=options.dir)
+        servers.append(threading.Thread(target=bound.serve_forever, daemon=True))
+        servers[-1].start()
     for server in servers:
         server.join()
+
+
+def _wait_listening(ports: list[int], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"sandbox: port {port} did not open within {timeout:.0f}s")
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":

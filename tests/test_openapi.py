@@ -41,10 +41,11 @@ from tests.v1 import Account, sign_up
 
 # Routes that are not part of the described surface: Django's admin, the
 # OAuth log-in/log-out pages (Django's own views; the HTML authorize page is
-# described), and the permalink without its slash (a RedirectView to /p/{code}/
-# for every method; the page itself is described).
+# described), the permalink without its slash (a RedirectView to /p/{code}/
+# for every method; the page itself is described), and /metrics (Prometheus's
+# text format for operators' scrapers, refused to other addresses).
 UNDESCRIBED_PREFIXES = ("/admin/",)
-UNDESCRIBED_ROUTES = {"/oauth/login", "/oauth/logout", "/p/{code}"}
+UNDESCRIBED_ROUTES = {"/oauth/login", "/oauth/logout", "/p/{code}", "/metrics"}
 
 HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 # Answers that are not the v1 envelope: the health report, this description, the HTML pages.

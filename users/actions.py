@@ -12,6 +12,7 @@ from oauth2_provider.models import AccessToken, Application
 from oauthlib.common import generate_token
 
 from instagram.api import APIInvalidParametersError
+from monitoring import stats
 from users.cache import forget_profiles_on_commit
 from users.models import User
 
@@ -37,6 +38,7 @@ def do_sign_up(*, user: User, password: str) -> User:
     try:
         with transaction.atomic(using="default"):
             user.save(using="default")
+            stats.count_on_commit(stats.SIGNUPS, using="default")
     except IntegrityError:
         raise APIInvalidParametersError(f"username: {user.username} is taken.") from None
     return user

@@ -21,6 +21,7 @@ import python3_gearman
 from django.db import close_old_connections
 
 from instagram.requestid import request_id_var
+from monitoring.sentry import capture_job_failure
 from workers import retry
 from workers.actions import do_park_job
 from workers.jobs import REGISTRY, JobContext, Payload, PayloadError, PermanentJobError
@@ -93,7 +94,9 @@ class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
             registered.handler(payload.args, ctx)
         except Exception as exc:
             elapsed = (time.perf_counter() - started) * 1000
-            if isinstance(exc, PermanentJobError) or ctx.last_attempt:
+            parked = isinstance(exc, PermanentJobError) or ctx.last_attempt
+            capture_job_failure(exc, ctx=ctx, parked=parked)
+            if parked:
                 logger.exception(
                     "job %s %s failed on attempt %d/%d in %.1fms: parked as a dead letter",
                     function, payload.job_id, payload.attempt, registered.max_attempts, elapsed,

@@ -6,6 +6,9 @@ SIGHUP reloads workers gracefully (what `fab deploy` sends).
 """
 
 import os
+import shutil
+import tempfile
+from typing import Any
 
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
@@ -27,3 +30,28 @@ limit_request_fields = 32768
 accesslog = None  # the request-log middleware writes one line per request
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+def on_starting(server: Any) -> None:
+    """Give the workers an empty directory for prometheus_client's multiprocess mode.
+
+    Each worker process writes its request histograms to files there and
+    /metrics reads them all (monitoring/views.py). Emptied at each start (not
+    on a HUP reload), so counters restart from zero with the server, as
+    Prometheus expects of a restarted target.
+    """
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = server.prometheus_tempdir = tempfile.mkdtemp(
+            prefix="instagram-metrics-"
+        )
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics directory on_starting made up (one named in the environment stays)."""
+    made = getattr(server, "prometheus_tempdir", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
