@@ -1,0 +1,323 @@
+"""fab deploy, rollback and their siblings, over real SSH to two pretend hosts.
+
+Two sshd servers on loopback are the hosts app1 and app2: each has its own
+folder and gunicorn port, runs gunicorn and a worker, and takes its settings
+from the test stack's env file, so both serve against the stack's databases,
+Redis and gearmand. The tests run `fab` as an operator would, in the order a
+release goes: first deploy, a second one under a stream of requests, a
+rollback, a deploy one host refuses, then the day-to-day tasks.
+
+Deployed revisions are commits of HEAD's tree made with `git commit-tree`:
+real revisions with their own ids, and no branch or working file touched.
+"""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, Stack
+from tests.ops.sshd import SSHServers, free_port
+
+FAB = Path(sys.executable).parent / "fab"
+HOSTS = ("app1", "app2")
+
+
+@dataclass
+class Fleet:
+    """The pretend hosts, their inventory, and `fab` run against it."""
+
+    workdir: Path
+    servers: SSHServers
+    binds: dict[str, int]
+    revisions: list[str] = field(default_factory=list)
+
+    @property
+    def inventory(self) -> Path:
+        return self.workdir / "inventory.toml"
+
+    def root(self, host: str) -> Path:
+        return self.workdir / host
+
+    def url(self, host: str) -> str:
+        return f"http://127.0.0.1:{self.binds[host]}"
+
+    def fab(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(FAB), *args],
+            cwd=ROOT,
+            env={**os.environ, "IG_INVENTORY": str(self.inventory)},
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        print(f"$ fab {' '.join(args)}\n{result.stdout}{result.stderr}")  # shown when a test fails
+        if ok and result.returncode != 0:
+            raise AssertionError(
+                f"fab {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def new_revision(self, message: str) -> str:
+        """Make a commit of HEAD's tree (no ref moves) and return its id."""
+        identity = {"GIT_AUTHOR_NAME": "fab test", "GIT_AUTHOR_EMAIL": "fab-test@localhost"}
+        identity.update({"GIT_COMMITTER_NAME": "fab test", "GIT_COMMITTER_EMAIL": "fab-test@localhost"})
+        result = subprocess.run(
+            ["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", message],
+            cwd=ROOT,
+            env={**os.environ, **identity},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        revision = result.stdout.strip()
+        self.revisions.append(revision)
+        return revision
+
+    def served_release(self, host: str) -> str:
+        response = requests.get(f"{self.url(host)}/ping", timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.headers["X-Served-By"] == host
+        return response.headers["X-Release"]
+
+    def current(self, host: str) -> str:
+        """Return the release id `current` points to on `host`."""
+        return os.readlink(self.root(host) / "current").rsplit("/", 1)[-1]
+
+    def supervisorctl(self, host: str, *args: str) -> str:
+        shared = self.root(host) / "shared"
+        result = subprocess.run(
+            [
+                str(shared / "supervisor" / "bin" / "supervisorctl"),
+                "-c",
+                str(shared / "supervisord.conf"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result.stdout
+
+    def stop_host(self, host: str) -> None:
+        """Stop the host's supervisord and everything it runs."""
+        pidfile = self.root(host) / "shared" / "run" / "supervisord.pid"
+        if not pidfile.exists():
+            return
+        pid = int(pidfile.read_text())
+        self.supervisorctl(host, "shutdown")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        os.kill(pid, 9)
+
+
+@pytest.fixture(scope="module")
+def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    workdir = tmp_path_factory.mktemp("fab")
+    servers = SSHServers(workdir / "ssh")
+    servers.prepare()
+    ports = {host: free_port() for host in HOSTS}
+    for port in ports.values():
+        servers.start(port)
+    fleet = Fleet(workdir=workdir, servers=servers, binds={host: free_port() for host in HOSTS})
+    lines = [
+        "[defaults]",
+        'host = "127.0.0.1"',
+        f'user = "{servers.user}"',
+        f'identity = "{servers.client_key}"',
+        f'known_hosts = "{servers.known_hosts}"',
+        # The pretend hosts run the interpreter the tests run on (the wheels' version).
+        f'python = "{os.path.realpath(sys.executable)}"',
+        "workers = 1",
+        "[deploy]",
+        "keep_releases = 3",
+        "[roles]",
+        # app1 is also the (pretend) db, redis, cache and lb host: its checks in
+        # `fab status` probe the test stack's own servers.
+        'app = ["app1", "app2"]',
+        'worker = ["app1", "app2"]',
+        'db = ["app1"]',
+        'redis = ["app1"]',
+        'cache = ["app1"]',
+        'lb = ["app1"]',
+    ]
+    for host in HOSTS:
+        lines += [
+            f"[hosts.{host}]",
+            f"port = {ports[host]}",
+            f'root = "{fleet.root(host)}"',
+            f'bind = "127.0.0.1:{fleet.binds[host]}"',
+        ]
+    profile = stack.profile
+    after_app1 = lines.index("[hosts.app1]") + 1
+    lines[after_app1:after_app1] = [
+        f"pg_port = {profile.pg_primary}",
+        f"redis_port = {profile.redis_primary}",
+        f"memcached_port = {profile.memcached}",
+        f"http_port = {profile.nginx}",
+    ]
+    fleet.inventory.write_text("\n".join(lines) + "\n")
+    try:
+        fleet.fab("setup", "--env", str(profile.var / "env"), "-H", "app1,app2")
+        yield fleet
+    finally:
+        for host in HOSTS:
+            fleet.stop_host(host)
+        servers.stop()
+
+
+@dataclass
+class RequestStream:
+    """GETs /ping on a host over fresh connections, recording each answer's release or error."""
+
+    url: str
+    releases: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                response = requests.get(f"{self.url}/ping", timeout=30, headers={"Connection": "close"})
+            except requests.RequestException as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            else:
+                if response.status_code == 200:
+                    self.releases.append(response.headers["X-Release"])
+                else:
+                    self.errors.append(f"{response.status_code}: {response.text[:200]}")
+            time.sleep(0.01)
+
+
+def test_deploy_installs_and_serves_the_release_on_every_host(fleet: Fleet) -> None:
+    revision = fleet.new_revision("fab test: first release")
+    result = fleet.fab("deploy", "--revision", revision)
+    assert "migrate_shards" in result.stdout
+    for host in HOSTS:
+        assert fleet.served_release(host) == revision
+        root = fleet.root(host)
+        release = fleet.current(host)
+        assert release.endswith(revision[:10])
+        assert (root / "releases" / release / "REVISION").read_text().strip() == revision
+        # The release's venv is shared by every release of the same requirements.
+        venv = os.readlink(root / "releases" / release / "venv")
+        assert venv.startswith("../../shared/venvs/")
+        assert (root / "releases" / release / "venv" / ".complete").exists()
+    status = fleet.fab("status")
+    assert "[app, worker, db, redis, cache, lb]" in status.stdout
+    assert "[app, worker]" in status.stdout
+    for check in ("ssh", "release", "processes", "app", "db", "redis", "cache", "lb"):
+        assert f"ok   {check} " in status.stdout
+    assert "DOWN" not in status.stdout
+    assert status.stdout.count(fleet.current("app1")) == 2
+    assert "all hosts up" in status.stdout
+
+
+def test_redeploy_reloads_gracefully_under_a_request_stream(fleet: Fleet) -> None:
+    previous = fleet.revisions[-1]
+    masters = {host: fleet.supervisorctl(host, "pid", "app").strip() for host in HOSTS}
+    workers = {host: fleet.supervisorctl(host, "pid", "worker:worker-0").strip() for host in HOSTS}
+    streams = {host: RequestStream(fleet.url(host)) for host in HOSTS}
+    threads = [threading.Thread(target=s.run) for s in streams.values()]
+    for thread in threads:
+        thread.start()
+    try:
+        revision = fleet.new_revision("fab test: second release")
+        result = fleet.fab("deploy", "--revision", revision)
+        time.sleep(0.5)
+    finally:
+        for stream in streams.values():
+            stream.stop.set()
+        for thread in threads:
+            thread.join()
+    # The second deploy reuses the wheelhouse and the venv: nothing to upload or install.
+    assert "wheelhouse" not in result.stdout
+    assert "installing the virtualenv" not in result.stdout
+    for host, stream in streams.items():
+        assert stream.errors == [], f"{host}: {stream.errors[:5]}"
+        assert stream.releases[0] == previous
+        assert stream.releases[-20:] == [revision] * 20, host
+        assert len(stream.releases) > 50, f"{host}: only {len(stream.releases)} answers"
+        # The same gunicorn master (its socket never closed); a new worker process.
+        assert fleet.supervisorctl(host, "pid", "app").strip() == masters[host]
+        assert fleet.supervisorctl(host, "pid", "worker:worker-0").strip() != workers[host]
+        log = (fleet.root(host) / "shared" / "log" / "supervisord.log").read_text()
+        assert "stopped: worker-0 (exit status 0)" in log  # it left on SIGTERM, between jobs
+        assert fleet.served_release(host) == revision
+
+
+def test_rollback_switches_every_host_back(fleet: Fleet) -> None:
+    first, second = fleet.revisions[:2]
+    releases = sorted(os.listdir(fleet.root("app1") / "releases"))
+    assert fleet.current("app1") == releases[-1]
+    fleet.fab("rollback")
+    for host in HOSTS:
+        assert fleet.current(host) == releases[-2]
+        assert fleet.served_release(host) == first
+    listing = fleet.fab("releases").stdout
+    assert f"[app1] * {releases[-2]}" in listing
+    assert f"[app2]   {releases[-1]}" in listing
+    # Forward again, by name.
+    fleet.fab("rollback", "--release", releases[-1])
+    for host in HOSTS:
+        assert fleet.served_release(host) == second
+
+
+def test_a_host_that_cannot_run_the_release_stops_the_rollout_before_the_switch(fleet: Fleet) -> None:
+    serving = fleet.revisions[-1]
+    before = {host: fleet.current(host) for host in HOSTS}
+    env = fleet.root("app2") / "shared" / "env"
+    env.rename(env.with_name("env.away"))
+    try:
+        result = fleet.fab("deploy", "--revision", fleet.new_revision("fab test: refused release"), ok=False)
+    finally:
+        env.with_name("env.away").rename(env)
+    assert result.returncode == 1
+    assert "deploy stopped before the switch" in result.stderr
+    assert "app2 (" in result.stderr
+    assert f"{env} is missing" in result.stderr
+    assert "app1 (" not in result.stderr  # app1 was ready; only app2 is named
+    for host in HOSTS:
+        assert fleet.current(host) == before[host]
+        assert fleet.served_release(host) == serving
+
+
+def test_migrate_shards_restart_and_status(fleet: Fleet) -> None:
+    migrate = fleet.fab("migrate").stdout
+    assert "No migrations to apply." in migrate
+    assert "shards migrated, the rest were up to date" in migrate
+
+    shards = fleet.fab("shards").stdout
+    assert "shards    0-" in shards
+    assert "shard0:" in shards
+    assert "shard1:" in shards
+
+    # -H narrows a task to the named hosts: app2's gunicorn keeps its workers.
+    workers = {host: fleet.supervisorctl(host, "pid", "worker:worker-0") for host in HOSTS}
+    fleet.fab("-H", "app1", "restart")
+    assert fleet.supervisorctl("app1", "pid", "worker:worker-0") != workers["app1"]
+    assert fleet.supervisorctl("app2", "pid", "worker:worker-0") == workers["app2"]
+
+    # A stopped program is what status reports, by host; restart brings it back.
+    fleet.supervisorctl("app2", "stop", "app")
+    down = fleet.fab("status", ok=False)
+    assert down.returncode == 1
+    assert "app2:processes" in down.stderr
+    assert "app2:app" in down.stderr
+    fleet.fab("restart")
+    assert "all hosts up" in fleet.fab("status").stdout
+    for host in HOSTS:
+        assert fleet.served_release(host) == fleet.revisions[1]
