@@ -62,6 +62,8 @@ PACKAGES = {
     # loopback), and Munin's plugin runner for the app-level graphs.
     "/usr/sbin/sshd": "openssh-server",
     "/usr/sbin/munin-run": "munin-node",
+    # WAL archiving and base backups into the object store (manage.py backup_postgres).
+    "/usr/bin/barman-cloud-wal-archive": "barman-cli-cloud",
 }
 
 
@@ -185,6 +187,17 @@ REPLICATION_USER = "replicator"
 MAIN_DB = "instagram_main"
 SHARD_DBS = ("instagram_shard0", "instagram_shard1")
 BUCKET = "instagram-media"
+# Base backups, archived WAL and Redis dumps: never in the media bucket, which
+# the CDN serves to anyone.
+BACKUP_BUCKET = "instagram-backups"
+# The two PostgreSQL nodes, by supervisord program. Each keeps its name, port
+# and data folder for good; which one is the primary now is written in
+# var/<profile>/postgres-primary by a failover (ops/postgres.py), absent = the first.
+PG_NODES = ("postgres-primary", "postgres-standby")
+# The standby's application_name and slot, whichever node it is; commits wait
+# for it (synchronous replication) once it streams.
+STANDBY_NAME = "standby1"
+SYNC_STANDBY_NAMES = f"ANY 1 ({STANDBY_NAME})"
 
 
 class StackError(Exception):
@@ -337,6 +350,7 @@ def environment(p: Profile) -> dict[str, str]:
         "S3_ENDPOINT_URL": f"http://127.0.0.1:{p.s3}",
         "S3_BUCKET": BUCKET,
         "S3_REGION": "us-east-1",
+        "BACKUP_BUCKET": BACKUP_BUCKET,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "CDN_URL": f"http://localhost:{p.cdn}",
@@ -398,13 +412,15 @@ def template_values(p: Profile) -> dict[str, object]:
         "cdn_port": p.cdn,
         "app1_port": p.apps[0],
         "app2_port": p.apps[1],
-        "pg_primary_port": p.pg_primary,
-        "pg_standby_port": p.pg_standby,
+        # Where pgbouncer sends the primary's and the standby's names: the
+        # nodes' roles, which a failover swaps.
+        "pg_primary_port": pg_port(p, pg_roles(p)[0]),
+        "pg_standby_port": pg_port(p, pg_roles(p)[1]),
         "pgbouncer_port": p.pgbouncer,
         "query_wait_timeout": 30,
         # Other names reach the primary's database of that name (scratch
         # databases of benchmarks and tools); the standby's instance has none.
-        "fallback_database": f"* = host=127.0.0.1 port={p.pg_primary}",
+        "fallback_database": f"* = host=127.0.0.1 port={pg_port(p, pg_roles(p)[0])}",
         "redis_primary_port": p.redis_primary,
         "redis_replica_port": p.redis_replica,
         "memcached_port": p.memcached,
@@ -416,6 +432,7 @@ def template_values(p: Profile) -> dict[str, object]:
         "sandbox_sentry_port": p.sandbox_sentry,
         "sandbox_pagerduty_port": p.sandbox_pagerduty,
         "bucket": BUCKET,
+        "backup_bucket": BACKUP_BUCKET,
         "workers": p.workers,
         "db_user": DB_USER,
         "db_password": DB_PASSWORD,
@@ -436,8 +453,6 @@ def write_configs(p: Profile) -> list[str]:
         (p.var / sub).mkdir(parents=True, exist_ok=True)
     files = {
         "supervisord.conf": "supervisor/supervisord.conf",
-        "postgresql-primary.conf": "postgresql/primary.conf",
-        "postgresql-standby.conf": "postgresql/standby.conf",
         "pg_hba.conf": "postgresql/pg_hba.conf",
         "pgbouncer.ini": "pgbouncer/pgbouncer.ini",
         "pgbouncer-users.txt": "pgbouncer/userlist.txt",
@@ -456,6 +471,12 @@ def write_configs(p: Profile) -> list[str]:
         "fallback_database": "",
     }
     renders.append(("pgbouncer-replica.ini", "pgbouncer/pgbouncer.ini", replica_values))
+    # Either node may be the primary or the standby: one file, its own port.
+    for node in PG_NODES:
+        node_values = {**values, "pg_node_port": pg_port(p, node)}
+        renders.append(
+            (f"{node.replace('postgres', 'postgresql')}.conf", "postgresql/postgresql.conf", node_values)
+        )
     for target, source, template_vars in renders:
         text = render((DEPLOY / source).read_text(), template_vars)
         path = p.var / "etc" / target
@@ -622,7 +643,7 @@ def psql(p: Profile, sql: str, *, db: str = "postgres") -> str:
             "-h",
             str(p.var / "run"),
             "-p",
-            str(p.pg_primary),
+            str(pg_port(p, pg_roles(p)[0])),
             "-U",
             "postgres",
             "-d",
@@ -636,8 +657,25 @@ def psql(p: Profile, sql: str, *, db: str = "postgres") -> str:
     ).stdout.strip()
 
 
+def pg_roles(p: Profile) -> tuple[str, str]:
+    """Return the (primary, standby) PostgreSQL nodes, by supervisord program."""
+    state = p.var / "postgres-primary"
+    primary = state.read_text().strip() if state.exists() else PG_NODES[0]
+    if primary not in PG_NODES:
+        raise StackError(f"{state} names {primary!r}, not one of {', '.join(PG_NODES)}")
+    return primary, next(node for node in PG_NODES if node != primary)
+
+
+def pg_port(p: Profile, node: str) -> int:
+    return p.pg_primary if node == PG_NODES[0] else p.pg_standby
+
+
+def pg_datadir(p: Profile, node: str) -> Path:
+    return p.var / "data" / ("pg-primary" if node == PG_NODES[0] else "pg-standby")
+
+
 def init_primary(p: Profile) -> None:
-    datadir = p.var / "data" / "pg-primary"
+    datadir = pg_datadir(p, pg_roles(p)[0])
     if (datadir / "PG_VERSION").exists():
         return
     say("initializing the PostgreSQL primary")
@@ -675,14 +713,27 @@ def create_databases(p: Profile) -> None:
             psql(p, f"ALTER DATABASE {name} SET timezone TO 'UTC'")
 
 
-def init_standby(p: Profile) -> None:
-    datadir = p.var / "data" / "pg-standby"
-    if (datadir / "PG_VERSION").exists():
+def build_standby(p: Profile) -> None:
+    """Make the node that is not the primary a hot standby of it (pg_basebackup).
+
+    A data folder that is a standby already is kept. One that is not (the
+    former primary, after a failover) is stopped and moved aside to
+    `<folder>.diverged`, replacing an older one: it may hold commits that no
+    client saw acknowledged, which the new timeline does not have.
+    """
+    primary, standby = pg_roles(p)
+    datadir = pg_datadir(p, standby)
+    if (datadir / "standby.signal").exists():
         return
-    say("building the hot standby with pg_basebackup")
-    slot = "standby1"
-    if psql(p, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{slot}'") == "0":
-        psql(p, f"SELECT pg_create_physical_replication_slot('{slot}')")
+    if (datadir / "PG_VERSION").exists():
+        supervisorctl(p, "stop", standby, check=False)
+        aside = datadir.with_name(f"{datadir.name}.diverged")
+        shutil.rmtree(aside, ignore_errors=True)
+        datadir.rename(aside)
+        say(f"{standby} was no standby: its data folder moved to {aside}")
+    say(f"building the hot standby {standby} from {primary} with pg_basebackup")
+    if psql(p, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{STANDBY_NAME}'") == "0":
+        psql(p, f"SELECT pg_create_physical_replication_slot('{STANDBY_NAME}')")
     shutil.rmtree(datadir, ignore_errors=True)
     run(
         [
@@ -690,21 +741,51 @@ def init_standby(p: Profile) -> None:
             "-h",
             "127.0.0.1",
             "-p",
-            str(p.pg_primary),
+            str(pg_port(p, primary)),
             "-U",
             REPLICATION_USER,
+            # -R writes it into primary_conninfo: the name synchronous_standby_names waits for.
+            "-d",
+            f"application_name={STANDBY_NAME}",
             "-D",
             str(datadir),
             "-X",
             "stream",
             "-R",
             "-S",
-            slot,
+            STANDBY_NAME,
             "--checkpoint=fast",
         ],
         user=SERVICE_USER,
         env={"PGPASSWORD": DB_PASSWORD},
     )
+
+
+def require_sync_standby(p: Profile, timeout: float = 60) -> None:
+    """Make commits on the primary wait for the standby, once it streams.
+
+    Not before: with synchronous_standby_names set and no standby connected,
+    every commit waits. A failover clears it (release_sync_standby) until the
+    new standby streams; docs/failover-and-backups.md has the trade-off.
+    """
+    streaming = (
+        "SELECT count(*) FROM pg_stat_replication"
+        f" WHERE application_name = '{STANDBY_NAME}' AND state = 'streaming'"
+    )
+    deadline = time.monotonic() + timeout
+    while psql(p, streaming) == "0":
+        if time.monotonic() > deadline:
+            raise StackError(f"the standby {pg_roles(p)[1]} is not streaming after {timeout:.0f}s")
+        time.sleep(0.2)
+    if psql(p, "SHOW synchronous_standby_names") != SYNC_STANDBY_NAMES:
+        psql(p, f"ALTER SYSTEM SET synchronous_standby_names = '{SYNC_STANDBY_NAMES}'")
+        psql(p, "SELECT pg_reload_conf()")
+
+
+def release_sync_standby(p: Profile) -> None:
+    """Let commits on the primary go on without a standby (asynchronous replication)."""
+    psql(p, "ALTER SYSTEM RESET synchronous_standby_names")
+    psql(p, "SELECT pg_reload_conf()")
 
 
 def manage(p: Profile, *args: str) -> None:
@@ -756,13 +837,16 @@ def up(p: Profile, *, fresh: bool) -> None:
     else:
         supervisorctl(p, "update")
 
+    # The object store first: PostgreSQL archives its WAL there from the start.
+    start_program(p, "s3", port=p.s3)
+    primary, standby = pg_roles(p)
     init_primary(p)
-    start_program(p, "postgres-primary", port=p.pg_primary)
-    wait_pg_ready(p, p.pg_primary, "postgres-primary")
+    start_program(p, primary, port=pg_port(p, primary))
+    wait_pg_ready(p, pg_port(p, primary), primary)
     create_databases(p)
-    init_standby(p)
-    start_program(p, "postgres-standby", port=p.pg_standby)
-    wait_pg_ready(p, p.pg_standby, "postgres-standby")
+    build_standby(p)
+    start_program(p, standby, port=pg_port(p, standby))
+    wait_pg_ready(p, pg_port(p, standby), standby)
     for program, port in (
         ("pgbouncer", p.pgbouncer),
         ("pgbouncer-replica", p.pgbouncer_replica),
@@ -770,13 +854,13 @@ def up(p: Profile, *, fresh: bool) -> None:
         ("redis-replica", p.redis_replica),
         ("memcached", p.memcached),
         ("gearmand", p.gearmand),
-        ("s3", p.s3),
         ("sandbox", p.sandbox_pagerduty),  # opens its five ports, PagerDuty's last
     ):
         start_program(p, program, port=port)
     manage(p, "migrate", "--no-input", "-v", "0")
     manage(p, "create_shards")
     manage(p, "ensure_bucket")
+    require_sync_standby(p)
     start_program(p, "app-1", port=p.apps[0])
     start_program(p, "app-2", port=p.apps[1])
     start_program(p, "worker:*")

@@ -1,0 +1,182 @@
+"""The PostgreSQL primary killed under a write load: after the failover, every acknowledged write is there."""
+
+import io
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from deploy import stack as stack_script
+from ops import postgres
+from photos.models import Comment
+from sharding.routing import shard_for_id
+from tests.conftest import Stack, wait_for
+from tests.photos.images import jpeg
+from tests.v1 import Account, new_username
+from users.models import User
+
+pytestmark = pytest.mark.disruptive
+
+
+@dataclass
+class WriteLoad:
+    """Threads writing through nginx until stopped, keeping what the API acknowledged.
+
+    Sign-ups write the main database; comments write the media's shard.
+    """
+
+    api: str
+    commenter: Account
+    media_id: str
+    users: list[str] = field(default_factory=list)
+    comments: list[int] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, *, signups: int, commenters: int) -> None:
+        writers = [self.sign_up] * signups + [self.comment] * commenters
+        self.threads = [threading.Thread(target=self.loop, args=(writer,), daemon=True) for writer in writers]
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=60)
+        assert not any(thread.is_alive() for thread in self.threads)
+
+    @property
+    def acknowledged(self) -> int:
+        with self.lock:
+            return len(self.users) + len(self.comments)
+
+    def loop(self, write: Callable[[requests.Session], None]) -> None:
+        with requests.Session() as http:
+            while not self.stop.is_set():
+                try:
+                    write(http)
+                except requests.RequestException as exc:
+                    self.failed(type(exc).__name__)
+                    time.sleep(0.1)
+
+    def failed(self, reason: str) -> None:
+        with self.lock:
+            self.failures[reason] += 1
+
+    def sign_up(self, http: requests.Session) -> None:
+        username = new_username("failover")
+        # Longer than pgbouncer's query_wait_timeout: a request queued there
+        # during the failover is answered, not abandoned by the client.
+        response = http.post(
+            f"{self.api}/v1/accounts/signup",
+            data={"username": username, "password": "kodachrome-64"},
+            timeout=45,
+        )
+        if response.status_code == 200:
+            with self.lock:
+                self.users.append(username)
+        else:
+            self.failed(f"signup {response.status_code}")
+
+    def comment(self, http: requests.Session) -> None:
+        response = http.post(
+            f"{self.api}/v1/media/{self.media_id}/comments",
+            params={"access_token": self.commenter.token},
+            data={"text": "still here?"},
+            timeout=45,
+        )
+        if response.status_code == 200:
+            with self.lock:
+                self.comments.append(int(response.json()["data"]["id"]))
+        else:
+            self.failed(f"comment {response.status_code}")
+            time.sleep(0.1)
+
+
+def failover(*args: str) -> str:
+    out = io.StringIO()
+    started = time.monotonic()
+    call_command("failover", *args, stdout=out)
+    return f"{out.getvalue()}({time.monotonic() - started:.1f}s)"
+
+
+def all_green(stack: Stack, http: requests.Session) -> bool:
+    return all(http.get(f"{stack.api}/health", timeout=10).status_code == 200 for _ in range(5))
+
+
+@pytest.fixture
+def roles_restored(healthy_stack: Stack) -> Iterator[tuple[str, str]]:
+    """The (primary, standby) nodes; put back in these roles after the test, whatever happened."""
+    p = healthy_stack.profile
+    roles = stack_script.pg_roles(p)
+    yield roles
+    if stack_script.pg_roles(p) != roles:
+        if not postgres.is_up(p, roles[0]) or not postgres.in_recovery(p, roles[0]):
+            call_command("rebuild_standby", stdout=io.StringIO())
+        call_command("failover", "--planned", stdout=io.StringIO())
+
+
+def test_a_failover_refuses_while_the_primary_answers(roles_restored: tuple[str, str]) -> None:
+    with pytest.raises(CommandError, match="answers: not failing over"):
+        failover()
+    assert stack_script.pg_roles(stack_script.PROFILES[settings.ENVIRONMENT]) == roles_restored
+
+
+def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after_a_switchover_back(
+    healthy_stack: Stack,
+    roles_restored: tuple[str, str],
+    signup: Callable[..., Account],
+    http: requests.Session,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stack = healthy_stack
+    old, new = roles_restored
+    owner, fan = signup("fo_owner"), signup("fo_fan")
+    media_id = owner.post_photo(jpeg(320, 320))["id"]
+    load = WriteLoad(api=stack.api, commenter=fan, media_id=media_id)
+    load.start(signups=2, commenters=2)
+    wait_for(lambda: load.acknowledged >= 10, timeout=60)
+
+    stack.ctl("signal", "KILL", old)
+    # supervisord restarts what dies: stop it for good (the failover fences it too).
+    stack_script.supervisorctl(stack.profile, "stop", old, check=False)
+    killed = load.acknowledged
+    crash_output = failover()
+    assert stack_script.pg_roles(stack.profile) == (new, old)
+    assert not postgres.in_recovery(stack.profile, new)
+    assert postgres.in_recovery(stack.profile, old)
+    failed_over = load.acknowledged
+    wait_for(lambda: load.acknowledged >= failed_over + 10, timeout=60)
+    wait_for(lambda: all_green(stack, http), timeout=60, interval=0.5)
+
+    switched = load.acknowledged
+    switch_output = failover("--planned")
+    assert stack_script.pg_roles(stack.profile) == (old, new)
+    switched_back = load.acknowledged
+    wait_for(lambda: load.acknowledged >= switched_back + 10, timeout=60)
+    load.finish()
+
+    users = set(User.objects.filter(username__in=load.users).values_list("username", flat=True))
+    with shard_for_id(int(media_id.split("_")[0])):
+        comments = set(Comment.objects.filter(id__in=load.comments).values_list("id", flat=True))
+    assert (users, comments) == (set(load.users), set(load.comments))
+    wait_for(lambda: all_green(stack, http), timeout=60, interval=0.5)
+    with capsys.disabled():
+        print(
+            f"\nPostgreSQL failover under a write load: {len(load.users)} sign-ups and {len(load.comments)} "
+            f"comments acknowledged, every one present afterwards: {killed} before the kill, "
+            f"{failed_over - killed} during the failover, {switched - failed_over} on {new} as primary, "
+            f"{switched_back - switched} during the switchover back, "
+            f"{load.acknowledged - switched_back} after. "
+            f"Unacknowledged attempts: {dict(load.failures) or 'none'}.\n"
+            f"{crash_output}\n{switch_output}"
+        )
