@@ -619,12 +619,14 @@ def deploy(c: Context, revision: str = "HEAD") -> None:
     try:
         on_hosts(hosts, lambda r: prepare(r, artifact))
     except RolloutError as exc:
+        discard(hosts, artifact.release)
         raise fail("deploy stopped before the switch; no host changed its current release", exc) from None
     migrator = first_with(hosts, "app")
     say(migrator, "manage.py migrate, then migrate_shards")
     try:
         on_hosts([migrator], lambda r: migrate_release(r, r.host.path("releases", artifact.release)))
     except RolloutError as exc:
+        discard(hosts, artifact.release)
         raise fail("deploy stopped before the switch: migrations failed", exc) from None
     switch_and_reload(hosts, artifact.release, artifact.revision)
     try:
@@ -632,6 +634,14 @@ def deploy(c: Context, revision: str = "HEAD") -> None:
     except RolloutError as exc:
         say(None, f"pruning old releases failed (the deploy itself is done): {exc}")
     say(None, f"deployed {artifact.release} in {time.monotonic() - started:.1f}s")
+
+
+def discard(hosts: Sequence[Host], release: str) -> None:
+    """Remove a release that never became current from every host (best effort)."""
+    try:
+        on_hosts(hosts, lambda r: r.run(f"rm -rf {q(r.host.path('releases', release))}", step="discard"))
+    except RolloutError as exc:
+        say(None, f"could not remove the unused release {release} everywhere: {exc}")
 
 
 def migrate_release(remote: Remote, release: str) -> None:
@@ -758,34 +768,53 @@ def shards(c: Context) -> None:
     print(output[host], end="", flush=True)
 
 
-def run_command_on(c: Context, role: str, *args: str) -> None:
-    _, hosts = targets(c, (role,))
+def run_commands(commands: dict[Host, list[list[str]]], what: str) -> None:
+    """Run manage.py commands through each host's current release (hosts in parallel); print their output."""
 
     def one(remote: Remote) -> None:
-        output = remote.manage(remote.host.path("current"), *args, step=f"manage.py {args[0]}")
-        for line in output.splitlines():
-            say(remote.host, line)
+        for args in commands[remote.host]:
+            output = remote.manage(remote.host.path("current"), *args, step=f"manage.py {args[0]}")
+            for line in output.splitlines():
+                say(remote.host, line)
 
     try:
-        on_hosts(hosts, one)
+        on_hosts(list(commands), one)
     except RolloutError as exc:
-        raise fail(f"manage.py {' '.join(args)} failed", exc) from None
+        raise fail(f"{what} failed", exc) from None
 
 
-@task
-def backup(c: Context) -> None:
-    """Back up PostgreSQL on every db host and Redis on every redis host (their own commands)."""
-    run_command_on(c, "db", "backup_postgres")
-    run_command_on(c, "redis", "backup_redis")
+@task(help={"list": "list the backups in the object store instead of taking new ones"})
+def backup(c: Context, list_: bool = False) -> None:
+    """Back up PostgreSQL on every db host and Redis on every redis host (manage.py backup_*)."""
+    _, hosts = targets(c, ("db", "redis"))
+    flags = ["--list"] if list_ else []
+    commands = {
+        host: [
+            [f"backup_{kind}", *flags]
+            for role, kind in (("db", "postgres"), ("redis", "redis"))
+            if role in host.roles
+        ]
+        for host in hosts
+    }
+    run_commands(commands, "backup")
 
 
-@task
-def failover(c: Context) -> None:
-    """Promote the standby: manage.py failover on the db host (name it with -H when there are several)."""
+@task(
+    help={
+        "planned": "switchover: stop the running primary cleanly first (loses nothing)",
+        "force": "fail over even though the primary answers (it is fenced)",
+        "no-rebuild": "leave the old primary stopped (manage.py rebuild_standby later)",
+    }
+)
+def failover(c: Context, planned: bool = False, force: bool = False, no_rebuild: bool = False) -> None:
+    """Promote the PostgreSQL standby: manage.py failover on the db host (-H picks one of several)."""
     _, hosts = targets(c, ("db",))
     if len(hosts) > 1:
         raise Exit(f"several db hosts ({', '.join(h.name for h in hosts)}): choose one with -H", code=2)
-    run_command_on(c, "db", "failover")
+    flags = [
+        f"--{name}" for name, on in (("planned", planned), ("force", force), ("no-rebuild", no_rebuild)) if on
+    ]
+    run_commands({hosts[0]: [["failover", *flags]]}, "failover")
 
 
 # ---------------------------------------------------------------- status

@@ -228,6 +228,12 @@ def test_deploy_installs_and_serves_the_release_on_every_host(fleet: Fleet) -> N
 
 def test_redeploy_reloads_gracefully_under_a_request_stream(fleet: Fleet) -> None:
     previous = fleet.revisions[-1]
+    # Two older releases (keep_releases = 3): the oldest goes, with the venv only it used.
+    app1 = fleet.root("app1")
+    for name in ("20000101000000-oldest", "20000102000000-older"):
+        (app1 / "releases" / name).mkdir()
+    (app1 / "shared" / "venvs" / "0ld").mkdir()
+    (app1 / "releases" / "20000101000000-oldest" / "venv").symlink_to("../../shared/venvs/0ld")
     masters = {host: fleet.supervisorctl(host, "pid", "app").strip() for host in HOSTS}
     workers = {host: fleet.supervisorctl(host, "pid", "worker:worker-0").strip() for host in HOSTS}
     streams = {host: RequestStream(fleet.url(host)) for host in HOSTS}
@@ -257,12 +263,19 @@ def test_redeploy_reloads_gracefully_under_a_request_stream(fleet: Fleet) -> Non
         log = (fleet.root(host) / "shared" / "log" / "supervisord.log").read_text()
         assert "stopped: worker-0 (exit status 0)" in log  # it left on SIGTERM, between jobs
         assert fleet.served_release(host) == revision
+    # The newest three releases stay; the oldest went, and so did the venv only it used.
+    kept = sorted(os.listdir(app1 / "releases"))
+    assert kept[0] == "20000102000000-older"
+    assert kept[2] == fleet.current("app1")
+    assert sorted(os.listdir(app1 / "shared" / "venvs")) == [
+        os.readlink(app1 / "current" / "venv").split("/")[-1]
+    ]
 
 
 def test_rollback_switches_every_host_back(fleet: Fleet) -> None:
-    first, second = fleet.revisions[:2]
-    releases = sorted(os.listdir(fleet.root("app1") / "releases"))
-    assert fleet.current("app1") == releases[-1]
+    first = fleet.revisions[0]
+    releases = sorted(os.listdir(fleet.root("app2") / "releases"))
+    assert fleet.current("app2") == releases[-1]
     fleet.fab("rollback")
     for host in HOSTS:
         assert fleet.current(host) == releases[-2]
@@ -270,19 +283,21 @@ def test_rollback_switches_every_host_back(fleet: Fleet) -> None:
     listing = fleet.fab("releases").stdout
     assert f"[app1] * {releases[-2]}" in listing
     assert f"[app2]   {releases[-1]}" in listing
-    # Forward again, by name.
-    fleet.fab("rollback", "--release", releases[-1])
-    for host in HOSTS:
-        assert fleet.served_release(host) == second
+    # A release some host lacks: nothing switches.
+    missing = fleet.fab("rollback", "--release", "20000102000000-older", ok=False)
+    assert missing.returncode == 1
+    assert "rollback stopped before the switch: 20000102000000-older is not on app2 (" in missing.stderr
+    assert fleet.current("app1") == releases[-2]
 
 
 def test_a_host_that_cannot_run_the_release_stops_the_rollout_before_the_switch(fleet: Fleet) -> None:
-    serving = fleet.revisions[-1]
+    serving = fleet.served_release("app1")
     before = {host: fleet.current(host) for host in HOSTS}
     env = fleet.root("app2") / "shared" / "env"
     env.rename(env.with_name("env.away"))
     try:
-        result = fleet.fab("deploy", "--revision", fleet.new_revision("fab test: refused release"), ok=False)
+        revision = fleet.new_revision("fab test: refused release")
+        result = fleet.fab("deploy", "--revision", revision, ok=False)
     finally:
         env.with_name("env.away").rename(env)
     assert result.returncode == 1
@@ -293,9 +308,12 @@ def test_a_host_that_cannot_run_the_release_stops_the_rollout_before_the_switch(
     for host in HOSTS:
         assert fleet.current(host) == before[host]
         assert fleet.served_release(host) == serving
+        # The release that never became current is gone again.
+        assert not [r for r in os.listdir(fleet.root(host) / "releases") if r.endswith(revision[:10])]
 
 
 def test_migrate_shards_restart_and_status(fleet: Fleet) -> None:
+    serving = fleet.served_release("app1")
     migrate = fleet.fab("migrate").stdout
     assert "No migrations to apply." in migrate
     assert "shards migrated, the rest were up to date" in migrate
@@ -305,19 +323,18 @@ def test_migrate_shards_restart_and_status(fleet: Fleet) -> None:
     assert "shard0:" in shards
     assert "shard1:" in shards
 
-    # -H narrows a task to the named hosts: app2's gunicorn keeps its workers.
-    workers = {host: fleet.supervisorctl(host, "pid", "worker:worker-0") for host in HOSTS}
-    fleet.fab("-H", "app1", "restart")
-    assert fleet.supervisorctl("app1", "pid", "worker:worker-0") != workers["app1"]
-    assert fleet.supervisorctl("app2", "pid", "worker:worker-0") == workers["app2"]
-
-    # A stopped program is what status reports, by host; restart brings it back.
+    # A stopped program is what status reports, by host.
     fleet.supervisorctl("app2", "stop", "app")
     down = fleet.fab("status", ok=False)
     assert down.returncode == 1
     assert "app2:processes" in down.stderr
     assert "app2:app" in down.stderr
-    fleet.fab("restart")
+    assert "app1:" not in down.stderr
+
+    # restart brings it back; -H narrows it to app2, so app1's worker keeps running.
+    app1_worker = fleet.supervisorctl("app1", "pid", "worker:worker-0")
+    fleet.fab("-H", "app2", "restart")
+    assert fleet.supervisorctl("app1", "pid", "worker:worker-0") == app1_worker
     assert "all hosts up" in fleet.fab("status").stdout
     for host in HOSTS:
-        assert fleet.served_release(host) == fleet.revisions[1]
+        assert fleet.served_release(host) == serving
