@@ -19,6 +19,7 @@ import sentry_sdk
 from django.conf import settings
 from django.http import HttpRequest
 from sentry_sdk.integrations.django import DjangoIntegration
+from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.types import Event, Hint
 
 from instagram.requestid import request_id_var
@@ -73,6 +74,9 @@ def init_sentry() -> None:
         before_send=scrub_event,
         before_breadcrumb=scrub_breadcrumb,
     )
+    # A request for another host name is a scanner's doing (Django answers
+    # 400), not a bug: it stays in the log, out of Sentry.
+    ignore_logger("django.security.DisallowedHost")
 
 
 def scrub_text(text: str) -> str:

@@ -36,6 +36,12 @@ def test_an_unhandled_error_in_a_view_arrives_without_personal_data(
 ) -> None:
     request_id = f"sentry-view-{uuid.uuid4().hex[:12]}"
     password = f"secret-{uuid.uuid4().hex[:8]}"
+    # A scanner's request for another host: a 400 logged, not a bug reported.
+    scanner_id = f"sentry-host-{uuid.uuid4().hex[:12]}"
+    scanned = http.get(
+        f"{healthy_stack.api}/ping", headers={"Host": "evil.example", "X-Request-ID": scanner_id}, timeout=15
+    )
+    assert scanned.status_code == 400
     # PostgreSQL's pooler down: the sign-up's insert raises in the view, a bug
     # to report (a 500), not a client error.
     with healthy_stack.stopped("pgbouncer"):
@@ -76,6 +82,7 @@ def test_an_unhandled_error_in_a_view_arrives_without_personal_data(
     for secret in (password, "kevin@example.com", "query-token-1234", "header-token-5678", "cookie-9012"):
         assert secret not in sent
     assert "user" not in event
+    assert event_tagged(healthy_stack, scanner_id) is None
     # One event: the error log line that follows the report is not a second one.
     assert sum(e.get("tags", {}).get("request_id") == request_id for e in events(healthy_stack)) == 1
     assert all(

@@ -1,3 +1,4 @@
+import logging
 import signal
 import threading
 from typing import Any
@@ -6,6 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from monitoring.alerts import StateStore, run_checks
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -20,6 +23,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
         # One store for the life of the loop: it keeps the state while Redis is down.
         store = StateStore()
+        logger.info(
+            "alert_watch: every %.0fs, %s and fan-out lag (over %.0fs), paging %s",
+            options["interval"], settings.ALERT_HEALTH_URL, settings.ALERT_FANOUT_LAG_SECONDS,
+            settings.PAGERDUTY_EVENTS_URL,
+        )  # fmt: skip
         while not stop.is_set():
             run_checks(store)
             stop.wait(options["interval"])
