@@ -416,6 +416,8 @@ def template_values(p: Profile) -> dict[str, object]:
         # nodes' roles, which a failover swaps.
         "pg_primary_port": pg_port(p, pg_roles(p)[0]),
         "pg_standby_port": pg_port(p, pg_roles(p)[1]),
+        # The port in postgresql.conf, set for each node by write_configs.
+        "pg_node_port": p.pg_primary,
         "pgbouncer_port": p.pgbouncer,
         "query_wait_timeout": 30,
         # Other names reach the primary's database of that name (scratch

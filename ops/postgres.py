@@ -13,12 +13,17 @@ The order of a failover is what keeps every acknowledged commit:
 2. the standby, which flushed every acknowledged commit before the client got
    its answer (synchronous replication), is promoted;
 3. the promoted node stops waiting for a standby it does not have yet, and
-   pgbouncer is pointed at it (RELOAD: clients queued meanwhile go on);
+   pgbouncer is pointed at it (RELOAD). pgbouncer is PAUSEd around steps
+   1-3 (after the check that a crashed primary is down), so clients wait
+   for the new primary instead of failing;
 4. the old primary's data is moved aside and the node is rebuilt from the new
    primary with pg_basebackup; once it streams, commits wait for it again.
 """
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from django.core.management.base import CommandError
@@ -104,6 +109,46 @@ def repoint_pgbouncers(p: stack.Profile, primary: str) -> None:
         pgbouncer_command(port, "RELOAD")
 
 
+def promote_and_repoint(p: stack.Profile, new: str, progress: Progress) -> None:
+    progress(f"promoting {new}")
+    promote(p, new)
+    progress(f"{new} is the primary; pointing pgbouncer at it")
+    repoint_pgbouncers(p, new)
+
+
+@contextmanager
+def paused(port: int, *, timeout: float = 15) -> Iterator[None]:
+    """Hold new transactions in the pgbouncer on `port` for the block, once those in flight finished.
+
+    Clients wait instead of failing while the primary changes (a planned
+    switchover). A transaction still open after `timeout` cancels the pause,
+    and nothing is changed.
+    """
+    finished = threading.Event()
+    errors: list[psycopg.Error] = []
+
+    def pause() -> None:
+        try:
+            pgbouncer_command(port, "PAUSE")
+        except psycopg.Error as exc:
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=pause, name="pgbouncer-pause", daemon=True).start()
+    if not finished.wait(timeout):
+        pgbouncer_command(port, "RESUME")
+        raise CommandError(
+            f"pgbouncer could not pause in {timeout:.0f}s (a long transaction?): nothing changed"
+        )
+    if errors:
+        raise CommandError(f"pgbouncer refused to pause: {errors[0]}")
+    try:
+        yield
+    finally:
+        pgbouncer_command(port, "RESUME")
+
+
 def rebuild_standby(p: stack.Profile, progress: Progress) -> None:
     """Make the node that is not the primary stream from it again, then replicate synchronously."""
     primary, standby = stack.pg_roles(p)
@@ -132,25 +177,29 @@ def failover(p: stack.Profile, *, planned: bool, force: bool, rebuild: bool, pro
     if not is_up(p, new) or not in_recovery(p, new):
         raise CommandError(f"{new} is not a running standby: there is nothing to promote")
     if planned:
-        progress(f"switchover: stopping the primary {old} cleanly; its last WAL goes to {new} first")
-        stack.supervisorctl(p, "stop", old)
-        checkpoint = latest_checkpoint(p, old)
-        wait_received(p, new, checkpoint)
-        progress(f"{new} has replayed {old}'s shutdown checkpoint: nothing is lost")
+        progress("switchover: pausing pgbouncer (transactions in flight finish, new ones wait)")
+        with paused(p.pgbouncer):
+            progress(f"stopping the primary {old} cleanly; its last WAL goes to {new} first")
+            stack.supervisorctl(p, "stop", old)
+            wait_received(p, new, latest_checkpoint(p, old))
+            progress(f"{new} has replayed {old}'s shutdown checkpoint: nothing is lost")
+            promote_and_repoint(p, new, progress)
+        progress(f"pgbouncer resumed: waiting transactions go to {new} ({time.monotonic() - started:.1f}s)")
     else:
-        progress(f"checking that the primary {old} is down")
-        if not confirm_down(p, old) and not force:
-            raise CommandError(
-                f"the primary {old} answers: not failing over. A planned switchover is "
-                "`failover --planned`; `--force` fences and replaces a primary that answers"
-            )
-        progress(f"fencing {old}: stopped under supervisord, so it cannot come back as a second primary")
-        stack.supervisorctl(p, "stop", old, check=False)
-    progress(f"promoting {new}")
-    promote(p, new)
-    progress(f"{new} is the primary; pointing pgbouncer at it")
-    repoint_pgbouncers(p, new)
-    progress(f"pgbouncer sends writes to {new} ({time.monotonic() - started:.1f}s since the start)")
+        # Paused, pgbouncer holds new transactions until the new primary
+        # takes them, instead of failing them fast (server_login_retry).
+        progress("pausing pgbouncer: new transactions wait")
+        with paused(p.pgbouncer):
+            progress(f"checking that the primary {old} is down")
+            if not confirm_down(p, old) and not force:
+                raise CommandError(
+                    f"the primary {old} answers: not failing over. A planned switchover is "
+                    "`failover --planned`; `--force` fences and replaces a primary that answers"
+                )
+            progress(f"fencing {old}: stopped under supervisord, so it cannot come back as a second primary")
+            stack.supervisorctl(p, "stop", old, check=False)
+            promote_and_repoint(p, new, progress)
+        progress(f"pgbouncer resumed: writes go to {new} ({time.monotonic() - started:.1f}s since the start)")
     if rebuild:
         rebuild_standby(p, progress)
     else:

@@ -38,6 +38,8 @@ class WriteLoad:
     users: list[str] = field(default_factory=list)
     comments: list[int] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
+    # What the test is doing now: failures are counted by phase.
+    phase: str = "before the kill"
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     threads: list[threading.Thread] = field(default_factory=list)
@@ -70,7 +72,7 @@ class WriteLoad:
 
     def failed(self, reason: str) -> None:
         with self.lock:
-            self.failures[reason] += 1
+            self.failures[f"{self.phase}: {reason}"] += 1
 
     def sign_up(self, http: requests.Session) -> None:
         username = new_username("failover")
@@ -146,6 +148,7 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
     load.start(signups=2, commenters=2)
     wait_for(lambda: load.acknowledged >= 10, timeout=60)
 
+    load.phase = "killed and failing over"
     stack.ctl("signal", "KILL", old)
     # supervisord restarts what dies: stop it for good (the failover fences it too).
     stack_script.supervisorctl(stack.profile, "stop", old, check=False)
@@ -155,13 +158,16 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
     assert not postgres.in_recovery(stack.profile, new)
     assert postgres.in_recovery(stack.profile, old)
     failed_over = load.acknowledged
+    load.phase = "after the failover"
     wait_for(lambda: load.acknowledged >= failed_over + 10, timeout=60)
     wait_for(lambda: all_green(stack, http), timeout=60, interval=0.5)
 
     switched = load.acknowledged
+    load.phase = "switching over"
     switch_output = failover("--planned")
     assert stack_script.pg_roles(stack.profile) == (old, new)
     switched_back = load.acknowledged
+    load.phase = "after the switchover"
     wait_for(lambda: load.acknowledged >= switched_back + 10, timeout=60)
     load.finish()
 
