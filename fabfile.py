@@ -491,18 +491,25 @@ def activate(remote: Remote, revision: str, *, full: bool = False) -> None:
         say(host, f"supervisord.conf changed: restarted {', '.join(sorted(restarted)) or 'nothing'}")
     if "app" in host.roles:
         if "app" not in restarted:
-            state = remote.supervisorctl("status", "app", step="gunicorn", check=False)
-            if full or "RUNNING" not in state:
-                remote.supervisorctl("restart", "app", step="gunicorn")
-                say(host, "gunicorn restarted")
-            else:
-                remote.supervisorctl("signal", "HUP", "app", step="gunicorn")
-                say(host, "gunicorn reloaded (HUP)")
+            reload_gunicorn(remote, full=full)
         wait_serving(remote, revision)
     if "worker" in host.roles and host.workers > 0 and "worker" not in restarted:
         for number in range(host.workers):
             remote.supervisorctl("restart", f"worker:worker-{number}", step="workers")
             say(host, f"worker-{number} restarted after its job")
+
+
+def reload_gunicorn(remote: Remote, *, full: bool) -> None:
+    """SIGHUP the gunicorn master (start or restart it when `full` or when it is not running)."""
+    if not full and remote.test(
+        f"{q(remote.host.path('shared', 'supervisor', 'bin', 'supervisorctl'))}"
+        f" -c {q(remote.host.path('shared', 'supervisord.conf'))} signal HUP app | grep -q 'app: signalled'",
+        step="gunicorn",
+    ):
+        say(remote.host, "gunicorn reloaded (HUP)")
+        return
+    remote.supervisorctl("restart", "app", step="gunicorn")
+    say(remote.host, "gunicorn restarted")
 
 
 # A probe the host runs with its own python: GET the URL until it answers 200
@@ -644,13 +651,23 @@ def discard(hosts: Sequence[Host], release: str) -> None:
         say(None, f"could not remove the unused release {release} everywhere: {exc}")
 
 
+# manage.py migrate, then migrate_shards, in one process (one Django start-up).
+MIGRATE = (
+    "import django; django.setup(); from django.core.management import call_command;"
+    " call_command('migrate', interactive=False); call_command('migrate_shards')"
+)
+
+
 def migrate_release(remote: Remote, release: str) -> None:
-    for command in ("migrate", "migrate_shards"):
-        output = remote.manage(
-            release, command, "--no-input" if command == "migrate" else "-v1", step=command
-        )
-        for line in tail(output, 3).splitlines():
-            say(remote.host, line)
+    """Apply the migrations of `release` (a folder on the host) to the main database and every shard."""
+    host = remote.host
+    output = remote.run(
+        f"cd {q(release)} && set -a && . {q(host.path('shared', 'env'))} && set +a"
+        f" && ./venv/bin/python -c {q(MIGRATE)}",
+        step="migrate",
+    )
+    for line in output.splitlines():
+        say(host, line.strip())
 
 
 def switch_and_reload(hosts: Sequence[Host], release: str, revision: str) -> None:
