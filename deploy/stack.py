@@ -727,6 +727,11 @@ def build_standby(p: Profile) -> None:
     datadir = pg_datadir(p, standby)
     if (datadir / "standby.signal").exists():
         return
+    if (pg_datadir(p, primary) / "standby.signal").exists():
+        raise StackError(
+            f"{primary} is recorded as the primary ({p.var / 'postgres-primary'}) but is a standby: "
+            "correct that file rather than rebuild the real primary"
+        )
     if (datadir / "PG_VERSION").exists():
         supervisorctl(p, "stop", standby, check=False)
         aside = datadir.with_name(f"{datadir.name}.diverged")
