@@ -715,24 +715,28 @@ def create_databases(p: Profile) -> None:
             psql(p, f"ALTER DATABASE {name} SET timezone TO 'UTC'")
 
 
-def build_standby(p: Profile) -> None:
+def build_standby(p: Profile, *, fresh: bool = False) -> None:
     """Make the node that is not the primary a hot standby of it (pg_basebackup).
 
-    A data folder that is a standby already is kept. One that is not (the
-    former primary, after a failover) is stopped and moved aside to
-    `<folder>.diverged`, replacing an older one: it may hold commits that no
-    client saw acknowledged, which the new timeline does not have.
+    A data folder that is a standby already is kept, unless `fresh` (a
+    standby too far behind, or broken): then it is stopped and replaced, as
+    it holds only a copy. One that is not a standby (the former primary,
+    after a failover) is stopped and moved aside to `<folder>.diverged`,
+    replacing an older one: it may hold commits that no client saw
+    acknowledged, which the new timeline does not have.
     """
     primary, standby = pg_roles(p)
     datadir = pg_datadir(p, standby)
     if (datadir / "standby.signal").exists():
-        return
-    if (pg_datadir(p, primary) / "standby.signal").exists():
+        if not fresh:
+            return
+        supervisorctl(p, "stop", standby, check=False)
+    elif (pg_datadir(p, primary) / "standby.signal").exists():
         raise StackError(
             f"{primary} is recorded as the primary ({p.var / 'postgres-primary'}) but is a standby: "
             "correct that file rather than rebuild the real primary"
         )
-    if (datadir / "PG_VERSION").exists():
+    elif (datadir / "PG_VERSION").exists():
         supervisorctl(p, "stop", standby, check=False)
         aside = datadir.with_name(f"{datadir.name}.diverged")
         shutil.rmtree(aside, ignore_errors=True)

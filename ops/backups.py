@@ -102,10 +102,8 @@ class BaseBackup:
 
 
 def _barman_time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value) if "T" in value or "-" in value[:5] else None
-    if parsed is None:
-        parsed = datetime.strptime(value, "%a %b %d %H:%M:%S %Y")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """Parse a time of barman's backup list: ctime format, the database host's local time."""
+    return datetime.strptime(value, "%a %b %d %H:%M:%S %Y").astimezone(UTC)
 
 
 def list_postgres_backups() -> list[BaseBackup]:

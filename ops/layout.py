@@ -41,11 +41,16 @@ def superuser_connection(
     )
 
 
-def pgbouncer_command(port: int, command: str) -> None:
-    """Run `command` (RELOAD, PAUSE, RESUME) on the admin console of the pgbouncer on `port`."""
+def pgbouncers() -> list[tuple[str, int]]:
+    """Return the (host, port) of the pgbouncer of the primary's names, then of the standby's."""
+    return [(settings.DB_HOST, settings.DB_PORT), (settings.DB_REPLICA_HOST, settings.DB_REPLICA_PORT)]
+
+
+def pgbouncer_command(address: tuple[str, int], command: str) -> None:
+    """Run `command` (RELOAD, PAUSE, RESUME) on the admin console of the pgbouncer at `address`."""
     with psycopg.connect(
-        host=settings.DB_HOST,
-        port=port,
+        host=address[0],
+        port=address[1],
         dbname="pgbouncer",
         user=settings.DB_USER,
         password=settings.DB_PASSWORD,

@@ -29,7 +29,7 @@ import psycopg
 from django.core.management.base import CommandError
 
 from deploy import stack
-from ops.layout import Progress, pgbouncer_command, superuser_connection
+from ops.layout import Progress, pgbouncer_command, pgbouncers, superuser_connection
 
 
 def is_up(p: stack.Profile, node: str) -> bool:
@@ -105,8 +105,8 @@ def repoint_pgbouncers(p: stack.Profile, primary: str) -> None:
     """Record `primary` as the primary, render pgbouncer's files for it, and reload both pgbouncers."""
     (p.var / "postgres-primary").write_text(f"{primary}\n")
     stack.write_configs(p)
-    for port in (p.pgbouncer, p.pgbouncer_replica):
-        pgbouncer_command(port, "RELOAD")
+    for address in pgbouncers():
+        pgbouncer_command(address, "RELOAD")
 
 
 def promote_and_repoint(p: stack.Profile, new: str, progress: Progress) -> None:
@@ -117,19 +117,20 @@ def promote_and_repoint(p: stack.Profile, new: str, progress: Progress) -> None:
 
 
 @contextmanager
-def paused(port: int, *, timeout: float = 15) -> Iterator[None]:
-    """Hold new transactions in the pgbouncer on `port` for the block, once those in flight finished.
+def paused(*, timeout: float = 15) -> Iterator[None]:
+    """Hold new transactions in the primary's pgbouncer for the block, once those in flight finished.
 
     Clients wait instead of failing while the primary changes (a planned
     switchover). A transaction still open after `timeout` cancels the pause,
     and nothing is changed.
     """
+    address = pgbouncers()[0]
     finished = threading.Event()
     errors: list[psycopg.Error] = []
 
     def pause() -> None:
         try:
-            pgbouncer_command(port, "PAUSE")
+            pgbouncer_command(address, "PAUSE")
         except psycopg.Error as exc:
             errors.append(exc)
         finally:
@@ -137,7 +138,7 @@ def paused(port: int, *, timeout: float = 15) -> Iterator[None]:
 
     threading.Thread(target=pause, name="pgbouncer-pause", daemon=True).start()
     if not finished.wait(timeout):
-        pgbouncer_command(port, "RESUME")
+        pgbouncer_command(address, "RESUME")
         raise CommandError(
             f"pgbouncer could not pause in {timeout:.0f}s (a long transaction?): nothing changed"
         )
@@ -146,16 +147,23 @@ def paused(port: int, *, timeout: float = 15) -> Iterator[None]:
     try:
         yield
     finally:
-        pgbouncer_command(port, "RESUME")
+        pgbouncer_command(address, "RESUME")
 
 
-def rebuild_standby(p: stack.Profile, progress: Progress) -> None:
-    """Make the node that is not the primary stream from it again, then replicate synchronously."""
+def rebuild_standby(p: stack.Profile, progress: Progress, *, fresh: bool = False) -> None:
+    """Make the node that is not the primary stream from it again, then replicate synchronously.
+
+    `fresh`: rebuild it even when it is a standby already (one too far
+    behind to catch up, or broken).
+    """
     primary, standby = stack.pg_roles(p)
     started = time.monotonic()
     progress(f"rebuilding {standby} as the standby of {primary} (pg_basebackup)")
     try:
-        stack.build_standby(p)
+        if fresh:
+            progress("commits stop waiting for the standby while it is rebuilt")
+            stack.release_sync_standby(p)
+        stack.build_standby(p, fresh=fresh)
         stack.start_program(p, standby, port=stack.pg_port(p, standby), timeout=60)
         stack.wait_pg_ready(p, stack.pg_port(p, standby), standby)
         progress(f"{standby} is up; waiting for it to stream, then making commits wait for it")
@@ -178,7 +186,7 @@ def failover(p: stack.Profile, *, planned: bool, force: bool, rebuild: bool, pro
         raise CommandError(f"{new} is not a running standby: there is nothing to promote")
     if planned:
         progress("switchover: pausing pgbouncer (transactions in flight finish, new ones wait)")
-        with paused(p.pgbouncer):
+        with paused():
             progress(f"stopping the primary {old} cleanly; its last WAL goes to {new} first")
             stack.supervisorctl(p, "stop", old)
             wait_received(p, new, latest_checkpoint(p, old))
@@ -189,7 +197,7 @@ def failover(p: stack.Profile, *, planned: bool, force: bool, rebuild: bool, pro
         # Paused, pgbouncer holds new transactions until the new primary
         # takes them, instead of failing them fast (server_login_retry).
         progress("pausing pgbouncer: new transactions wait")
-        with paused(p.pgbouncer):
+        with paused():
             progress(f"checking that the primary {old} is down")
             if not confirm_down(p, old) and not force:
                 raise CommandError(

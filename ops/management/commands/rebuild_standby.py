@@ -1,6 +1,6 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from ops.layout import stack_profile
 from ops.postgres import rebuild_standby
@@ -13,5 +13,14 @@ class Command(BaseCommand):
         "then make commits wait for it again."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--fresh", action="store_true", help="replace it even if it is a standby (too far behind, broken)"
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
-        rebuild_standby(stack_profile(), lambda line: self.stdout.write(f"rebuild_standby: {line}"))
+        rebuild_standby(
+            stack_profile(),
+            lambda line: self.stdout.write(f"rebuild_standby: {line}"),
+            fresh=options["fresh"],
+        )
