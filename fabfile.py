@@ -323,7 +323,8 @@ def build_artifact(revision: str) -> Artifact:
     """Archive `revision` and build (once per requirements hash) the wheelhouse it installs from."""
     sha = git("rev-parse", "--verify", f"{revision}^{{commit}}").strip()
     requirements = git("show", f"{sha}:requirements.txt").encode()
-    req_hash = hashlib.sha256(requirements).hexdigest()[:16]
+    # Wheels (and so venvs) differ by Python version too: the hash covers both.
+    req_hash = hashlib.sha256(requirements + local_python_version().encode()).hexdigest()[:16]
     release = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + sha[:10]
     (VAR / "releases").mkdir(parents=True, exist_ok=True)
     tarball = VAR / "releases" / f"{sha}.tar.gz"
@@ -394,7 +395,7 @@ def prepare(remote: Remote, artifact: Artifact) -> None:
     say(host, f"unpacking {artifact.release}")
     remote.put(artifact.tarball, upload, step="upload")
     remote.run(
-        f"rm -rf {q(release)} && mkdir -p {q(release)} && tar -xzf {q(upload)} -C {q(release)}"
+        f"mkdir {q(release)} && tar -xzf {q(upload)} -C {q(release)}"
         f" && rm -f {q(upload)} && echo {q(artifact.revision)} > {q(release)}/REVISION",
         step="unpack",
     )
@@ -646,7 +647,14 @@ def deploy(c: Context, revision: str = "HEAD") -> None:
 def discard(hosts: Sequence[Host], release: str) -> None:
     """Remove a release that never became current from every host (best effort)."""
     try:
-        on_hosts(hosts, lambda r: r.run(f"rm -rf {q(r.host.path('releases', release))}", step="discard"))
+        on_hosts(
+            hosts,
+            lambda r: r.run(
+                f'cd {q(r.host.root)} && {{ [ "$(readlink current)" = releases/{q(release)} ]'
+                f" || rm -rf releases/{q(release)}; }}",
+                step="discard",
+            ),
+        )
     except RolloutError as exc:
         say(None, f"could not remove the unused release {release} everywhere: {exc}")
 
