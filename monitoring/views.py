@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -14,12 +15,17 @@ from instagram.errors import allow_methods
 from monitoring.collector import StackCollector
 
 
+@cache
+def _networks(allowed: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(network, strict=False) for network in allowed]
+
+
 def _allowed(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
         return False
-    return any(ip in ipaddress.ip_network(network, strict=False) for network in settings.METRICS_ALLOWED_IPS)
+    return any(ip in network for network in _networks(tuple(settings.METRICS_ALLOWED_IPS)))
 
 
 def may_scrape(request: HttpRequest) -> bool:
