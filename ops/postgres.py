@@ -14,7 +14,7 @@ The order of a failover is what keeps every acknowledged commit:
    its answer (synchronous replication), is promoted;
 3. the promoted node stops waiting for a standby it does not have yet, and
    pgbouncer is pointed at it (RELOAD). pgbouncer is PAUSEd around steps
-   1-3 (after the check that a crashed primary is down), so clients wait
+   1-3 (the check that a crashed primary is down included), so clients wait
    for the new primary instead of failing;
 4. the old primary's data is moved aside and the node is rebuilt from the new
    primary with pg_basebackup; once it streams, commits wait for it again.
