@@ -107,7 +107,10 @@ def healthy_stack(stack: Stack, http: requests.Session) -> Stack:
     """
 
     def all_green() -> bool:
-        return all(http.get(f"{stack.api}/health", timeout=10).status_code == 200 for _ in range(10))
+        try:  # a cold app server (just restarted) can take longer than that on a loaded machine
+            return all(http.get(f"{stack.api}/health", timeout=10).status_code == 200 for _ in range(10))
+        except requests.Timeout:
+            return False
 
     wait_for(all_green, timeout=60, interval=0.5)
     return stack
