@@ -14,7 +14,10 @@ from tests.conftest import ROOT, Stack
 
 def test_every_template_renders_with_no_placeholder_left(stack: Stack) -> None:
     values = stack_script.template_values(stack.profile)
+    host_templates = stack_script.DEPLOY / "hosts"  # fab deploy renders these, with a host's values
     for source in (stack_script.DEPLOY).rglob("*"):
+        if host_templates in source.parents:
+            continue
         if source.is_file() and "{{" in source.read_text(errors="ignore") and source.suffix != ".py":
             rendered = stack_script.render(source.read_text(), values)
             assert not re.search(r"\{\{\w+\}\}", rendered), source
