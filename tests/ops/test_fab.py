@@ -225,7 +225,7 @@ def test_the_example_inventory_reads_and_h_narrows_it() -> None:
     assert inventory.select(("app",), ["db1"]) == []
 
 
-def test_deploy_installs_and_serves_the_release_on_every_host(fleet: Fleet) -> None:
+def test_deploy_installs_and_serves_the_release_on_every_host(fleet: Fleet, healthy_stack: Stack) -> None:
     revision = fleet.new_revision("fab test: first release")
     result = fleet.fab("deploy", "--revision", revision)
     assert "migrate_shards" in result.stdout
@@ -335,7 +335,7 @@ def test_a_host_that_cannot_run_the_release_stops_the_rollout_before_the_switch(
         assert not [r for r in os.listdir(fleet.root(host) / "releases") if r.endswith(revision[:10])]
 
 
-def test_migrate_shards_restart_and_status(fleet: Fleet) -> None:
+def test_migrate_shards_restart_and_status(fleet: Fleet, healthy_stack: Stack) -> None:
     serving = fleet.served_release("app1")
     migrate = fleet.fab("migrate").stdout
     assert "No migrations to apply." in migrate
@@ -345,6 +345,12 @@ def test_migrate_shards_restart_and_status(fleet: Fleet) -> None:
     assert "shards    0-" in shards
     assert "shard0:" in shards
     assert "shard1:" in shards
+
+    # backup runs the ops commands on the db and redis host (app1), through its current release.
+    backups = fleet.fab("backup", "--list").stdout
+    assert "[app1] " in backups
+    assert " base backups in s3://" in backups
+    assert " Redis dumps in s3://" in backups
 
     # A stopped program is what status reports, by host.
     fleet.supervisorctl("app2", "stop", "app")
