@@ -182,10 +182,11 @@ class HostError(Exception):
 
 
 class RolloutError(Exception):
-    """One or more hosts failed; carries each host's error."""
+    """One or more hosts failed; carries each host's error, and the other hosts' results."""
 
-    def __init__(self, failures: dict[Host, BaseException]) -> None:
+    def __init__(self, failures: dict[Host, BaseException], results: dict[Host, Any]) -> None:
         self.failures = failures
+        self.results = results
         super().__init__("; ".join(f"{host}: {error}" for host, error in failures.items()))
 
 
@@ -294,7 +295,7 @@ def on_hosts(hosts: Sequence[Host], action: Callable[[Remote], T]) -> dict[Host,
         except Exception as exc:  # every host's failure is reported, none hides another
             failures[host] = exc
     if failures:
-        raise RolloutError(failures)
+        raise RolloutError(failures, dict(results))
     return results
 
 
@@ -933,10 +934,8 @@ def status(c: Context) -> None:
     try:
         results.update(on_hosts(hosts, one))
     except RolloutError as exc:
+        results.update(exc.results)
         results.update(exc.failures)
-        ok_hosts = [h for h in hosts if h not in exc.failures]
-        if ok_hosts:
-            results.update(on_hosts(ok_hosts, one))
     down: list[str] = []
     for host in hosts:
         result = results[host]

@@ -360,6 +360,12 @@ def test_migrate_shards_restart_and_status(fleet: Fleet, healthy_stack: Stack) -
     assert "app2:app" in down.stderr
     assert "app1:" not in down.stderr
 
+    # A host that does not answer SSH (-H takes hosts the inventory does not list).
+    unreachable = fleet.fab("-H", f"app1,127.0.0.1:{free_port()}", "status", ok=False)
+    assert unreachable.returncode == 1
+    assert "DOWN ssh" in unreachable.stdout
+    assert "ok   release" in unreachable.stdout  # app1's checks still ran
+
     # restart brings it back; -H narrows it to app2, so app1's worker keeps running.
     app1_worker = fleet.supervisorctl("app1", "pid", "worker:worker-0")
     fleet.fab("-H", "app2", "restart")
