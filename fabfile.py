@@ -146,6 +146,8 @@ class Inventory:
                 # A host the inventory does not list: an app and worker host with the defaults.
                 user, _, rest = spec.rpartition("@")
                 address, _, port = rest.partition(":")
+                if not address or not (port or "22").isdigit():
+                    raise InventoryError(f"-H {spec}: give an inventory name or [user@]address[:port]")
                 settings = {**self.defaults, "host": address}
                 settings.update({"user": user} if user else {})
                 settings.update({"port": int(port)} if port else {})
@@ -595,12 +597,12 @@ def targets(c: Context, roles: Iterable[str]) -> tuple[Inventory, list[Host]]:
     """Return the inventory and its hosts of `roles` (narrowed by -H); exit when there are none."""
     if isinstance(c, Connection):
         raise Exit("run fab from the repository root: its fabric.yaml selects fabfile.InventoryExecutor")
+    roles = tuple(roles)
     try:
         inventory = Inventory.load(inventory_path())
+        hosts = inventory.select(roles, c.config.get("cli_hosts") or ())
     except (InventoryError, tomllib.TOMLDecodeError) as exc:
         raise Exit(str(exc), code=2) from None
-    roles = tuple(roles)
-    hosts = inventory.select(roles, c.config.get("cli_hosts") or ())
     if not hosts:
         raise Exit(f"no host with role {' or '.join(roles)} in {inventory.path}", code=2)
     return inventory, hosts
@@ -624,7 +626,8 @@ def deploy(c: Context, revision: str = "HEAD") -> None:
     inventory, hosts = targets(c, RELEASE_ROLES)
     started = time.monotonic()
     artifact = build_artifact(revision)
-    say(None, f"deploying {artifact.release} to {', '.join(h.name for h in hosts)}")
+    subject = git("log", "-1", "--format=%s", artifact.revision).strip()
+    say(None, f"deploying {artifact.release} ({subject[:60]}) to {', '.join(h.name for h in hosts)}")
     try:
         on_hosts(hosts, lambda r: prepare(r, artifact))
     except RolloutError as exc:
@@ -881,7 +884,7 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as s:
 
 def host_status(remote: Remote) -> HostStatus:
     host, status = remote.host, HostStatus()
-    status.check("ssh", True, remote.run("uptime", step="ssh").strip())
+    status.check("ssh", True, remote.run("uptime", step="uptime").strip())
     py = q(host.python)
     if set(host.roles) & set(RELEASE_ROLES):
         _, current = release_state(remote)
