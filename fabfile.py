@@ -19,19 +19,22 @@ the inventory does not list). docs/deploy.md is the operator's guide.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import io
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -613,6 +616,46 @@ def fail(what: str, error: RolloutError) -> Exit:
     return Exit("\n".join(lines), code=1)
 
 
+@contextmanager
+def rollout_lock(hosts: Sequence[Host], what: str) -> Iterator[None]:
+    """Hold <root>/shared/rollout.lock on every host while a deploy or rollback runs.
+
+    mkdir is atomic, so of two operators one gets the lock and the other stops
+    before changing anything, told who holds it. A lock left by a killed fab
+    stays until removed by hand (the message says where).
+    """
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    owner = f"{what}, by {getpass.getuser()}@{socket.gethostname()} since {stamp}"
+
+    def lock_path(host: Host) -> str:
+        return host.path("shared", "rollout.lock")
+
+    def take(remote: Remote) -> None:
+        lock = lock_path(remote.host)
+        remote.run(f"mkdir -p {q(remote.host.path('shared'))}", step="lock")
+        if not remote.test(f"mkdir {q(lock)} 2>/dev/null && echo {q(owner)} > {q(lock)}/owner", step="lock"):
+            holder = remote.run(f"cat {q(lock)}/owner 2>/dev/null || true", step="lock").strip()
+            raise HostError(
+                f"lock: {lock} is held ({holder or 'by whom unknown'}); remove it if that is over"
+            )
+
+    def give_back(hosts: Sequence[Host]) -> None:
+        try:
+            on_hosts(hosts, lambda r: r.run(f"rm -rf {q(lock_path(r.host))}", step="unlock"))
+        except RolloutError as exc:
+            say(None, f"could not remove every rollout lock: {exc}")
+
+    try:
+        on_hosts(hosts, take)
+    except RolloutError as exc:
+        give_back(list(exc.results))
+        raise fail(f"{what} stopped: another rollout runs (nothing changed)", exc) from None
+    try:
+        yield
+    finally:
+        give_back(hosts)
+
+
 def first_with(hosts: Sequence[Host], role: str) -> Host:
     return next((h for h in hosts if role in h.roles), hosts[0])
 
@@ -628,23 +671,24 @@ def deploy(c: Context, revision: str = "HEAD") -> None:
     artifact = build_artifact(revision)
     subject = git("log", "-1", "--format=%s", artifact.revision).strip()
     say(None, f"deploying {artifact.release} ({subject[:60]}) to {', '.join(h.name for h in hosts)}")
-    try:
-        on_hosts(hosts, lambda r: prepare(r, artifact))
-    except RolloutError as exc:
-        discard(hosts, artifact.release)
-        raise fail("deploy stopped before the switch; no host changed its current release", exc) from None
-    migrator = first_with(hosts, "app")
-    say(migrator, "manage.py migrate, then migrate_shards")
-    try:
-        on_hosts([migrator], lambda r: migrate_release(r, r.host.path("releases", artifact.release)))
-    except RolloutError as exc:
-        discard(hosts, artifact.release)
-        raise fail("deploy stopped before the switch: migrations failed", exc) from None
-    switch_and_reload(hosts, artifact.release, artifact.revision)
-    try:
-        on_hosts(hosts, lambda r: prune(r, inventory.keep_releases))
-    except RolloutError as exc:
-        say(None, f"pruning old releases failed (the deploy itself is done): {exc}")
+    with rollout_lock(hosts, f"deploy of {artifact.release}"):
+        try:
+            on_hosts(hosts, lambda r: prepare(r, artifact))
+        except RolloutError as exc:
+            discard(hosts, artifact.release)
+            raise fail("deploy stopped before the switch; no host changed its current release", exc) from None
+        migrator = first_with(hosts, "app")
+        say(migrator, "manage.py migrate, then migrate_shards")
+        try:
+            on_hosts([migrator], lambda r: migrate_release(r, r.host.path("releases", artifact.release)))
+        except RolloutError as exc:
+            discard(hosts, artifact.release)
+            raise fail("deploy stopped before the switch: migrations failed", exc) from None
+        switch_and_reload(hosts, artifact.release, artifact.revision)
+        try:
+            on_hosts(hosts, lambda r: prune(r, inventory.keep_releases))
+        except RolloutError as exc:
+            say(None, f"pruning old releases failed (the deploy itself is done): {exc}")
     say(None, f"deployed {artifact.release} in {time.monotonic() - started:.1f}s")
 
 
@@ -699,24 +743,28 @@ def switch_and_reload(hosts: Sequence[Host], release: str, revision: str) -> Non
 def rollback(c: Context, release: str = "") -> None:
     """Switch every host back to an earlier release, and reload it."""
     _, hosts = targets(c, RELEASE_ROLES)
-    try:
-        states = on_hosts(hosts, release_state)
-    except RolloutError as exc:
-        raise fail("rollback stopped before the switch", exc) from None
-    if not release:
-        releases, current = states[hosts[0]]
-        older = [r for r in releases if current is None or r < current]
-        if not older:
-            raise Exit(f"{hosts[0]} has no release older than {current} to roll back to", code=1)
-        release = older[-1]
-    missing = [str(h) for h, (releases, _) in states.items() if release not in releases]
-    if missing:
-        raise Exit(f"rollback stopped before the switch: {release} is not on {', '.join(missing)}", code=1)
-    revisions = on_hosts(
-        hosts[:1], lambda r: r.run(f"cat {q(r.host.path('releases', release, 'REVISION'))}", step="revision")
-    )
-    say(None, f"rolling back to {release}")
-    switch_and_reload(hosts, release, revisions[hosts[0]].strip())
+    with rollout_lock(hosts, "rollback"):
+        try:
+            states = on_hosts(hosts, release_state)
+        except RolloutError as exc:
+            raise fail("rollback stopped before the switch", exc) from None
+        if not release:
+            releases, current = states[hosts[0]]
+            older = [r for r in releases if current is None or r < current]
+            if not older:
+                raise Exit(f"{hosts[0]} has no release older than {current} to roll back to", code=1)
+            release = older[-1]
+        missing = [str(h) for h, (releases, _) in states.items() if release not in releases]
+        if missing:
+            raise Exit(
+                f"rollback stopped before the switch: {release} is not on {', '.join(missing)}", code=1
+            )
+        revision_file = f"releases/{release}/REVISION"
+        revisions = on_hosts(
+            hosts[:1], lambda r: r.run(f"cat {q(r.host.path(revision_file))}", step="revision")
+        )
+        say(None, f"rolling back to {release}")
+        switch_and_reload(hosts, release, revisions[hosts[0]].strip())
     say(None, f"rolled back to {release}")
 
 

@@ -12,6 +12,7 @@ real revisions with their own ids, and no branch or working file touched.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -311,6 +312,21 @@ def test_rollback_switches_every_host_back(fleet: Fleet) -> None:
     assert missing.returncode == 1
     assert "rollback stopped before the switch: 20000102000000-older is not on app2 (" in missing.stderr
     assert fleet.current("app1") == releases[-2]
+    # Another rollout holds app2's lock: nothing switches, and app1's lock is given back.
+    lock = fleet.root("app2") / "shared" / "rollout.lock"
+    lock.mkdir()
+    (lock / "owner").write_text("deploy of 20991231000000-abc, by someone@elsewhere\n")
+    try:
+        held = fleet.fab("rollback", ok=False)
+    finally:
+        shutil.rmtree(lock)
+    assert held.returncode == 1
+    assert "rollback stopped: another rollout runs (nothing changed)" in held.stderr
+    assert "app2 (" in held.stderr
+    assert "someone@elsewhere" in held.stderr
+    for host in HOSTS:
+        assert fleet.current(host) == releases[-2]
+        assert not (fleet.root(host) / "shared" / "rollout.lock").exists()
 
 
 def test_a_host_that_cannot_run_the_release_stops_the_rollout_before_the_switch(fleet: Fleet) -> None:
