@@ -770,7 +770,7 @@ def rollback(c: Context, release: str = "") -> None:
 
 @task(help={"env": "local file of KEY=VALUE settings for the hosts (the app's environment)"})
 def setup(c: Context, env: str) -> None:
-    """Create the folder layout and upload the settings file to every app, worker, db and redis host."""
+    """Upload the settings file to <root>/shared/env (mode 600) on every app, worker, db and redis host."""
     _, hosts = targets(c, RELEASE_ROLES)
     source = Path(env)
     if not source.is_file():
