@@ -333,9 +333,9 @@ def build_artifact(revision: str) -> Artifact:
     req_hash = hashlib.sha256(requirements + local_python_version().encode()).hexdigest()[:16]
     release = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + "-" + sha[:10]
     (VAR / "releases").mkdir(parents=True, exist_ok=True)
-    tarball = VAR / "releases" / f"{sha}.tar.gz"
-    if not tarball.exists():
-        git("archive", "--format=tar.gz", "-o", str(tarball), sha)
+    # Made for each deploy (in a second) and removed after it; the wheelhouse is the cache.
+    tarball = VAR / "releases" / f"{release}.tar.gz"
+    git("archive", "--format=tar.gz", "-o", str(tarball), sha)
     wheelhouse = VAR / f"wheelhouse-{req_hash}.tar"
     if not wheelhouse.exists():
         say(None, f"building the wheelhouse of {revision}'s requirements (once per requirements hash)")
@@ -356,6 +356,7 @@ def build_artifact(revision: str) -> Artifact:
         with tarfile.open(partial, "w") as tar:
             tar.add(folder, arcname=".")
         partial.rename(wheelhouse)
+        shutil.rmtree(folder)
     return Artifact(
         revision=sha, release=release, tarball=tarball, requirements_hash=req_hash, wheelhouse=wheelhouse
     )
@@ -669,6 +670,15 @@ def deploy(c: Context, revision: str = "HEAD") -> None:
     inventory, hosts = targets(c, RELEASE_ROLES)
     started = time.monotonic()
     artifact = build_artifact(revision)
+    try:
+        roll_out(artifact, hosts, keep=inventory.keep_releases)
+    finally:
+        artifact.tarball.unlink(missing_ok=True)
+    say(None, f"deployed {artifact.release} in {time.monotonic() - started:.1f}s")
+
+
+def roll_out(artifact: Artifact, hosts: Sequence[Host], *, keep: int) -> None:
+    """Prepare every host, migrate once, switch and reload every host, prune; stop at a failed step."""
     subject = git("log", "-1", "--format=%s", artifact.revision).strip()
     say(None, f"deploying {artifact.release} ({subject[:60]}) to {', '.join(h.name for h in hosts)}")
     with rollout_lock(hosts, f"deploy of {artifact.release}"):
@@ -686,10 +696,9 @@ def deploy(c: Context, revision: str = "HEAD") -> None:
             raise fail("deploy stopped before the switch: migrations failed", exc) from None
         switch_and_reload(hosts, artifact.release, artifact.revision)
         try:
-            on_hosts(hosts, lambda r: prune(r, inventory.keep_releases))
+            on_hosts(hosts, lambda r: prune(r, keep))
         except RolloutError as exc:
             say(None, f"pruning old releases failed (the deploy itself is done): {exc}")
-    say(None, f"deployed {artifact.release} in {time.monotonic() - started:.1f}s")
 
 
 def discard(hosts: Sequence[Host], release: str) -> None:
