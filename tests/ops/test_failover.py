@@ -7,11 +7,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import psycopg
 import pytest
 import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connections
 
 from deploy import stack as stack_script
 from ops import postgres
@@ -104,11 +106,15 @@ class WriteLoad:
             time.sleep(0.1)
 
 
-def failover(*args: str) -> str:
+def command(*args: str) -> str:
     out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def failover(*args: str) -> str:
     started = time.monotonic()
-    call_command("failover", *args, stdout=out)
-    return f"{out.getvalue()}({time.monotonic() - started:.1f}s)"
+    return f"{command('failover', *args)}({time.monotonic() - started:.1f}s)"
 
 
 def all_green(stack: Stack, http: requests.Session) -> bool:
@@ -131,6 +137,46 @@ def test_a_failover_refuses_while_the_primary_answers(roles_restored: tuple[str,
     with pytest.raises(CommandError, match="answers: not failing over"):
         failover()
     assert stack_script.pg_roles(stack_script.PROFILES[settings.ENVIRONMENT]) == roles_restored
+
+
+def commit(p: stack_script.Profile, node: str) -> float:
+    """Commit one transaction that writes WAL on `node`, straight to it; return the seconds it took."""
+    with psycopg.connect(
+        host="127.0.0.1",
+        port=stack_script.pg_port(p, node),
+        dbname=stack_script.MAIN_DB,
+        user=settings.DB_USER,
+        password=settings.DB_PASSWORD,
+        autocommit=True,
+    ) as conn:
+        started = time.monotonic()
+        conn.execute("CREATE TEMPORARY TABLE probe (id int)")  # catalog rows: its commit writes WAL
+        return time.monotonic() - started
+
+
+def test_commits_wait_for_the_standby_until_synchronous_replication_is_switched_off(
+    healthy_stack: Stack, roles_restored: tuple[str, str]
+) -> None:
+    p = healthy_stack.profile
+    primary, standby = roles_restored
+    assert "commits are synchronous (ANY 1 (standby1))" in command("sync_replication")
+    waits: list[float] = []
+    try:
+        with healthy_stack.stopped(standby):
+            waiting = threading.Thread(target=lambda: waits.append(commit(p, primary)), daemon=True)
+            waiting.start()
+            waiting.join(timeout=2)
+            assert waiting.is_alive(), "a commit did not wait for the stopped standby"
+            assert "commits are asynchronous" in command("sync_replication", "off")
+            waiting.join(timeout=10)  # released by the change
+            assert not waiting.is_alive()
+            assert commit(p, primary) < 1
+    finally:
+        output = command("sync_replication", "on")  # waits for the standby to stream again
+    assert len(waits) == 1
+    assert waits[0] >= 2
+    assert "commits are synchronous (ANY 1 (standby1))" in output
+    assert "standby standby1: streaming, quorum" in output
 
 
 def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after_a_switchover_back(
@@ -171,6 +217,9 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
     wait_for(lambda: load.acknowledged >= switched_back + 10, timeout=60)
     load.finish()
 
+    # No request cycle closes this process's connections: one an earlier test
+    # left (through a pgbouncer it restarted) would fail the first query.
+    connections.close_all()
     users = set(User.objects.filter(username__in=load.users).values_list("username", flat=True))
     with shard_for_id(int(media_id.split("_")[0])):
         comments = set(Comment.objects.filter(id__in=load.comments).values_list("id", flat=True))

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         primary, standby = stack.pg_roles(p)
         try:
             if options["state"] == "on":
-                stack.require_sync_standby(p, timeout=10)
+                stack.require_sync_standby(p, timeout=30)
             elif options["state"] == "off":
                 stack.release_sync_standby(p)
         except stack.StackError as exc:
