@@ -254,7 +254,12 @@ def clear_likes(media: dict[int, int], user_ids: list[int]) -> None:
 
 
 def fill_likes(media: dict[int, int], user_ids: list[int]) -> None:
-    """Make every one of `user_ids` like every one of `media`, in bulk (both halves, exact counts)."""
+    """Make every one of `user_ids` like every one of `media`, in bulk (both halves, exact counts).
+
+    A like the previous wrk run left in flight (the app finishes a request
+    after wrk has stopped waiting) may land after the clear: it is one of
+    these pairs, so it is kept as it is.
+    """
     from django.db import connections
 
     from photos.cache import CARDS
@@ -266,7 +271,8 @@ def fill_likes(media: dict[int, int], user_ids: list[int]) -> None:
         with use_shard(shard) as context, connections[context.alias].cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {Like._meta.db_table} (media_id, user_id) "  # names from models
-                "SELECT m, u FROM unnest(%s::bigint[]) AS m CROSS JOIN unnest(%s::bigint[]) AS u",
+                "SELECT m, u FROM unnest(%s::bigint[]) AS m CROSS JOIN unnest(%s::bigint[]) AS u "
+                "ON CONFLICT DO NOTHING",
                 [ids, user_ids],
             )
             Media.objects.filter(id__in=ids).update(like_count=len(user_ids))
@@ -275,7 +281,8 @@ def fill_likes(media: dict[int, int], user_ids: list[int]) -> None:
             cursor.execute(
                 f"INSERT INTO {LikedMedia._meta.db_table} (user_id, media_id, owner_id) "
                 "SELECT u, m.id, m.owner FROM unnest(%s::bigint[]) AS u "
-                "CROSS JOIN unnest(%s::bigint[], %s::bigint[]) AS m(id, owner)",
+                "CROSS JOIN unnest(%s::bigint[], %s::bigint[]) AS m(id, owner) "
+                "ON CONFLICT DO NOTHING",
                 [users, list(media), list(media.values())],
             )
     CARDS.forget_now(list(media))

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import pytest
 import requests
+from django.db import connections
 
 from deploy import stack as stack_script
 
@@ -113,6 +114,9 @@ def healthy_stack(stack: Stack, http: requests.Session) -> Stack:
             return False
 
     wait_for(all_green, timeout=60, interval=0.5)
+    # An earlier test may have restarted pgbouncer or PostgreSQL under this
+    # process's pooled connections: start from fresh ones.
+    connections.close_all()
     return stack
 
 
