@@ -6,15 +6,17 @@ import psycopg
 from django.conf import settings
 
 
-def pgbouncer_console(command: str) -> list[dict[str, Any]]:
-    """Run `command` on the admin console of the pgbouncer Django connects through.
+def pgbouncer_console(command: str, *, address: tuple[str, int] | None = None) -> list[dict[str, Any]]:
+    """Run `command` on the admin console of the pgbouncer at `address` (default: Django's).
 
-    The console speaks only the simple query protocol, hence ClientCursor.
+    Return the rows it answers (none for RELOAD, PAUSE, RESUME). The console
+    speaks only the simple query protocol, hence ClientCursor.
     """
+    host, port = address or (settings.DB_HOST, settings.DB_PORT)
     with (
         psycopg.connect(
-            host=settings.DB_HOST,
-            port=settings.DB_PORT,
+            host=host,
+            port=port,
             dbname="pgbouncer",
             user=settings.DB_USER,
             password=settings.DB_PASSWORD,
@@ -25,7 +27,9 @@ def pgbouncer_console(command: str) -> list[dict[str, Any]]:
         conn.cursor() as cursor,
     ):
         cursor.execute(command)
-        columns = [c.name for c in cursor.description or []]
+        if cursor.description is None:
+            return []
+        columns = [c.name for c in cursor.description]
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from deploy import stack
+from instagram.pgbouncer import pgbouncer_console
 
 Progress = Callable[[str], None]
 
@@ -48,14 +49,4 @@ def pgbouncers() -> list[tuple[str, int]]:
 
 def pgbouncer_command(address: tuple[str, int], command: str) -> None:
     """Run `command` (RELOAD, PAUSE, RESUME) on the admin console of the pgbouncer at `address`."""
-    with psycopg.connect(
-        host=address[0],
-        port=address[1],
-        dbname="pgbouncer",
-        user=settings.DB_USER,
-        password=settings.DB_PASSWORD,
-        connect_timeout=2,
-        autocommit=True,
-        cursor_factory=psycopg.ClientCursor,
-    ) as conn:
-        conn.execute(command)
+    pgbouncer_console(command, address=address)

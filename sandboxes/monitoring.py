@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from sandboxes.records import record
+from sandboxes.records import record, send_json
 
 logger = logging.getLogger(__name__)
 
@@ -210,12 +210,7 @@ def _handler(service: str, directory: Path) -> type[BaseHTTPRequestHandler]:
             logged = response.pop("record", None)
             if logged is not None:
                 record(directory, service, {"time": time.time(), "path": path, "status": status, **logged})
-            data = json.dumps(response).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, response, content_type="application/json")
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 

@@ -32,7 +32,6 @@ a test can compute from the token it linked.
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import threading
@@ -47,7 +46,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from oauthlib.oauth1.rfc5849.utils import parse_authorization_header
 
-from sandboxes.records import record
+from sandboxes.records import record, send_json
 
 logger = logging.getLogger(__name__)
 
@@ -277,12 +276,7 @@ def _handler(service: str, directory: Path) -> type[BaseHTTPRequestHandler]:
                     "response": answer,
                 },
             )
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, answer, content_type="application/json; charset=utf-8")
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 
