@@ -33,7 +33,7 @@ from django.core.management.base import CommandError
 from deploy import stack
 from instagram.redis_client import redis_primary, redis_replica
 from ops.layout import Progress
-from photos.storage import s3_client
+from photos.storage import create_bucket_unless_exists, s3_client
 
 # barman's name for the cluster: the folder of its WAL and base backups.
 SERVER_NAME = "instagram"
@@ -79,13 +79,7 @@ def run_streaming(cmd: list[str], progress: Progress, *, user: str | None = None
 
 
 def ensure_backup_bucket() -> None:
-    client = s3_client()
-    try:
-        client.head_bucket(Bucket=settings.BACKUP_BUCKET)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
-            raise
-        client.create_bucket(Bucket=settings.BACKUP_BUCKET)
+    create_bucket_unless_exists(settings.BACKUP_BUCKET)
 
 
 # ---------------------------------------------------------------- PostgreSQL

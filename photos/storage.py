@@ -49,18 +49,23 @@ def cdn_read_policy(bucket: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-def ensure_bucket() -> bool:
-    """Create the media bucket and its CDN read policy; return True when the bucket was new."""
+def create_bucket_unless_exists(name: str) -> bool:
+    """Create bucket `name` unless it exists; return True when it was new."""
     client = s3_client()
-    created = False
     try:
-        client.head_bucket(Bucket=settings.S3_BUCKET)
+        client.head_bucket(Bucket=name)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
             raise
-        client.create_bucket(Bucket=settings.S3_BUCKET)
-        created = True
-    client.put_bucket_policy(Bucket=settings.S3_BUCKET, Policy=cdn_read_policy(settings.S3_BUCKET))
+        client.create_bucket(Bucket=name)
+        return True
+    return False
+
+
+def ensure_bucket() -> bool:
+    """Create the media bucket and its CDN read policy; return True when the bucket was new."""
+    created = create_bucket_unless_exists(settings.S3_BUCKET)
+    s3_client().put_bucket_policy(Bucket=settings.S3_BUCKET, Policy=cdn_read_policy(settings.S3_BUCKET))
     return created
 
 
