@@ -54,6 +54,18 @@ Decisions, and why:
   progressive encoding costs about twice the time. Quality 85, 80 for the
   150 thumbnail, 90 for the original, which later renditions may be made from.
 
+- **Memory per upload is bounded** (`MAX_WORKING_BYTES`): the pixels that
+  decoding and processing hold are estimated from the header (width x height x
+  Pillow's bytes per pixel of the decoded mode) and a photo over the bound is
+  refused before decoding. What is decoded is turned into RGB and shrunk by an
+  integer factor band by band (`_shrink_to_rgb`), so a 40 MP RGBA PNG holds
+  its decoded pixels plus a small output, never two or three full-size copies
+  (compositing on white, then box-reducing, is what a premultiplied reduce
+  would give). At most `CONCURRENT_DECODES` photos are processed at once per
+  process, so a gthread worker's memory is bounded too, whatever its threads.
+  Measured peaks (the worst input: a 40 MP RGBA PNG of 165 KB) are in
+  tests/photos/test_imaging_memory.py.
+
 Decompression bombs are refused from the header, before decoding, by
 MAX_PIXELS, well under Pillow's own warning threshold (89M pixels); its
 DecompressionBombError stays caught as a second line. No warnings filter
@@ -63,6 +75,7 @@ gthread workers process photos in several threads at once.
 
 import math
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from io import BytesIO
@@ -79,11 +92,17 @@ MIN_SIDE = 150  # the shorter side; smaller photos are refused
 ORIGINAL_MAX_SIDE = 2048  # the stored original's longest side, at most (see _draft for large JPEGs)
 RENDITIONS = {"thumbnail": 150, "low_resolution": 306, "standard_resolution": 612}
 ALLOWED_FORMATS = {"JPEG", "PNG"}
+MAX_WORKING_BYTES = 192 * 1024 * 1024  # the decoded pixels and the output of _shrink_to_rgb, estimated
+CONCURRENT_DECODES = 2  # photos processed at once per process; more wait their turn
 
 _LARGEST = max(RENDITIONS.values())
 # A large JPEG's original may come out up to 5% under ORIGINAL_MAX_SIDE, when that saves decoding it in full.
 _DRAFT_SLACK = 0.95
 _JPEG = "image/jpeg"
+_DECODE_SLOTS = threading.BoundedSemaphore(CONCURRENT_DECODES)
+_BAND_ROWS = 256  # rows converted at a time by _shrink_to_rgb (rounded to a multiple of its factor)
+# Bytes a pixel takes in Pillow's memory, by mode (RGB is stored as 4, like RGBA).
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "LA": 4, "PA": 4}
 _PILLOW_FORMATS = sorted(ALLOWED_FORMATS)  # the only decoders Pillow may try: no GIF, TIFF, EPS...
 _SAVE_OPTIONS: dict[str, dict[str, Any]] = {
     "thumbnail": {"quality": 80},
@@ -152,6 +171,11 @@ def process_photo(data: bytes, *, filter_name: str) -> ProcessedPhoto:
     Raise ImageRejected when the photo is not acceptable.
     """
     slug = parse_filter(filter_name)
+    with _DECODE_SLOTS:
+        return _process(data, slug=slug)
+
+
+def _process(data: bytes, *, slug: str) -> ProcessedPhoto:
     decoded = _decode(data)
 
     original = _fit(decoded.image, longest=ORIGINAL_MAX_SIDE)
@@ -188,6 +212,7 @@ def _decode(data: bytes) -> _Decoded:
         probe = _open(data)
         width, height = probe.size
         _check_dimensions(width=width, height=height)
+        _check_working_memory(probe)
         image = _load(data, probe)
     except Image.DecompressionBombError as exc:
         raise ImageRejected(
@@ -195,12 +220,15 @@ def _decode(data: bytes) -> _Decoded:
         ) from exc
 
     source_format = "JPEG" if probe.format == "MPO" else str(probe.format)
-    oriented = _orient(image)
-    if oriented.size != image.size:
+    orientation = _orientation(image)
+    # Shrink and convert first, orient after: a transpose of the full-size decode would copy it whole.
+    rgb = _shrink_to_rgb(image)
+    del image
+    oriented = _orient(rgb, orientation=orientation)
+    if oriented.size != rgb.size:
         width, height = height, width
-    rgb = _to_rgb(oriented)
-    rgb.info = {}  # EXIF, XMP, ICC profile, comments: nothing follows the pixels into the output
-    return _Decoded(image=rgb, source_format=source_format, source_width=width, source_height=height)
+    oriented.info = {}  # EXIF, XMP, ICC profile, comments: nothing follows the pixels into the output
+    return _Decoded(image=oriented, source_format=source_format, source_width=width, source_height=height)
 
 
 def _open(data: bytes) -> ImageFile.ImageFile:
@@ -257,6 +285,74 @@ def _check_dimensions(*, width: int, height: int) -> None:
         raise ImageRejected(f"the photo is {width}x{height} pixels; at least {MIN_SIDE} on each side")
 
 
+def _working_bytes(*, mode: str, width: int, height: int) -> int:
+    """Estimate the bytes processing holds at its peak: the decoded pixels and the shrunk RGB output."""
+    decoded = width * height * _BYTES_PER_PIXEL.get(mode, 4)
+    factor = _shrink_factor(width=width, height=height)
+    output = math.ceil(width / factor) * math.ceil(height / factor) * 4
+    return decoded + (0 if factor == 1 and mode == "RGB" else output)
+
+
+def _check_working_memory(probe: ImageFile.ImageFile) -> None:
+    """Refuse a photo whose decode would hold more than MAX_WORKING_BYTES, from its header alone.
+
+    A JPEG is estimated at the scale it will be decoded (`_draft`); a PNG can
+    only be decoded whole.
+    """
+    width, height = probe.size
+    if probe.format in {"JPEG", "MPO"}:
+        width, height = _draft_size(width=width, height=height)
+    needed = _working_bytes(mode=probe.mode, width=width, height=height)
+    if needed > MAX_WORKING_BYTES:
+        mb = 1024 * 1024
+        raise ImageRejected(
+            f"the photo is {probe.size[0]}x{probe.size[1]} pixels in mode {probe.mode}: "
+            f"processing it would need {needed // mb} MB, at most {MAX_WORKING_BYTES // mb} MB"
+        )
+
+
+def _shrink_factor(*, width: int, height: int) -> int:
+    """Return the largest integer factor an image can be reduced by and still cover every output size."""
+    longest, shortest = max(width, height), min(width, height)
+    return max(1, min(int(longest / (ORIGINAL_MAX_SIDE * _DRAFT_SLACK)), shortest // _LARGEST))
+
+
+def _shrink_to_rgb(image: Image.Image) -> Image.Image:
+    """Return `image` as RGB, reduced by `_shrink_factor`, converting one band of rows at a time.
+
+    Only a band is ever converted (composited on white, 16-bit scaled down)
+    and box-reduced at once, so the peak is the decoded image plus the small
+    output, not full-size copies of it.
+    """
+    factor = _shrink_factor(width=image.width, height=image.height)
+    if image.mode == "RGB":
+        return image if factor == 1 else image.reduce(factor)
+    width, height = image.size
+    band_rows = max(factor, _BAND_ROWS // factor * factor)
+    output = Image.new("RGB", (math.ceil(width / factor), math.ceil(height / factor)))
+    for top in range(0, height, band_rows):
+        band = _to_rgb(image.crop((0, top, width, min(height, top + band_rows))))
+        output.paste(band if factor == 1 else band.reduce(factor), (0, top // factor))
+    return output
+
+
+def _draft_size(*, width: int, height: int) -> tuple[int, int]:
+    """Return the size `_draft` has libjpeg decode a JPEG of width x height at."""
+    scale = _draft_scale(width=width, height=height)
+    if scale > 0.5:
+        return width, height
+    # libjpeg scales by 1/2, 1/4 or 1/8: the smallest that still reaches the requested size.
+    for denominator in (8, 4, 2):
+        size = (math.ceil(width / denominator), math.ceil(height / denominator))
+        if size[0] >= math.ceil(width * scale) and size[1] >= math.ceil(height * scale):
+            return size
+    return width, height
+
+
+def _draft_scale(*, width: int, height: int) -> float:
+    return max(ORIGINAL_MAX_SIDE * _DRAFT_SLACK / max(width, height), _LARGEST / min(width, height))
+
+
 def _draft(image: ImageFile.ImageFile) -> None:
     """Have libjpeg decode a large JPEG at 1/2, 1/4 or 1/8 scale, still covering every output size.
 
@@ -270,22 +366,26 @@ def _draft(image: ImageFile.ImageFile) -> None:
     if image.format not in {"JPEG", "MPO"}:
         return
     width, height = image.size
-    scale = max(ORIGINAL_MAX_SIDE * _DRAFT_SLACK / max(width, height), _LARGEST / min(width, height))
+    scale = _draft_scale(width=width, height=height)
     if scale <= 0.5:
         image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
 
 
-def _orient(image: Image.Image) -> Image.Image:
-    """Turn `image` upright as its EXIF (or XMP) Orientation says.
+def _orientation(image: Image.Image) -> object:
+    """Return the EXIF (or XMP) Orientation of `image`; None when absent or unreadable."""
+    try:
+        return image.getexif().get(ExifTags.Base.Orientation)
+    except _DAMAGED:
+        return None
+
+
+def _orient(image: Image.Image, *, orientation: object) -> Image.Image:
+    """Turn `image` upright as `orientation` (its EXIF Orientation) says.
 
     The table of ImageOps.exif_transpose, without its rewriting of the EXIF
     block afterwards: that fails on damaged EXIF (struct.error), and the
-    metadata is dropped anyway. Unreadable EXIF counts as no orientation.
+    metadata is dropped anyway. Anything but a known value counts as no orientation.
     """
-    try:
-        orientation = image.getexif().get(ExifTags.Base.Orientation)
-    except _DAMAGED:
-        return image
     method = _ORIENTATIONS.get(orientation) if isinstance(orientation, int) else None
     return image if method is None else image.transpose(method)
 
