@@ -4,7 +4,7 @@ from django.views.generic.base import RedirectView
 
 from instagram import openapi, views
 from monitoring import views as monitoring_views
-from photos import web
+from photos import embed, web
 
 urlpatterns = [
     path("health", views.health, name="health"),
@@ -20,7 +20,10 @@ urlpatterns = [
     path("v1/", include("subscriptions.urls")),
     path("oauth/", include("oauth.urls")),
     path("admin/", admin.site.urls),
+    path("oembed", embed.oembed, name="oembed"),
+    path("oembed/", embed.oembed),
     path("p/<str:code>/", web.permalink, name="permalink"),
+    path("p/<str:code>/media/", embed.media_redirect, name="permalink-media"),
     path("p/<str:code>", RedirectView.as_view(pattern_name="permalink", permanent=True)),
 ]
 

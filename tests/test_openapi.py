@@ -42,14 +42,22 @@ from tests.v1 import Account, sign_up
 # Routes that are not part of the described surface: Django's admin, the
 # OAuth log-in/log-out pages (Django's own views; the HTML authorize page is
 # described), the permalink without its slash (a RedirectView to /p/{code}/
-# for every method; the page itself is described), and /metrics (Prometheus's
+# for every method; the page itself is described), /oembed/ (the same view as
+# /oembed, for consumers that add the slash), and /metrics (Prometheus's
 # text format for operators' scrapers, refused to other addresses).
 UNDESCRIBED_PREFIXES = ("/admin/",)
-UNDESCRIBED_ROUTES = {"/oauth/login", "/oauth/logout", "/p/{code}", "/metrics"}
+UNDESCRIBED_ROUTES = {"/oauth/login", "/oauth/logout", "/p/{code}", "/oembed/", "/metrics"}
 
 HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 # Answers that are not the v1 envelope: the health report, this description, the HTML pages.
-NOT_ENVELOPED = {"/health", "/v1/openapi.json", "/oauth/authorize", "/p/{code}/"}
+NOT_ENVELOPED = {
+    "/health",
+    "/v1/openapi.json",
+    "/oauth/authorize",
+    "/p/{code}/",
+    "/p/{code}/media/",
+    "/oembed",
+}
 FLAT_ERRORS = {"/oauth/access_token"}
 PASSWORD = "kodachrome-64"  # tests.v1.sign_up's
 
