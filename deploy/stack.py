@@ -376,6 +376,11 @@ def environment(p: Profile) -> dict[str, str]:
     }
 
 
+def geo_allow(networks: list[str]) -> str:
+    """Return the lines of an nginx `geo` block that map each of `networks` to 1."""
+    return "\n".join(f"        {network} 1;" for network in networks)
+
+
 def render(template: str, values: dict[str, object]) -> str:
     """Fill `{{name}}` placeholders; nginx's own `$vars` pass through untouched."""
 
@@ -403,6 +408,7 @@ def template_values(p: Profile) -> dict[str, object]:
         "nginx_user": SERVICE_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name,
         "listen_host": "127.0.0.1",
         "status_allow": "127.0.0.1",
+        "cdn_purge_allow": geo_allow(["127.0.0.1/32", "::1/128"]),
         "app1_addr": f"127.0.0.1:{p.apps[0]}",
         "app2_addr": f"127.0.0.1:{p.apps[1]}",
         "s3_addr": f"127.0.0.1:{p.s3}",
@@ -520,6 +526,8 @@ def compose_values() -> dict[str, object]:
             "etc": "/etc/pgbouncer",
             "listen_host": "0.0.0.0",  # noqa: S104 (inside its container)
             "status_allow": "172.16.0.0/12",
+            # The app containers, on compose's default network.
+            "cdn_purge_allow": geo_allow(["127.0.0.1/32", "172.16.0.0/12"]),
             "app1_addr": "app1:8000",
             "app2_addr": "app2:8000",
             "s3_addr": "minio:9000",
