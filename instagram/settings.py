@@ -308,6 +308,12 @@ SENTRY_DSN = env_str("SENTRY_DSN", "")
 # Who may read /metrics: networks (CIDR), comma-separated; the peer and the
 # client nginx saw must both be in one.
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1/32,::1/128")
+# Who gets /health's per-component report (the rest get up/down only), by
+# the same rule: loopback and the private networks app hosts and monitors
+# live on.
+HEALTH_ALLOWED_IPS = env_list(
+    "HEALTH_ALLOWED_IPS", "127.0.0.1/32,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+)
 # Alerts (monitoring.alerts): the Events API v2 endpoint and integration key.
 PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
 PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY", "")
