@@ -354,6 +354,7 @@ def environment(p: Profile) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "CDN_URL": f"http://localhost:{p.cdn}",
+        "CDN_PURGE_URL": f"http://127.0.0.1:{p.cdn}",
         "FEED_FANOUT_MAX_FOLLOWERS": str(p.fanout_max_followers),
         "FEED_FANOUT_CHUNK": str(p.fanout_chunk),
         "JOB_RETRY_SECONDS": str(p.job_retry_seconds),

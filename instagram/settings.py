@@ -278,6 +278,11 @@ AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID", "local")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY", "local")
 CDN_URL = env_str("CDN_URL", "http://localhost:8001").rstrip("/")
 _cdn = urlsplit(CDN_URL)
+# Where the app servers send purges (docs/cdn.md): our nginx CDN, asked for
+# each URL with `X-CDN-Purge: 1` from an address its geo block allows. Empty
+# where the CDN is CloudFront (or any CDN without that protocol): nothing is
+# sent, and deleted photos' copies age out there (keys are never reused).
+CDN_PURGE_URL = env_str("CDN_PURGE_URL", CDN_URL).rstrip("/")
 
 STORAGES = {
     "default": {
