@@ -5,13 +5,12 @@ Each check returns its details or raises; `check_all` turns a raise into a
 hosts and ports, goes only to the log). nginx and Pingdom-style monitors
 read the status code: 200 when everything is up, 503 otherwise.
 
-Checks reuse the process's connections (Django's, Redis', S3's, one
-memcached client per thread) with short timeouts; gearmand's admin
-protocol and pgbouncer's console take one short connection per report.
+Checks reuse the process's connections (Django's, Redis', S3's) with
+short timeouts; gearmand's admin protocol, pgbouncer's console and each
+memcached server take one short connection per report.
 """
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -99,39 +98,24 @@ def check_redis_replica() -> Details:
     return {"link": "up", "offset": info.get("slave_repl_offset")}
 
 
-_memcached = threading.local()
-
-
-def _memcached_client(server: str) -> pylibmc.Client:
-    """Return this thread's health client of `server`, kept for the next report.
-
-    Like the app's clients, it sits out a second after a server fails
-    (libmemcached's retry_timeout, which cannot be 0), so a restarted
-    server reads as up again a second later.
-    """
-    clients: dict[str, pylibmc.Client] = _memcached.__dict__.setdefault("clients", {})
-    if server not in clients:
-        clients[server] = pylibmc.Client(
-            [server],
-            binary=False,
-            behaviors={
-                "connect_timeout": 1000,
-                "retry_timeout": 1,
-                "send_timeout": 1_000_000,
-                "receive_timeout": 1_000_000,
-            },
-        )
-    return clients[server]
-
-
 def check_memcached() -> Details:
-    """Round-trip a value through every memcached server."""
+    """Round-trip a value through every memcached server on a fresh connection.
+
+    A kept client would report a restarted server down: its old socket fails
+    once, and libmemcached then disables the server until retry_timeout (at
+    least a second). A fresh client tells whether the server is up right now,
+    for one TCP connect with a one-second timeout.
+    """
     for server in settings.MEMCACHED_SERVERS:
-        client = _memcached_client(server)
+        client = pylibmc.Client([server], binary=False, behaviors={"connect_timeout": 1000})
         key = f"health:probe:{uuid.uuid4().hex}"
-        if not client.set(key, 1, time=10) or client.get(key) != 1:
-            raise RuntimeError(f"{server}: a value just written could not be read back")
-        client.delete(key)
+        try:
+            client.set(key, 1, time=10)
+            if client.get(key) != 1:
+                raise RuntimeError(f"{server}: a value just written could not be read back")
+            client.delete(key)
+        finally:
+            client.disconnect_all()
     return {"servers": len(settings.MEMCACHED_SERVERS)}
 
 
