@@ -60,3 +60,28 @@ def test_a_stalled_body_never_reaches_the_app(healthy_stack: Stack) -> None:
         assert requests.get(f"{healthy_stack.api}/ping", timeout=2).status_code == 200
     time.sleep(0.5)
     assert uploads_in_app_logs(healthy_stack) == before
+
+
+def raw_request(stack: Stack, raw: bytes) -> tuple[int, bytes]:
+    with socket.create_connection(("127.0.0.1", stack.profile.nginx), timeout=5) as conn:
+        conn.sendall(raw)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_malformed_requests_get_the_envelope_not_nginx_html(healthy_stack: Stack) -> None:
+    for raw in [
+        b"GET /ping HTTP/1.1\r\n\r\n",  # no Host
+        b"GET /ping HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n",
+        b"GET /ping HTTP/9.9\r\nHost: localhost\r\n\r\n",
+    ]:
+        status, body = raw_request(healthy_stack, raw)
+        assert b"<html" not in body.lower(), raw
+        assert status == 400, raw
+        assert body.startswith(b'{"meta": {"code": '), (raw, body)
