@@ -419,9 +419,12 @@ def prepare(remote: Remote, artifact: Artifact) -> None:
         say(host, "virtualenv installed")
     remote.run(f"ln -sfn ../../shared/venvs/{artifact.requirements_hash} {q(release)}/venv", step="venv")
     # Imports every app with this host's settings: a host that cannot run the
-    # release stops the rollout here, before any host switches.
-    remote.manage(release, "check", step="manage.py check")
-    say(host, "ready: manage.py check passed")
+    # release stops the rollout here, before any host switches. --deploy adds
+    # the production checks (HSTS, secure cookies, the keys): settings.py
+    # refuses development keys outside the local stacks, and any check error
+    # fails the step.
+    remote.manage(release, "check", "--deploy", step="manage.py check --deploy")
+    say(host, "ready: manage.py check --deploy passed")
 
 
 def switch(remote: Remote, release: str) -> None:

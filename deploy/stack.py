@@ -354,6 +354,7 @@ def environment(p: Profile) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "CDN_URL": f"http://localhost:{p.cdn}",
+        "CDN_PURGE_URL": f"http://127.0.0.1:{p.cdn}",
         "FEED_FANOUT_MAX_FOLLOWERS": str(p.fanout_max_followers),
         "FEED_FANOUT_CHUNK": str(p.fanout_chunk),
         "JOB_RETRY_SECONDS": str(p.job_retry_seconds),
@@ -374,6 +375,11 @@ def environment(p: Profile) -> dict[str, str]:
         "PAGERDUTY_EVENTS_URL": f"http://127.0.0.1:{p.sandbox_pagerduty}/v2/enqueue",
         "PAGERDUTY_ROUTING_KEY": f"local-{p.name}-routing-key",
     }
+
+
+def geo_allow(networks: list[str]) -> str:
+    """Return the lines of an nginx `geo` block that map each of `networks` to 1."""
+    return "\n".join(f"        {network} 1;" for network in networks)
 
 
 def render(template: str, values: dict[str, object]) -> str:
@@ -403,6 +409,7 @@ def template_values(p: Profile) -> dict[str, object]:
         "nginx_user": SERVICE_USER if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name,
         "listen_host": "127.0.0.1",
         "status_allow": "127.0.0.1",
+        "cdn_purge_allow": geo_allow(["127.0.0.1/32", "::1/128"]),
         "app1_addr": f"127.0.0.1:{p.apps[0]}",
         "app2_addr": f"127.0.0.1:{p.apps[1]}",
         "s3_addr": f"127.0.0.1:{p.s3}",
@@ -520,6 +527,8 @@ def compose_values() -> dict[str, object]:
             "etc": "/etc/pgbouncer",
             "listen_host": "0.0.0.0",  # noqa: S104 (inside its container)
             "status_allow": "172.16.0.0/12",
+            # The app containers, on compose's default network.
+            "cdn_purge_allow": geo_allow(["127.0.0.1/32", "172.16.0.0/12"]),
             "app1_addr": "app1:8000",
             "app2_addr": "app2:8000",
             "s3_addr": "minio:9000",

@@ -1,8 +1,13 @@
 """Checks behind /health: is every component of the stack up and wired right?
 
 Each check returns its details or raises; `check_all` turns a raise into a
-"down" entry naming the error. nginx and Pingdom-style monitors read the
-status code: 200 when everything is up, 503 otherwise.
+"down" entry naming the error's class (its text, which can name internal
+hosts and ports, goes only to the log). nginx and Pingdom-style monitors
+read the status code: 200 when everything is up, 503 otherwise.
+
+Checks reuse the process's connections (Django's, Redis', S3's) with
+short timeouts; gearmand's admin protocol, pgbouncer's console and each
+memcached server take one short connection per report.
 """
 
 import logging
@@ -96,9 +101,10 @@ def check_redis_replica() -> Details:
 def check_memcached() -> Details:
     """Round-trip a value through every memcached server on a fresh connection.
 
-    The app's long-lived clients sit out a second after a server restart
-    (libmemcached's retry_timeout); a fresh client tells whether the server
-    itself is up right now.
+    A kept client would report a restarted server down: its old socket fails
+    once, and libmemcached then disables the server until retry_timeout (at
+    least a second). A fresh client tells whether the server is up right now,
+    for one TCP connect with a one-second timeout.
     """
     for server in settings.MEMCACHED_SERVERS:
         client = pylibmc.Client([server], binary=False, behaviors={"connect_timeout": 1000})
@@ -113,31 +119,38 @@ def check_memcached() -> Details:
     return {"servers": len(settings.MEMCACHED_SERVERS)}
 
 
-def _gearman_admin() -> python3_gearman.GearmanAdminClient:
-    return python3_gearman.GearmanAdminClient(settings.GEARMAN_SERVERS, poll_timeout=2.0)
+class GearmanReport:
+    """gearmand's status and workers, read over one admin connection per report."""
 
+    def __init__(self) -> None:
+        self._answer: tuple[list[dict[str, Any]], list[dict[str, Any]]] | Exception | None = None
 
-def check_gearmand() -> Details:
-    admin = _gearman_admin()
-    try:
-        statuses = admin.get_status()
-    finally:
-        admin.shutdown()
-    queued = {s["task"]: s["queued"] for s in statuses if s["task"] in REGISTRY}
-    return {"queued": queued}
+    def _read(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # A gearmand that does not answer costs one timeout per report, not two.
+        if self._answer is None:
+            admin = python3_gearman.GearmanAdminClient(settings.GEARMAN_SERVERS, poll_timeout=2.0)
+            try:
+                self._answer = (list(admin.get_status()), list(admin.get_workers()))
+            except Exception as exc:  # re-raised below, by each check that reads it
+                self._answer = exc
+            finally:
+                admin.shutdown()
+        if isinstance(self._answer, Exception):
+            raise self._answer
+        return self._answer
 
+    def check_gearmand(self) -> Details:
+        statuses, _ = self._read()
+        queued = {s["task"]: s["queued"] for s in statuses if s["task"] in REGISTRY}
+        return {"queued": queued}
 
-def check_workers() -> Details:
-    """Count the connected workers that serve our job functions; none is an outage."""
-    admin = _gearman_admin()
-    try:
-        workers = admin.get_workers()
-    finally:
-        admin.shutdown()
-    live = [w for w in workers if set(w["tasks"]) & set(REGISTRY)]
-    if not live:
-        raise RuntimeError("no worker is connected to gearmand")
-    return {"live": len(live)}
+    def check_workers(self) -> Details:
+        """Count the connected workers that serve our job functions; none is an outage."""
+        _, workers = self._read()
+        live = [w for w in workers if set(w["tasks"]) & set(REGISTRY)]
+        if not live:
+            raise RuntimeError("no worker is connected to gearmand")
+        return {"live": len(live)}
 
 
 def check_shard_map() -> Details:
@@ -156,6 +169,7 @@ def check_storage() -> Details:
 
 def checks() -> dict[str, Callable[[], Details]]:
     """Return every component check by name, databases first."""
+    gearman = GearmanReport()
     named: dict[str, Callable[[], Details]] = {}
     for primary, replica in settings.REPLICA_DATABASES.items():
         named[f"postgres:{primary}"] = partial(check_database, primary)
@@ -167,8 +181,8 @@ def checks() -> dict[str, Callable[[], Details]]:
             "redis": check_redis,
             "redis_replica": check_redis_replica,
             "memcached": check_memcached,
-            "gearmand": check_gearmand,
-            "workers": check_workers,
+            "gearmand": gearman.check_gearmand,
+            "workers": gearman.check_workers,
             "storage": check_storage,
         }
     )
@@ -184,7 +198,7 @@ def check_all() -> dict[str, Any]:
             details = {"status": "up", **check()}
         except Exception as exc:  # a health check reports any failure, it never raises
             logger.warning("health: %s is down: %s", name, exc)
-            details = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+            details = {"status": "down", "error": type(exc).__name__}
         details["ms"] = round((time.perf_counter() - started) * 1000, 1)
         components[name] = details
     down = sorted(name for name, d in components.items() if d["status"] != "up")

@@ -8,12 +8,18 @@ os.environ for configuration.
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
 from instagram import rediskeys
 from instagram.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 ENVIRONMENT = env_str("IG_ENVIRONMENT", "dev")
+# The local stacks (deploy/stack.py's profiles, docker-compose) run with the
+# published development keys and over plain HTTP; every other environment is
+# production-like and must bring its own keys (see the end of this module).
+DEVELOPMENT = ENVIRONMENT in {"dev", "test", "compose"} or ENVIRONMENT.startswith("test-")
 # The revision this process runs: fab deploy writes it into each release's
 # REVISION file; Sentry events, /health and /metrics carry it.
 _revision_file = BASE_DIR / "REVISION"
@@ -60,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The authorize page must not be framed (clickjacking of "Allow").
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "instagram.urls"
@@ -270,6 +278,11 @@ AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID", "local")
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY", "local")
 CDN_URL = env_str("CDN_URL", "http://localhost:8001").rstrip("/")
 _cdn = urlsplit(CDN_URL)
+# Where the app servers send purges (docs/cdn.md): our nginx CDN, asked for
+# each URL with `X-CDN-Purge: 1` from an address its geo block allows. Empty
+# where the CDN is CloudFront (or any CDN without that protocol): nothing is
+# sent, and deleted photos' copies age out there (keys are never reused).
+CDN_PURGE_URL = env_str("CDN_PURGE_URL", CDN_URL).rstrip("/")
 
 STORAGES = {
     "default": {
@@ -300,6 +313,12 @@ SENTRY_DSN = env_str("SENTRY_DSN", "")
 # Who may read /metrics: networks (CIDR), comma-separated; the peer and the
 # client nginx saw must both be in one.
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1/32,::1/128")
+# Who gets /health's per-component report (the rest get up/down only), by
+# the same rule: loopback and the private networks app hosts and monitors
+# live on.
+HEALTH_ALLOWED_IPS = env_list(
+    "HEALTH_ALLOWED_IPS", "127.0.0.1/32,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16"
+)
 # Alerts (monitoring.alerts): the Events API v2 endpoint and integration key.
 PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
 PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY", "")
@@ -338,3 +357,49 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
     },
 }
+
+# ------------------------------------------------- Production (TLS at nginx)
+# The keys above default to published development values: a production-like
+# environment that kept one (or never set it) would sign sessions and encrypt
+# stored secrets with a key anyone can read on GitHub. Refuse to start.
+_DEVELOPMENT_KEY_MARKERS = ("local-", "change-me", "not-for-production")
+
+
+def _refuse_development_key(name: str, value: str) -> None:
+    if any(marker in value for marker in _DEVELOPMENT_KEY_MARKERS) or len(value) < 50:
+        raise ImproperlyConfigured(
+            f"{name} is missing or a development key, and IG_ENVIRONMENT={ENVIRONMENT!r} is not a"
+            " local stack: set it to at least 50 random characters (see .env.example)."
+        )
+
+
+if not DEVELOPMENT:
+    _refuse_development_key("DJANGO_SECRET_KEY", SECRET_KEY)
+    for _key in FIELD_ENCRYPTION_KEYS:
+        _refuse_development_key("FIELD_ENCRYPTION_KEYS", _key)
+
+# nginx terminates TLS and always overwrites X-Forwarded-Proto with its own
+# $scheme (proxy_set_header), and only nginx reaches the app servers' port:
+# the header can be trusted, whatever a client sends.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = not DEVELOPMENT
+# Monitors and fab status ask the app servers directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+SECURE_HSTS_SECONDS = 0 if DEVELOPMENT else 365 * 86400
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEVELOPMENT
+SECURE_HSTS_PRELOAD = not DEVELOPMENT
+SESSION_COOKIE_SECURE = not DEVELOPMENT
+CSRF_COOKIE_SECURE = not DEVELOPMENT
+SILENCED_SYSTEM_CHECKS = [
+    # No CsrfViewMiddleware on purpose (see MIDDLEWARE): the v1 API's clients
+    # send no CSRF token, and each web form is wrapped in csrf_protect.
+    "security.W003",
+    # django-oauth-toolkit's RFC 9700 warnings name what the v1 contract is
+    # (DESIGN.md: clients of the era work unchanged): the implicit and the
+    # trusted password grants, access_token in the query string, no PKCE,
+    # no `iss` in the redirect, http loopback redirect URIs of native apps,
+    # no refresh tokens to replay. The two that are not contract, "plain"
+    # PKCE and tokens stored in plaintext, are follow-ups of the OAuth code
+    # to do in the OAuth code, not silenced by ignorance.
+    *(f"oauth2_provider.W{n:03d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 10)),
+]

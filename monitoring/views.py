@@ -1,8 +1,6 @@
 """/metrics: the Prometheus text format, for scrapers on the addresses METRICS_ALLOWED_IPS lists."""
 
-import ipaddress
 import os
-from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -11,35 +9,14 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from instagram.addresses import from_allowed_network
 from instagram.errors import allow_methods
 from monitoring.collector import StackCollector
 
 
-@cache
-def _networks(allowed: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return [ipaddress.ip_network(network, strict=False) for network in allowed]
-
-
-def _allowed(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return False
-    return any(ip in network for network in _networks(tuple(settings.METRICS_ALLOWED_IPS)))
-
-
 def may_scrape(request: HttpRequest) -> bool:
-    """Whether every hop of the request is an allowed address.
-
-    The peer (a scraper, or nginx) must be allowed, and so must the client
-    nginx saw: the last X-Forwarded-For entry, which nginx appends itself,
-    so that the load balancer does not open /metrics to the world.
-    """
-    hops = [request.META.get("REMOTE_ADDR", "")]
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded:
-        hops.append(forwarded.rsplit(",", 1)[-1])
-    return all(_allowed(hop) for hop in hops)
+    """Whether the scraper and the client nginx saw are on METRICS_ALLOWED_IPS."""
+    return from_allowed_network(request, settings.METRICS_ALLOWED_IPS)
 
 
 def _process_registry() -> CollectorRegistry:

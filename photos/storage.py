@@ -104,11 +104,15 @@ def delete_objects(keys: list[str]) -> None:
 def purge_cdn(keys: list[str]) -> None:
     """Make the CDN drop its copies of `keys` (see the purge map in deploy/nginx/nginx.conf).
 
-    Best effort: a copy the purge misses is still unreachable by name, as
-    the keys are random and never reused, and expires after 30 days unused.
+    Best effort, and nothing at all when CDN_PURGE_URL is empty (docs/cdn.md):
+    a copy the purge misses is still unreachable by name, as the keys are
+    random and never reused, and expires after 30 days unused.
     """
+    if not settings.CDN_PURGE_URL:
+        return
     for key in keys:
-        request = urllib.request.Request(cdn_url(key), headers={"X-CDN-Purge": "1"})  # noqa: S310 (our CDN)
+        url = f"{settings.CDN_PURGE_URL}/{key.lstrip('/')}"
+        request = urllib.request.Request(url, headers={"X-CDN-Purge": "1"})  # noqa: S310 (our CDN)
         try:
             with urllib.request.urlopen(request, timeout=2):  # noqa: S310
                 pass

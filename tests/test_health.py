@@ -1,6 +1,9 @@
-"""/health reports every component, and names the one that is down."""
+"""/health reports every component to operators, names the one that is down, and only up/down to others."""
 
+import json
+import time
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
 
 import pytest
 import requests
@@ -64,3 +67,44 @@ def test_concurrent_health_checks_do_not_trip_each_other(healthy_stack: Stack) -
     with ThreadPoolExecutor(max_workers=8) as pool:
         statuses = list(pool.map(status, range(40)))
     assert statuses == [200] * 40
+
+
+OUTSIDER = "127.0.0.2"  # loopback, but outside the test stacks' HEALTH_ALLOWED_IPS (the default)
+
+
+def public_health(stack: Stack) -> tuple[int, dict[str, object]]:
+    """GET /health through nginx from 127.0.0.2, an address nginx reports as the client."""
+    connection = HTTPConnection("127.0.0.1", stack.profile.nginx, timeout=10, source_address=(OUTSIDER, 0))
+    connection.request("GET", "/health", headers={"X-Forwarded-For": "127.0.0.1"})  # a spoof nginx appends to
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+    return response.status, body
+
+
+def test_outsiders_get_only_up_or_down(healthy_stack: Stack) -> None:
+    status, body = public_health(healthy_stack)
+    assert (status, body) == (200, {"meta": {"code": 200}, "data": {"status": "ok"}})
+
+
+@pytest.mark.disruptive
+def test_outsiders_get_an_enveloped_503_naming_nothing_inside(
+    healthy_stack: Stack, http: requests.Session
+) -> None:
+    with healthy_stack.stopped("memcached"):
+        time.sleep(1.1)  # past the public answer's one-second reuse
+        status, body = public_health(healthy_stack)
+        detail = http.get(f"{healthy_stack.api}/health", timeout=10).json()
+    assert status == 503
+    assert body == {
+        "meta": {
+            "code": 503,
+            "error_type": "APIUnavailableError",
+            "error_message": "The service is degraded; retry shortly.",
+        }
+    }
+    # Operators see which component, and the error's class, never its text (hosts, ports).
+    memcached = detail["components"]["memcached"]
+    assert set(memcached) == {"status", "error", "ms"}
+    assert memcached["status"] == "down"
+    assert memcached["error"].isidentifier()

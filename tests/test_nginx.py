@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 import requests
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
-from photos.storage import cdn_url
+from photos.storage import cdn_url, new_object_prefix, put_object, rendition_key
 from tests.conftest import Stack, wait_for
 
 
@@ -154,9 +152,9 @@ def test_photo_is_served_through_the_cdn_with_a_miss_then_a_hit(
     healthy_stack: Stack, http: requests.Session
 ) -> None:
     body = os.urandom(300 * 1024)  # a photo-sized object
-    key = default_storage.save(f"test/{uuid.uuid4().hex}.jpg", ContentFile(body))
-    url = default_storage.url(key)
-    assert url == cdn_url(key)
+    key = rendition_key(new_object_prefix(), "standard_resolution")
+    put_object(key=key, data=body, content_type="image/jpeg")
+    url = cdn_url(key)
     assert url.startswith(f"http://localhost:{healthy_stack.profile.cdn}/")
     first = http.get(url, timeout=5)
     second = http.get(url, timeout=5)
@@ -168,5 +166,6 @@ def test_photo_is_served_through_the_cdn_with_a_miss_then_a_hit(
 
 
 def test_cdn_refuses_writes(healthy_stack: Stack, http: requests.Session) -> None:
-    response = http.put(f"{healthy_stack.cdn}/test/evil.jpg", data=b"x", timeout=5)
+    key = rendition_key(new_object_prefix(), "thumbnail")
+    response = http.put(f"{healthy_stack.cdn}/{key}", data=b"x", timeout=5)
     assert response.status_code == 403

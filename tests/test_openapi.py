@@ -478,7 +478,7 @@ def test_malformed_requests_are_refused_as_described(
         assert error_type(refused.json()) == "APIMethodNotAllowedError"
 
 
-FUZZ_EXAMPLES = 20
+FUZZ_EXAMPLES = 40
 
 
 def log_in(account: Account) -> str:

@@ -1,0 +1,60 @@
+"""Production settings refuse the published development keys, and pass `check --deploy`."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    """Return a bare environment of a production host (nothing from the test stack)."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "instagram.settings",
+        "IG_ENVIRONMENT": "production",
+        "DJANGO_ALLOWED_HOSTS": "api.instagram.com",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+        "FIELD_ENCRYPTION_KEYS": secrets.token_urlsafe(48),
+    }
+    env.update(overrides)
+    return {name: value for name, value in env.items() if value}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DJANGO_SECRET_KEY", "local-dev-only-secret-key-not-for-production-use"),
+        ("DJANGO_SECRET_KEY", ""),
+        ("FIELD_ENCRYPTION_KEYS", "local-dev-only-encryption-key-not-for-production-use"),
+        ("FIELD_ENCRYPTION_KEYS", ""),
+        ("FIELD_ENCRYPTION_KEYS", f"{secrets.token_urlsafe(48)},change-me-to-a-long-random-secret"),
+    ],
+)
+def test_production_refuses_development_or_missing_keys(name: str, value: str) -> None:
+    result = run(production_env(**{name: value}), "-c", "import django; django.setup()")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert f"{name} is missing or a development key" in result.stderr
+
+
+def test_production_settings_pass_check_deploy() -> None:
+    result = run(production_env(), "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_local_stacks_keep_their_development_keys() -> None:
+    env = production_env(IG_ENVIRONMENT="test-b", DJANGO_SECRET_KEY="", FIELD_ENCRYPTION_KEYS="")
+    result = run(env, "-c", "import django; django.setup(); print('ok')")
+    assert result.returncode == 0, result.stderr
