@@ -377,15 +377,17 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
         liked_at: datetime | None = None
         exists = lock_media(card.id)
         if exists:
-            inserted = insert_unless_exists(Like, returning="created_at", media_id=card.id, user_id=user.id)
-            liked_at = inserted[0] if inserted else None
+            inserted = insert_unless_exists(
+                Like, returning="id, created_at", media_id=card.id, user_id=user.id
+            )
+            like_id, liked_at = inserted if inserted else (None, None)
         if liked_at is not None:
             Media.objects.filter(id=card.id).update(like_count=F("like_count") + 1)
             forget_cards_on_commit(card.id, using=shard.alias)
             stats.count_on_commit(stats.LIKES, using=shard.alias)
             submit_job_on_commit(
                 functions.MEDIA_LIKED,
-                {"media_id": card.id, "user_id": user.id, "owner_id": card.user_id},
+                {"media_id": card.id, "user_id": user.id, "owner_id": card.user_id, "like_id": like_id},
                 using=shard.alias,
             )
     if not exists:
