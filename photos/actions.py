@@ -418,7 +418,8 @@ def lock_media(media_id: int) -> bool:
 
     Call inside the media's shard context, before touching its likes or comments.
     """
-    return Media.objects.select_for_update(no_key=True).filter(id=media_id).values_list("id").exists()
+    locked = Media.objects.select_for_update(no_key=True).filter(id=media_id).values_list("id", flat=True)
+    return locked.first() is not None
 
 
 def _delete_like(*, media_id: int, user_id: int) -> datetime | None:
