@@ -97,10 +97,13 @@ def feed_remove(args: JobArgs, ctx: JobContext) -> None:
 def media_liked(args: JobArgs, ctx: JobContext) -> None:
     media_id, liker, owner = int(args["media_id"]), int(args["user_id"]), int(args["owner_id"])
     entry = {"id": f"like:{media_id}:{liker}", "type": "like", "actor_id": liker, "media_id": media_id}
+    # The like's own id tells a retry of this job (one push) from a like after an unlike (a new one).
+    like_id = args.get("like_id")
+    event = f"like:{media_id}:{liker}:{like_id}" if like_id is not None else entry["id"]
     at = _now_ms()
     if owner != liker:
         do_add_news(user_ids=[owner], tab=news.YOU, entry=entry, at_ms=at)
-        _push(recipient_id=owner, kind="like", actor_id=liker, media_id=str(media_id))
+        _push(recipient_id=owner, kind="like", actor_id=liker, media_id=str(media_id), event=str(event))
     do_fan_out_news(actor_id=liker, entry={**entry, "owner_id": owner}, at_ms=at)
 
 
@@ -123,7 +126,14 @@ def commented(args: JobArgs, ctx: JobContext) -> None:
     at = _now_ms()
     if owner != author:
         do_add_news(user_ids=[owner], tab=news.YOU, entry=entry, at_ms=at)
-        _push(recipient_id=owner, kind="comment", actor_id=author, media_id=str(media_id), comment_text=text)
+        _push(
+            recipient_id=owner,
+            kind="comment",
+            actor_id=author,
+            media_id=str(media_id),
+            comment_text=text,
+            event=entry["id"],
+        )
     do_fan_out_news(actor_id=author, entry={**entry, "owner_id": owner}, at_ms=at)
 
 
@@ -155,6 +165,7 @@ def mentioned(args: JobArgs, ctx: JobContext) -> None:
             actor_id=actor,
             media_id=str(media_id),
             comment_text=text,
+            event=entry["id"],
             **in_comment,
         )
 

@@ -167,7 +167,7 @@ def news_entries(
         for key, name in (("owner_id", "media_owner"), ("target_id", "target_user")):
             if key in entry:
                 other = people.get(int(entry[key]))
-                if other is None:
+                if other is None or other.id in blocked:  # a block hides either from the other
                     break
                 item[name] = short_user(other)
         else:

@@ -104,9 +104,18 @@ def news(user_id: int, tab: str) -> str:
     return f"{PREFIX}:news:{tab}:{user_id}"
 
 
-def push_sent(job_id: str) -> str:
-    """Hash with a TTL: device id -> 1 for each device push job `job_id` reached, so its retries skip them."""
-    return f"{PREFIX}:push:sent:{job_id}"
+def push_sent(notification: str) -> str:
+    """Hash with a TTL: device id -> 1 for each device `notification` reached, so retries skip them.
+
+    `notification` is the push's stable key (push.handlers.notification_key):
+    every job pushing the same event to the same recipient shares it.
+    """
+    return f"{PREFIX}:push:sent:{notification}"
+
+
+def push_claim(notification: str) -> str:
+    """String with a short TTL: held (SET NX) by the one worker sending `notification` right now."""
+    return f"{PREFIX}:push:claim:{notification}"
 
 
 def stats() -> str:

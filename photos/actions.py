@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F
 
 from instagram.api import APIInvalidParametersError, APINotAllowedError, is_digits
@@ -49,7 +49,14 @@ from photos.models import Comment, Like, LikedMedia, Location, Media
 from photos.storage import delete_objects, new_object_prefix, purge_cdn, put_object, rendition_key
 from photos.text import MAX_CAPTION, MAX_TAGS, hashtags, mentions
 from sharding.ids import decode_id
-from sharding.routing import insert_unless_exists, shard_for_id, shard_for_user, use_shard, user_shard
+from sharding.routing import (
+    current_shard,
+    insert_unless_exists,
+    shard_for_id,
+    shard_for_user,
+    use_shard,
+    user_shard,
+)
 from users.cache import Profile, forget_profiles_on_commit
 from users.models import User
 from workers import functions
@@ -311,8 +318,13 @@ def check_delete_media(*, actor: User, card: MediaCard) -> None:
 
 
 def do_delete_media(*, media_id: int, owner_id: int) -> None:
-    """Delete the media, its likes and comments; then its objects, CDN copies and index entries."""
+    """Delete the media, its likes and comments; then its objects, CDN copies and index entries.
+
+    Locks the owner's row before the media, the order an upload takes, and
+    moves the media count by the rows the DELETE removed.
+    """
     with transaction.atomic(using="default"):
+        User.objects.select_for_update(no_key=True).filter(id=owner_id).values_list("id").first()
         with shard_for_id(media_id) as shard:
             media = Media.objects.select_for_update().filter(id=media_id).first()
             if media is None:
@@ -320,9 +332,11 @@ def do_delete_media(*, media_id: int, owner_id: int) -> None:
             likers = list(Like.objects.filter(media_id=media_id).values_list("user_id", flat=True))
             Like.objects.filter(media_id=media_id).delete()
             Comment.objects.filter(media_id=media_id).delete()
-            Media.objects.filter(id=media_id).delete()  # not media.delete(): that clears media.id
+            deleted, _ = Media.objects.filter(
+                id=media_id
+            ).delete()  # not media.delete(): that clears media.id
             forget_cards_on_commit(media_id, using=shard.alias)
-        User.objects.filter(id=owner_id, media_count__gt=0).update(media_count=F("media_count") - 1)
+        User.objects.filter(id=owner_id).update(media_count=F("media_count") - deleted)
         forget_profiles_on_commit(owner_id)
         transaction.on_commit(lambda: _after_delete(media, likers), using="default", robust=True)
         submit_job_on_commit(functions.MEDIA_DELETED, {"media_id": media_id, "user_id": owner_id})
@@ -353,37 +367,71 @@ RENDITIONS_STORED = ("thumbnail", "low_resolution", "standard_resolution", "orig
 
 
 def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
-    """Like (idempotent): the like and the count on the media's shard, then the liker's half."""
+    """Like (idempotent): the like and the count on the media's shard, then the liker's half.
+
+    Locks the media row first, then the like: every writer of a media's likes,
+    comments or counts takes the same order, and the count moves only by
+    what the INSERT did, so it equals its rows whoever races.
+    """
     with shard_for_id(card.id) as shard:
-        inserted = insert_unless_exists(Like, returning="created_at", media_id=card.id, user_id=user.id)
-        liked_at: datetime | None = inserted[0] if inserted else None
+        liked_at: datetime | None = None
+        exists = lock_media(card.id)
+        if exists:
+            inserted = insert_unless_exists(
+                Like, returning="id, created_at", media_id=card.id, user_id=user.id
+            )
+            like_id, liked_at = inserted if inserted else (None, None)
         if liked_at is not None:
             Media.objects.filter(id=card.id).update(like_count=F("like_count") + 1)
             forget_cards_on_commit(card.id, using=shard.alias)
             stats.count_on_commit(stats.LIKES, using=shard.alias)
             submit_job_on_commit(
                 functions.MEDIA_LIKED,
-                {"media_id": card.id, "user_id": user.id, "owner_id": card.user_id},
+                {"media_id": card.id, "user_id": user.id, "owner_id": card.user_id, "like_id": like_id},
                 using=shard.alias,
             )
-    with shard_for_user(user.id):
+    if not exists:
+        return
+    with shard_for_user(user.id):  # also heals the liker's half that a crash left out
         insert_unless_exists(LikedMedia, user_id=user.id, media_id=card.id, owner_id=card.user_id)
     if liked_at is not None and _may_rank(card, owner):
         popular.record_like(media_id=card.id, liked_at=liked_at.timestamp())
 
 
 def do_unlike_media(*, user: User, card: MediaCard, owner: Profile) -> None:
-    """Unlike (idempotent)."""
+    """Unlike (idempotent): the count moves only if this call's DELETE removed the like."""
     with shard_for_id(card.id) as shard:
-        like = Like.objects.filter(media_id=card.id, user_id=user.id).first()
-        if like is not None:
-            like.delete()
-            Media.objects.filter(id=card.id, like_count__gt=0).update(like_count=F("like_count") - 1)
+        liked_at: datetime | None = None
+        if lock_media(card.id):
+            liked_at = _delete_like(media_id=card.id, user_id=user.id)
+        if liked_at is not None:
+            Media.objects.filter(id=card.id).update(like_count=F("like_count") - 1)
             forget_cards_on_commit(card.id, using=shard.alias)
     with shard_for_user(user.id):
         LikedMedia.objects.filter(user_id=user.id, media_id=card.id).delete()
-    if like is not None and _may_rank(card, owner):  # the like was ranked under the same rule
-        popular.record_unlike(media_id=card.id, liked_at=like.created_at.timestamp())
+    if liked_at is not None and _may_rank(card, owner):  # the like was ranked under the same rule
+        popular.record_unlike(media_id=card.id, liked_at=liked_at.timestamp())
+
+
+def lock_media(media_id: int) -> bool:
+    """Lock the media row (no key: likes and comments may still reference it); False if it is gone.
+
+    Call inside the media's shard context, before touching its likes or comments.
+    """
+    locked = Media.objects.select_for_update(no_key=True).filter(id=media_id).values_list("id", flat=True)
+    return locked.first() is not None
+
+
+def _delete_like(*, media_id: int, user_id: int) -> datetime | None:
+    """Delete the like in the current shard context; return when it was made, None if none was there."""
+    alias = current_shard().alias
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {Like._meta.db_table} WHERE media_id = %s AND user_id = %s RETURNING created_at",  # noqa: S608
+            [media_id, user_id],
+        )
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 def _may_rank(card: MediaCard, owner: Profile) -> bool:
@@ -405,6 +453,8 @@ def check_comment_media(*, user: User, card: MediaCard, text: str) -> Comment:
 
 def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[str]) -> Comment:
     with shard_for_id(card.id) as shard:
+        if not lock_media(card.id):
+            raise APINotFoundError(f"No media with id {card.id}.")
         comment = Comment.objects.create(media_id=card.id, user_id=user.id, text=text)
         Media.objects.filter(id=card.id).update(comment_count=F("comment_count") + 1)
         forget_cards_on_commit(card.id, using=shard.alias)
@@ -418,15 +468,22 @@ def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[
 
 
 def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> None:
-    """Delete a comment: its author or the media's owner may."""
+    """Delete a comment: its author or the media's owner may.
+
+    The media row is locked before the comment (the order every writer
+    takes), and the count moves only by the rows this DELETE removed.
+    """
     if not is_digits(comment_ref) or len(comment_ref) > 19:
         raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
     with shard_for_id(card.id) as shard:
-        comment = Comment.objects.select_for_update().filter(id=int(comment_ref), media_id=card.id).first()
+        comment = None
+        if lock_media(card.id):
+            comment = Comment.objects.filter(id=int(comment_ref), media_id=card.id).first()
         if comment is None:
             raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
         if user.id not in (comment.user_id, card.user_id):
             raise APINotAllowedError("Only the comment's author or the media's owner can delete it.")
-        comment.delete()
-        Media.objects.filter(id=card.id, comment_count__gt=0).update(comment_count=F("comment_count") - 1)
-        forget_cards_on_commit(card.id, using=shard.alias)
+        deleted, _ = Comment.objects.filter(id=comment.id).delete()
+        if deleted:
+            Media.objects.filter(id=card.id).update(comment_count=F("comment_count") - deleted)
+            forget_cards_on_commit(card.id, using=shard.alias)

@@ -2,7 +2,11 @@
 
 Visibility is the accounts rule (users.selectors): a media is visible to
 its owner, and to others unless a block stands between them or the owner is
-private and the viewer not an approved follower. It is checked for a whole
+private and the viewer not an approved follower. A block is mutual
+invisibility, as in the 2011 app: neither of the two sees the other's
+media (the blocked user is told it does not exist), nor the other among a media's likers or
+commenters, in the embedded likes and comments or in the full lists. The
+viewer's block set is read once per request (blocked_ids: one query). It is checked for a whole
 page at once: one multi-get of the owners' profiles and one query of the
 viewer's edges towards them.
 """
@@ -24,7 +28,7 @@ from photos.models import Comment, Like, LikedMedia, Media
 from photos.refs import media_id_from_ref, media_ref, shortcode
 from photos.storage import cdn_url, rendition_key
 from relationships.models import Kind
-from relationships.selectors import states_towards
+from relationships.selectors import blocked_ids, states_towards
 from relationships.transitions import State
 from sharding.routing import shard_for_id, shard_for_user
 from users.cache import Profile, profiles
@@ -40,7 +44,9 @@ def access_media(*, viewer: User | None, ref: str) -> MediaCard:
     """Return the media `ref` names if the viewer may see it.
 
     APINotFoundError when it does not exist or its owner blocks the viewer,
-    APINotAllowedError when it is a private account's the viewer may not see.
+    APINotAllowedError when the viewer blocks its owner (the blocker knows
+    whom they blocked, as on the profile) or it is a private account's the
+    viewer may not see.
     """
     media_id = media_id_from_ref(ref)
     card = media_cards([media_id]).get(media_id)
@@ -141,20 +147,27 @@ def liked_by(*, user_id: int, media_ids: list[int]) -> set[int]:
         return set(found.values_list("media_id", flat=True))
 
 
-def likers_of(*, card: MediaCard, count: int) -> list[Profile]:
-    """Return the newest `count` users who like the media."""
+def hidden_from(viewer: User | None) -> set[int]:
+    """Return the users a block hides from the viewer, either way (none for an anonymous viewer)."""
+    return blocked_ids(viewer_id=viewer.id) if viewer is not None else set()
+
+
+def likers_of(*, viewer: User | None, card: MediaCard, count: int) -> list[Profile]:
+    """Return the newest `count` users who like the media, but those a block hides from the viewer."""
+    hidden = hidden_from(viewer)
     with shard_for_id(card.id, read_only=True):
-        ids = list(
-            Like.objects.filter(media_id=card.id).order_by("-id").values_list("user_id", flat=True)[:count]
-        )
+        likes = Like.objects.filter(media_id=card.id).exclude(user_id__in=hidden)
+        ids = list(likes.order_by("-id").values_list("user_id", flat=True)[:count])
     found = profiles(ids)
     return [found[i] for i in ids if i in found]
 
 
-def comments_on(*, card: MediaCard, count: int) -> list[Comment]:
-    """Return the newest `count` comments, oldest first."""
+def comments_on(*, viewer: User | None, card: MediaCard, count: int) -> list[Comment]:
+    """Return the newest `count` comments, oldest first, but those of users a block hides from the viewer."""
+    hidden = hidden_from(viewer)
     with shard_for_id(card.id, read_only=True):
-        newest = list(Comment.objects.filter(media_id=card.id).order_by("-id")[:count])
+        comments = Comment.objects.filter(media_id=card.id).exclude(user_id__in=hidden)
+        newest = list(comments.order_by("-id")[:count])
     return newest[::-1]
 
 
@@ -168,14 +181,19 @@ def epoch(moment: datetime) -> str:
 
 
 def media_objects(*, viewer: User | None, cards: list[MediaCard]) -> list[dict[str, Any]]:
-    """Return `cards` as v1 media objects, with one multi-get for every user they mention."""
+    """Return `cards` as v1 media objects, with one multi-get for every user they mention.
+
+    The users a block hides from the viewer are left out of the embedded likes and comments.
+    """
+    hidden = hidden_from(viewer) if cards else set()
     people = profiles(
         {card.user_id for card in cards}
         | {liker for card in cards for liker in card.likers}
         | {comment.user_id for card in cards for comment in card.comments}
     )
     liked = liked_by(user_id=viewer.id, media_ids=[card.id for card in cards]) if viewer else set()
-    return [_media_object(card, people, card.id in liked) for card in cards if card.user_id in people]
+    shown = {user_id: person for user_id, person in people.items() if user_id not in hidden}
+    return [_media_object(card, shown, card.id in liked) for card in cards if card.user_id in shown]
 
 
 def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) -> dict[str, Any]:

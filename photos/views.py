@@ -132,7 +132,7 @@ def likes(request: HttpRequest, media_ref: str) -> JsonResponse:
     viewer = _viewer(request)
     card = access_media(viewer=viewer, ref=media_ref)
     if request.method == "GET":
-        return envelope([short_user(u) for u in likers_of(card=card, count=120)])
+        return envelope([short_user(u) for u in likers_of(viewer=viewer, card=card, count=120)])
     require_scope(request, "likes")
     owner = profile(card.user_id)
     if owner is not None and request.method == "POST":
@@ -148,7 +148,7 @@ def comments(request: HttpRequest, media_ref: str) -> JsonResponse:
     viewer = _viewer(request)
     card = access_media(viewer=viewer, ref=media_ref)
     if request.method == "GET":
-        return envelope(comment_objects(comments_on(card=card, count=150)))
+        return envelope(comment_objects(comments_on(viewer=viewer, card=card, count=150)))
     require_scope(request, "comments")
     comment = check_comment_media(user=viewer, card=card, text=params(request).get("text", ""))
     return envelope(comment_object(comment, viewer))

@@ -9,14 +9,25 @@ kind says no ("off", or "following" and they do not follow the actor), the
 follow or request was undone, or the media is gone or not the recipient's
 to see (a mention on a private account's photo).
 
+Once per notification: a job names the event it tells of (`event`: the news
+entry's id, e.g. `comment:<id>`, `like:<like id>`), and the notification's
+key is the event and the recipient (`notification_key`). A retried like or
+comment job submits a second PUSH job for the same event; both share the
+key, so the phone hears of it once. Jobs without an event (older payloads)
+are keyed by their own job id.
+
 Delivery and retries: every active device gets the push (aioapns over one
 HTTP/2 connection, push.apns). A device Apple says is gone (410, or a
 token it refuses) is deactivated with Apple's reason. When Apple could not
 take a push now (no connection, 429, 5xx, a refused provider token), the
 job fails once every device was tried, and the runner retries it with
-backoff. The devices that got it are marked in Redis (rediskeys.push_sent)
-first, so a retry pushes only to the others: at most one push per device
-per job, unless a worker dies between Apple's 200 and the mark. A push
+backoff. A sender first claims the notification (SET NX with a TTL,
+rediskeys.push_claim): a second job for it meanwhile is retried later
+instead of sending alongside. The devices that got it are marked in Redis
+(rediskeys.push_sent) before the claim is released, whether the send went
+through or failed for a retry, so a later attempt pushes only to the
+others: at most one push per device per notification, unless a worker dies
+between Apple's 200 and the mark. A push
 Apple refuses for good (a bad topic, a payload too large) parks the job as
 a dead letter at once: a bug or a misconfiguration for an operator to see.
 """
@@ -59,6 +70,9 @@ from workers.jobs import JobArgs, JobContext, PermanentJobError, job_handler
 logger = logging.getLogger(__name__)
 
 SENT_MARK_SECONDS = 24 * 3600  # longer than every retry's backoff, and a same-day replay of a dead letter
+# Longer than one send (push.apns's timeouts), short enough that a claim a dead worker left
+# only delays the retry of that notification.
+CLAIM_SECONDS = 120
 APNS_ID_NAMESPACE = uuid.UUID("2f1c9a52-3b0e-4d6c-9a57-7b1f0c2d1e11")
 # The edge the recipient holds while the event still stands, for the kinds that have one.
 STANDING_EDGE = {FOLLOW: Kind.FOLLOWED_BY, FOLLOW_REQUEST: Kind.REQUESTED_BY}
@@ -76,6 +90,7 @@ class PushRequest:
     media_ref: str | None
     comment_text: str | None
     in_comment: bool  # the job names a comment_id: a mention made in a comment, not a caption
+    event: str | None  # the event's stable id (a news entry's id), None in older payloads
 
 
 def _id(args: JobArgs, name: str) -> int:
@@ -100,6 +115,9 @@ def push_request(args: JobArgs) -> PushRequest:
     text = args.get("comment_text")
     if text is not None and not isinstance(text, str):
         raise PermanentJobError("push job: comment_text must be text")
+    event = args.get("event")
+    if event is not None and (not isinstance(event, str) or not 0 < len(event) <= 100):
+        raise PermanentJobError("push job: event must be an event id")
     return PushRequest(
         recipient_id=_id(args, "recipient_id"),
         kind=str(kind),
@@ -107,7 +125,15 @@ def push_request(args: JobArgs) -> PushRequest:
         media_ref=None if media is None else str(media),
         comment_text=text,
         in_comment=args.get("comment_id") is not None,
+        event=event,
     )
+
+
+def notification_key(request: PushRequest, *, job_id: str) -> str:
+    """Return the key every attempt and every duplicate job of one notification share."""
+    if request.event is None:
+        return f"job:{job_id}"
+    return f"{request.kind}:{request.event}:{request.recipient_id}"
 
 
 def notification_for(request: PushRequest) -> dict[str, Any] | None:
@@ -145,21 +171,44 @@ def notification_for(request: PushRequest) -> dict[str, Any] | None:
     return payload(kind=request.kind, alert=alert, actor_id=actor.id, media_ref=ref)
 
 
-def apns_id(*, job_id: str, device_id: int) -> str:
-    """Return the apns-id of a job's push to a device: the same on every attempt, so logs match up."""
-    return str(uuid.uuid5(APNS_ID_NAMESPACE, f"{job_id}:{device_id}"))
+def apns_id(*, notification: str, device_id: int) -> str:
+    """Return the apns-id of a notification's push to a device: the same on every attempt and duplicate."""
+    return str(uuid.uuid5(APNS_ID_NAMESPACE, f"{notification}:{device_id}"))
 
 
-def deliver(*, job_id: str, kind: str, devices: list[Device], body: dict[str, Any]) -> None:
-    """Push `body` to each of `devices` this job has not pushed to yet (see the module's docstring)."""
+# Deletes the claim only if this sender still holds it (it may have expired and been taken since).
+RELEASE_CLAIM = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+
+def deliver(*, notification: str, kind: str, devices: list[Device], body: dict[str, Any]) -> None:
+    """Push `body` to each of `devices` `notification` has not reached yet (see the module's docstring)."""
     redis = redis_primary()
-    marker = rediskeys.push_sent(job_id)
+    claim, holder = rediskeys.push_claim(notification), uuid.uuid4().hex
+    if not redis.set(claim, holder, nx=True, ex=CLAIM_SECONDS):
+        raise PushNotDelivered(f"notification {notification} is being sent by another job")
+    try:
+        results, todo = _send_once(notification=notification, devices=devices, body=body)
+    finally:
+        redis.eval(RELEASE_CLAIM, 1, claim, holder)
+    if not todo:
+        logger.info("push %s %s: every device already had it", kind, notification)
+        return
+    _settle(notification=notification, kind=kind, devices=devices, todo=todo, results=results)
+
+
+def _send_once(
+    *, notification: str, devices: list[Device], body: dict[str, Any]
+) -> tuple[list[apns.Result], list[Device]]:
+    """Send to the devices not yet reached and mark those Apple took; the caller holds the claim."""
+    redis = redis_primary()
+    marker = rediskeys.push_sent(notification)
     done = {int(field) for field in redis.hkeys(marker)}
     todo = [device for device in devices if device.id not in done]
     if not todo:
-        return
+        return [], []
     pushes = [
-        apns.Push(token=d.token, apns_id=apns_id(job_id=job_id, device_id=d.id), payload=body) for d in todo
+        apns.Push(token=d.token, apns_id=apns_id(notification=notification, device_id=d.id), payload=body)
+        for d in todo
     ]
     try:
         results = apns.client().send(pushes)
@@ -171,6 +220,14 @@ def deliver(*, job_id: str, kind: str, devices: list[Device], body: dict[str, An
             pipe.hset(marker, mapping={str(device_id): 1 for device_id in delivered})
             pipe.expire(marker, SENT_MARK_SECONDS)
             pipe.execute()
+    return results, todo
+
+
+def _settle(
+    *, notification: str, kind: str, devices: list[Device], todo: list[Device], results: list[apns.Result]
+) -> None:
+    """Deactivate the devices Apple says are gone; raise for what is to be retried or parked."""
+    delivered = [device.id for device, result in zip(todo, results, strict=True) if result.delivered]
     retry, refused = [], []
     for device, result in zip(todo, results, strict=True):
         if result.delivered:
@@ -191,7 +248,7 @@ def deliver(*, job_id: str, kind: str, devices: list[Device], body: dict[str, An
             refused.append(f"device {device.id}: {result.status} {result.reason}")
     logger.info(
         "push %s %s: %d delivered, %d to retry, %d refused, %d devices already had it",
-        kind, job_id, len(delivered), len(retry), len(refused), len(devices) - len(todo),
+        kind, notification, len(delivered), len(retry), len(refused), len(devices) - len(todo),
     )  # fmt: skip
     if any(result.status in (0, 403) for result in results):
         # The key or the CA may have changed since this process read them.
@@ -212,4 +269,9 @@ def push(args: JobArgs, ctx: JobContext) -> None:
         return
     body = notification_for(request)
     if body is not None:
-        deliver(job_id=ctx.job_id, kind=request.kind, devices=devices, body=body)
+        deliver(
+            notification=notification_key(request, job_id=ctx.job_id),
+            kind=request.kind,
+            devices=devices,
+            body=body,
+        )

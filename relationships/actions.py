@@ -90,7 +90,12 @@ def _store(user_id: int, other_id: int, before: State, after: State) -> None:
     gone = before - after
     if gone:
         Edge.objects.filter(user_id=user_id, other_id=other_id, kind__in=list(gone)).delete()
-    Edge.objects.bulk_create([Edge(user_id=user_id, other_id=other_id, kind=kind) for kind in after - before])
+    # ignore_conflicts: a half a crash left on the higher user's shard is not an error; the lower
+    # user's half is the truth (relationships.consistency) and the counts move by its difference.
+    Edge.objects.bulk_create(
+        [Edge(user_id=user_id, other_id=other_id, kind=kind) for kind in after - before],
+        ignore_conflicts=True,
+    )
 
 
 def _count(low: int, high: int, before: State, after: State) -> None:

@@ -34,7 +34,7 @@ def pushes_to(stack: Stack, token: str, *, job_id: str | None = None) -> list[di
     entries = [entry for entry in read(stack.profile.var / "sandbox", "apns") if entry["token"] == token]
     if job_id is None:
         return entries
-    wanted = apns_id(job_id=job_id, device_id=Device.objects.get(token=token).id)
+    wanted = apns_id(notification=f"job:{job_id}", device_id=Device.objects.get(token=token).id)
     return [entry for entry in entries if entry["apns_id"] == wanted]
 
 

@@ -201,5 +201,5 @@ def test_apples_failure_retries_the_job_without_pushing_twice_to_a_phone_that_go
     (delivered,) = pushes_to(stack, phone, job_id=job_id)
     assert delivered["status"] == 200
     device_id = Device.objects.get(token=phone).id
-    assert redis_primary().hexists(rediskeys.push_sent(job_id), str(device_id))
+    assert redis_primary().hexists(rediskeys.push_sent(f"job:{job_id}"), str(device_id))
     assert Device.objects.get(token=failing).active  # a 5xx says nothing about the device

@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from push.apns import ProviderToken, Result
-from push.handlers import apns_id, push_request
+from push.handlers import apns_id, notification_key, push_request
 from push.models import Audience
 from push.notifications import (
     ELLIPSIS,
@@ -132,9 +132,22 @@ def test_job_args_are_read_or_refused_for_good() -> None:
 
 
 def test_a_push_keeps_its_apns_id_across_attempts() -> None:
-    first = apns_id(job_id="job1", device_id=7)
-    assert first == apns_id(job_id="job1", device_id=7)
-    assert first != apns_id(job_id="job1", device_id=8) != apns_id(job_id="job2", device_id=7)
+    first = apns_id(notification="like:9:3", device_id=7)
+    assert first == apns_id(notification="like:9:3", device_id=7)
+    assert (
+        first
+        != apns_id(notification="like:9:3", device_id=8)
+        != apns_id(notification="like:9:4", device_id=7)
+    )
+
+
+def test_every_job_of_one_event_shares_the_notification_key() -> None:
+    args = {"recipient_id": 3, "kind": "like", "actor_id": 5, "media_id": "9", "event": "like:11"}
+    request = push_request(args)
+    assert notification_key(request, job_id="a") == notification_key(request, job_id="b") == "like:like:11:3"
+    assert notification_key(push_request({**args, "recipient_id": 4}), job_id="a") != "like:like:11:3"
+    older = push_request({k: v for k, v in args.items() if k != "event"})
+    assert notification_key(older, job_id="a") != notification_key(older, job_id="b")
 
 
 @pytest.mark.parametrize(
