@@ -4,14 +4,22 @@ Instagram's API v1 wrapped every response, errors included, as
 `{"meta": {"code": ..., "error_type": ..., "error_message": ...}}`.
 """
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
+import pylibmc
+import redis
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
+from python3_gearman.errors import ConnectionError as GearmanConnectionError
+from python3_gearman.errors import ServerUnavailable as GearmanServerUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 class APIError(Exception):
@@ -47,15 +55,54 @@ class APIMethodNotAllowedError(APIError):
     error_type = "APIMethodNotAllowedError"
 
 
+class ServiceUnavailableError(APIError):
+    """A component the request needs is down: nothing was half-written, the client may retry."""
+
+    status = 503
+    error_type = "ServiceUnavailableError"
+
+    def __init__(self, component: str) -> None:
+        super().__init__(
+            f"{component} is unavailable; try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+        self.component = component
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_component(exception: BaseException) -> str | None:
+    """Name the component whose connection failure `exception` is, or None when it is not one."""
+    if isinstance(exception, redis.ConnectionError | redis.TimeoutError):
+        return "Redis"
+    if isinstance(exception, pylibmc.Error):
+        return "memcached"
+    if isinstance(exception, GearmanServerUnavailable | GearmanConnectionError):
+        return "The job server (gearmand)"
+    if isinstance(exception, OperationalError | InterfaceError):
+        return "The database"
+    return None
+
+
 def as_api_error(exception: Exception) -> APIError | None:
     """Return the APIError `exception` is to the client, or None when it is a bug (a 500).
 
     Besides APIError itself, requests Django cannot read are the client's
     doing: a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413), and a malformed one
     (SuspiciousOperation, a multipart body without a boundary).
+
+    A component's connection failure (Redis, memcached, gearmand, the
+    database) is an enveloped 503 naming it, never a traceback; the failure
+    is logged at ERROR with its traceback, so operators (and Sentry, through
+    its logging integration) still see it.
     """
     if isinstance(exception, APIError):
         return exception
+    component = unavailable_component(exception)
+    if component is not None:
+        logger.error("%s unavailable: %s", component, exception, exc_info=exception)
+        return ServiceUnavailableError(component)
     if isinstance(exception, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return APIError(

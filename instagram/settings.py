@@ -204,6 +204,11 @@ CACHES: dict[str, dict[str, object]] = {
                 "tcp_nodelay": True,
                 "ketama": True,
                 "connect_timeout": 1000,  # ms
+                # A black-holed memcached fails a call in about a second
+                # (libmemcached's defaults wait seconds), then a 503.
+                "_poll_timeout": 1000,  # ms
+                "send_timeout": 1_000_000,  # us
+                "receive_timeout": 1_000_000,  # us
                 "retry_timeout": 1,  # s before a failed server is tried again
             },
         },

@@ -6,7 +6,11 @@ commits, so a reader that raced with the change (read the old row, stored
 it late) can only fill a key nobody reads any more. A lost or evicted
 version is replaced by a random one, which orphans every old copy.
 
-Cache trouble (memcached down) is a miss: the database answers.
+Cache trouble (memcached down) is a miss: the database answers. A bump
+that fails (a memcached hiccup: the server keeps the old version and the old
+copy, which may say a now-private account is public) is handed to a job,
+written to the outbox, that bumps again with retries until memcached takes
+it: stale for seconds, not for the copy's day.
 
 Used by the user profiles (users.cache) and the media cards (photos.cache).
 """
@@ -34,7 +38,7 @@ class VersionedCache(Generic[T]):
         self.timeout = timeout
 
     def version_key(self, object_id: int) -> str:
-        return f"{self.namespace}.v:{object_id}"
+        return version_key(self.namespace, object_id)
 
     def key(self, object_id: int, version: object) -> str:
         return f"{self.namespace}:{object_id}:{version}"
@@ -70,14 +74,15 @@ class VersionedCache(Generic[T]):
         transaction.on_commit(lambda: self.forget_now(wanted), using=using)
 
     def forget_now(self, ids: Iterable[int]) -> None:
-        for object_id in ids:
-            try:
-                try:
-                    cache.incr(self.version_key(object_id))
-                except ValueError:  # no version yet (or evicted): any new one orphans old copies
-                    cache.set(self.version_key(object_id), _new_version(), None)
-            except pylibmc.Error as exc:
-                logger.error("could not invalidate cached %s %s: %s", self.namespace, object_id, exc)
+        wanted = sorted(set(ids))
+        try:
+            bump_versions(namespace=self.namespace, ids=wanted)
+        except pylibmc.Error as exc:
+            from workers import functions
+            from workers.submit import submit_job_on_commit
+
+            logger.error("could not invalidate cached %s %s (%s): a job retries", self.namespace, wanted, exc)
+            submit_job_on_commit(functions.CACHE_FORGET, {"namespace": self.namespace, "ids": wanted})
 
     def _versions(self, ids: list[int]) -> dict[int, object]:
         keys = {self.version_key(i): i for i in ids}
@@ -91,6 +96,20 @@ class VersionedCache(Generic[T]):
                     fresh = cache.get(self.version_key(object_id), fresh)
                 versions[object_id] = fresh
         return versions
+
+
+def version_key(namespace: str, object_id: int) -> str:
+    return f"{namespace}.v:{object_id}"
+
+
+def bump_versions(*, namespace: str, ids: Iterable[int]) -> None:
+    """Orphan every cached copy of these objects; raise pylibmc.Error when memcached cannot be told."""
+    for object_id in ids:
+        key = version_key(namespace, object_id)
+        try:
+            cache.incr(key)
+        except ValueError:  # no version yet (or evicted): any new one orphans old copies
+            cache.set(key, _new_version(), None)
 
 
 def _new_version() -> int:

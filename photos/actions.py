@@ -194,14 +194,21 @@ def do_upload_media(*, owner: User, request: UploadRequest, processed: Processed
     """Store the renditions, then the row; on any failure before the commit, delete what was stored."""
     prefix = new_object_prefix()
     stored: list[str] = []
+    row_committed: list[Media] = []
     try:
         for rendition in processed.renditions.values():
             key = rendition_key(prefix, rendition.name)
             put_object(key=key, data=rendition.data, content_type=rendition.content_type)
             stored.append(key)
-        media, created = _insert_media(owner=owner, request=request, processed=processed, prefix=prefix)
+        media, created = _insert_media(
+            owner=owner, request=request, processed=processed, prefix=prefix, row_committed=row_committed
+        )
     except BaseException:
-        _delete_quietly(stored)
+        # The shard commits before the main database: once the row is there,
+        # its renditions stay (a row without images is worse than a counter
+        # that verify_counts repairs).
+        if not row_committed:
+            _delete_quietly(stored)
         raise
     if not created:  # a concurrent retry won the race: keep its objects, drop ours
         _delete_quietly(stored)
@@ -209,7 +216,7 @@ def do_upload_media(*, owner: User, request: UploadRequest, processed: Processed
 
 
 def _insert_media(
-    *, owner: User, request: UploadRequest, processed: ProcessedPhoto, prefix: str
+    *, owner: User, request: UploadRequest, processed: ProcessedPhoto, prefix: str, row_committed: list[Media]
 ) -> tuple[Media, bool]:
     with transaction.atomic(using="default"):
         User.objects.select_for_update(no_key=True).filter(id=owner.id).values_list("id").get()
@@ -233,6 +240,7 @@ def _insert_media(
                 share_targets=request.share_targets,
                 upload_key=request.upload_key,
             )
+        row_committed.append(media)
         User.objects.filter(id=owner.id).update(media_count=F("media_count") + 1)
         forget_profiles_on_commit(owner.id)
         # robust: the photo is stored once committed; an index that failed here heals on a retry.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
@@ -129,12 +130,27 @@ def id_shard(object_id: int) -> int:
 
 
 def note_write(user_id: int) -> None:
-    """Send `user_id`'s reads to the primary for READ_YOUR_WRITES_SECONDS (any app server)."""
-    redis_primary().set(rediskeys.recent_writer(user_id), 1, ex=settings.READ_YOUR_WRITES_SECONDS)
+    """Send `user_id`'s reads to the primary for READ_YOUR_WRITES_SECONDS (any app server).
+
+    Runs after the shard committed, often inside the transaction of another
+    database (the main one, the other half of a follow edge): raising here
+    would roll that back and leave half a write. So a Redis failure costs
+    only the pin, with a log line: until the standby catches up (usually
+    milliseconds), the user's next request may read it without this write.
+    """
+    try:
+        redis_primary().set(rediskeys.recent_writer(user_id), 1, ex=settings.READ_YOUR_WRITES_SECONDS)
+    except redis.RedisError as exc:
+        logger.warning("could not pin user %s's reads to the primary (Redis: %s)", user_id, exc)
 
 
 def wrote_recently(user_id: int) -> bool:
-    return bool(redis_primary().exists(rediskeys.recent_writer(user_id)))
+    """True when `user_id` wrote within the window, or when Redis cannot say (the primary is always right)."""
+    try:
+        return bool(redis_primary().exists(rediskeys.recent_writer(user_id)))
+    except redis.RedisError as exc:
+        logger.warning("Redis cannot say if user %s wrote recently, reading the primary: %s", user_id, exc)
+        return True
 
 
 _replica_down_until: dict[str, float] = {}

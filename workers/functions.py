@@ -7,6 +7,9 @@ never feeds a new payload to an old worker.
 
 PING = "instagram.ping.v1"
 
+# {namespace, ids}: bump memcached versions a change could not bump (instagram.versioned_cache)
+CACHE_FORGET = "instagram.cache_forget.v1"
+
 # Submitted by the web processes after commit (photos.actions, relationships.actions).
 MEDIA_POSTED = "instagram.media_posted.v1"  # {media_id, user_id}: fan-out, sharing, subscriptions
 MEDIA_DELETED = "instagram.media_deleted.v1"  # {media_id, user_id}: out of every feed

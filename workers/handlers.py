@@ -5,6 +5,7 @@ import os
 
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
+from instagram.versioned_cache import bump_versions
 from workers import functions
 from workers.jobs import JobArgs, JobContext, PermanentJobError, job_handler
 
@@ -41,3 +42,11 @@ def ping(args: JobArgs, ctx: JobContext) -> None:
     if ctx.attempt <= int(args.get("fail_attempts", 0)):
         raise ProbeFailure(f"the ping asked to fail attempt {ctx.attempt}")
     client.set(rediskeys.worker_ping(token), json.dumps(record), ex=86400)
+
+
+# Many attempts: a stale copy must not outlive a memcached outage (backoff
+# doubles from JOB_RETRY_SECONDS to an hour between attempts).
+@job_handler(functions.CACHE_FORGET, max_attempts=12)
+def cache_forget(args: JobArgs, ctx: JobContext) -> None:
+    """Bump the versions a change could not bump at commit; raising (memcached still away) retries."""
+    bump_versions(namespace=str(args["namespace"]), ids=[int(i) for i in args["ids"]])

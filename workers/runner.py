@@ -1,5 +1,8 @@
 """The worker loop: takes jobs from gearmand and runs the registered handlers.
 
+Between jobs each worker also relays the job outbox (workers.outbox): jobs
+committed while gearmand could not take them.
+
 A job's outcome is settled before gearmand hears it is done: success; a
 failure scheduled for retry (workers.retry); or a dead letter
 (workers.models.DeadJob). If even that cannot be recorded (Redis or the
@@ -25,6 +28,12 @@ from monitoring.sentry import capture_job_failure
 from workers import retry
 from workers.actions import do_park_job
 from workers.jobs import REGISTRY, JobContext, Payload, PayloadError, PermanentJobError
+from workers.outbox import relay_outbox
+from workers.submit import submit_payload_rollback_unsafe
+
+# Seconds between two relays of the outbox by one worker: a few queries on
+# each database, so a committed job waits at most about this plus the grace.
+OUTBOX_RELAY_INTERVAL = 1.0
 
 logger = logging.getLogger("workers.job")
 
@@ -43,6 +52,7 @@ class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
     def __init__(self, servers: list[str]) -> None:
         super().__init__(servers)
         self.stopping = False
+        self.next_relay = 0.0
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.set_client_id(self.worker_id)
         for function in REGISTRY:
@@ -53,6 +63,10 @@ class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
             retry.pump_due_retries(owner=self.worker_id)
         except Exception:
             logger.exception("could not submit due retries; the next poll tries again")
+        if time.monotonic() >= self.next_relay:
+            self.next_relay = time.monotonic() + OUTBOX_RELAY_INTERVAL
+            relay_outbox(send=submit_payload_rollback_unsafe)
+            close_old_connections()
         return not self.stopping
 
     def request_stop(self, signum: int, frame: Any) -> None:
