@@ -84,7 +84,8 @@ def params(request: HttpRequest) -> dict[str, str]:
     elif request.content_type == "application/json":
         try:
             body = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        # RecursionError: a body of 100,000 nested arrays exhausts the parser's stack.
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise APIInvalidParametersError("The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise APIInvalidParametersError("The request body must be a JSON object.")
@@ -115,9 +116,17 @@ def required(values: dict[str, str], *names: str) -> list[str]:
     return [values[name].strip() for name in names]
 
 
+# Longer than any int64 (19 digits) with room for leading zeros; checked before int(), which
+# raises ValueError past 4,300 digits and is quadratic in the length before that.
+MAX_DIGITS = 32
+
+
 def is_digits(raw: str) -> bool:
-    """Say whether `raw` is ASCII digits only: str.isdigit() also takes "²" (int() fails) and "٣" (3)."""
-    return raw.isascii() and raw.isdigit()
+    """Say whether `raw` is ASCII digits only, at most MAX_DIGITS of them, so int(raw) is safe.
+
+    str.isdigit() alone also takes "²" (int() fails) and "٣" (3).
+    """
+    return len(raw) <= MAX_DIGITS and raw.isascii() and raw.isdigit()
 
 
 def int_param(values: dict[str, str], name: str, *, default: int, low: int, high: int) -> int:
@@ -158,13 +167,27 @@ def require_scope(request: HttpRequest, scope: str) -> None:
         raise OAuthPermissionsException(f"This request requires scope={scope}.")
 
 
+def require_first_party(request: HttpRequest) -> None:
+    """Raise OAuthPermissionsException unless the request's token was issued to the mobile app.
+
+    v1 never opened the account's own management (profile edit, uploads,
+    deletes, devices, linked accounts, authorized apps) to third-party apps,
+    whatever scope the user granted them.
+    """
+    if request.access_token.application.client_id != settings.MOBILE_CLIENT_ID:  # type: ignore[attr-defined]
+        raise OAuthPermissionsException("This endpoint is only available to the Instagram app.")
+
+
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 
-def api_endpoint(*, methods: tuple[str, ...], scope: str | None = "basic") -> Callable[[View], View]:
+def api_endpoint(
+    *, methods: tuple[str, ...], scope: str | None = "basic", first_party: bool = False
+) -> Callable[[View], View]:
     """Guard a v1 view: allowed methods, then a valid token carrying `scope`.
 
-    scope=None: no token needed (sign-up, log-in). The view finds the token
+    scope=None: no token needed (sign-up, log-in). first_party: only the
+    mobile app's tokens (require_first_party). The view finds the token
     in `request.access_token` and the caller in `request.api_user`.
     """
 
@@ -182,6 +205,8 @@ def api_endpoint(*, methods: tuple[str, ...], scope: str | None = "basic") -> Ca
                 request.api_user = token.user  # type: ignore[attr-defined]
                 check_rate_limit(request, caller=f"token:{token.id}", limits=client_limits(token.application))
                 require_scope(request, scope)
+                if first_party:
+                    require_first_party(request)
             return view(request, *args, **kwargs)
 
         return allow_methods(*methods)(wrapper)  # type: ignore[return-value]

@@ -12,6 +12,7 @@ from instagram.api import (
     is_digits,
     next_url,
     params,
+    require_first_party,
     require_scope,
     required,
 )
@@ -89,7 +90,7 @@ def timestamp_param(values: dict[str, str], name: str) -> datetime | None:
     return datetime.fromtimestamp(int(raw), tz=UTC)
 
 
-@api_endpoint(methods=("POST",))
+@api_endpoint(methods=("POST",), first_party=True)
 def upload(request: HttpRequest) -> JsonResponse:
     """POST /v1/media/upload: multipart/form-data with `photo` and the fields in the README."""
     if request.content_type != "multipart/form-data":
@@ -113,6 +114,9 @@ def upload(request: HttpRequest) -> JsonResponse:
 
 @api_endpoint(methods=("GET", "DELETE"))
 def media(request: HttpRequest, media_ref: str) -> JsonResponse:
+    if request.method == "DELETE":
+        # Reading a media object is open to any app; deleting it only to the mobile app.
+        require_first_party(request)
     card = access_media(viewer=_viewer(request), ref=media_ref)
     if request.method == "DELETE":
         check_delete_media(actor=_viewer(request), card=card)

@@ -5,10 +5,9 @@ user's token must not register a phone of its own to receive that user's
 notifications (who liked what, the text of comments on a private account).
 """
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import OAuthPermissionsException, api_endpoint, params
+from instagram.api import api_endpoint, params
 from instagram.errors import envelope
 from push.actions import check_change_push_settings, check_register_device, check_unregister_device
 from push.models import Platform
@@ -17,13 +16,11 @@ from users.models import User
 
 
 def _mobile_app_user(request: HttpRequest) -> User:
-    """Return the caller, if the token is the mobile app's; else raise OAuthPermissionsException."""
-    if request.access_token.application.client_id != settings.MOBILE_CLIENT_ID:  # type: ignore[attr-defined]
-        raise OAuthPermissionsException("Only the Instagram app manages devices and push settings.")
+    """Return the caller; api_endpoint(first_party=True) has already refused other apps' tokens."""
     return request.api_user  # type: ignore[attr-defined,no-any-return]
 
 
-@api_endpoint(methods=("POST",))
+@api_endpoint(methods=("POST",), first_party=True)
 def devices(request: HttpRequest) -> JsonResponse:
     """POST token=<APNS device token>: register this phone for the caller's pushes (again: reactivate it)."""
     user = _mobile_app_user(request)
@@ -34,14 +31,14 @@ def devices(request: HttpRequest) -> JsonResponse:
     return envelope(device_object(device), status=201 if created else 200)
 
 
-@api_endpoint(methods=("DELETE",))
+@api_endpoint(methods=("DELETE",), first_party=True)
 def device(request: HttpRequest, token: str) -> JsonResponse:
     """DELETE: stop pushing to this phone (the app logs out)."""
     check_unregister_device(user=_mobile_app_user(request), token=token)
     return envelope(None)
 
 
-@api_endpoint(methods=("GET", "POST"))
+@api_endpoint(methods=("GET", "POST"), first_party=True)
 def push_settings(request: HttpRequest) -> JsonResponse:
     """GET: the caller's push settings. POST any of them: change those."""
     user = _mobile_app_user(request)

@@ -1,4 +1,4 @@
-"""v1 endpoints of linked accounts: list, link (or link again), unlink."""
+"""v1 endpoints of linked accounts: list, link (or link again), unlink; the mobile app's tokens only."""
 
 from django.http import HttpRequest, JsonResponse
 
@@ -13,13 +13,13 @@ def _viewer(request: HttpRequest) -> User:
     return request.api_user  # type: ignore[attr-defined,no-any-return]
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), first_party=True)
 def linked_account_list(request: HttpRequest) -> JsonResponse:
     """The caller's linked Twitter and Facebook accounts (never their tokens)."""
     return envelope([linked_account_object(a) for a in linked_accounts(user_id=_viewer(request).id)])
 
 
-@api_endpoint(methods=("POST", "DELETE"))
+@api_endpoint(methods=("POST", "DELETE"), first_party=True)
 def linked_account(request: HttpRequest, service: str) -> JsonResponse:
     """POST: link the account on `service` (again: replace it). DELETE: unlink it."""
     if request.method == "DELETE":

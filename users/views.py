@@ -38,7 +38,7 @@ def log_out(request: HttpRequest) -> JsonResponse:
     return envelope(None)
 
 
-@api_endpoint(methods=("POST",))
+@api_endpoint(methods=("POST",), first_party=True)
 def edit_profile(request: HttpRequest) -> JsonResponse:
     user = check_edit_profile(user=request.api_user, changes=params(request))  # type: ignore[attr-defined]
     return envelope(user_object(user))
