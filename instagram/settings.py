@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "django.contrib.postgres",
+    "django.contrib.staticfiles",
     "oauth2_provider",
     "oauth",
     "sharding",
@@ -45,6 +46,11 @@ INSTALLED_APPS = [
     "workers",
     "monitoring",
     "ops",
+    # Issue 18: users' reports, the operators' moderation tools, the API docs page's bundled Redoc.
+    "reports",
+    "moderation",
+    "apidocs",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -52,6 +58,9 @@ MIDDLEWARE = [
     "instagram.middleware.RequestLogMiddleware",
     "instagram.middleware.APIErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's CSS and the docs page's Redoc, from STATIC_ROOT (collectstatic at
+    # `stack.py up` and `fab deploy`): no nginx location to keep in step with each release folder.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
     # For the web pages (/oauth/authorize, /admin/). All three are lazy: a v1
     # API request never touches the session, so it costs no Redis round trip.
@@ -293,6 +302,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # ------------------------------------------------- Monitoring and alerting
 # docs/monitoring.md. Errors go to Sentry when a DSN is set (monitoring.sentry).
