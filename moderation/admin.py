@@ -57,7 +57,9 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
         by = request.user if isinstance(request.user, User) else None
         changed = [u.username for u in queryset if do_set_active(user_id=u.id, active=active, by=by)]
         verb = "Reactivated" if active else "Deactivated"
-        self.message_user(request, f"{verb} {len(changed)} account(s): {', '.join(changed) or 'none'}.")
+        self.message_user(
+            request, f"{verb} {len(changed)} account(s): {', '.join(changed) or 'none'}.", messages.SUCCESS
+        )
 
     def get_urls(self) -> list[URLPattern]:
         own = [

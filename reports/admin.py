@@ -45,7 +45,7 @@ class ReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         by = _operator(request)
         assert by is not None  # the admin admits staff users only
         count = do_dismiss_reports(report_ids=list(queryset.values_list("id", flat=True)), by=by)
-        self.message_user(request, f"Dismissed {count} report(s).")
+        self.message_user(request, f"Dismissed {count} report(s).", messages.SUCCESS)
 
     @admin.action(description="Remove the reported photo or comment (resolves its reports)")
     def remove_content(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
@@ -63,7 +63,7 @@ class ReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 removed += 1
             except APIError as exc:  # already removed (another report of it, or its owner)
                 self.message_user(request, f"{report.target}: {exc.message}", messages.WARNING)
-        self.message_user(request, f"Removed {removed} photo(s) or comment(s).")
+        self.message_user(request, f"Removed {removed} photo(s) or comment(s).", messages.SUCCESS)
 
     @admin.action(description="Deactivate the reported accounts (the owners or authors)")
     def deactivate_account(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
@@ -71,4 +71,4 @@ class ReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         changed = sum(do_set_active(user_id=i, active=False, by=_operator(request)) for i in user_ids)
         targets = list(queryset.values_list("target", flat=True))
         do_resolve_reports(targets=targets, by=_operator(request), resolution=Resolution.DEACTIVATED)
-        self.message_user(request, f"Deactivated {changed} account(s).")
+        self.message_user(request, f"Deactivated {changed} account(s).", messages.SUCCESS)
