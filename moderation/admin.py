@@ -55,8 +55,12 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[User], *, active: bool) -> None:
         by = request.user if isinstance(request.user, User) else None
-        changed = [u.username for u in queryset if do_set_active(user_id=u.id, active=active, by=by)]
         verb = "Reactivated" if active else "Deactivated"
+        changed = []
+        for user in queryset:
+            if do_set_active(user_id=user.id, active=active, by=by):
+                changed.append(user.username)
+                self.log_change(request, user, verb)  # the account's history names the operator
         self.message_user(
             request, f"{verb} {len(changed)} account(s): {', '.join(changed) or 'none'}.", messages.SUCCESS
         )
@@ -77,7 +81,7 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
         if request.method == "POST":
             if not self.has_change_permission(request, user):
                 raise PermissionDenied
-            self._remove(request)
+            self._remove(request, user)
             return HttpResponseRedirect(request.path)
         context: dict[str, Any] = {
             **self.admin_site.each_context(request),
@@ -89,7 +93,7 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
         }
         return TemplateResponse(request, "moderation/user_content.html", context)
 
-    def _remove(self, request: HttpRequest) -> None:
+    def _remove(self, request: HttpRequest, subject: User) -> None:
         by = request.user if isinstance(request.user, User) else None
         media_id, comment_id = request.POST.get("media", ""), request.POST.get("comment", "")
         if not media_id.isascii() or not media_id.isdigit() or (comment_id and not comment_id.isdigit()):
@@ -98,9 +102,12 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
         try:
             if comment_id:
                 do_remove_comment(media_id=int(media_id), comment_id=int(comment_id), by=by)
-                self.message_user(request, f"Removed comment {comment_id}.", messages.SUCCESS)
+                done = f"Removed comment {comment_id} on photo {media_id}."
             else:
                 do_remove_media(media_id=int(media_id), by=by)
-                self.message_user(request, f"Removed photo {media_id}.", messages.SUCCESS)
+                done = f"Removed photo {media_id}."
         except APIError as exc:  # removed meanwhile (another operator, or its owner)
             self.message_user(request, exc.message, messages.WARNING)
+            return
+        self.log_change(request, subject, done)
+        self.message_user(request, done, messages.SUCCESS)

@@ -3,6 +3,7 @@
 from typing import Any
 
 import requests
+from django.contrib.admin.models import LogEntry
 
 from tests.conftest import Stack
 from tests.moderation.conftest import AdminSession
@@ -22,12 +23,15 @@ def test_an_operator_sees_and_removes_a_comment(signup: Any, admin: AdminSession
     assert "Copper tones" in page
     assert "Falcon insult" in page
     done = admin.post(f"/users/user/{owner.id}/content/", media=media_id, comment=rude)
-    assert f"Removed comment {rude}." in done.text
+    assert f"Removed comment {rude} on photo {media_id}." in done.text
     assert f'id="comment-{rude}"' not in done.text
     assert f'id="comment-{kept}"' in done.text
     shown = owner.data(f"media/{media['id']}")
     assert shown["comments"]["count"] == 1
     assert [c["id"] for c in shown["comments"]["data"]] == [kept]
+
+    history = LogEntry.objects.filter(object_id=owner.id, user_id=int(admin.account.id))
+    assert [entry.change_message for entry in history] == [f"Removed comment {rude} on photo {media_id}."]
 
     again = admin.post(f"/users/user/{owner.id}/content/", media=media_id, comment=rude)
     assert f"No comment with id {rude}." in again.text
