@@ -54,6 +54,7 @@ def check_report_media(*, reporter: User, media_ref: str, values: dict[str, str]
         target=media_target(card.id),
         target_user_id=card.user_id,
         media_id=card.id,
+        media_owner_id=card.user_id,
         reason=reason,
         text=text,
     )
@@ -82,6 +83,7 @@ def check_report_comment(
         target=comment_target(int(comment_ref)),
         target_user_id=author_id,
         media_id=card.id,
+        media_owner_id=card.user_id,
         comment_id=int(comment_ref),
         reason=reason,
         text=text,
@@ -112,6 +114,7 @@ def do_report(
     reason: str,
     text: str,
     media_id: int | None = None,
+    media_owner_id: int | None = None,
     comment_id: int | None = None,
 ) -> tuple[Report, bool]:
     """File the report unless this reporter already reported this target (then return that one)."""
@@ -126,6 +129,7 @@ def do_report(
                 target=target,
                 target_user_id=target_user_id,
                 media_id=media_id,
+                media_owner_id=media_owner_id,
                 comment_id=comment_id,
                 reason=reason,
                 text=text,

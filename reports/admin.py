@@ -3,6 +3,8 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from instagram.errors import APIError
 from moderation.actions import do_remove_comment, do_remove_media, do_set_active
@@ -32,13 +34,29 @@ def _operator(request: HttpRequest) -> User | None:
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["id", "kind", "target", "target_user", "reason", "reporter", "created_at", "resolution"]
+    list_display = [
+        "id",
+        "kind",
+        "target",
+        "target_user",
+        "content",
+        "reason",
+        "reporter",
+        "created_at",
+        "resolution",
+    ]
     list_filter = ["kind", "reason", OpenFilter, "resolution"]
     search_fields = ["target", "target_user__username", "reporter__username", "text"]
     raw_id_fields = ["reporter", "target_user", "resolved_by"]
     readonly_fields = ["created_at", "resolved_at", "resolved_by", "resolution"]
     ordering = ["-created_at"]
     actions = ["resolve", "remove_content", "deactivate_account"]
+
+    @admin.display(description="content")
+    def content(self, report: Report) -> str:
+        """Link the page that shows the reported photo or comment: its photo's owner's photos and comments."""
+        url = reverse("admin:users_user_content", args=[report.media_owner_id or report.target_user_id])
+        return format_html('<a href="{}">photos and comments</a>', url)
 
     @admin.action(description="Resolve: nothing to do (dismiss)")
     def resolve(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:

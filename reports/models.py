@@ -43,6 +43,9 @@ class Report(models.Model):
     target = models.CharField(max_length=64)
     target_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     media_id = models.BigIntegerField(null=True, blank=True)
+    media_owner_id = models.BigIntegerField(
+        null=True, blank=True
+    )  # a comment's photo's owner: the admin's link
     comment_id = models.BigIntegerField(null=True, blank=True)
     reason = models.CharField(max_length=32, choices=Reason.choices)
     text = models.CharField(max_length=1000, blank=True, default="")

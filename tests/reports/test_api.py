@@ -84,6 +84,7 @@ def test_operators_remove_reported_content_and_deactivate_accounts(signup: Any, 
 
     listing = admin.get("/reports/report/", state="open", kind="comment", q=troll.username)
     assert f"comment:{comment_id}" in listing.text
+    assert f'href="/admin/users/user/{owner.id}/content/"' in listing.text  # where the comment is seen
     done = admin.post("/reports/report/", action="remove_content", _selected_action=[reports["comment"].id])
     assert "Removed 1 photo(s) or comment(s)." in done.text
     shown = viewer.data(f"media/{media['id']}")
