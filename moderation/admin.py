@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from instagram.errors import APIError
 from moderation.actions import do_remove_comment, do_remove_media, do_set_active
 from moderation.selectors import user_media_rows
+from reports.selectors import open_reports_against
 from users.models import User
 
 
@@ -89,6 +90,7 @@ class UserAdmin(DjangoUserAdmin):  # type: ignore[type-arg]
             "subject": user,
             "opts": self.model._meta,
             "rows": user_media_rows(user_id=user.id),
+            "reports": open_reports_against(user_id=user.id),
             "can_remove": self.has_change_permission(request, user),
         }
         return TemplateResponse(request, "moderation/user_content.html", context)

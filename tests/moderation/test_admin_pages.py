@@ -17,6 +17,11 @@ def test_an_operator_sees_and_removes_a_comment(signup: Any, admin: AdminSession
     kept = troll.post(f"media/{media['id']}/comments", text="Copper tones").json()["data"]["id"]
     rude = troll.post(f"media/{media['id']}/comments", text="Falcon insult").json()["data"]["id"]
 
+    owner.post(f"media/{media['id']}/comments/{rude}/report", reason="harassment", text="Summit of rudeness")
+    assert (
+        "Summit of rudeness" in admin.get(f"/users/user/{troll.id}/content/").text
+    )  # the author's open reports
+
     page = admin.get(f"/users/user/{owner.id}/content/").text
     assert f'id="media-{media_id}"' in page
     assert "Orchard" in page
