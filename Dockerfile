@@ -9,6 +9,8 @@ WORKDIR /app
 COPY requirements.txt ./
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
+# The admin's CSS and the docs page's Redoc, served by WhiteNoise from the image.
+RUN python manage.py collectstatic --no-input -v 0
 
 RUN useradd --system --no-create-home instagram
 USER instagram

@@ -418,6 +418,9 @@ def prepare(remote: Remote, artifact: Artifact) -> None:
         )
         say(host, "virtualenv installed")
     remote.run(f"ln -sfn ../../shared/venvs/{artifact.requirements_hash} {q(release)}/venv", step="venv")
+    # Into the release's own STATIC_ROOT (WhiteNoise serves it): the old release
+    # keeps its files until the switch, so no page is served with the wrong CSS.
+    remote.manage(release, "collectstatic", "--no-input", "-v", "0", step="collectstatic")
     # Imports every app with this host's settings: a host that cannot run the
     # release stops the rollout here, before any host switches. --deploy adds
     # the production checks (HSTS, secure cookies, the keys): settings.py

@@ -880,6 +880,8 @@ def up(p: Profile, *, fresh: bool) -> None:
     manage(p, "migrate", "--no-input", "-v", "0")
     manage(p, "create_shards")
     manage(p, "ensure_bucket")
+    # The admin's CSS and the docs page's Redoc, served by WhiteNoise from STATIC_ROOT.
+    manage(p, "collectstatic", "--no-input", "-v", "0")
     require_sync_standby(p)
     start_program(p, "app-1", port=p.apps[0])
     start_program(p, "app-2", port=p.apps[1])

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "django.contrib.postgres",
+    "django.contrib.staticfiles",
     "oauth2_provider",
     "oauth",
     "sharding",
@@ -51,6 +52,11 @@ INSTALLED_APPS = [
     "workers",
     "monitoring",
     "ops",
+    # Issue 18: users' reports, the operators' moderation tools, the API docs page's bundled Redoc.
+    "reports",
+    "moderation",
+    "apidocs",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +64,9 @@ MIDDLEWARE = [
     "instagram.middleware.RequestLogMiddleware",
     "instagram.middleware.APIErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The admin's CSS and the docs page's Redoc, from STATIC_ROOT (collectstatic at
+    # `stack.py up` and `fab deploy`): no nginx location to keep in step with each release folder.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
     # For the web pages (/oauth/authorize, /admin/). All three are lazy: a v1
     # API request never touches the session, so it costs no Redis round trip.
@@ -311,6 +320,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # ------------------------------------------------- Monitoring and alerting
 # docs/monitoring.md. Errors go to Sentry when a DSN is set (monitoring.sentry).

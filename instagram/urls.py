@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic.base import RedirectView
 
+from apidocs import views as apidocs_views
 from instagram import openapi, views
 from monitoring import views as monitoring_views
 from photos import embed, web
@@ -11,6 +12,7 @@ urlpatterns = [
     path("ping", views.ping, name="ping"),
     path("metrics", monitoring_views.metrics, name="metrics"),
     path("v1/openapi.json", openapi.openapi_json, name="openapi"),
+    path("v1/docs", apidocs_views.api_docs, name="api-docs"),
     path("v1/", include("users.urls")),
     path("v1/", include("relationships.urls")),
     path("v1/", include("photos.urls")),
@@ -18,6 +20,7 @@ urlpatterns = [
     path("v1/", include("push.urls")),
     path("v1/", include("sharing.urls")),
     path("v1/", include("subscriptions.urls")),
+    path("v1/", include("reports.urls")),
     path("oauth/", include("oauth.urls")),
     path("admin/", admin.site.urls),
     path("oembed", embed.oembed, name="oembed"),

@@ -53,6 +53,7 @@ HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 NOT_ENVELOPED = {
     "/health",
     "/v1/openapi.json",
+    "/v1/docs",
     "/oauth/authorize",
     "/p/{code}/",
     "/p/{code}/media/",
@@ -578,4 +579,47 @@ def test_fuzz(case: schemathesis.Case[Any], fuzzer: Account, fuzz_photo: str, ht
         timeout=15,
         checks=checks,
         additional_checks=[v1_envelope],
+    )
+
+
+def test_report_answers_conform(
+    described: OpenApiSchema, healthy_stack: Stack, http: requests.Session
+) -> None:
+    """A report filed (201) and filed again (200), of a photo, a comment and an account."""
+    api = Conforming(described, healthy_stack.api)
+    owner, reporter = (
+        sign_up(healthy_stack.api, http, prefix="oa"),
+        sign_up(healthy_stack.api, http, prefix="oa"),
+    )
+    media = owner.post_photo(jpeg(200, 200))
+    comment = owner.post(f"media/{media['id']}/comments", text="first").json()["data"]
+    bearer = {"Authorization": f"Bearer {reporter.token}"}
+    ref = {"media_ref": media["id"]}
+    for status in (201, 200):
+        api.call(
+            "POST",
+            "/v1/media/{media_ref}/report",
+            status=status,
+            path_parameters=ref,
+            body={"reason": "spam", "text": "Velvet"},
+            media_type=FORM,
+            headers=bearer,
+        )
+    api.call(
+        "POST",
+        "/v1/media/{media_ref}/comments/{comment_ref}/report",
+        status=201,
+        path_parameters={**ref, "comment_ref": comment["id"]},
+        body={"reason": "harassment"},
+        media_type=JSON,
+        headers=bearer,
+    )
+    api.call(
+        "POST",
+        "/v1/users/{user_ref}/report",
+        status=201,
+        path_parameters={"user_ref": owner.id},
+        body={"reason": "impersonation"},
+        media_type=FORM,
+        headers=bearer,
     )

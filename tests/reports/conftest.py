@@ -1,0 +1,3 @@
+from tests.moderation.conftest import admin, operator
+
+__all__ = ["admin", "operator"]
