@@ -59,7 +59,7 @@ class ServiceUnavailableError(APIError):
     """A component the request needs is down: nothing was half-written, the client may retry."""
 
     status = 503
-    error_type = "ServiceUnavailableError"
+    error_type = "APIUnavailableError"  # the type nginx answers when no app server is up: one 503 envelope
 
     def __init__(self, component: str) -> None:
         super().__init__(

@@ -41,7 +41,7 @@ def degraded_or_enveloped_503(response: requests.Response, component: str) -> bo
     assert response.status_code == 503, (response.request.url, response.status_code, response.text)
     meta = response.json()["meta"]
     assert meta["code"] == 503, meta
-    assert meta["error_type"] == "ServiceUnavailableError", meta
+    assert meta["error_type"] == "APIUnavailableError", meta
     assert component in meta["error_message"], meta
     return False
 
