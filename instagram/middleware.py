@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
-from instagram.errors import as_api_error, error_envelope, render_api_error
+from instagram.errors import as_api_error, error_envelope, render_api_error, unavailable_component
 from instagram.requestid import clean_request_id, request_id_var
 from monitoring.sentry import capture_request_exception
 
@@ -62,6 +62,11 @@ class APIErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if unavailable_component(exception) is not None:
+            # A component is down: the client gets an enveloped 503, operators
+            # the report (first, with the request; the log line as_api_error
+            # writes after it is the same exception, deduplicated by Sentry).
+            capture_request_exception(exception, request)
         error = as_api_error(exception)
         if error is not None:
             return render_api_error(error)

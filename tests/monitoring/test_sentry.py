@@ -42,8 +42,8 @@ def test_an_unhandled_error_in_a_view_arrives_without_personal_data(
         f"{healthy_stack.api}/ping", headers={"Host": "evil.example", "X-Request-ID": scanner_id}, timeout=15
     )
     assert scanned.status_code == 400
-    # PostgreSQL's pooler down: the sign-up's insert raises in the view, a bug
-    # to report (a 500), not a client error.
+    # PostgreSQL's pooler down: the sign-up's insert raises in the view; the
+    # client gets an enveloped 503 naming the database, operators the report.
     with healthy_stack.stopped("pgbouncer"):
         response = http.post(
             f"{healthy_stack.api}/v1/accounts/signup?access_token=query-token-1234",
@@ -59,8 +59,10 @@ def test_an_unhandled_error_in_a_view_arrives_without_personal_data(
             },
             timeout=15,
         )
-    assert response.status_code == 500
-    assert request_id in response.json()["meta"]["error_message"]
+    assert response.status_code == 503
+    assert response.json()["meta"]["error_type"] == "APIUnavailableError"
+    assert response.json()["meta"]["error_message"].startswith("The database is unavailable")
+    assert response.headers["X-Request-ID"] == request_id
     event = wait_for(lambda: event_tagged(healthy_stack, request_id), timeout=20)
     assert event["environment"] == healthy_stack.profile.name
     assert event["release"] == settings.RELEASE
