@@ -3,7 +3,7 @@ PYTHON ?= python3
 STACK := $(PYTHON) deploy/stack.py
 VENV := .venv/bin
 ARGS ?=
-# A second checkout can run its suite beside the first: TEST_PROFILE=test-a (or -b, -c).
+# A second checkout can run its suite beside the first: TEST_PROFILE=test-a (or -b ... -f).
 TEST_PROFILE ?= test
 
 .PHONY: run stop test lint pytest bench ctl compose-check

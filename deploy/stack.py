@@ -178,7 +178,7 @@ def shifted(base: Profile, name: str, offset: int) -> Profile:
 
 # More test stacks beside the first, for a second checkout (or a second
 # developer on one machine) running the suite at the same time.
-for _index, _suffix in enumerate("abc", start=1):
+for _index, _suffix in enumerate("abcdef", start=1):
     PROFILES[f"test-{_suffix}"] = shifted(PROFILES["test"], f"test-{_suffix}", 10 * _index)
 
 DB_USER = "instagram"

@@ -6,6 +6,7 @@ no per-test database is created, and tests make their own unique data.
 """
 
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,6 +59,16 @@ class Stack:
         finally:
             self.start(*programs)
 
+    @contextmanager
+    def black_holed(self, program: str) -> Iterator[None]:
+        """SIGSTOP `program` for the block: its port still accepts (the kernel's backlog), nothing answers."""
+        pid = int(self.ctl("pid", program).strip())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def start(self, *programs: str) -> None:
         """Start `programs` unless they already run."""
         result = stack_script.supervisorctl(self.profile, "start", *programs, check=False)
@@ -99,21 +110,32 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-@pytest.fixture
-def healthy_stack(stack: Stack, http: requests.Session) -> Stack:
-    """The stack, once /health says every component is up (after a disruptive test).
+def wait_until_serving(stack: Stack, http: requests.Session, *, timeout: float = 60.0) -> None:
+    """Wait until every app server answers on its own port and /health is green ten times in a row.
 
-    Ten green answers in a row, so that every app process, not only the first
-    to answer, has reconnected to whatever an earlier test restarted.
+    Each app server on its own port first: nginx skips one it marked down
+    (for fail_timeout), so /health through nginx alone can be green while the
+    next request is sent to a server still booting. Ten green answers in a
+    row, so that every app process, not only the first to answer, has
+    reconnected to whatever an earlier test restarted.
     """
+    direct = [f"http://127.0.0.1:{port}/ping" for port in stack.profile.apps]
 
     def all_green() -> bool:
         try:  # a cold app server (just restarted) can take longer than that on a loaded machine
-            return all(http.get(f"{stack.api}/health", timeout=10).status_code == 200 for _ in range(10))
-        except requests.Timeout:
+            return all(http.get(url, timeout=10).status_code == 200 for url in direct) and all(
+                http.get(f"{stack.api}/health", timeout=10).status_code == 200 for _ in range(10)
+            )
+        except requests.RequestException:
             return False
 
-    wait_for(all_green, timeout=60, interval=0.5)
+    wait_for(all_green, timeout=timeout, interval=0.5)
+
+
+@pytest.fixture
+def healthy_stack(stack: Stack, http: requests.Session) -> Stack:
+    """The stack, once every component is up again (after a disruptive test)."""
+    wait_until_serving(stack, http)
     # An earlier test may have restarted pgbouncer or PostgreSQL under this
     # process's pooled connections: start from fresh ones.
     connections.close_all()

@@ -2,11 +2,7 @@
 works degraded or answers an enveloped 503 naming the component, and a write
 is whole or absent, never half-done."""
 
-import os
-import signal
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,17 +16,6 @@ from users.cache import profile
 pytestmark = pytest.mark.disruptive
 
 COMPONENT_NAMES = {"redis-primary": "Redis", "memcached": "memcached"}
-
-
-@contextmanager
-def black_holed(stack: Stack, program: str) -> Iterator[None]:
-    """SIGSTOP `program`: connections still open (the kernel's backlog), nothing answers."""
-    pid = int(stack.ctl("pid", program).strip())
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def degraded_or_enveloped_503(response: requests.Response, component: str) -> bool:
@@ -119,7 +104,7 @@ def test_a_follow_approval_while_redis_is_down_writes_both_halves_or_neither(
 def test_a_privacy_change_during_a_memcached_hiccup_is_not_served_stale(stack: Stack, signup: Any) -> None:
     account = signup("cd_privacy")
     assert cached_privacy(account) is False
-    with black_holed(stack, "memcached"):
+    with stack.black_holed("memcached"):
         response = account.post("accounts/edit", is_private="true")
         assert response.status_code == 200, response.text
     # memcached kept the old version and the public copy; the bump must reach it.

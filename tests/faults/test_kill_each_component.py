@@ -20,7 +20,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from tests.conftest import Stack, wait_for
+from tests.conftest import Stack, wait_for, wait_until_serving
 from tests.photos.images import jpeg
 from tests.v1 import Account, sign_up
 
@@ -147,16 +147,6 @@ def kill_and_wait_for_restart(stack: Stack, program: str) -> None:
     wait_for(restarted, timeout=30, interval=0.2)
 
 
-def wait_healthy(stack: Stack) -> None:
-    def green() -> bool:
-        try:
-            return all(requests.get(f"{stack.api}/health", timeout=10).status_code == 200 for _ in range(10))
-        except requests.RequestException:
-            return False
-
-    wait_for(green, timeout=90, interval=1.0)
-
-
 def ids(response: requests.Response) -> set[str]:
     return {str(item["id"]) for item in response.json()["data"]}
 
@@ -187,7 +177,7 @@ def test_acknowledged_writes_survive_each_component_killed_in_turn(
         for thread in threads:
             thread.join(timeout=60)
     load_seconds = time.monotonic() - started
-    wait_healthy(stack)
+    wait_until_serving(stack, http, timeout=90)
     # The Redis primary keeps no disk copy (its replica does): after it was
     # killed, the runbook's step is rebuilding the feeds from PostgreSQL.
     call_command("rebuild_feeds", *[account.id for account in seeds], stdout=io.StringIO())

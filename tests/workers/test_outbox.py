@@ -2,12 +2,8 @@
 writes are acknowledged quickly, their jobs wait as rows on the write's
 database, and the workers' relay drains them once gearmand answers again."""
 
-import os
-import signal
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -37,17 +33,6 @@ def timed(call: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     started = time.monotonic()
     result = call(*args, **kwargs)
     return result, time.monotonic() - started
-
-
-@contextmanager
-def black_holed(stack: Stack, program: str) -> Iterator[None]:
-    """SIGSTOP `program`: its port still accepts connections (the kernel's backlog), nothing answers."""
-    pid = int(stack.ctl("pid", program).strip())
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def test_a_job_committed_while_gearmand_is_down_waits_in_the_outbox(stack: Stack) -> None:
@@ -101,7 +86,7 @@ def test_a_black_holed_gearmand_costs_seconds_not_the_job(stack: Stack, signup: 
     author, fan = signup("bh_author"), signup("bh_fan")
     fan.data("users/self/feed")
     fan.act(author, "follow")
-    with black_holed(stack, "gearmand"):
+    with stack.black_holed("gearmand"):
         upload, seconds = timed(author.upload, jpeg(200, 200), caption="into the black hole")
         assert upload.status_code == 201, upload.text
         assert seconds < 8  # connect 1 s + submit 2 s, on a loaded machine
