@@ -304,7 +304,7 @@ def ensure_venv() -> None:
     """Create .venv and install the pinned requirements when they changed."""
     stamp = VENV / ".requirements.sha256"
     digest = hashlib.sha256()
-    for name in ("requirements.txt", "requirements-dev.txt"):
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-clients.txt"):
         digest.update((ROOT / name).read_bytes())
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return
@@ -317,6 +317,11 @@ def ensure_venv() -> None:
         run([*pip, "install", "-q", "-r", "requirements-dev.txt"])
     except StackError as exc:
         raise StackError(f"pip could not install requirements-dev.txt:\n{exc}") from exc
+    try:  # apart from the venv's packages: see requirements-clients.txt
+        clients = str(VENV / "clients")
+        run([*pip, "install", "-q", "--upgrade", "--target", clients, "-r", "requirements-clients.txt"])
+    except StackError as exc:
+        raise StackError(f"pip could not install requirements-clients.txt:\n{exc}") from exc
     stamp.write_text(digest.hexdigest())
 
 

@@ -1,0 +1,239 @@
+"""python-instagram 1.3.2, Instagram's own Python client for API v1, unmodified, against the stack.
+
+The client appends `.json` to every path, sends the token in the query string
+and POST parameters in a form body, deletes likes and comments with DELETE,
+signs with `sig` when it knows the app's secret, and builds its User, Media,
+Comment and Relationship objects from our responses. A third-party app
+written with it must work unchanged: every call here goes through nginx.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, Stack
+from tests.oauth.conftest import PASSWORD, Client, register
+from tests.photos.images import jpeg
+from tests.v1 import Account, sign_up
+
+DRIVER = Path(__file__).with_name("python_instagram_driver.py")
+CLIENTS = ROOT / ".venv" / "clients"
+SCOPES = ["basic", "likes", "comments", "relationships"]
+
+Run = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def python_instagram(healthy_stack: Stack) -> Run:
+    """Run steps through the client in its own interpreter; return one result per step."""
+    missing = "python-instagram is missing: run deploy/stack.py up"
+    assert (CLIENTS / "instagram" / "client.py").exists(), missing
+    host = f"127.0.0.1:{healthy_stack.profile.nginx}"
+
+    def run(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result = subprocess.run(
+            # -P: this repository's own `instagram` package stays off the path.
+            [sys.executable, "-P", str(DRIVER)],
+            input=json.dumps({"host": host, "protocol": "http", "steps": steps}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=CLIENTS,
+            env={**os.environ, "PYTHONPATH": str(CLIENTS)},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        results: list[dict[str, Any]] = json.loads(result.stdout)
+        return results
+
+    return run
+
+
+def ok(result: dict[str, Any]) -> Any:
+    assert "ok" in result, result
+    return result["ok"]
+
+
+def third_party_token(run: Run, app: Client, account: Account) -> str:
+    """Sign `account` in to `app` the way the client does it: xAuth, its password grant."""
+    (result,) = run(
+        [
+            {
+                "call": "exchange_xauth_login_for_access_token",
+                "args": [account.username, PASSWORD, SCOPES],
+                "client_id": app.client_id,
+                "client_secret": app.secret,
+                "redirect_uri": app.redirect_uri,
+            }
+        ]
+    )
+    token, user = ok(result)
+    assert user["username"] == account.username
+    assert user["id"] == account.id
+    return str(token)
+
+
+@pytest.fixture
+def scene(healthy_stack: Stack, http: requests.Session, python_instagram: Run) -> dict[str, Any]:
+    """Alice posts three tagged photos; Bob follows her and signs in to a third-party app."""
+    alice = sign_up(healthy_stack.api, http, prefix="pyiga")
+    bob = sign_up(healthy_stack.api, http, prefix="pyigb")
+    tag = f"era{alice.id}"
+    media = [
+        alice.post_photo(jpeg(320, 320), caption=f"Number {n} #{tag}")["id"] for n in range(3)
+    ]  # oldest first
+    bob.act(alice, "follow")
+    app = register(name="Era app", trusted=True)  # xAuth: v1 allowed the password grant to approved apps
+    token = third_party_token(python_instagram, app, bob)
+    return {"alice": alice, "bob": bob, "tag": tag, "media": media, "app": app, "token": token}
+
+
+def as_bob(scene: dict[str, Any], call: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {
+        "call": call,
+        "args": list(args),
+        "kwargs": kwargs,
+        "client_id": scene["app"].client_id,
+        "access_token": scene["token"],
+    }
+
+
+def test_reads_build_the_clients_objects(python_instagram: Run, scene: dict[str, Any]) -> None:
+    alice, bob, tag, media = scene["alice"], scene["bob"], scene["tag"], scene["media"]
+    newest = media[-1]
+    shortcode = alice.data(f"media/{newest}")["link"].rstrip("/").rsplit("/", 1)[-1]
+    results = python_instagram(
+        [
+            as_bob(scene, "user"),
+            as_bob(scene, "user", alice.id),
+            as_bob(scene, "user_media_feed", count=2),
+            as_bob(scene, "user_recent_media", user_id=alice.id, count=2),
+            as_bob(scene, "media", newest),
+            as_bob(scene, "media_shortcode", shortcode),
+            as_bob(scene, "media_comments", newest),
+            as_bob(scene, "media_likes", newest),
+            as_bob(scene, "user_search", q=alice.username),
+            as_bob(scene, "user_follows"),
+            as_bob(scene, "user_followed_by", user_id=alice.id),
+            as_bob(scene, "user_relationship", user_id=alice.id),
+            as_bob(scene, "tag", tag),
+            as_bob(scene, "tag_search", q=tag),
+            as_bob(scene, "tag_recent_media", tag_name=tag, count=10),
+            as_bob(scene, "media_popular"),
+            as_bob(scene, "user_liked_media"),
+        ]
+    )
+    (
+        me,
+        her,
+        feed,
+        recent,
+        one,
+        by_code,
+        comments,
+        likes,
+        search,
+        follows,
+        followers,
+        relationship,
+        tag_info,
+        tags,
+        tagged,
+        popular,
+        liked,
+    ) = map(ok, results)
+
+    assert me["__class__"] == "User"
+    assert me["username"] == bob.username
+    assert her["username"] == alice.username
+    assert her["counts"]["media"] == 3
+
+    page, next_url = feed
+    assert [m["id"] for m in page] == [media[2], media[1]]
+    assert all(m["__class__"] == "Media" and m["user"]["username"] == alice.username for m in page)
+    assert next_url
+
+    page, next_url = recent
+    assert [m["id"] for m in page] == [media[2], media[1]]
+    (rest,) = python_instagram([as_bob(scene, "user_recent_media", user_id=alice.id, with_next_url=next_url)])
+    assert [m["id"] for m in ok(rest)[0]] == [media[0]]
+
+    assert one["caption"]["text"] == f"Number 2 #{tag}"
+    assert one["images"]["standard_resolution"]["url"].startswith("http")
+    assert one["like_count"] == 0
+    assert one["comment_count"] == 0
+    assert by_code["id"] == newest
+    assert comments == []
+    assert likes == []
+    assert alice.username in [u["username"] for u in search]
+    assert [u["username"] for u in follows[0]] == [alice.username]
+    assert [u["username"] for u in followers[0]] == [bob.username]
+    assert relationship["outgoing_status"] == "follows"
+    assert tag_info["name"] == tag
+    assert tag_info["media_count"] == 3
+    assert tag in [t["name"] for t in tags[0]]
+    assert [m["id"] for m in tagged[0]] == media[::-1]
+    assert isinstance(popular, list)
+    assert liked == [[], None]
+
+
+def test_writes_as_the_client_sends_them(python_instagram: Run, scene: dict[str, Any]) -> None:
+    alice, bob, media = scene["alice"], scene["bob"], scene["media"]
+    target = media[0]
+    like, after_like = python_instagram(
+        [as_bob(scene, "like_media", target), as_bob(scene, "media_likes", target)]
+    )
+    assert ok(like) == []  # the client's "empty" response
+    assert [u["username"] for u in ok(after_like)] == [bob.username]
+    assert alice.data(f"media/{target}")["likes"]["count"] == 1
+
+    comment, comments = python_instagram(
+        [
+            as_bob(scene, "create_media_comment", target, "Lovely light"),
+            as_bob(scene, "media_comments", target),
+        ]
+    )
+    ok(comment)
+    (posted,) = ok(comments)
+    assert posted["__class__"] == "Comment"
+    assert posted["text"] == "Lovely light"
+    assert posted["user"]["username"] == bob.username
+
+    unlike, remove = python_instagram(
+        [as_bob(scene, "unlike_media", target), as_bob(scene, "delete_comment", target, posted["id"])]
+    )
+    ok(unlike)
+    ok(remove)
+    counts = alice.data(f"media/{target}")
+    assert counts["likes"]["count"] == 0
+    assert counts["comments"]["count"] == 0
+
+    unfollow, relationship = python_instagram(
+        [
+            as_bob(scene, "unfollow_user", user_id=alice.id),
+            as_bob(scene, "user_relationship", user_id=alice.id),
+        ]
+    )
+    assert ok(unfollow)[0]["outgoing_status"] == "none"
+    assert ok(relationship)["outgoing_status"] == "none"
+    assert bob.data(f"users/{alice.id}/relationship")["outgoing_status"] == "none"
+
+
+def test_errors_reach_the_client_as_its_api_errors(python_instagram: Run, scene: dict[str, Any]) -> None:
+    alice = scene["alice"]
+    bad_token = {**as_bob(scene, "user"), "access_token": "not-a-token"}
+    missing = as_bob(scene, "media", "1_1")
+    private_owner = sign_up(alice.base, alice.http, prefix="pyigp")
+    assert private_owner.post("accounts/edit", is_private="true").status_code == 200
+    hidden = private_owner.post_photo(jpeg(160, 160))["id"]
+    results = python_instagram([bad_token, missing, as_bob(scene, "media", hidden)])
+    assert results[0]["api_error"][:2] == [400, "OAuthAccessTokenException"]
+    assert results[1]["api_error"][0] in (400, 404)
+    assert results[2]["api_error"][:2] == [400, "APINotAllowedError"]
