@@ -64,6 +64,9 @@ PACKAGES = {
     "/usr/sbin/munin-run": "munin-node",
     # WAL archiving and base backups into the object store (manage.py backup_postgres).
     "/usr/bin/barman-cloud-wal-archive": "barman-cli-cloud",
+    # v1 client libraries of the era for Node.js, run by tests/clients.
+    "/usr/bin/node": "nodejs",
+    "/usr/bin/npm": "npm",
 }
 
 
@@ -323,6 +326,21 @@ def ensure_venv() -> None:
     except StackError as exc:
         raise StackError(f"pip could not install requirements-clients.txt:\n{exc}") from exc
     stamp.write_text(digest.hexdigest())
+
+
+def ensure_node_clients() -> None:
+    """Install the Node.js v1 clients tests/clients runs (from its lock file) when it changed."""
+    folder = ROOT / "tests" / "clients" / "node"
+    stamp = folder / "node_modules" / ".package-lock.sha256"
+    digest = hashlib.sha256((folder / "package-lock.json").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    say("installing the Node.js v1 clients of tests/clients")
+    try:
+        run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", str(folder)])
+    except StackError as exc:
+        raise StackError(f"npm could not install tests/clients/node:\n{exc}") from exc
+    stamp.write_text(digest)
 
 
 # ---------------------------------------------------------------- configuring
@@ -843,6 +861,8 @@ def up(p: Profile, *, fresh: bool) -> None:
     ensure_packages()
     ensure_service_user()
     ensure_venv()
+    if p.name.startswith("test"):
+        ensure_node_clients()
     if fresh:
         down(p)
         shutil.rmtree(p.var, ignore_errors=True)
