@@ -4,7 +4,7 @@ from django.http import HttpRequest, JsonResponse
 
 from feeds import news
 from feeds.selectors import feed_page, news_entries
-from instagram.api import api_endpoint, id_param, int_param, next_url, params
+from instagram.api import api_endpoint, count_param, id_param, next_url, params
 from instagram.errors import envelope
 from photos.views import media_id_param, media_page
 
@@ -16,7 +16,7 @@ NEWS_PAGE = 30
 def feed(request: HttpRequest) -> JsonResponse:
     """GET /v1/users/self/feed: the newest media of the people the user follows (count, max_id, min_id)."""
     values = params(request)
-    count = int_param(values, "count", default=FEED_PAGE, low=1, high=100)
+    count = count_param(values, default=FEED_PAGE, high=100)
     cards, next_max_id = feed_page(
         viewer=request.api_user,  # type: ignore[attr-defined]
         max_id=media_id_param(values, "max_id"),
@@ -30,7 +30,7 @@ def feed(request: HttpRequest) -> JsonResponse:
 
 def _news(request: HttpRequest, tab: str) -> JsonResponse:
     values = params(request)
-    count = int_param(values, "count", default=NEWS_PAGE, low=1, high=100)
+    count = count_param(values, default=NEWS_PAGE, high=100)
     entries, cursor = news_entries(
         viewer=request.api_user,  # type: ignore[attr-defined]
         tab=tab,

@@ -1,7 +1,8 @@
 """The v1 API's request side: who is calling (token or client id), with what parameters.
 
 Tokens arrive as Instagram's API v1 took them: the `access_token` query
-parameter, or an `Authorization: Bearer` header. Errors use v1's types.
+parameter, a form body's `access_token`, or an `Authorization: Bearer`
+header. Errors use v1's types.
 """
 
 import hashlib
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
@@ -54,11 +55,30 @@ def client_limits(application: Application) -> Limits:
     return Limits(requests_per_hour=own.requests_per_hour, writes_per_hour=own.writes_per_hour)
 
 
+FORM = "application/x-www-form-urlencoded"
+# Parameters about the request itself, never a view's input.
+TRANSPORT_PARAMS = frozenset({"access_token", "sig", "_method", "callback"})
+
+
+def form_body(request: HttpRequest) -> QueryDict:
+    """The request's form-encoded body, for a DELETE as for a POST (Django parses only POST's)."""
+    if request.content_type != FORM:
+        return QueryDict()
+    if request.method == "POST" or hasattr(request, "_post"):
+        return request.POST  # a POST, or a DELETE that came as POST with _method (already parsed)
+    cached: QueryDict | None = getattr(request, "v1_form", None)
+    if cached is None:
+        cached = QueryDict(request.body, encoding=request.encoding)
+        request.v1_form = cached  # type: ignore[attr-defined]
+    return cached
+
+
 def token_from(request: HttpRequest) -> str | None:
+    """The access token: a Bearer header, the query string, or a form body (v1's curl examples post it)."""
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         return header.removeprefix("Bearer ").strip() or None
-    return request.GET.get("access_token") or None
+    return request.GET.get("access_token") or form_body(request).get("access_token") or None
 
 
 def access_token_for(raw: str) -> AccessToken:
@@ -80,7 +100,7 @@ def params(request: HttpRequest) -> dict[str, str]:
     character (PostgreSQL text cannot hold one).
     """
     if request.method == "GET":
-        values = {k: str(v) for k, v in request.GET.items() if k != "access_token"}
+        values = {k: str(v) for k, v in request.GET.items() if k not in TRANSPORT_PARAMS}
     elif request.content_type == "application/json":
         try:
             body = json.loads(request.body or b"{}")
@@ -91,7 +111,8 @@ def params(request: HttpRequest) -> dict[str, str]:
             raise APIInvalidParametersError("The request body must be a JSON object.")
         values = {str(k): _json_text(str(k), v) for k, v in body.items()}
     else:
-        values = {k: str(v) for k, v in request.POST.items()}
+        form = request.POST if request.method == "POST" else form_body(request)
+        values = {k: str(v) for k, v in form.items() if k not in TRANSPORT_PARAMS}
     for name, value in values.items():
         if "\x00" in name or "\x00" in value:
             raise APIInvalidParametersError("Parameters must not contain NUL characters.")
@@ -137,6 +158,17 @@ def int_param(values: dict[str, str], name: str, *, default: int, low: int, high
     if not is_digits(raw) or not low <= int(raw) <= high:
         raise APIInvalidParametersError(f"{name} must be an integer from {low} to {high}.")
     return int(raw)
+
+
+def count_param(values: dict[str, str], *, default: int, high: int) -> int:
+    """Return the page size `count`: absent or 0 means `default`, above `high` means `high` (as v1 did)."""
+    raw = values.get("count", "").strip()
+    if not raw:
+        return default
+    if not is_digits(raw):
+        raise APIInvalidParametersError("count must be a whole number.")
+    count = int(raw)
+    return default if count == 0 else min(count, high)
 
 
 def id_param(values: dict[str, str], name: str) -> int | None:

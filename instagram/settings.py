@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "monitoring.middleware.RequestMetricsMiddleware",
     "instagram.middleware.RequestLogMiddleware",
     "instagram.middleware.APIErrorMiddleware",
+    # v1's request forms: the .json suffix, _method=DELETE, JSONP (instagram/v1compat.py).
+    "instagram.v1compat.V1RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The admin's CSS and the docs page's Redoc, from STATIC_ROOT (collectstatic at
     # `stack.py up` and `fab deploy`): no nginx location to keep in step with each release folder.

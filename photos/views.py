@@ -7,6 +7,7 @@ from django.http import HttpRequest, JsonResponse
 from instagram.api import (
     APIInvalidParametersError,
     api_endpoint,
+    count_param,
     id_param,
     int_param,
     is_digits,
@@ -170,7 +171,7 @@ def comment(request: HttpRequest, media_ref: str, comment_ref: str) -> JsonRespo
 def user_recent_media(request: HttpRequest, user_ref: str) -> JsonResponse:
     owner = access_content_owner(viewer=_viewer(request), user_ref=user_ref)
     values = params(request)
-    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     ids = recent_media_ids(
         owner_id=owner.id,
         max_id=media_id_param(values, "max_id"),
@@ -185,7 +186,7 @@ def user_recent_media(request: HttpRequest, user_ref: str) -> JsonResponse:
 @api_endpoint(methods=("GET",))
 def liked_media(request: HttpRequest) -> JsonResponse:
     values = params(request)
-    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     viewer = _viewer(request)
     ids, cursor = liked_media_page(user_id=viewer.id, before=id_param(values, "max_like_id"), count=count)
     cards = visible_cards(viewer=viewer, ids=ids)
@@ -223,7 +224,7 @@ def media_search(request: HttpRequest) -> JsonResponse:
             distance_m=distance,
             min_time=min_time.timestamp() if min_time else None,
             max_time=max_time.timestamp() if max_time else None,
-            count=int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE),
+            count=count_param(values, default=PAGE_SIZE, high=MAX_PAGE),
         )
     except ValueError as exc:
         raise APIInvalidParametersError(f"{exc}.") from None
@@ -233,7 +234,7 @@ def media_search(request: HttpRequest) -> JsonResponse:
 @api_endpoint(methods=("GET",))
 def media_popular(request: HttpRequest) -> JsonResponse:
     """Public recent media, by time-decayed like velocity (photos.popular)."""
-    count = int_param(params(request), "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    count = count_param(params(request), default=PAGE_SIZE, high=MAX_PAGE)
     ranked = popular.popular_ids(count=count * 2)  # room for media the viewer may not see
     cards = visible_cards(viewer=_viewer(request), ids=[media_id for media_id, _ in ranked])
     return media_page(request, cards[:count])
@@ -260,7 +261,7 @@ def tag(request: HttpRequest, name: str) -> JsonResponse:
 def tag_recent_media(request: HttpRequest, name: str) -> JsonResponse:
     """One page of a tag's media, newest first; `max_tag_id`/`min_tag_id` page as in v1."""
     values = params(request)
-    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     ids = tag_media_ids(
         name=_tag_name(name),
         max_id=id_param(values, "max_tag_id"),
@@ -274,7 +275,7 @@ def tag_recent_media(request: HttpRequest, name: str) -> JsonResponse:
 def tag_search(request: HttpRequest) -> JsonResponse:
     values = params(request)
     (query,) = required(values, "q")
-    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     prefix = fold_tag(query.removeprefix("#"))
     tags = search_tags(prefix=prefix, count=count) if is_valid_tag(prefix) or prefix.isalnum() else []
     return envelope([_tag_object(t.name, t.media_count) for t in tags])
@@ -300,7 +301,7 @@ def location(request: HttpRequest, location_ref: str) -> JsonResponse:
 def location_recent_media(request: HttpRequest, location_ref: str) -> JsonResponse:
     place = _location(location_ref)
     values = params(request)
-    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     ids = location_media_ids(
         location_id=place.id,
         max_id=media_id_param(values, "max_id"),
@@ -315,7 +316,7 @@ def location_search(request: HttpRequest) -> JsonResponse:
     """Named places within `distance` meters of lat/lng, nearest first."""
     values = params(request)
     latitude, longitude, distance = _point(values)
-    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=MAX_PAGE)
+    count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     nearby = geo.search_locations(latitude=latitude, longitude=longitude, distance_m=distance, count=count)
     places = Location.objects.in_bulk([location_id for location_id, _ in nearby])
     return envelope([_location_object(places[i]) for i, _ in nearby if i in places])

@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import api_endpoint, id_param, int_param, next_url, params, require_scope
+from instagram.api import api_endpoint, count_param, id_param, next_url, params, require_scope
 from instagram.errors import envelope
 from relationships.actions import check_change_relationship
 from relationships.models import Kind
@@ -16,7 +16,7 @@ PAGE_SIZE = 50
 
 def _list(request: HttpRequest, owner: Profile, kind: Kind) -> JsonResponse:
     values = params(request)
-    count = int_param(values, "count", default=PAGE_SIZE, low=1, high=100)
+    count = count_param(values, default=PAGE_SIZE, high=100)
     ids, cursor = edge_page(user_id=owner.id, kind=kind, before=id_param(values, "cursor"), count=count)
     users = visible_profiles(viewer=request.api_user, ids=ids)  # type: ignore[attr-defined]
     pagination = {}

@@ -4,4 +4,5 @@ from subscriptions import views
 
 urlpatterns = [
     path("subscriptions", views.subscriptions, name="subscriptions"),
+    path("subscriptions/", views.subscriptions),  # as v1's documentation wrote it
 ]

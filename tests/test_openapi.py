@@ -44,9 +44,20 @@ from tests.v1 import Account, sign_up
 # described), the permalink without its slash (a RedirectView to /p/{code}/
 # for every method; the page itself is described), /oembed/ (the same view as
 # /oembed, for consumers that add the slash), and /metrics (Prometheus's
-# text format for operators' scrapers, refused to other addresses).
+# text format for operators' scrapers, refused to other addresses), and the
+# trailing-slash forms v1's documentation printed (the same views as
+# /oauth/authorize, /oauth/access_token and /v1/subscriptions).
 UNDESCRIBED_PREFIXES = ("/admin/",)
-UNDESCRIBED_ROUTES = {"/oauth/login", "/oauth/logout", "/p/{code}", "/oembed/", "/metrics"}
+UNDESCRIBED_ROUTES = {
+    "/oauth/login",
+    "/oauth/logout",
+    "/p/{code}",
+    "/oembed/",
+    "/metrics",
+    "/oauth/authorize/",
+    "/oauth/access_token/",
+    "/v1/subscriptions/",
+}
 
 HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
 # Answers that are not the v1 envelope: the health report, this description, the HTML pages.

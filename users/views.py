@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import api_endpoint, int_param, params, required
+from instagram.api import api_endpoint, count_param, params, required
 from instagram.errors import envelope
 from users.actions import check_edit_profile, check_log_in, check_sign_up, do_issue_token, do_revoke_token
 from users.selectors import access_profile, search_users, user_object
@@ -54,6 +54,6 @@ def user_detail(request: HttpRequest, user_ref: str) -> JsonResponse:
 def search(request: HttpRequest) -> JsonResponse:
     values = params(request)
     (query,) = required(values, "q")
-    count = int_param(values, "count", default=SEARCH_SIZE, low=1, high=100)
+    count = count_param(values, default=SEARCH_SIZE, high=100)
     users = search_users(viewer=request.api_user, query=query, count=count)  # type: ignore[attr-defined]
     return envelope([user_object(u) for u in users])

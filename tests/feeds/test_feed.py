@@ -181,7 +181,7 @@ def test_a_missing_feed_is_rebuilt_from_postgresql_on_first_read(signup: Any) ->
 def test_feed_parameters_are_checked(signup: Any) -> None:
     reader = signup("reader")
     for params, problem in [
-        ({"count": "0"}, "count"),
+        ({"count": "-1"}, "count"),
         ({"count": "abc"}, "count"),
         ({"max_id": "x1"}, "max_id"),
         ({"min_id": "-5"}, "min_id"),
