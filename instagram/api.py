@@ -213,14 +213,30 @@ def require_first_party(request: HttpRequest) -> None:
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 
+def application_for_client_id(request: HttpRequest) -> Application | None:
+    """The app a token-less read names with `client_id`: None when it names none; raise for an unknown one."""
+    client_id = request.GET.get("client_id", "").strip()
+    if not client_id:
+        return None
+    if len(client_id) > 100:
+        raise OAuthClientException("The client_id is not a registered app.")
+    application = Application.objects.select_related("limit").filter(client_id=client_id).first()
+    if application is None:
+        raise OAuthClientException("The client_id is not a registered app.")
+    return application
+
+
 def api_endpoint(
-    *, methods: tuple[str, ...], scope: str | None = "basic", first_party: bool = False
+    *, methods: tuple[str, ...], scope: str | None = "basic", first_party: bool = False, public: bool = False
 ) -> Callable[[View], View]:
     """Guard a v1 view: allowed methods, then a valid token carrying `scope`.
 
     scope=None: no token needed (sign-up, log-in). first_party: only the
-    mobile app's tokens (require_first_party). The view finds the token
-    in `request.access_token` and the caller in `request.api_user`.
+    mobile app's tokens (require_first_party). public: a GET may come with
+    an app's `client_id` instead of a token, as v1's public reads did; it
+    reads as nobody (`request.api_user` is None: public accounts only),
+    rate-limited per app. The view finds the token in `request.access_token`
+    and the caller in `request.api_user`.
     """
 
     def decorate(view: View) -> View:
@@ -230,8 +246,23 @@ def api_endpoint(
                 check_rate_limit(request, caller=f"ip:{client_address(request)}", limits=default_limits())
             else:
                 raw = token_from(request)
+                application = (
+                    application_for_client_id(request)
+                    if raw is None and public and request.method in ("GET", "HEAD")
+                    else None
+                )
+                if application is not None:
+                    request.access_token = None  # type: ignore[attr-defined]
+                    request.api_user = None  # type: ignore[attr-defined]
+                    request.api_client = application  # type: ignore[attr-defined]
+                    caller = f"client:{application.id}"
+                    check_rate_limit(request, caller=caller, limits=client_limits(application))
+                    return view(request, *args, **kwargs)
                 if raw is None:
-                    raise OAuthParameterException("Missing access_token (query parameter or Bearer header).")
+                    raise OAuthParameterException(
+                        "Missing access_token (query parameter, form field or Bearer header)"
+                        + (", or client_id for this public read." if public else ".")
+                    )
                 token = access_token_for(raw)
                 request.access_token = token  # type: ignore[attr-defined]
                 request.api_user = token.user  # type: ignore[attr-defined]

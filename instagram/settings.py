@@ -119,6 +119,11 @@ API_SCOPES = {
     "comments": "post and delete comments on your behalf",
     "relationships": "follow and unfollow accounts on your behalf",
     "likes": "like and unlike media on your behalf",
+    # The scopes v1 added in 2015, which apps of that era request: accepted and
+    # shown on the consent page. Here `basic` already reads what they name
+    # (public profiles and media, follower lists), so they widen nothing.
+    "public_content": "read public profiles and media",
+    "follower_list": "read the lists of your followers and of who you follow",
 }
 OAUTH2_PROVIDER = {
     "SCOPES": API_SCOPES,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from instagram.errors import error_envelope
+from instagram.errors import as_api_error, error_envelope, render_api_error
 
 V1_PREFIX = "/v1/"
 SUFFIX = ".json"
@@ -91,7 +91,13 @@ class V1RequestMiddleware:
                 error_type="APIInvalidParametersError",
                 message="callback must be a JavaScript function name (letters, digits, _ and $, dotted).",
             )
-        method_override(request)
+        try:
+            method_override(request)  # reads the form: too large or malformed is the client's error
+        except Exception as exc:
+            error = as_api_error(exc)
+            if error is None:
+                raise
+            return render_api_error(error)
         response = self.get_response(request)
         if callback is None or not response.get("Content-Type", "").startswith("application/json"):
             return response

@@ -113,7 +113,7 @@ def upload(request: HttpRequest) -> JsonResponse:
     return envelope(media_objects(viewer=_viewer(request), cards=cards)[0], status=201 if created else 200)
 
 
-@api_endpoint(methods=("GET", "DELETE"))
+@api_endpoint(methods=("GET", "DELETE"), public=True)
 def media(request: HttpRequest, media_ref: str) -> JsonResponse:
     if request.method == "DELETE":
         # Reading a media object is open to any app; deleting it only to the mobile app.
@@ -125,13 +125,13 @@ def media(request: HttpRequest, media_ref: str) -> JsonResponse:
     return envelope(media_objects(viewer=_viewer(request), cards=[card])[0])
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def media_by_shortcode(request: HttpRequest, code: str) -> JsonResponse:
     card = access_media(viewer=_viewer(request), ref=str(media_id_from_shortcode(code)))
     return envelope(media_objects(viewer=_viewer(request), cards=[card])[0])
 
 
-@api_endpoint(methods=("GET", "POST", "DELETE"))
+@api_endpoint(methods=("GET", "POST", "DELETE"), public=True)
 def likes(request: HttpRequest, media_ref: str) -> JsonResponse:
     """GET: who likes the media. POST/DELETE (scope likes): like or unlike it, idempotently."""
     viewer = _viewer(request)
@@ -147,7 +147,7 @@ def likes(request: HttpRequest, media_ref: str) -> JsonResponse:
     return envelope(None)
 
 
-@api_endpoint(methods=("GET", "POST"))
+@api_endpoint(methods=("GET", "POST"), public=True)
 def comments(request: HttpRequest, media_ref: str) -> JsonResponse:
     """GET: the newest 150 comments, oldest first. POST text=... (scope comments): add one."""
     viewer = _viewer(request)
@@ -167,7 +167,7 @@ def comment(request: HttpRequest, media_ref: str, comment_ref: str) -> JsonRespo
     return envelope(None)
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def user_recent_media(request: HttpRequest, user_ref: str) -> JsonResponse:
     owner = access_content_owner(viewer=_viewer(request), user_ref=user_ref)
     values = params(request)
@@ -211,7 +211,7 @@ def _point(values: dict[str, str]) -> tuple[float, float, int]:
     return latitude, longitude, distance
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def media_search(request: HttpRequest) -> JsonResponse:
     """Media taken within `distance` meters of lat/lng, newest first (the Redis GEO index: photos.geo)."""
     values = params(request)
@@ -231,7 +231,7 @@ def media_search(request: HttpRequest) -> JsonResponse:
     return media_page(request, visible_cards(viewer=_viewer(request), ids=ids))
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def media_popular(request: HttpRequest) -> JsonResponse:
     """Public recent media, by time-decayed like velocity (photos.popular)."""
     count = count_param(params(request), default=PAGE_SIZE, high=MAX_PAGE)
@@ -251,13 +251,13 @@ def _tag_object(name: str, media_count: int) -> dict[str, object]:
     return {"name": name, "media_count": media_count}
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def tag(request: HttpRequest, name: str) -> JsonResponse:
     found = tag_info(_tag_name(name))
     return envelope(_tag_object(_tag_name(name), found.media_count if found else 0))
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def tag_recent_media(request: HttpRequest, name: str) -> JsonResponse:
     """One page of a tag's media, newest first; `max_tag_id`/`min_tag_id` page as in v1."""
     values = params(request)
@@ -271,7 +271,7 @@ def tag_recent_media(request: HttpRequest, name: str) -> JsonResponse:
     return id_page(request, ids, count=count, cursor="max_tag_id")
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def tag_search(request: HttpRequest) -> JsonResponse:
     values = params(request)
     (query,) = required(values, "q")
@@ -292,12 +292,12 @@ def _location(location_ref: str) -> Location:
     return place
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def location(request: HttpRequest, location_ref: str) -> JsonResponse:
     return envelope(_location_object(_location(location_ref)))
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def location_recent_media(request: HttpRequest, location_ref: str) -> JsonResponse:
     place = _location(location_ref)
     values = params(request)
@@ -311,7 +311,7 @@ def location_recent_media(request: HttpRequest, location_ref: str) -> JsonRespon
     return id_page(request, ids, count=count, cursor="max_id")
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def location_search(request: HttpRequest) -> JsonResponse:
     """Named places within `distance` meters of lat/lng, nearest first."""
     values = params(request)

@@ -29,6 +29,7 @@ class Action(StrEnum):
     UNBLOCK = "unblock"
     APPROVE = "approve"
     IGNORE = "ignore"
+    DENY = "deny"  # what some clients of the era sent for ignore: the same transition
 
 
 def mirror(state: State) -> State:
@@ -64,7 +65,7 @@ def transition(state: State, action: Action, *, target_is_private: bool) -> Stat
         if Kind.REQUESTED_BY not in state:
             raise APIInvalidParametersError("This user has not requested to follow you.")
         return (state - {Kind.REQUESTED_BY}) | {Kind.FOLLOWED_BY}
-    if action is Action.IGNORE:
+    if action in (Action.IGNORE, Action.DENY):
         return state - {Kind.REQUESTED_BY}
     raise AssertionError(action)
 

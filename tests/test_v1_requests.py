@@ -4,12 +4,15 @@ and the documented trailing slashes."""
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import requests
+from oauth2_provider.models import AccessToken
 
 from tests.conftest import Stack
+from tests.oauth.conftest import PASSWORD, register
 from tests.photos.images import jpeg
 from tests.v1 import Account
 
@@ -132,3 +135,82 @@ def test_documented_trailing_slashes(healthy_stack: Stack, http: requests.Sessio
         assert "client_id" in response.text
     page = http.get(f"{healthy_stack.api}/oauth/authorize/", params={"client_id": "nope"}, timeout=15)
     assert page.status_code == 400
+
+
+def test_scopes_of_2015_are_granted_and_deny_ignores_a_request(
+    healthy_stack: Stack, http: requests.Session, signup: Any
+) -> None:
+    owner, asker = signup("dnyo", private=True), signup("dnya")
+    app = register(trusted=True)
+    response = http.post(
+        f"{healthy_stack.api}/oauth/access_token",
+        data={
+            "client_id": app.client_id,
+            "client_secret": app.secret,
+            "grant_type": "password",
+            "username": owner.username,
+            "password": PASSWORD,
+            "scope": "public_content follower_list relationships",
+        },
+        timeout=15,
+    )
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    granted = set(AccessToken.objects.get(token=token).scope.split())
+    assert granted == {"basic", "public_content", "follower_list", "relationships"}
+    as_app = replace(owner, token=token)
+
+    assert asker.act(owner, "follow")["outgoing_status"] == "requested"
+    assert as_app.act(asker, "deny")["incoming_status"] == "none"
+    assert asker.data(f"users/{owner.id}/relationship")["outgoing_status"] == "none"
+    assert owner.data("users/self/requested-by") == []
+
+
+def test_a_client_id_alone_reads_public_content_as_nobody(
+    healthy_stack: Stack, http: requests.Session, signup: Any
+) -> None:
+    public, private = signup("cidpub"), signup("cidpriv", private=True)
+    tag = f"cid{public.id}"
+    shown = public.post_photo(jpeg(160, 160), caption=f"open #{tag}")["id"]
+    hidden = private.post_photo(jpeg(160, 160), caption=f"closed #{tag}")["id"]
+    public.post(f"media/{shown}/comments", text="first")
+    app = register()
+
+    def read(path: str, **params: Any) -> requests.Response:
+        return http.get(
+            f"{healthy_stack.api}/v1/{path}", params={"client_id": app.client_id, **params}, timeout=15
+        )
+
+    def data(path: str, **params: Any) -> Any:
+        response = read(path, **params)
+        assert response.status_code == 200, (path, response.text)
+        assert "X-Ratelimit-Remaining" in response.headers
+        return response.json()["data"]
+
+    assert data(f"users/{public.id}")["username"] == public.username
+    assert data(f"media/{shown}")["id"] == shown
+    assert data(f"media/{shown}")["user_has_liked"] is False
+    assert [c["text"] for c in data(f"media/{shown}/comments")] == ["first"]
+    assert data(f"media/{shown}/likes") == []
+    assert [m["id"] for m in data(f"users/{public.id}/media/recent")] == [shown]
+    assert [m["id"] for m in data(f"tags/{tag}/media/recent")] == [shown]
+    assert data(f"tags/{tag}")["media_count"] == 2
+    assert public.username in [u["username"] for u in data("users/search", q=public.username)]
+    assert isinstance(data("media/popular"), list)
+
+    # A private account's content stays closed to nobody; "self" is nobody's.
+    for path in [f"media/{hidden}", f"users/{private.id}/media/recent", f"media/{hidden}/comments"]:
+        response = read(path)
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["meta"]["error_type"] == "APINotAllowedError"
+    assert read("users/self").json()["meta"]["error_type"] == "OAuthParameterException"
+    # Only public reads: the feed and any write still need a user's token.
+    assert read("users/self/feed").json()["meta"]["error_type"] == "OAuthParameterException"
+    liked = http.post(
+        f"{healthy_stack.api}/v1/media/{shown}/likes", data={"client_id": app.client_id}, timeout=15
+    )
+    assert liked.json()["meta"]["error_type"] == "OAuthParameterException"
+    # An unknown app is named as such.
+    unknown = http.get(f"{healthy_stack.api}/v1/media/popular", params={"client_id": "nope"}, timeout=15)
+    assert unknown.status_code == 400
+    assert unknown.json()["meta"]["error_type"] == "OAuthClientException"

@@ -44,13 +44,13 @@ def edit_profile(request: HttpRequest) -> JsonResponse:
     return envelope(user_object(user))
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def user_detail(request: HttpRequest, user_ref: str) -> JsonResponse:
     user, _ = access_profile(viewer=request.api_user, user_ref=user_ref)  # type: ignore[attr-defined]
     return envelope(user_object(user))
 
 
-@api_endpoint(methods=("GET",))
+@api_endpoint(methods=("GET",), public=True)
 def search(request: HttpRequest) -> JsonResponse:
     values = params(request)
     (query,) = required(values, "q")

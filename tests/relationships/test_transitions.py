@@ -32,6 +32,7 @@ FB, RB, BB = Kind.FOLLOWED_BY, Kind.REQUESTED_BY, Kind.BLOCKED_BY
         ({RB, F}, Action.APPROVE, False, {FB, F}),
         ({FB}, Action.APPROVE, False, {FB}),
         ({RB}, Action.IGNORE, False, NONE),
+        ({RB}, Action.DENY, False, NONE),
         (NONE, Action.IGNORE, False, NONE),
     ],
 )
