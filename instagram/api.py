@@ -18,6 +18,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
 from instagram.errors import APIError, allow_methods
+from instagram.signing import check_signed_request
 from oauth.selectors import authenticate_client
 from ratelimits.limiter import Limits, check_rate_limit, client_address, default_limits
 
@@ -85,7 +86,7 @@ def access_token_for(raw: str) -> AccessToken:
     """Return the live AccessToken for `raw`, or raise OAuthAccessTokenException."""
     checksum = hashlib.sha256(raw.encode()).hexdigest()
     # [:1], not first(): no ORDER BY to build and sort on every request.
-    tokens = AccessToken.objects.select_related("user", "application__limit")
+    tokens = AccessToken.objects.select_related("user", "application__limit", "application__policy")
     token = next(iter(tokens.filter(token_checksum=checksum)[:1]), None)
     if token is None or token.user is None or not token.user.is_active or token.expires <= timezone.now():
         raise OAuthAccessTokenException("The access_token provided is invalid.")
@@ -220,7 +221,7 @@ def application_for_client_id(request: HttpRequest) -> Application | None:
         return None
     if len(client_id) > 100:
         raise OAuthClientException("The client_id is not a registered app.")
-    application = Application.objects.select_related("limit").filter(client_id=client_id).first()
+    application = Application.objects.select_related("limit", "policy").filter(client_id=client_id).first()
     if application is None:
         raise OAuthClientException("The client_id is not a registered app.")
     return application
@@ -257,6 +258,7 @@ def api_endpoint(
                     request.api_client = application  # type: ignore[attr-defined]
                     caller = f"client:{application.id}"
                     check_rate_limit(request, caller=caller, limits=client_limits(application))
+                    check_signed_request(request, application, form_body(request))
                     return view(request, *args, **kwargs)
                 if raw is None:
                     raise OAuthParameterException(
@@ -267,6 +269,7 @@ def api_endpoint(
                 request.access_token = token  # type: ignore[attr-defined]
                 request.api_user = token.user  # type: ignore[attr-defined]
                 check_rate_limit(request, caller=f"token:{token.id}", limits=client_limits(token.application))
+                check_signed_request(request, token.application, form_body(request))
                 require_scope(request, scope)
                 if first_party:
                     require_first_party(request)
@@ -313,6 +316,7 @@ def client_endpoint(*, methods: tuple[str, ...]) -> Callable[[View], View]:
                 raise OAuthClientException("The client_id and client_secret do not match a registered app.")
             request.api_client = application  # type: ignore[attr-defined]
             check_rate_limit(request, caller=f"client:{application.id}", limits=client_limits(application))
+            check_signed_request(request, application, form_body(request))
             return view(request, *args, **kwargs)
 
         return allow_methods(*methods)(wrapper)  # type: ignore[return-value]

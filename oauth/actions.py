@@ -13,6 +13,7 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
+from instagram.crypto import encrypt
 from oauth.errors import AuthorizationError, AuthorizationRedirectError, OAuthException
 from oauth.models import ClientPolicy
 from oauth.selectors import AuthorizationRequest, application_exists, issued_token
@@ -142,7 +143,12 @@ def check_issue_token(*, request: HttpRequest) -> IssuedToken:
 
 
 def check_register_client(
-    *, name: str, redirect_uri: str, trusted: bool = False, owner: User | None = None
+    *,
+    name: str,
+    redirect_uri: str,
+    trusted: bool = False,
+    enforce_signed_requests: bool = False,
+    owner: User | None = None,
 ) -> tuple[Application, str]:
     """Register a confidential web app for the code and implicit flows; return it and its secret.
 
@@ -163,5 +169,10 @@ def check_register_client(
     application.full_clean(exclude=["client_id", "client_secret"])
     with transaction.atomic(using="default"):
         application.save(using="default")
-        ClientPolicy.objects.using("default").create(application=application, trusted=trusted)
+        ClientPolicy.objects.using("default").create(
+            application=application,
+            trusted=trusted,
+            enforce_signed_requests=enforce_signed_requests,
+            signing_secret=encrypt(secret),
+        )
     return application, secret

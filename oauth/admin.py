@@ -15,13 +15,26 @@ class ClientPolicyInline(admin.StackedInline):  # type: ignore[type-arg]
 
 class InstagramApplicationAdmin(ApplicationAdmin):  # type: ignore[misc]
     inlines = [ClientPolicyInline]
-    list_display = ("name", "client_id", "user", "client_type", "authorization_grant_type", "trusted")
+    list_display = (
+        "name",
+        "client_id",
+        "user",
+        "client_type",
+        "authorization_grant_type",
+        "trusted",
+        "signed_requests",
+    )
     list_select_related = ("user", "policy")
 
     @admin.display(boolean=True, description="trusted")
     def trusted(self, application: Application) -> bool:
         policy = getattr(application, "policy", None)
         return bool(policy and policy.trusted)
+
+    @admin.display(boolean=True, description="signed requests")
+    def signed_requests(self, application: Application) -> bool:
+        policy = getattr(application, "policy", None)
+        return bool(policy and policy.enforce_signed_requests)
 
 
 # DOT registered its own ApplicationAdmin (oauth2_provider comes first in INSTALLED_APPS).

@@ -24,6 +24,18 @@ class ClientPolicy(models.Model):
         "(response_type=code with the client secret) is allowed.",
     )
 
+    enforce_signed_requests = models.BooleanField(
+        default=False,
+        help_text="Refuse calls that are not signed with the client secret (sig, HMAC-SHA256 of the "
+        "endpoint and its parameters, or the X-Insta-Forwarded-For header): a stolen token is then "
+        "useless without the secret.",
+    )
+    # DOT keeps only a hash of the secret; signatures need the secret itself,
+    # so it is kept here too, encrypted with the field-encryption keys
+    # (instagram/crypto.py). Empty for an app registered before signing
+    # existed: it must be given a new secret before it can enforce signing.
+    signing_secret = models.TextField(blank=True, default="", editable=False)
+
     class Meta:
         db_table = "oauth_client_policy"
         verbose_name_plural = "client policies"

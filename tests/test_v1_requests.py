@@ -2,6 +2,8 @@
 tokens in a form body, _method=DELETE, JSONP, count=0 and oversized counts,
 and the documented trailing slashes."""
 
+import hashlib
+import hmac
 import json
 import re
 from dataclasses import replace
@@ -11,6 +13,7 @@ import pytest
 import requests
 from oauth2_provider.models import AccessToken
 
+from oauth.actions import check_register_client
 from tests.conftest import Stack
 from tests.oauth.conftest import PASSWORD, register
 from tests.photos.images import jpeg
@@ -214,3 +217,68 @@ def test_a_client_id_alone_reads_public_content_as_nobody(
     unknown = http.get(f"{healthy_stack.api}/v1/media/popular", params={"client_id": "nope"}, timeout=15)
     assert unknown.status_code == 400
     assert unknown.json()["meta"]["error_type"] == "OAuthClientException"
+
+
+def sign(secret: str, endpoint: str, params: dict[str, str]) -> str:
+    """v1's sig, computed here from its documented form (not with the server's code)."""
+    message = endpoint + "".join(f"|{name}={params[name]}" for name in sorted(params))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def test_an_app_that_enforces_signed_requests_gets_only_signed_calls_through(
+    healthy_stack: Stack, http: requests.Session, signup: Any
+) -> None:
+    owner, user = signup("sigo"), signup("sigu")
+    media_id = owner.post_photo(jpeg(160, 160))["id"]
+    app, secret = check_register_client(
+        name="Signed app", redirect_uri="https://signed.example.com/cb", enforce_signed_requests=True
+    )
+    signed = user.with_token(scope="basic likes", application=app)
+    base, token = f"{healthy_stack.api}/v1", signed.token
+
+    # A GET with its parameters, signed over all of them.
+    params = {"access_token": token, "count": "5"}
+    ok = http.get(
+        f"{base}/users/self/feed", params={**params, "sig": sign(secret, "/users/self/feed", params)}
+    )
+    assert ok.status_code == 200, ok.text
+    # The same with the .json suffix a client adds: the endpoint is the path as sent.
+    suffixed = {**params, "sig": sign(secret, "/users/self/feed.json", params)}
+    assert http.get(f"{base}/users/self/feed.json", params=suffixed).status_code == 200
+
+    # A POST signed with its form body (sig in the body too), and the older header form.
+    body = {"access_token": token}
+    endpoint = f"/media/{media_id}/likes"
+    liked = http.post(f"{base}{endpoint}", data={**body, "sig": sign(secret, endpoint, body)})
+    assert liked.status_code == 200, liked.text
+    address = "203.0.113.7"
+    header = f"{address}|{hmac.new(secret.encode(), address.encode(), hashlib.sha256).hexdigest()}"
+    unliked = http.delete(
+        f"{base}{endpoint}", params={"access_token": token}, headers={"X-Insta-Forwarded-For": header}
+    )
+    assert unliked.status_code == 200, unliked.text
+    assert owner.data(f"media/{media_id}")["likes"]["count"] == 0
+
+    # Unsigned, wrongly signed, signed for other parameters: refused, and nothing written.
+    for attempt in [
+        http.post(f"{base}{endpoint}", data=body),
+        http.post(f"{base}{endpoint}", data={**body, "sig": "0" * 64}),
+        http.get(f"{base}/users/self/feed", params={**params, "sig": sign(secret, "/users/self/feed", body)}),
+        http.post(f"{base}{endpoint}", data=body, headers={"X-Insta-Forwarded-For": f"{address}|{'0' * 64}"}),
+        http.post(f"{base}{endpoint}", data={**body, "sig": sign("not-the-secret", endpoint, body)}),
+    ]:
+        assert attempt.status_code == 403, attempt.text
+        meta = attempt.json()["meta"]
+        assert meta["error_type"] == "OAuthForbiddenException"
+        assert meta["error_message"].startswith("Invalid signed-request")
+    assert owner.data(f"media/{media_id}")["likes"]["count"] == 0
+
+    # A public read with the client_id alone is signed as well.
+    query = {"client_id": app.client_id}
+    assert http.get(f"{base}/media/popular", params=query).status_code == 403
+    read = http.get(f"{base}/media/popular", params={**query, "sig": sign(secret, "/media/popular", query)})
+    assert read.status_code == 200, read.text
+
+    # An app that does not enforce signing is not checked: a wrong sig changes nothing.
+    plain = user.with_token(scope="basic", application=register().application)
+    assert plain.get("users/self", sig="0" * 64).status_code == 200

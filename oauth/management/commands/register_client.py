@@ -19,6 +19,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--trusted", action="store_true", help="also allow grant_type=password (first-party apps only)"
         )
+        parser.add_argument(
+            "--enforce-signed-requests",
+            action="store_true",
+            help="refuse its calls unless signed with the secret (sig or X-Insta-Forwarded-For)",
+        )
         parser.add_argument("--user", help="username of the app's owner")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -32,6 +37,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 redirect_uri=options["redirect_uri"],
                 trusted=options["trusted"],
+                enforce_signed_requests=options["enforce_signed_requests"],
                 owner=owner,
             )
         except ValidationError as exc:
