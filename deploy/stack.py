@@ -107,6 +107,8 @@ class Profile:
     # signs up thousands of accounts from one address, so it lifts them;
     # its rate-limit tests give their client its own low limits.
     rate_limits: tuple[int, int] = (5000, 500)
+    # Failed credential checks per window: by address, by account, by app and address.
+    credential_limits: tuple[int, int, int] = (100, 10, 20)
 
     @property
     def var(self) -> Path:
@@ -159,6 +161,9 @@ PROFILES = {
         fanout_chunk=4,
         job_retry_seconds=0.2,
         rate_limits=(1_000_000, 1_000_000),
+        # The suite fails some log-ins from one address (the fuzz too): a
+        # roomy address limit, and small per-account and per-app ones to test.
+        credential_limits=(400, 5, 5),
     ),
 }
 
@@ -364,6 +369,9 @@ def environment(p: Profile) -> dict[str, str]:
         "LOGICAL_SHARDS": str(p.logical_shards),
         "RATE_LIMIT_REQUESTS_PER_HOUR": str(p.rate_limits[0]),
         "RATE_LIMIT_WRITES_PER_HOUR": str(p.rate_limits[1]),
+        "CREDENTIAL_FAILURES_PER_ADDRESS": str(p.credential_limits[0]),
+        "CREDENTIAL_FAILURES_PER_ACCOUNT": str(p.credential_limits[1]),
+        "CREDENTIAL_FAILURES_PER_CLIENT": str(p.credential_limits[2]),
         "DB_REPLICA_HOST": "127.0.0.1",
         "DB_REPLICA_PORT": str(p.pgbouncer_replica),
         "REDIS_URL": f"redis://127.0.0.1:{p.redis_primary}/0",

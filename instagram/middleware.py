@@ -8,12 +8,16 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from instagram.errors import as_api_error, error_envelope, render_api_error, unavailable_component
 from instagram.requestid import clean_request_id, request_id_var
 from monitoring.sentry import capture_request_exception
+from ratelimits.credentials import CredentialsThrottled, remember_address
 
 logger = logging.getLogger("instagram.request")
+# Log-in pages people see: a throttled attempt there is a page, not JSON.
+HTML_LOG_INS = ("/oauth/login", "/admin/")
 
 
 class RequestLogMiddleware:
@@ -35,6 +39,7 @@ class RequestLogMiddleware:
     def _handle(self, request: HttpRequest) -> HttpResponse:
         request_id = clean_request_id(request.headers.get("X-Request-ID"))
         request_id_var.set(request_id)
+        remember_address(request)
         started = time.perf_counter()
         response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
@@ -68,6 +73,11 @@ class APIErrorMiddleware:
             # writes after it is the same exception, deduplicated by Sentry).
             capture_request_exception(exception, request)
         error = as_api_error(exception)
+        if isinstance(error, CredentialsThrottled) and request.path.startswith(HTML_LOG_INS):
+            response = render(request, "oauth/throttled.html", {"message": error.message}, status=429)
+            for name, value in error.headers.items():
+                response[name] = value
+            return response
         if error is not None:
             return render_api_error(error)
         if isinstance(exception, Http404):

@@ -84,6 +84,10 @@ MIDDLEWARE = [
 ROOT_URLCONF = "instagram.urls"
 WSGI_APPLICATION = "instagram.wsgi.application"
 AUTH_USER_MODEL = "users.User"
+# The one password backend, so every log-in path (the mobile app's, the OAuth
+# password grant, the OAuth and admin log-in pages) is throttled before its
+# hash: see ratelimits/credentials.py.
+AUTHENTICATION_BACKENDS = ["ratelimits.credentials.ThrottledModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 6}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -142,6 +146,12 @@ OAUTH2_PROVIDER = {
 # a client's own limits (ratelimits.ClientLimit, in the admin) replace these.
 RATE_LIMIT_REQUESTS_PER_HOUR = env_int("RATE_LIMIT_REQUESTS_PER_HOUR", 5000)
 RATE_LIMIT_WRITES_PER_HOUR = env_int("RATE_LIMIT_WRITES_PER_HOUR", 500)
+# Failed credential checks (passwords, client secrets) allowed per window, by
+# address (any credential), by account (username) and by app (client_id).
+CREDENTIAL_WINDOW_SECONDS = env_int("CREDENTIAL_WINDOW_SECONDS", 900)
+CREDENTIAL_FAILURES_PER_ADDRESS = env_int("CREDENTIAL_FAILURES_PER_ADDRESS", 100)
+CREDENTIAL_FAILURES_PER_ACCOUNT = env_int("CREDENTIAL_FAILURES_PER_ACCOUNT", 10)
+CREDENTIAL_FAILURES_PER_CLIENT = env_int("CREDENTIAL_FAILURES_PER_CLIENT", 20)
 # DOT's models, named so that other apps' migrations can refer to them.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # The first-party mobile app's client id; its token endpoints live under /v1/accounts/.

@@ -28,6 +28,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import Request
 
 from oauth.models import ClientPolicy
+from ratelimits.credentials import check_credential_attempt, credential_failed, credential_succeeded
 
 BASIC_SCOPE = "basic"
 
@@ -39,6 +40,21 @@ def client_policy(application: Application) -> ClientPolicy:
 
 
 class V1OAuth2Validator(OAuth2Validator):  # type: ignore[misc]
+    def authenticate_client(self, request: Request, *args: Any, **kwargs: Any) -> bool:
+        """DOT's check of the client secret (a PBKDF2 hash), behind the credential throttle.
+
+        Counted per address and per client_id before the hash; see
+        ratelimits/credentials.py. An unknown client_id is a failure too.
+        """
+        client_id = str(getattr(request, "client_id", None) or "") or None
+        check_credential_attempt(client=client_id)
+        authenticated = bool(super().authenticate_client(request, *args, **kwargs))
+        if authenticated:
+            credential_succeeded(client=client_id)
+        else:
+            credential_failed(client=client_id)
+        return authenticated
+
     def validate_response_type(
         self,
         client_id: str,
