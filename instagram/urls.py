@@ -5,6 +5,7 @@ from django.views.generic.base import RedirectView
 from apidocs import views as apidocs_views
 from instagram import openapi, views
 from monitoring import views as monitoring_views
+from oauth import views as oauth_views
 from photos import embed, web
 
 urlpatterns = [
@@ -13,6 +14,9 @@ urlpatterns = [
     path("metrics", monitoring_views.metrics, name="metrics"),
     path("v1/openapi.json", openapi.openapi_json, name="openapi"),
     path("v1/docs", apidocs_views.api_docs, name="api-docs"),
+    # The account's authorized apps (oauth/views.py), before users/<user_ref>/...
+    path("v1/users/self/authorized_apps", oauth_views.authorized_apps, name="authorized-apps"),
+    path("v1/users/self/authorized_apps/<str:client_id>", oauth_views.authorized_app, name="authorized-app"),
     path("v1/", include("users.urls")),
     path("v1/", include("relationships.urls")),
     path("v1/", include("photos.urls")),

@@ -3,17 +3,19 @@
 import json
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import AbstractApplication, AccessToken, Application
+from oauth2_provider.models import AbstractApplication, AccessToken, Application, Grant, RefreshToken
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from instagram.crypto import encrypt
+from instagram.errors import APINotFoundError
 from oauth.errors import AuthorizationError, AuthorizationRedirectError, OAuthException
 from oauth.models import ClientPolicy
 from oauth.selectors import AuthorizationRequest, application_exists, issued_token
@@ -176,3 +178,24 @@ def check_register_client(
             signing_secret=encrypt(secret),
         )
     return application, secret
+
+
+def check_revoke_app(*, user: User, client_id: str) -> int:
+    """Revoke everything `client_id`'s app holds for `user`: access and refresh tokens, pending codes.
+
+    Return how many tokens went; raise APINotFoundError when the app holds
+    none (or is the mobile app, which is revoked by logging out). Tokens
+    are read from the database on every request, on every app server, so
+    the app's next call already fails.
+    """
+    if client_id == settings.MOBILE_CLIENT_ID:
+        raise APINotFoundError("The Instagram app is not a third-party app: log out instead.")
+    with transaction.atomic(using="default"):
+        tokens = AccessToken.objects.using("default").filter(user=user, application__client_id=client_id)
+        count: int = tokens.count()
+        if count == 0:
+            raise APINotFoundError(f"No authorized app with client_id {client_id[:100]}.")
+        RefreshToken.objects.using("default").filter(user=user, application__client_id=client_id).delete()
+        Grant.objects.using("default").filter(user=user, application__client_id=client_id).delete()
+        tokens.delete()
+    return count

@@ -1,12 +1,15 @@
-"""Reads for the OAuth pages: the validated authorization request, scopes, the token's user."""
+"""Reads for the OAuth pages: the authorization request, scopes, the token's user, authorized apps."""
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
 from oauth2_provider.models import AccessToken, Application
 from oauth2_provider.oauth2_backends import get_oauthlib_core
@@ -142,3 +145,63 @@ def token_user_object(user: User) -> dict[str, Any]:
         "full_name": user.full_name,
         "profile_picture": user.profile_picture,
     }
+
+
+@dataclass(frozen=True)
+class AuthorizedApp:
+    """A third-party app holding live tokens for a user, as the user sees it."""
+
+    application: Application
+    scopes: list[str]
+    first_authorized: datetime
+    last_used: datetime
+
+    def as_v1(self) -> dict[str, Any]:
+        return {
+            "client_id": str(self.application.client_id),
+            "name": str(self.application.name),
+            "website": redirect_host(str(self.application.redirect_uris).split()[0])
+            if self.application.redirect_uris
+            else "",
+            "scopes": self.scopes,
+            "first_authorized": str(int(self.first_authorized.timestamp())),
+            "last_used": str(int(self.last_used.timestamp())),
+        }
+
+
+def authorized_apps_of(user: User) -> list[AuthorizedApp]:
+    """The apps other than the mobile app that hold unexpired tokens for `user`, most recently used first.
+
+    A token's `updated` is its last write (issue or refresh): v1 showed when
+    an app was authorized, which this is at least.
+    """
+    tokens = (
+        AccessToken.objects.filter(user=user, expires__gt=timezone.now())
+        .exclude(application__client_id=settings.MOBILE_CLIENT_ID)
+        .select_related("application")
+        .order_by("application_id", "created")
+    )
+    found: dict[int, AuthorizedApp] = {}
+    for token in tokens:
+        app = found.get(token.application_id)
+        scopes = token.scope.split()
+        if app is None:
+            found[token.application_id] = AuthorizedApp(
+                application=token.application,
+                scopes=scopes,
+                first_authorized=token.created,
+                last_used=token.updated,
+            )
+        else:
+            found[token.application_id] = AuthorizedApp(
+                application=app.application,
+                scopes=sorted(set(app.scopes) | set(scopes), key=_scope_order),
+                first_authorized=min(app.first_authorized, token.created),
+                last_used=max(app.last_used, token.updated),
+            )
+    return sorted(found.values(), key=lambda app: app.last_used, reverse=True)
+
+
+def _scope_order(scope: str) -> int:
+    order = list(settings.API_SCOPES)
+    return order.index(scope) if scope in order else len(order)

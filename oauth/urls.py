@@ -10,4 +10,5 @@ urlpatterns = [
     path("access_token/", views.access_token),
     path("login", views.log_in, name="oauth-login"),
     path("logout", views.log_out, name="oauth-logout"),
+    path("authorized_apps", views.authorized_apps_page, name="oauth-authorized-apps"),
 ]

@@ -1,12 +1,14 @@
-"""The OAuth pages and endpoints: /oauth/authorize, /oauth/access_token, log-in and log-out.
+"""The OAuth pages and endpoints: /oauth/authorize, /oauth/access_token, log-in and log-out, authorized apps.
 
 The web pages are CSRF-protected one by one (there is no CsrfViewMiddleware:
 the mobile app's JSON POSTs carry no token) and may not be framed.
 """
 
+from contextlib import suppress
+
 from django.contrib.auth.views import LoginView, LogoutView, redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_deny
@@ -14,12 +16,20 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 from oauth2_provider.http import OAuth2ResponseRedirect
 
-from instagram.errors import allow_methods
-from oauth.actions import check_issue_token, client_redirect_url, deny_authorization, do_approve_authorization
+from instagram.api import api_endpoint
+from instagram.errors import APINotFoundError, allow_methods, envelope
+from oauth.actions import (
+    check_issue_token,
+    check_revoke_app,
+    client_redirect_url,
+    deny_authorization,
+    do_approve_authorization,
+)
 from oauth.errors import AuthorizationError, AuthorizationRedirectError, flat_errors
 from oauth.selectors import (
     AuthorizationRequest,
     access_authorization_request,
+    authorized_apps_of,
     redirect_host,
     scope_descriptions,
     token_user_object,
@@ -79,3 +89,34 @@ log_in = xframe_options_deny(
     LoginView.as_view(template_name="oauth/login.html", next_page=reverse_lazy("oauth-login"))
 )
 log_out = LogoutView.as_view(next_page=reverse_lazy("oauth-login"))
+
+
+@api_endpoint(methods=("GET",), first_party=True)
+def authorized_apps(request: HttpRequest) -> JsonResponse:
+    """The third-party apps holding tokens for the caller (the mobile app's settings screen)."""
+    apps = authorized_apps_of(request.api_user)  # type: ignore[attr-defined]
+    return envelope([app.as_v1() for app in apps])
+
+
+@api_endpoint(methods=("DELETE",), first_party=True)
+def authorized_app(request: HttpRequest, client_id: str) -> JsonResponse:
+    """Revoke one app's access to the caller's account."""
+    check_revoke_app(user=request.api_user, client_id=client_id)  # type: ignore[attr-defined]
+    return envelope(None)
+
+
+@never_cache
+@xframe_options_deny
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def authorized_apps_page(request: HttpRequest) -> HttpResponse:
+    """The web page of the same list, each app with a button that revokes it."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), login_url=reverse("oauth-login"))
+    if request.method == "POST":
+        # Already revoked (a second click, another tab): the list below says so.
+        with suppress(APINotFoundError):
+            check_revoke_app(user=request.user, client_id=request.POST.get("client_id", ""))
+        return redirect("oauth-authorized-apps")
+    apps = [(app, scope_descriptions(app.scopes)) for app in authorized_apps_of(request.user)]
+    return render(request, "oauth/authorized_apps.html", {"apps": apps})

@@ -57,6 +57,7 @@ UNDESCRIBED_ROUTES = {
     "/oauth/authorize/",
     "/oauth/access_token/",
     "/v1/subscriptions/",
+    "/oauth/authorized_apps",  # the HTML page of /v1/users/self/authorized_apps
 }
 
 HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete", "options")
