@@ -22,7 +22,7 @@ class Recorder:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         message = email.message_from_bytes(raw, policy=email.policy.default)
         body = message.get_body(preferencelist=("plain",))
