@@ -98,7 +98,7 @@ class Command(BaseCommand):
         report_tasks.add_parser("list").add_argument("--all", action="store_true", help="resolved ones too")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        getattr(self, f"_{options['area']}_{options['task']}")(options)
+        getattr(self, f"_{options['area']}_{options['task'].replace('-', '_')}")(options)
 
     # ------------------------------------------------------------ accounts
 
