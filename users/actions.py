@@ -117,12 +117,20 @@ def do_revoke_token(*, token: AccessToken) -> None:
 # --------------------------------------------------------------- lifecycle
 
 
+MAX_PASSWORD = 128
+
+
 def _check_password(*, user: User, password: str) -> None:
-    if not user.check_password(password):
+    # A longer one was never set here (MAX_PASSWORD): no need to hash megabytes to say so.
+    if len(password) > 4 * MAX_PASSWORD or not user.check_password(password):
         raise APIInvalidParametersError("password: the password is incorrect.")
 
 
 def _check_new_password(*, user: User, new_password: str) -> None:
+    if len(new_password) > MAX_PASSWORD:
+        raise APIInvalidParametersError(
+            f"new_password: at most {MAX_PASSWORD} characters (got {len(new_password)})."
+        )
     try:
         validate_password(new_password, user)
     except ValidationError as exc:
@@ -166,6 +174,8 @@ def do_request_password_reset(*, login: str) -> None:
     same either way. The token is made by the worker that sends the mail,
     so it is never stored, not even in the job outbox.
     """
+    if len(login) > User._meta.get_field("email").max_length:  # type: ignore[operator]
+        return  # names no account
     if "@" in login:
         users = User.objects.filter(email__iexact=login, is_active=True)
     else:

@@ -53,6 +53,8 @@ def test_change_password_needs_the_old_one_and_ends_every_other_token(
     weak = kevin.post("accounts/password", password=PASSWORD, new_password="123")
     assert error(weak) == (400, "APIInvalidParametersError")
     assert "new_password" in weak.json()["meta"]["error_message"]
+    too_long = kevin.post("accounts/password", password=PASSWORD, new_password="x" * 129)
+    assert "at most 128" in too_long.json()["meta"]["error_message"]
     missing = kevin.post("accounts/password", password=PASSWORD)
     assert "new_password" in missing.json()["meta"]["error_message"]
     assert token_works(other_phone), "a refused change must change nothing"
@@ -252,6 +254,9 @@ def test_a_deletion_interrupted_after_a_step_resumes_from_its_record(
         assert life["carol"].data(f"media/{life['theirs']['id']}")["likes"]["count"] == 1, "not yet"
         left = igctl_failure("accounts", "verify-deleted", kevin.id)
         assert "still at step interactions" in left
+        assert "1 likes it made" in left
+        assert "1 comments it made" in left
+        assert "its relationship edges" in left
     wait_for(lambda: deletion_step(kevin.id) == DeletionStep.DONE or None, timeout=60)
     assert_all_gone(life, http, healthy_stack)
 
