@@ -348,7 +348,7 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Instagram <no-reply@instagram.local>")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@instagram.local")
 # How long a password-reset token stays valid (Django's PasswordResetTokenGenerator).
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
 # The health report an alert checker polls, like an external monitor would.
