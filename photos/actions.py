@@ -36,7 +36,7 @@ from instagram.api import APIInvalidParametersError, APINotAllowedError, is_digi
 from instagram.errors import APINotFoundError
 from monitoring import stats
 from photos import geo, photomap, popular
-from photos.cache import MediaCard, forget_cards_on_commit
+from photos.cache import MediaCard, forget_cards_on_commit, media_cards
 from photos.filters import UnknownFilter, parse_filter
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, ProcessedPhoto, process_photo
 from photos.indexes import (
@@ -57,7 +57,7 @@ from sharding.routing import (
     use_shard,
     user_shard,
 )
-from users.cache import Profile, forget_profiles_on_commit
+from users.cache import Profile, forget_profiles_on_commit, profiles
 from users.models import User
 from workers import functions
 from workers.submit import submit_job_on_commit
@@ -468,7 +468,13 @@ def do_remove_like_of(*, media_id: int, user_id: int) -> bool:
             forget_cards_on_commit(media_id, using=shard.alias)
     with shard_for_user(user_id):
         LikedMedia.objects.filter(user_id=user_id, media_id=media_id).delete()
-    return liked_at is not None
+    if liked_at is None:
+        return False
+    card = media_cards([media_id]).get(media_id)
+    owner = profiles([card.user_id]).get(card.user_id) if card is not None else None
+    if card is not None and owner is not None and _may_rank(card, owner):  # as do_unlike_media
+        popular.record_unlike(media_id=media_id, liked_at=liked_at.timestamp())
+    return True
 
 
 def do_remove_comments_of(*, media_id: int, user_id: int) -> int:
