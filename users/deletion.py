@@ -82,11 +82,15 @@ def _media(record: AccountDeletion) -> None:
             return
         _forget_news(user_id=user_id, texts=[caption for *_, caption in batch])
         noted = {entry["id"] for entry in record.media}
-        for media_id, prefix, tags, location_id, _ in batch:
-            if media_id not in noted:
-                entry = {"id": media_id, "prefix": prefix, "tags": list(tags), "location_id": location_id}
-                record.media = [*record.media, entry]
-                record.save(update_fields=["media", "updated_at"])
+        fresh = [
+            {"id": media_id, "prefix": prefix, "tags": list(tags), "location_id": location_id}
+            for media_id, prefix, tags, location_id, _ in batch
+            if media_id not in noted
+        ]
+        if fresh:  # one write a batch: the list grows with the account's media
+            record.media = [*record.media, *fresh]
+            record.save(update_fields=["media", "updated_at"])
+        for media_id, *_ in batch:
             # Before the row goes: its on-commit clean-up would be lost with a killed worker.
             do_clean_up_media(media_id=media_id)
             # APINotFoundError: deleted by a run before this one (or an operator) since the batch was read.
@@ -166,6 +170,7 @@ def _account(record: AccountDeletion) -> None:
             bio="",
             website="",
             profile_picture="",
+            last_login=None,
             is_private=False,
             is_active=False,
             is_staff=False,

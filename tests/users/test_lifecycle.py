@@ -276,3 +276,16 @@ def test_deleting_twice_or_without_a_password_changes_nothing(signup: Any, http:
     assert "already deleted" in igctl("accounts", "delete", kevin.id)
     igctl("accounts", "reactivate", kevin.id)
     assert User.objects.get(id=int(kevin.id)).is_active is False, "a deleted account stays deleted"
+
+
+def test_operators_see_deletions_in_the_admin(healthy_stack: Stack, signup: Any) -> None:
+    from tests.moderation.conftest import AdminSession, make_staff
+
+    operator, kevin = signup("op"), signup("kevin")
+    make_staff(operator)
+    assert kevin.post("accounts/delete", password=PASSWORD).status_code == 200
+    wait_for(lambda: deletion_step(kevin.id) == DeletionStep.DONE or None, timeout=60)
+    admin = AdminSession(healthy_stack, operator)
+    listing = admin.get("/users/accountdeletion/", q=kevin.id).text
+    assert f"/admin/users/accountdeletion/{kevin.id}/change/" in listing
+    assert "Add account deletion" not in listing, "deletions are made by their owners, not here"
