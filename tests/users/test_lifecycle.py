@@ -10,6 +10,7 @@ import requests
 from django.core.management import CommandError, call_command
 from oauth2_provider.models import AccessToken
 
+from photos.actions import do_clean_up_media
 from photos.models import Media
 from photos.storage import s3_client
 from sandboxes.records import read
@@ -238,8 +239,6 @@ def test_a_deletion_interrupted_after_a_step_resumes_from_its_record(
 
     `resume-deletion --until` is a worker killed between two steps, made
     deterministic: everything before the step is committed, nothing after.
-    A media cleaned up but still in its row (a kill inside the media step) is
-    done over by the resumed job.
     """
     life = build_a_life(signup)
     kevin = life["kevin"]
@@ -258,6 +257,38 @@ def test_a_deletion_interrupted_after_a_step_resumes_from_its_record(
         assert "1 comments it made" in left
         assert "its relationship edges" in left
     wait_for(lambda: deletion_step(kevin.id) == DeletionStep.DONE or None, timeout=60)
+    assert_all_gone(life, http, healthy_stack)
+
+
+def test_a_deletion_killed_inside_the_media_step_resumes_from_its_record(
+    healthy_stack: Stack, http: requests.Session, signup: Any
+) -> None:
+    """The state a worker killed inside the media step leaves, built exactly; the queued job finishes it.
+
+    The kill lands after the first media was noted in the record and its
+    objects, CDN copies and index entries removed (do_clean_up_media), before
+    its row was deleted; the second media is untouched.
+    """
+    life = build_a_life(signup)
+    kevin = life["kevin"]
+    first = int(life["media"][0]["id"].partition("_")[0])
+    with healthy_stack.stopped("worker:*"):
+        assert kevin.post("accounts/delete", password=PASSWORD).status_code == 200
+        assert "at step media" in igctl(
+            "accounts", "resume-deletion", kevin.id, "--until", DeletionStep.MEDIA
+        )
+        record = AccountDeletion.objects.get(user_id=int(kevin.id))
+        with shard_for_user(int(kevin.id)):
+            prefix = Media.objects.get(id=first).object_prefix
+        record.media = [{"id": first, "prefix": prefix, "tags": [life["tag"]], "location_id": None}]
+        record.save()
+        assert do_clean_up_media(media_id=first) == prefix
+        with shard_for_user(int(kevin.id)):
+            assert Media.objects.filter(user_id=int(kevin.id)).count() == 2, "both rows are still there"
+    wait_for(lambda: deletion_step(kevin.id) == DeletionStep.DONE or None, timeout=60)
+    assert [entry["id"] for entry in AccountDeletion.objects.get(user_id=int(kevin.id)).media].count(
+        first
+    ) == 1
     assert_all_gone(life, http, healthy_stack)
 
 
