@@ -95,6 +95,8 @@ class Profile:
     # Sentry's ingest API and PagerDuty's Events API v2, played locally too.
     sandbox_sentry: int
     sandbox_pagerduty: int
+    # An SMTP server that records the mail it receives (password resets).
+    sandbox_smtp: int
     workers: int = 2
     # Followers above which a post is not fanned out (merged in at read time).
     fanout_max_followers: int = 100_000
@@ -135,6 +137,7 @@ PROFILES = {
         sandbox_facebook=14802,
         sandbox_sentry=14803,
         sandbox_pagerduty=14804,
+        sandbox_smtp=14825,
     ),
     "test": Profile(
         name="test",
@@ -155,6 +158,7 @@ PROFILES = {
         sandbox_facebook=24802,
         sandbox_sentry=24803,
         sandbox_pagerduty=24804,
+        sandbox_smtp=24825,
         logical_shards=64,
         # Small enough that tests reach the celebrity path and split fan-outs.
         fanout_max_followers=25,
@@ -405,6 +409,9 @@ def environment(p: Profile) -> dict[str, str]:
         "SENTRY_DSN": f"http://localsentrykey@127.0.0.1:{p.sandbox_sentry}/1",
         "PAGERDUTY_EVENTS_URL": f"http://127.0.0.1:{p.sandbox_pagerduty}/v2/enqueue",
         "PAGERDUTY_ROUTING_KEY": f"local-{p.name}-routing-key",
+        # Mail (password resets) goes to the SMTP sandbox, which records it.
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(p.sandbox_smtp),
     }
 
 
@@ -471,6 +478,7 @@ def template_values(p: Profile) -> dict[str, object]:
         "sandbox_facebook_port": p.sandbox_facebook,
         "sandbox_sentry_port": p.sandbox_sentry,
         "sandbox_pagerduty_port": p.sandbox_pagerduty,
+        "sandbox_smtp_port": p.sandbox_smtp,
         "bucket": BUCKET,
         "backup_bucket": BACKUP_BUCKET,
         "workers": p.workers,
@@ -637,6 +645,7 @@ def all_ports(p: Profile) -> dict[str, int]:
         "sandbox (facebook)": p.sandbox_facebook,
         "sandbox (sentry)": p.sandbox_sentry,
         "sandbox (pagerduty)": p.sandbox_pagerduty,
+        "sandbox (smtp)": p.sandbox_smtp,
     }
 
 
@@ -907,7 +916,7 @@ def up(p: Profile, *, fresh: bool) -> None:
         ("redis-replica", p.redis_replica),
         ("memcached", p.memcached),
         ("gearmand", p.gearmand),
-        ("sandbox", p.sandbox_pagerduty),  # opens its five ports, PagerDuty's last
+        ("sandbox", p.sandbox_pagerduty),  # opens its six ports, PagerDuty's last
     ):
         start_program(p, program, port=port)
     manage(p, "migrate", "--no-input", "-v", "0")

@@ -59,3 +59,24 @@ def page(*, user_id: int, tab: str, before_ms: int | None, count: int) -> list[t
         rediskeys.news(user_id, tab), high, "-inf", start=0, num=count, withscores=True
     )
     return [(json.loads(member), int(score)) for member, score in raw]
+
+
+PERSON_KEYS = ("actor_id", "owner_id", "target_id")
+
+
+def remove_naming(*, user_ids: Sequence[int], person_id: int) -> int:
+    """Remove from both lists of each of `user_ids` every entry naming `person_id` (a deleted account)."""
+    client = redis_primary()
+    removed = 0
+    for user_id in user_ids:
+        for tab in TABS:
+            key = rediskeys.news(user_id, tab)
+            members: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]
+            gone = [m for m in members if names(json.loads(m), person_id)]
+            if gone:
+                removed += int(client.zrem(key, *gone))
+    return removed
+
+
+def names(entry: dict[str, Any], person_id: int) -> bool:
+    return any(str(entry.get(key)) == str(person_id) for key in PERSON_KEYS)

@@ -89,6 +89,11 @@ def feed(user_id: int) -> str:
     return f"{PREFIX}:feed:{user_id}"
 
 
+def feed_pattern() -> str:
+    """SCAN pattern of every feed (and of the celebrities set, which a scan skips)."""
+    return f"{PREFIX}:feed:*"
+
+
 def feed_celebrities() -> str:
     """Set: user ids not fanned out on write (more followers than FEED_FANOUT_MAX_FOLLOWERS)."""
     return f"{PREFIX}:feed:celebs"
@@ -102,6 +107,11 @@ def fanout_progress(media_id: int) -> str:
 def news(user_id: int, tab: str) -> str:
     """Sorted set: JSON news entries -> epoch ms, capped at NEWS_SIZE; tab is "you" or "following"."""
     return f"{PREFIX}:news:{tab}:{user_id}"
+
+
+def news_pattern() -> str:
+    """SCAN pattern of every news list."""
+    return f"{PREFIX}:news:*"
 
 
 def push_sent(notification: str) -> str:

@@ -354,6 +354,20 @@ HEALTH_ALLOWED_IPS = env_list(
 # Alerts (monitoring.alerts): the Events API v2 endpoint and integration key.
 PAGERDUTY_EVENTS_URL = env_str("PAGERDUTY_EVENTS_URL", "https://events.pagerduty.com/v2/enqueue")
 PAGERDUTY_ROUTING_KEY = env_str("PAGERDUTY_ROUTING_KEY", "")
+
+# ------------------------------------------------------------------- Mail
+# Password resets (users.actions), with Django's own SMTP backend; the local
+# stacks point it at the SMTP sandbox (sandboxes/smtp.py).
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@instagram.local")
+# How long a password-reset token stays valid (Django's PasswordResetTokenGenerator).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
 # The health report an alert checker polls, like an external monitor would.
 ALERT_HEALTH_URL = env_str("ALERT_HEALTH_URL", f"{PUBLIC_BASE_URL.rstrip('/')}/health")
 # Health pages after this many failed checks in a row, or this long failing.

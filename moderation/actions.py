@@ -13,7 +13,7 @@ from photos.cache import media_cards
 from reports.actions import comment_target, do_resolve_reports, media_target, user_target
 from reports.models import Resolution
 from users.cache import forget_profiles_on_commit
-from users.models import User
+from users.models import AccountDeletion, User
 
 
 def do_set_active(*, user_id: int, active: bool, by: User | None = None) -> bool:
@@ -24,8 +24,10 @@ def do_set_active(*, user_id: int, active: bool, by: User | None = None) -> bool
     comments leave every answer (users.cache loads active accounts only);
     nothing is deleted, so reactivating brings all of it back.
     """
+    # A deleted account (users.deletion) stays inactive: its data is being, or has been, removed.
+    accounts = User.objects.filter(id=user_id).exclude(id__in=AccountDeletion.objects.values("user_id"))
     with transaction.atomic(using="default"):
-        changed = bool(User.objects.filter(id=user_id).exclude(is_active=active).update(is_active=active))
+        changed = bool(accounts.exclude(is_active=active).update(is_active=active))
         forget_profiles_on_commit(user_id)
         if changed and not active:
             do_resolve_reports(targets=[user_target(user_id)], by=by, resolution=Resolution.DEACTIVATED)

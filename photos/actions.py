@@ -36,7 +36,7 @@ from instagram.api import APIInvalidParametersError, APINotAllowedError, is_digi
 from instagram.errors import APINotFoundError
 from monitoring import stats
 from photos import geo, photomap, popular
-from photos.cache import MediaCard, forget_cards_on_commit
+from photos.cache import MediaCard, forget_cards_on_commit, media_cards
 from photos.filters import UnknownFilter, parse_filter
 from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, ProcessedPhoto, process_photo
 from photos.indexes import (
@@ -57,7 +57,7 @@ from sharding.routing import (
     use_shard,
     user_shard,
 )
-from users.cache import Profile, forget_profiles_on_commit
+from users.cache import Profile, forget_profiles_on_commit, profiles
 from users.models import User
 from workers import functions
 from workers.submit import submit_job_on_commit
@@ -350,6 +350,23 @@ def do_delete_media(*, media_id: int, owner_id: int) -> None:
         submit_job_on_commit(functions.MEDIA_DELETED, {"media_id": media_id, "user_id": owner_id})
 
 
+def do_clean_up_media(*, media_id: int) -> str | None:
+    """Remove what a media's delete removes after commit (objects, CDN copies, indexes, likers' halves) now.
+
+    For a delete that must survive a crash between its commit and its
+    on-commit work (an account deletion): called before do_delete_media,
+    whose own clean-up then finds nothing left. Idempotent. Returns the
+    media's object prefix, None when the row is gone.
+    """
+    with shard_for_id(media_id):
+        media = Media.objects.filter(id=media_id).first()
+        likers = list(Like.objects.filter(media_id=media_id).values_list("user_id", flat=True))
+    if media is None:
+        return None
+    _after_delete(media, likers)
+    return media.object_prefix
+
+
 def _after_delete(media: Media, likers: list[int]) -> None:
     keys = [rendition_key(media.object_prefix, name) for name in RENDITIONS_STORED]
     _delete_quietly(keys)
@@ -440,6 +457,36 @@ def _delete_like(*, media_id: int, user_id: int) -> datetime | None:
         )
         row = cursor.fetchone()
     return row[0] if row is not None else None
+
+
+def do_remove_like_of(*, media_id: int, user_id: int) -> bool:
+    """Remove `user_id`'s like of the media, the count moving only if it was there; the liker's half too."""
+    with shard_for_id(media_id) as shard:
+        liked_at = _delete_like(media_id=media_id, user_id=user_id) if lock_media(media_id) else None
+        if liked_at is not None:
+            Media.objects.filter(id=media_id).update(like_count=F("like_count") - 1)
+            forget_cards_on_commit(media_id, using=shard.alias)
+    with shard_for_user(user_id):
+        LikedMedia.objects.filter(user_id=user_id, media_id=media_id).delete()
+    if liked_at is None:
+        return False
+    card = media_cards([media_id]).get(media_id)
+    owner = profiles([card.user_id]).get(card.user_id) if card is not None else None
+    if card is not None and owner is not None and _may_rank(card, owner):  # as do_unlike_media
+        popular.record_unlike(media_id=media_id, liked_at=liked_at.timestamp())
+    return True
+
+
+def do_remove_comments_of(*, media_id: int, user_id: int) -> int:
+    """Remove every comment `user_id` made on the media, the count moving by the rows removed."""
+    with shard_for_id(media_id) as shard:
+        if not lock_media(media_id):
+            return 0
+        deleted, _ = Comment.objects.filter(media_id=media_id, user_id=user_id).delete()
+        if deleted:
+            Media.objects.filter(id=media_id).update(comment_count=F("comment_count") - deleted)
+            forget_cards_on_commit(media_id, using=shard.alias)
+    return deleted
 
 
 def _may_rank(card: MediaCard, owner: Profile) -> bool:

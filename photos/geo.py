@@ -97,6 +97,11 @@ def unindex_media(*, media_id: int, pipe: redis.client.Pipeline | None = None) -
     client.zrem(rediskeys.media_geo(_week(_posted_ms(media_id))), str(media_id))
 
 
+def is_indexed(*, media_id: int) -> bool:
+    """Say whether `media_id` is in the geo index (the verify command of account deletions)."""
+    return redis_primary().zscore(rediskeys.media_geo(_week(_posted_ms(media_id))), str(media_id)) is not None
+
+
 def search_media(
     *,
     latitude: float,

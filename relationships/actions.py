@@ -73,6 +73,38 @@ def do_change_relationship(
     return after
 
 
+def do_sever_relationship(*, user_id: int, other_id: int) -> None:
+    """Remove every edge between the two users, both halves, the counts moving by what was there.
+
+    For an account deletion: no transition leads from every state to none
+    (a block must be undone by the blocker), so the pair is emptied as a
+    whole, under the same lock and in the same order as do_change_relationship.
+    A half a crash left on the higher user's shard goes too.
+    """
+    low, high = sorted((user_id, other_id))
+    with shard_for_user(low):
+        lock_pair(low, high)
+        low_before = _state(low, high)
+        with shard_for_user(high):
+            Edge.objects.filter(user_id=high, other_id=low).delete()
+        with transaction.atomic(using="default"):
+            _count(low, high, low_before, frozenset())
+        Edge.objects.filter(user_id=low, other_id=high).delete()
+        if low_before:
+            before = low_before if user_id == low else mirror(low_before)
+            submit_job_on_commit(
+                functions.RELATIONSHIP_CHANGED,
+                {
+                    "actor_id": user_id,
+                    "target_id": other_id,
+                    "action": Action.UNFOLLOW.value,
+                    "before": sorted(before),
+                    "after": [],
+                },
+                using=current_shard().alias,
+            )
+
+
 def lock_pair(low: int, high: int) -> None:
     """Take the pair's transaction-scoped lock, on the lower user's shard's database."""
     with connections[current_shard().alias].cursor() as cursor:

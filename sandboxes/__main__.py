@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from sandboxes import apns, monitoring, social
+from sandboxes import apns, monitoring, smtp, social
 
 
 def main() -> None:
@@ -18,6 +18,7 @@ def main() -> None:
     parser.add_argument("--facebook-port", type=int, required=True)
     parser.add_argument("--sentry-port", type=int, required=True)
     parser.add_argument("--pagerduty-port", type=int, required=True)
+    parser.add_argument("--smtp-port", type=int, required=True)
     options = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     options.dir.mkdir(parents=True, exist_ok=True)
@@ -37,7 +38,8 @@ def main() -> None:
         server.start()
     # PagerDuty's port opens last, once every other one listens: the stack
     # waits on it alone (deploy/stack.py).
-    _wait_listening([options.apns_port, options.twitter_port, options.facebook_port])
+    smtp.start(port=options.smtp_port, directory=options.dir)
+    _wait_listening([options.apns_port, options.twitter_port, options.facebook_port, options.smtp_port])
     for service, port in (("sentry", options.sentry_port), ("pagerduty", options.pagerduty_port)):
         bound = monitoring.server(service=service, port=port, directory=options.dir)
         servers.append(threading.Thread(target=bound.serve_forever, daemon=True))

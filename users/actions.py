@@ -1,20 +1,32 @@
-"""Writes to accounts: sign-up, log-in (a token), log-out (revocation)."""
+"""Writes to accounts: sign-up, log-in (a token), log-out (revocation), and the lifecycle.
+
+The lifecycle (docs/accounts.md): password change and reset, e-mail change,
+deletion. A new password ends every other way in: the user's other tokens
+and grants are deleted here, and Django's sessions (the admin, the OAuth
+authorize page) stop at their next request, as each keeps a hash of the
+password it was opened with.
+"""
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 from oauthlib.common import generate_token
 
 from instagram.api import APIInvalidParametersError
 from monitoring import stats
+from ratelimits.credentials import check_credential_attempt, credential_failed, credential_succeeded
 from users.cache import forget_profiles_on_commit
-from users.models import User
+from users.models import AccountDeletion, User
+from workers import functions
+from workers.submit import submit_job_on_commit
 
 
 def check_sign_up(*, username: str, password: str, email: str = "", full_name: str = "") -> User:
@@ -101,3 +113,136 @@ def do_issue_token(*, user: User) -> AccessToken:
 
 def do_revoke_token(*, token: AccessToken) -> None:
     token.revoke()
+
+
+# --------------------------------------------------------------- lifecycle
+
+
+MAX_PASSWORD = 128
+
+
+def _check_password(*, user: User, password: str) -> None:
+    """Check the account's own password (a change, a deletion), throttled as every log-in is."""
+    check_credential_attempt(account=user.username)
+    # A longer one was never set here (MAX_PASSWORD): no need to hash megabytes to say so.
+    if len(password) > 4 * MAX_PASSWORD or not user.check_password(password):
+        credential_failed(account=user.username)
+        raise APIInvalidParametersError("password: the password is incorrect.")
+    credential_succeeded(account=user.username)
+
+
+def _check_new_password(*, user: User, new_password: str) -> None:
+    if len(new_password) > MAX_PASSWORD:
+        raise APIInvalidParametersError(
+            f"new_password: at most {MAX_PASSWORD} characters (got {len(new_password)})."
+        )
+    try:
+        validate_password(new_password, user)
+    except ValidationError as exc:
+        raise APIInvalidParametersError(f"new_password: {exc.messages[0]}") from None
+
+
+def check_change_password(*, user: User, keep: AccessToken, password: str, new_password: str) -> None:
+    """Validate the old and the new password, then change it; every token but `keep` dies."""
+    _check_password(user=user, password=password)
+    _check_new_password(user=user, new_password=new_password)
+    do_set_password(user=user, new_password=new_password, keep_token_id=keep.id)
+
+
+def do_set_password(*, user: User, new_password: str, keep_token_id: int | None = None) -> None:
+    """Store a validated new password and delete the user's tokens and grants (all but `keep_token_id`)."""
+    user.set_password(new_password)
+    with transaction.atomic(using="default"):
+        user.save(using="default", update_fields=["password"])
+        do_revoke_access(user_id=user.id, keep_token_id=keep_token_id)
+
+
+def do_revoke_access(*, user_id: int, keep_token_id: int | None = None) -> None:
+    """Delete the user's OAuth tokens, refresh tokens and grants, but the access token `keep_token_id`."""
+    refresh = RefreshToken.objects.filter(user_id=user_id)
+    access = AccessToken.objects.filter(user_id=user_id)
+    if keep_token_id is not None:
+        refresh = refresh.exclude(access_token_id=keep_token_id)
+        access = access.exclude(id=keep_token_id)
+    # Refresh tokens first: they point at their access tokens (and back, source_refresh_token).
+    access.update(source_refresh_token=None)
+    refresh.delete()
+    access.delete()
+    IDToken.objects.filter(user_id=user_id).delete()
+    Grant.objects.filter(user_id=user_id).delete()
+
+
+def do_request_password_reset(*, login: str) -> None:
+    """Mail a reset token to the active account(s) named by username or e-mail, after commit.
+
+    Says nothing about whether any account matched: the caller answers the
+    same either way. The token is made by the worker that sends the mail,
+    so it is never stored, not even in the job outbox.
+    """
+    if len(login) > User._meta.get_field("email").max_length:  # type: ignore[operator]
+        return  # names no account
+    if "@" in login:
+        users = User.objects.filter(email__iexact=login, is_active=True)
+    else:
+        users = User.objects.filter(username__iexact=login, is_active=True).exclude(email="")
+    with transaction.atomic(using="default"):
+        for user_id in users.values_list("id", flat=True)[:10]:
+            submit_job_on_commit(functions.PASSWORD_RESET_MAIL, {"user_id": user_id})
+
+
+def check_confirm_password_reset(*, uid: str, token: str, new_password: str) -> None:
+    """Check a mailed reset token (single use, expiring) and set the new password; all tokens die."""
+    invalid = APIInvalidParametersError("token: the reset token is invalid or has expired.")
+    if not uid.isascii() or not uid.isdigit() or len(uid) > 19:
+        raise invalid
+    user = User.objects.filter(id=int(uid), is_active=True).first()
+    # The token hashes the password and the last log-in: a used one no longer checks.
+    if user is None or len(token) > 100 or not default_token_generator.check_token(user, token):
+        raise invalid
+    _check_new_password(user=user, new_password=new_password)
+    do_set_password(user=user, new_password=new_password)
+
+
+def check_change_email(*, user: User, password: str, email: str) -> User:
+    """Validate the password and the new address, then store it."""
+    _check_password(user=user, password=password)
+    limit = User._meta.get_field("email").max_length or 254
+    if len(email) > limit:
+        raise APIInvalidParametersError(f"email: at most {limit} characters (got {len(email)}).")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise APIInvalidParametersError("email: enter a valid e-mail address.") from None
+    user.email = User.objects.normalize_email(email)
+    with transaction.atomic(using="default"):
+        user.save(using="default", update_fields=["email"])
+        forget_profiles_on_commit(user.id)
+    return user
+
+
+def check_delete_account(*, user: User, password: str) -> None:
+    """Check the password, then delete the account (do_delete_account)."""
+    _check_password(user=user, password=password)
+    do_delete_account(user_id=user.id)
+
+
+def do_delete_account(*, user_id: int) -> bool:
+    """Mark the account deleted at once and queue the job that removes everything it left.
+
+    In one transaction: the account is deactivated (no log-in, its tokens
+    refused, gone from every read), its password made unusable, its tokens
+    deleted, and its durable deletion record written with the job
+    (users.deletion carries it on). Returns False when it was already so.
+    """
+    with transaction.atomic(using="default"):
+        user = User.objects.select_for_update().filter(id=user_id).first()
+        if user is None or AccountDeletion.objects.filter(user_id=user_id).exists():
+            return False
+        user.is_active = False
+        user.set_unusable_password()
+        user.save(using="default", update_fields=["is_active", "password"])
+        AccountDeletion.objects.create(user_id=user_id)
+        do_revoke_access(user_id=user_id)
+        forget_profiles_on_commit(user_id)
+        submit_job_on_commit(functions.ACCOUNT_DELETE, {"user_id": user_id})
+    return True

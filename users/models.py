@@ -48,3 +48,41 @@ class User(AbstractUser):
 
 # `username__lower__startswith` in selectors.
 models.CharField.register_lookup(Lower)
+
+
+class DeletionStep(models.TextChoices):
+    """The steps of an account deletion, in the order the job takes them (users.deletion)."""
+
+    ACCESS = "access"  # tokens, grants, devices, linked accounts, push settings
+    MEDIA = "media"  # its media, with their likes, comments, S3 objects, CDN copies, indexes
+    INTERACTIONS = "interactions"  # its likes and comments on others' media, shard by shard
+    RELATIONSHIPS = "relationships"  # follow, request and block edges, both halves
+    REDIS = "redis"  # its feed and news lists
+    ACCOUNT = "account"  # the account row, anonymized
+    DONE = "done"
+
+
+class AccountDeletion(models.Model):
+    """The durable record of one account's deletion: which step it is at, and where in that step.
+
+    Written when the user asks (the account is deactivated in the same
+    transaction); the `account_delete` job moves it on, committing after
+    each unit of work, so a worker killed mid-job resumes where the record
+    says. `cursor` is the next logical shard of the INTERACTIONS step;
+    `media` lists every media the job deleted (id, S3 prefix, tags,
+    location) so the verify command can prove their traces are gone.
+    """
+
+    user_id = models.BigIntegerField(primary_key=True)
+    step = models.CharField(max_length=16, choices=DeletionStep.choices, default=DeletionStep.ACCESS)
+    cursor = models.IntegerField(default=0)
+    media = models.JSONField(default=list)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "users_account_deletion"
+
+    def __str__(self) -> str:
+        return f"deletion of user {self.user_id} at {self.step}"

@@ -4,7 +4,18 @@ from django.http import HttpRequest, JsonResponse
 
 from instagram.api import api_endpoint, count_param, params, required
 from instagram.errors import envelope
-from users.actions import check_edit_profile, check_log_in, check_sign_up, do_issue_token, do_revoke_token
+from users.actions import (
+    check_change_email,
+    check_change_password,
+    check_confirm_password_reset,
+    check_delete_account,
+    check_edit_profile,
+    check_log_in,
+    check_sign_up,
+    do_issue_token,
+    do_request_password_reset,
+    do_revoke_token,
+)
 from users.selectors import access_profile, search_users, user_object
 
 SEARCH_SIZE = 20
@@ -42,6 +53,46 @@ def log_out(request: HttpRequest) -> JsonResponse:
 def edit_profile(request: HttpRequest) -> JsonResponse:
     user = check_edit_profile(user=request.api_user, changes=params(request))  # type: ignore[attr-defined]
     return envelope(user_object(user))
+
+
+@api_endpoint(methods=("POST",), first_party=True)
+def change_password(request: HttpRequest) -> JsonResponse:
+    password, new_password = required(params(request), "password", "new_password")
+    check_change_password(
+        user=request.api_user,  # type: ignore[attr-defined]
+        keep=request.access_token,  # type: ignore[attr-defined]
+        password=password,
+        new_password=new_password,
+    )
+    return envelope(None)
+
+
+@api_endpoint(methods=("POST",), scope=None)
+def request_password_reset(request: HttpRequest) -> JsonResponse:
+    (login,) = required(params(request), "login")
+    do_request_password_reset(login=login)
+    return envelope(None)
+
+
+@api_endpoint(methods=("POST",), scope=None)
+def confirm_password_reset(request: HttpRequest) -> JsonResponse:
+    uid, token, new_password = required(params(request), "uid", "token", "new_password")
+    check_confirm_password_reset(uid=uid, token=token, new_password=new_password)
+    return envelope(None)
+
+
+@api_endpoint(methods=("POST",), first_party=True)
+def change_email(request: HttpRequest) -> JsonResponse:
+    password, email = required(params(request), "password", "email")
+    user = check_change_email(user=request.api_user, password=password, email=email)  # type: ignore[attr-defined]
+    return envelope({"email": user.email})
+
+
+@api_endpoint(methods=("POST",), first_party=True)
+def delete_account(request: HttpRequest) -> JsonResponse:
+    (password,) = required(params(request), "password")
+    check_delete_account(user=request.api_user, password=password)  # type: ignore[attr-defined]
+    return envelope(None)
 
 
 @api_endpoint(methods=("GET",), public=True)

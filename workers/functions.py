@@ -19,6 +19,11 @@ MENTIONED = "instagram.mentioned.v1"  # {media_id, actor_id, user_ids}: news, pu
 # {actor_id, target_id, action, before, after}: feed backfill or removal, news, push
 RELATIONSHIP_CHANGED = "instagram.relationship_changed.v1"
 
+# {user_id}: carry an account deletion on from its record (users.deletion), resumable
+ACCOUNT_DELETE = "instagram.account_delete.v1"
+# {user_id}: mail the account a password-reset token (made by the worker, never stored)
+PASSWORD_RESET_MAIL = "instagram.password_reset_mail.v1"  # noqa: S105 (a job name)
+
 # Submitted by workers, to spread one event's work over many workers.
 FEED_FANOUT = (
     "instagram.feed_fanout.v1"  # {media_id, owner_id, after_edge, last_edge}: one chunk of followers

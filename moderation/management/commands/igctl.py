@@ -3,6 +3,9 @@
     igctl accounts list [--search Q] [--inactive] [--limit N]
     igctl accounts show USER
     igctl accounts deactivate USER | reactivate USER
+    igctl accounts delete USER
+    igctl accounts resume-deletion ID [--until STEP]
+    igctl accounts verify-deleted ID
     igctl media remove MEDIA_ID
     igctl media orphans [--delete] [--min-age SECONDS]
     igctl feeds rebuild [USER ...] [--all]
@@ -30,7 +33,10 @@ from photos.refs import media_id_from_ref
 from photos.storage import delete_objects, s3_client
 from reports.models import Report
 from sharding.selectors import scan_shards
-from users.models import User
+from users.actions import do_delete_account
+from users.deletion import do_continue_deletion
+from users.leftovers import deletion_leftovers
+from users.models import DeletionStep, User
 
 MEDIA_PREFIX = "m/"  # photos.storage.new_object_prefix
 DELETE_BATCH = 1000  # S3's DeleteObjects limit
@@ -50,6 +56,22 @@ class Command(BaseCommand):
         listing.add_argument("--limit", type=int, default=50)
         for task in ("show", "deactivate", "reactivate"):
             account_tasks.add_parser(task).add_argument("user", help="username or id")
+        account_tasks.add_parser(
+            "delete", help="delete an account as its owner would (at once, then the background job)"
+        ).add_argument("user", help="username or id")
+        resume = account_tasks.add_parser(
+            "resume-deletion", help="carry a deletion on from its record here, in the foreground"
+        )
+        resume.add_argument("id", type=int, help="the deleted account's id")
+        resume.add_argument(
+            "--until",
+            choices=[step.value for step in DeletionStep],
+            default=DeletionStep.DONE.value,
+            help="stop before this step",
+        )
+        account_tasks.add_parser(
+            "verify-deleted", help="prove a deleted account left nothing (exit status 1 if it did)"
+        ).add_argument("id", type=int, help="the deleted account's id")
 
         media = areas.add_parser("media", help="remove a photo; find (and delete) orphans")
         media_tasks = media.add_subparsers(dest="task", required=True)
@@ -76,7 +98,7 @@ class Command(BaseCommand):
         report_tasks.add_parser("list").add_argument("--all", action="store_true", help="resolved ones too")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        getattr(self, f"_{options['area']}_{options['task']}")(options)
+        getattr(self, f"_{options['area']}_{options['task'].replace('-', '_')}")(options)
 
     # ------------------------------------------------------------ accounts
 
@@ -130,6 +152,27 @@ class Command(BaseCommand):
         changed = do_set_active(user_id=user.id, active=active)
         state = "reactivated" if active else "deactivated"
         self.stdout.write(f"{user.username} {state}" if changed else f"{user.username} was already {state}")
+
+    def _accounts_delete(self, options: dict[str, Any]) -> None:
+        user = self._user(options["user"])
+        if do_delete_account(user_id=user.id):
+            self.stdout.write(f"{user.username} ({user.id}) deleted; the job removes its data")
+        else:
+            self.stdout.write(f"{user.username} ({user.id}) was already deleted")
+
+    def _accounts_resume_deletion(self, options: dict[str, Any]) -> None:
+        reached = do_continue_deletion(user_id=options["id"], until=DeletionStep(options["until"]))
+        if reached is None:
+            raise CommandError(f"account {options['id']} has no deletion record")
+        self.stdout.write(f"account {options['id']}: deletion at step {reached}")
+
+    def _accounts_verify_deleted(self, options: dict[str, Any]) -> None:
+        found = deletion_leftovers(user_id=options["id"])
+        for line in found:
+            self.stdout.write(f"  {line}")
+        if found:
+            raise CommandError(f"account {options['id']} left {len(found)} trace(s)")
+        self.stdout.write(f"account {options['id']}: nothing left")
 
     # --------------------------------------------------------------- media
 
