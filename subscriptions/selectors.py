@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
+from instagram.api import is_digits
+from instagram.errors import APINotFoundError
 from photos.geo import MAX_DISTANCE_M
 from photos.models import Media
 from sharding.routing import shard_for_id
@@ -24,6 +26,21 @@ DEGREES_PER_M = 180 / (math.pi * EARTH_RADIUS_M)
 def client_subscriptions(*, application: Application) -> list[Subscription]:
     """Return `application`'s subscriptions, oldest first."""
     return list(Subscription.objects.filter(application=application).order_by("id"))
+
+
+def access_geography(*, application: Application, geo_ref: str) -> Subscription:
+    """Return `application`'s geography subscription `geo_ref` (its object_id), or raise APINotFoundError.
+
+    A geography is its app's own, as in v1: another app's id is not found.
+    """
+    found = None
+    if is_digits(geo_ref) and int(geo_ref) < 2**63:
+        found = Subscription.objects.filter(
+            id=int(geo_ref), application=application, object=SubscriptionObject.GEOGRAPHY
+        ).first()
+    if found is None:
+        raise APINotFoundError(f"No geography with id {geo_ref[:40]} for this app.")
+    return found
 
 
 def object_id_of(subscription: Subscription) -> str | None:

@@ -3,10 +3,20 @@
 from django.http import HttpRequest, JsonResponse
 from oauth2_provider.models import Application
 
-from instagram.api import client_endpoint, client_params
+from instagram.api import (
+    APIInvalidParametersError,
+    api_endpoint,
+    client_endpoint,
+    client_params,
+    count_param,
+    params,
+)
 from instagram.errors import envelope
+from photos import geo
+from photos.selectors import visible_cards
+from photos.views import MAX_PAGE, PAGE_SIZE, media_id_param, media_page
 from subscriptions.actions import check_create_subscription, do_delete_subscriptions
-from subscriptions.selectors import client_subscriptions, subscription_object
+from subscriptions.selectors import access_geography, client_subscriptions, subscription_object
 
 
 @client_endpoint(methods=("GET", "POST", "DELETE"))
@@ -23,3 +33,31 @@ def subscriptions(request: HttpRequest) -> JsonResponse:
         do_delete_subscriptions(application=application, values=values)
         return envelope(None)
     return envelope([subscription_object(s) for s in client_subscriptions(application=application)])
+
+
+@api_endpoint(methods=("GET",), public=True)
+def geography_media_recent(request: HttpRequest, geo_id: str) -> JsonResponse:
+    """The newest media in the circle of one of the calling app's geography subscriptions (v1's geo-id).
+
+    The app is the client_id's (a public read) or the token's; the window is
+    the last 7 days, as media search's; `min_id` keeps only newer media.
+    """
+    token = request.access_token  # type: ignore[attr-defined]
+    application = token.application if token is not None else request.api_client  # type: ignore[attr-defined]
+    geography = access_geography(application=application, geo_ref=geo_id)
+    values = params(request)
+    count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
+    min_id = media_id_param(values, "min_id")
+    try:
+        ids = geo.search_media(
+            latitude=float(geography.latitude or 0),
+            longitude=float(geography.longitude or 0),
+            distance_m=int(geography.radius or 1),
+            min_time=None,
+            max_time=None,
+            count=count,
+        )
+    except ValueError as exc:
+        raise APIInvalidParametersError(f"{exc}.") from None
+    newer = [media_id for media_id in ids if min_id is None or media_id > min_id]
+    return media_page(request, visible_cards(viewer=request.api_user, ids=newer))  # type: ignore[attr-defined]

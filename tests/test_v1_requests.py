@@ -13,11 +13,13 @@ import pytest
 import requests
 from oauth2_provider.models import AccessToken
 
+from instagram.crypto import encrypt
 from oauth.actions import check_register_client
+from subscriptions.models import Subscription, SubscriptionObject
 from tests.conftest import Stack
 from tests.oauth.conftest import PASSWORD, register
 from tests.photos.images import jpeg
-from tests.v1 import Account
+from tests.v1 import Account, error
 
 
 @pytest.fixture
@@ -282,3 +284,44 @@ def test_an_app_that_enforces_signed_requests_gets_only_signed_calls_through(
     # An app that does not enforce signing is not checked: a wrong sig changes nothing.
     plain = user.with_token(scope="basic", application=register().application)
     assert plain.get("users/self", sig="0" * 64).status_code == 200
+
+
+def test_geography_media_recent_is_the_apps_own_circle(signup: Any, http: requests.Session) -> None:
+    alice, carol = signup("alice"), signup("carol", private=True)
+    here = {"lat": "48.8584", "lng": "2.2945"}
+    inside = alice.post_photo(jpeg(320, 320), **here)
+    hidden = carol.post_photo(jpeg(320, 320), **here)
+    far = alice.post_photo(jpeg(320, 320), lat="48.9584", lng="2.2945")
+    app = register().application
+    geography = Subscription.objects.create(
+        application=app,
+        object=SubscriptionObject.GEOGRAPHY,
+        latitude=48.8584,
+        longitude=2.2945,
+        radius=500,
+        callback_url="https://public.example/hook",
+        client_secret=encrypt("unused"),
+    )
+    path = f"geographies/{geography.id}/media/recent"
+    response = anonymous(http, alice.base, app.client_id, path)
+    assert response.status_code == 200, response.text
+    ids = [m["id"] for m in response.json()["data"]]
+    assert inside["id"] in ids
+    assert hidden["id"] not in ids
+    assert far["id"] not in ids
+    newer = anonymous(http, alice.base, app.client_id, path, min_id=inside["id"]).json()["data"]
+    assert inside["id"] not in [m["id"] for m in newer]
+    # The app's tokens read it too; another app's client_id does not find it.
+    assert inside["id"] in [m["id"] for m in alice.with_token(scope="basic", application=app).data(path)]
+    assert error(anonymous(http, alice.base, register().client_id, path)) == (404, "APINotFoundError")
+    assert error(anonymous(http, alice.base, app.client_id, "geographies/x1/media/recent")) == (
+        404,
+        "APINotFoundError",
+    )
+
+
+def anonymous(
+    http: requests.Session, base: str, client_id: str, path: str, **params: Any
+) -> requests.Response:
+    """A public read with the app's client_id alone."""
+    return http.get(f"{base}/v1/{path}", params={"client_id": client_id, **params}, timeout=15)
