@@ -368,7 +368,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
-        "python3_gearman": {"level": "WARNING"},
+        "gearman": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
     },
 }
