@@ -349,6 +349,11 @@ ALERT_INTERVAL_SECONDS = env_float("ALERT_INTERVAL_SECONDS", 30.0)
 
 # ------------------------------------------------------------------- Logging
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# text: one readable line per record; json: one JSON object per line
+# (instagram/logformat.py), what production ships to its log store.
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEVELOPMENT else "json")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -356,13 +361,14 @@ LOGGING = {
     "formatters": {
         "line": {
             "format": "%(asctime)s %(levelname)s %(process)d [%(request_id)s] %(name)s: %(message)s",
-        }
+        },
+        "json": {"()": "instagram.logformat.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["request_id"],
-            "formatter": "line",
+            "formatter": "line" if LOG_FORMAT == "text" else "json",
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

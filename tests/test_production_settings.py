@@ -58,3 +58,12 @@ def test_local_stacks_keep_their_development_keys() -> None:
     env = production_env(IG_ENVIRONMENT="test-b", DJANGO_SECRET_KEY="", FIELD_ENCRYPTION_KEYS="")
     result = run(env, "-c", "import django; django.setup(); print('ok')")
     assert result.returncode == 0, result.stderr
+
+
+def test_production_logs_json_and_the_local_stacks_text() -> None:
+    show = "import django; django.setup(); from django.conf import settings; print(settings.LOG_FORMAT)"
+    assert run(production_env(), "-c", show).stdout.strip() == "json"
+    assert run(production_env(IG_ENVIRONMENT="test-b"), "-c", show).stdout.strip() == "text"
+    refused = run(production_env(LOG_FORMAT="xml"), "-c", show)
+    assert refused.returncode != 0
+    assert "LOG_FORMAT must be text or json, got 'xml'" in refused.stderr

@@ -10,6 +10,8 @@ import shutil
 import tempfile
 from typing import Any
 
+from instagram.settings import LOG_FORMAT
+
 worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -30,6 +32,24 @@ limit_request_fields = 32768
 accesslog = None  # the request-log middleware writes one line per request
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+if LOG_FORMAT == "json":
+    # gunicorn's own lines (booting, worker timeouts) in the app's JSON too, so
+    # every line of an app server's log parses. Its access log stays off, as
+    # in text (the request-log middleware is the access log): gunicorn's
+    # carries the query string, tokens included.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "instagram.logformat.JsonFormatter"}},
+        "handlers": {
+            "json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        },
+    }
 
 
 def on_starting(server: Any) -> None:
