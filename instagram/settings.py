@@ -5,6 +5,7 @@ variable is listed in `.env.example`. Nothing else in the code base reads
 os.environ for configuration.
 """
 
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,6 +25,8 @@ DEVELOPMENT = ENVIRONMENT in {"dev", "test", "compose"} or ENVIRONMENT.startswit
 # REVISION file; Sentry events, /health and /metrics carry it.
 _revision_file = BASE_DIR / "REVISION"
 RELEASE = env_str("IG_RELEASE", _revision_file.read_text().strip() if _revision_file.exists() else "dev")
+# The version the CHANGELOG names, kept in one place: pyproject.toml.
+VERSION: str = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-dev-only-secret-key-not-for-production-use")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
