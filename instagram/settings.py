@@ -31,6 +31,13 @@ SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-dev-only-secret-key-not-for-pro
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000")
+# The same API over HTTPS (nginx terminates TLS): the base of the links in an
+# answer to a request that came over HTTPS. Production's PUBLIC_BASE_URL is
+# already https; the local stacks serve HTTPS on a port of its own.
+_public = urlsplit(PUBLIC_BASE_URL)
+PUBLIC_TLS_BASE_URL = env_str(
+    "PUBLIC_TLS_BASE_URL", PUBLIC_BASE_URL if _public.scheme == "https" else f"https://{_public.hostname}"
+)
 APP_SERVER_NAME = env_str("APP_SERVER_NAME", "")
 
 INSTALLED_APPS = [
