@@ -442,8 +442,6 @@ def template_values(p: Profile) -> dict[str, object]:
         # Written by ensure_tls (deploy/tls.py); production renders its own paths.
         "tls_certificate": p.var / "tls" / "server.pem",
         "tls_certificate_key": p.var / "tls" / "server.key",
-        # HSTS comes from Django (SECURE_HSTS_SECONDS) in production; a local
-        # stack must not pin browsers to HTTPS on localhost.
         "app1_port": p.apps[0],
         "app2_port": p.apps[1],
         # Where pgbouncer sends the primary's and the standby's names: the
