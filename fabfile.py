@@ -536,7 +536,9 @@ while time.monotonic() < deadline:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             last = "%s from release %s" % (response.status, response.headers.get("X-Release"))
-            ok = response.status == 200 and response.headers.get("X-Release") == want
+            # X-Release is "<version>+<revision>": the revision is the build metadata.
+            revision = (response.headers.get("X-Release") or "").rsplit("+", 1)[-1]
+            ok = response.status == 200 and revision == want
     except Exception as exc:
         last, ok = "%s: %s" % (type(exc).__name__, exc), False
     seen = seen + 1 if ok else 0

@@ -82,7 +82,7 @@ from bench.run import Result, parse_wrk, run_wrk  # noqa: E402
 
 setup_django()
 
-import python3_gearman  # noqa: E402
+import gearman  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core.cache import cache  # noqa: E402
@@ -428,7 +428,7 @@ def bench_fanout_rate(fx: Fixtures, *, repeat: int) -> dict[str, Any]:
 
 def fanout_workers() -> int:
     """Worker processes gearmand knows for the fan-out chunk function."""
-    admin = python3_gearman.GearmanAdminClient(settings.GEARMAN_SERVERS)
+    admin = gearman.GearmanAdminClient(settings.GEARMAN_SERVERS)
     try:
         for status in admin.get_status():
             if status["task"] == functions.FEED_FANOUT:

@@ -77,6 +77,9 @@ class Profile:
     name: str
     nginx: int
     cdn: int
+    # nginx's HTTPS (HTTP/2) ports for the API and the CDN, beside the HTTP ones.
+    nginx_tls: int
+    cdn_tls: int
     apps: tuple[int, int]
     pg_primary: int
     pg_standby: int
@@ -122,6 +125,8 @@ PROFILES = {
         name="dev",
         nginx=8000,
         cdn=8001,
+        nginx_tls=8443,
+        cdn_tls=8444,
         apps=(8101, 8102),
         pg_primary=15432,
         pg_standby=15433,
@@ -143,6 +148,8 @@ PROFILES = {
         name="test",
         nginx=28000,
         cdn=28001,
+        nginx_tls=28443,
+        cdn_tls=28444,
         apps=(28101, 28102),
         pg_primary=25432,
         pg_standby=25433,
@@ -174,7 +181,18 @@ PROFILES = {
 PORT_FIELDS = tuple(
     field.name
     for field in dataclasses.fields(Profile)
-    if field.name in {"nginx", "cdn", "apps", "pg_primary", "pg_standby", "redis_primary", "redis_replica"}
+    if field.name
+    in {
+        "nginx",
+        "cdn",
+        "nginx_tls",
+        "cdn_tls",
+        "apps",
+        "pg_primary",
+        "pg_standby",
+        "redis_primary",
+        "redis_replica",
+    }
     or field.name.startswith(("pgbouncer", "memcached", "gearmand", "s3", "sandbox_"))
 )
 
@@ -364,6 +382,8 @@ def environment(p: Profile) -> dict[str, str]:
         "DJANGO_DEBUG": "0",
         "DJANGO_ALLOWED_HOSTS": "localhost,127.0.0.1",
         "PUBLIC_BASE_URL": f"http://localhost:{p.nginx}",
+        "PUBLIC_TLS_BASE_URL": f"https://localhost:{p.nginx_tls}",
+        "LOG_FORMAT": "text",
         "DB_HOST": "127.0.0.1",
         "DB_PORT": str(p.pgbouncer),
         "DB_USER": DB_USER,
@@ -455,6 +475,11 @@ def template_values(p: Profile) -> dict[str, object]:
         "pg_standby_host": "127.0.0.1",
         "nginx_port": p.nginx,
         "cdn_port": p.cdn,
+        "nginx_tls_port": p.nginx_tls,
+        "cdn_tls_port": p.cdn_tls,
+        # Written by ensure_tls (deploy/tls.py); production renders its own paths.
+        "tls_certificate": p.var / "tls" / "server.pem",
+        "tls_certificate_key": p.var / "tls" / "server.key",
         "app1_port": p.apps[0],
         "app2_port": p.apps[1],
         # Where pgbouncer sends the primary's and the standby's names: the
@@ -499,6 +524,7 @@ def write_configs(p: Profile) -> list[str]:
     values = template_values(p)
     for sub in ("etc", "log", "run", "data", "nginx"):
         (p.var / sub).mkdir(parents=True, exist_ok=True)
+    ensure_tls(p)
     files = {
         "supervisord.conf": "supervisor/supervisord.conf",
         "pg_hba.conf": "postgresql/pg_hba.conf",
@@ -544,6 +570,16 @@ def write_configs(p: Profile) -> list[str]:
     return changed
 
 
+def ensure_tls(p: Profile) -> None:
+    """Give nginx a certificate from the stack's own CA (var/<profile>/tls), unless it has one.
+
+    In the virtualenv: deploy/tls.py needs the `cryptography` package.
+    """
+    subprocess.run(
+        [str(VENV / "bin" / "python"), "-m", "deploy.tls", str(p.var / "tls")], cwd=ROOT, check=True
+    )
+
+
 COMPOSE_DIR = DEPLOY / "docker"
 # Files docker-compose.yml mounts, rendered from the same templates as the
 # native stack so the two topologies cannot drift apart.
@@ -573,6 +609,11 @@ def compose_values() -> dict[str, object]:
             "s3_addr": "minio:9000",
             "nginx_port": 8000,
             "cdn_port": 8001,
+            "nginx_tls_port": 8443,
+            "cdn_tls_port": 8444,
+            # The `tls` service writes them into the volume nginx mounts there.
+            "tls_certificate": "/etc/nginx/tls/server.pem",
+            "tls_certificate_key": "/etc/nginx/tls/server.key",
             "pg_primary_host": "postgres",
             "pg_primary_port": 5432,
             "pg_standby_host": "postgres-standby",
@@ -629,6 +670,8 @@ def all_ports(p: Profile) -> dict[str, int]:
     return {
         "nginx": p.nginx,
         "nginx (cdn)": p.cdn,
+        "nginx (https)": p.nginx_tls,
+        "nginx (cdn, https)": p.cdn_tls,
         "app-1": p.apps[0],
         "app-2": p.apps[1],
         "postgres-primary": p.pg_primary,
@@ -960,6 +1003,8 @@ def summary(p: Profile) -> str:
         [
             f"API (through nginx):     http://localhost:{p.nginx}/v1/   health: http://localhost:{p.nginx}/health",
             f"CDN (nginx proxy_cache): http://localhost:{p.cdn}/<object key>",
+            f"HTTPS, HTTP/2:           https://localhost:{p.nginx_tls}/v1/ and https://localhost:{p.cdn_tls}/"
+            f" (curl --cacert {p.var / 'tls' / 'ca.pem'})",
             f"PostgreSQL via pgbouncer: psql -h 127.0.0.1 -p {p.pgbouncer} -U {DB_USER} main",
             f"Logs: {p.var / 'log'}    Processes: make ctl ARGS=status",
         ]

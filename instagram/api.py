@@ -191,7 +191,13 @@ def next_url(request: HttpRequest, **changes: str) -> str:
     query = request.GET.copy()
     for name, value in changes.items():
         query[name] = value
-    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}{request.path}?{query.urlencode()}"
+    return f"{public_base_url(request)}{request.path}?{query.urlencode()}"
+
+
+def public_base_url(request: HttpRequest) -> str:
+    """Return the API's public base URL in the scheme `request` came in (nginx's X-Forwarded-Proto)."""
+    base = settings.PUBLIC_TLS_BASE_URL if request.is_secure() else settings.PUBLIC_BASE_URL
+    return base.rstrip("/")
 
 
 def require_scope(request: HttpRequest, scope: str) -> None:

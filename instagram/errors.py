@@ -16,8 +16,8 @@ from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
-from python3_gearman.errors import ConnectionError as GearmanConnectionError
-from python3_gearman.errors import ServerUnavailable as GearmanServerUnavailable
+from gearman.errors import ConnectionError as GearmanConnectionError
+from gearman.errors import ServerUnavailable as GearmanServerUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import gearman
 import pylibmc
-import python3_gearman
 from django.conf import settings
 from django.db import connections
 
@@ -128,7 +128,7 @@ class GearmanReport:
     def _read(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         # A gearmand that does not answer costs one timeout per report, not two.
         if self._answer is None:
-            admin = python3_gearman.GearmanAdminClient(settings.GEARMAN_SERVERS, poll_timeout=2.0)
+            admin = gearman.GearmanAdminClient(settings.GEARMAN_SERVERS, poll_timeout=2.0)
             try:
                 self._answer = (list(admin.get_status()), list(admin.get_workers()))
             except Exception as exc:  # re-raised below, by each check that reads it

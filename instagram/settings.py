@@ -5,6 +5,7 @@ variable is listed in `.env.example`. Nothing else in the code base reads
 os.environ for configuration.
 """
 
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,10 +25,19 @@ DEVELOPMENT = ENVIRONMENT in {"dev", "test", "compose"} or ENVIRONMENT.startswit
 # REVISION file; Sentry events, /health and /metrics carry it.
 _revision_file = BASE_DIR / "REVISION"
 RELEASE = env_str("IG_RELEASE", _revision_file.read_text().strip() if _revision_file.exists() else "dev")
+# The version the CHANGELOG names, kept in one place: pyproject.toml.
+VERSION: str = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "local-dev-only-secret-key-not-for-production-use")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000")
+# The same API over HTTPS (nginx terminates TLS): the base of the links in an
+# answer to a request that came over HTTPS. Production's PUBLIC_BASE_URL is
+# already https; the local stacks serve HTTPS on a port of its own.
+_public = urlsplit(PUBLIC_BASE_URL)
+PUBLIC_TLS_BASE_URL = env_str(
+    "PUBLIC_TLS_BASE_URL", PUBLIC_BASE_URL if _public.scheme == "https" else f"https://{_public.hostname}"
+)
 APP_SERVER_NAME = env_str("APP_SERVER_NAME", "")
 
 INSTALLED_APPS = [
@@ -380,6 +390,11 @@ ALERT_INTERVAL_SECONDS = env_float("ALERT_INTERVAL_SECONDS", 30.0)
 
 # ------------------------------------------------------------------- Logging
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# text: one readable line per record; json: one JSON object per line
+# (instagram/logformat.py), what production ships to its log store.
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEVELOPMENT else "json")
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -387,19 +402,20 @@ LOGGING = {
     "formatters": {
         "line": {
             "format": "%(asctime)s %(levelname)s %(process)d [%(request_id)s] %(name)s: %(message)s",
-        }
+        },
+        "json": {"()": "instagram.logformat.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["request_id"],
-            "formatter": "line",
+            "formatter": "line" if LOG_FORMAT == "text" else "json",
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
-        "python3_gearman": {"level": "WARNING"},
+        "gearman": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
     },
 }

@@ -28,7 +28,7 @@ def health(request: HttpRequest) -> JsonResponse:
     operators and their monitors, not for the world.
     """
     if from_allowed_network(request, settings.HEALTH_ALLOWED_IPS):
-        report = check_all()
+        report = {"version": settings.VERSION, "release": settings.RELEASE, **check_all()}
         return with_release(JsonResponse(report, status=200 if report["status"] == "up" else 503))
     return with_release(public_health())
 
@@ -51,9 +51,17 @@ def ping(request: HttpRequest) -> JsonResponse:
 
 
 def with_release(response: JsonResponse) -> JsonResponse:
-    """Name the release that answered, so a deploy (and its operator) can see it arrive."""
-    response["X-Release"] = settings.RELEASE
+    """Name the release that answered, so a deploy (and its operator) can see it arrive.
+
+    `X-Release: 0.1.0+<revision>`: the version (pyproject.toml, the CHANGELOG's)
+    and, as SemVer build metadata, the deployed revision fab waits for.
+    """
+    response["X-Release"] = release_header()
     return response
+
+
+def release_header() -> str:
+    return f"{settings.VERSION}+{settings.RELEASE}"
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import python3_gearman
+import gearman
 from django.conf import settings
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
@@ -88,7 +88,7 @@ class StackCollector(Collector):
         )
 
     def _gearmand(self) -> Iterator[Metric]:
-        admin = python3_gearman.GearmanAdminClient(settings.GEARMAN_SERVERS, poll_timeout=2.0)
+        admin = gearman.GearmanAdminClient(settings.GEARMAN_SERVERS, poll_timeout=2.0)
         try:
             statuses: list[dict[str, Any]] = admin.get_status()
             workers: list[dict[str, Any]] = admin.get_workers()

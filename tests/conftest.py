@@ -40,6 +40,20 @@ class Stack:
         return f"http://127.0.0.1:{self.profile.cdn}"
 
     @property
+    def api_tls(self) -> str:
+        """The API over HTTPS, by the name its certificate carries."""
+        return f"https://localhost:{self.profile.nginx_tls}"
+
+    @property
+    def cdn_tls(self) -> str:
+        return f"https://localhost:{self.profile.cdn_tls}"
+
+    @property
+    def tls_ca(self) -> Path:
+        """The stack's own CA (deploy/tls.py), what a client verifies nginx's certificate with."""
+        return self.profile.var / "tls" / "ca.pem"
+
+    @property
     def log(self) -> Path:
         return self.profile.var / "log"
 

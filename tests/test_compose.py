@@ -32,6 +32,7 @@ TOPOLOGY = {
     "worker",
     "nginx",
     "sandbox",
+    "tls",
 }
 
 

@@ -2,13 +2,14 @@
 
 import json
 import time
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 
 import pytest
 import requests
 
-from tests.conftest import Stack, wait_for
+from tests.conftest import ROOT, Stack, wait_for
 
 COMPONENTS = {
     "postgres:default",
@@ -38,6 +39,22 @@ def test_health_reports_every_component_up(healthy_stack: Stack, http: requests.
     assert report["components"]["workers"]["live"] == 2
     assert report["components"]["pgbouncer"]["pool_mode"] == "transaction"
     assert report["components"]["redis"]["connected_replicas"] == 1
+
+
+def test_health_and_x_release_name_the_version_of_pyproject(
+    healthy_stack: Stack, http: requests.Session
+) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    response = http.get(f"{healthy_stack.api}/health", timeout=10)
+    report = response.json()
+    assert report["version"] == version
+    assert response.headers["X-Release"] == f"{version}+{report['release']}"
+    assert (
+        http.get(f"{healthy_stack.api}/ping", timeout=10).headers["X-Release"]
+        == f"{version}+{report['release']}"
+    )
+    # The CHANGELOG keeps that version.
+    assert f"## [{version}] - " in (ROOT / "CHANGELOG.md").read_text()
 
 
 @pytest.mark.disruptive

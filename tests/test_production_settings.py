@@ -58,3 +58,33 @@ def test_local_stacks_keep_their_development_keys() -> None:
     env = production_env(IG_ENVIRONMENT="test-b", DJANGO_SECRET_KEY="", FIELD_ENCRYPTION_KEYS="")
     result = run(env, "-c", "import django; django.setup(); print('ok')")
     assert result.returncode == 0, result.stderr
+
+
+def test_production_logs_json_and_the_local_stacks_text() -> None:
+    show = "import django; django.setup(); from django.conf import settings; print(settings.LOG_FORMAT)"
+    assert run(production_env(), "-c", show).stdout.strip() == "json"
+    assert run(production_env(IG_ENVIRONMENT="test-b"), "-c", show).stdout.strip() == "text"
+    refused = run(production_env(LOG_FORMAT="xml"), "-c", show)
+    assert refused.returncode != 0
+    assert "LOG_FORMAT must be text or json, got 'xml'" in refused.stderr
+
+
+HSTS_PROBE = """
+import django
+django.setup()
+from django.test import Client
+client = Client(HTTP_HOST="api.instagram.com")
+tls = client.get("/ping", headers={"X-Forwarded-Proto": "https"})  # what nginx sets on its TLS port
+plain = client.get("/ping", headers={"X-Forwarded-Proto": "http"})
+print(tls.status_code, tls.headers.get("Strict-Transport-Security"))
+print(plain.status_code, plain.headers.get("Location"), plain.headers.get("Strict-Transport-Security"))
+"""
+
+
+def test_production_sends_hsts_over_https_and_redirects_plain_http() -> None:
+    result = run(production_env(LOG_LEVEL="WARNING"), "-c", HSTS_PROBE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "200 max-age=31536000; includeSubDomains; preload",
+        "301 https://api.instagram.com/ping None",
+    ]

@@ -20,7 +20,7 @@ import time
 import traceback
 from typing import Any
 
-import python3_gearman
+import gearman
 from django.db import close_old_connections
 
 from instagram.requestid import request_id_var
@@ -41,12 +41,12 @@ logger = logging.getLogger("workers.job")
 class OutcomeNotRecorded(BaseException):
     """The job failed and neither a retry nor a dead letter could be recorded.
 
-    A BaseException, so that python3_gearman (which catches Exception and
+    A BaseException, so that gearman (which catches Exception and
     reports WORK_FAIL, dropping a background job) lets it through.
     """
 
 
-class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
+class Worker(gearman.GearmanWorker):  # type: ignore[misc]
     """A GearmanWorker that stops between jobs after SIGTERM or SIGINT, and pumps due retries."""
 
     def __init__(self, servers: list[str]) -> None:
@@ -56,7 +56,8 @@ class Worker(python3_gearman.GearmanWorker):  # type: ignore[misc]
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.set_client_id(self.worker_id)
         for function in REGISTRY:
-            self.register_task(function, self.run_job)
+            # The client keys abilities by the name as the wire carries it: bytes.
+            self.register_task(function.encode(), self.run_job)
 
     def after_poll(self, any_activity: bool) -> bool:
         try:
@@ -154,7 +155,7 @@ def work_forever(servers: list[str], *, poll_timeout: float = 1.0) -> None:
     while not worker.stopping:
         try:
             worker.work(poll_timeout=poll_timeout)
-        except python3_gearman.errors.ServerUnavailable:
+        except gearman.errors.ServerUnavailable:
             logger.warning("no gearmand reachable at %s; retrying", ", ".join(servers))
             time.sleep(1)
         except OutcomeNotRecorded as exc:

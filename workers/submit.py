@@ -17,10 +17,10 @@ import threading
 from functools import partial
 from typing import Any
 
-import python3_gearman
+import gearman
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
-from python3_gearman.connection import GearmanConnection
+from gearman.connection import GearmanConnection
 
 from workers.jobs import REGISTRY, JobArgs, Payload, new_payload
 from workers.outbox import outbox_add, outbox_remove
@@ -36,7 +36,7 @@ SUBMIT_TIMEOUT_SECONDS = 2.0
 class BoundedConnection(GearmanConnection):  # type: ignore[misc]
     """A GearmanConnection whose connect() gives up after CONNECT_TIMEOUT_SECONDS.
 
-    python3_gearman connects with a blocking socket and no timeout: a gearmand
+    gearman connects with a blocking socket and no timeout: a gearmand
     that accepts nothing (black-holed, SIGSTOPped with a full backlog) would
     hold the request until gunicorn kills it. The socket turns non-blocking
     right after (set_socket), and submit_job's poll_timeout bounds the rest.
@@ -52,7 +52,7 @@ class BoundedConnection(GearmanConnection):  # type: ignore[misc]
         self.set_socket(client_socket)
 
 
-class BoundedClient(python3_gearman.GearmanClient):  # type: ignore[misc]
+class BoundedClient(gearman.GearmanClient):  # type: ignore[misc]
     connection_class = BoundedConnection
 
 

@@ -5,9 +5,12 @@ overridden from the environment so production hosts size their own pools.
 SIGHUP reloads workers gracefully (what `fab deploy` sends).
 """
 
+import json
+import logging
 import os
 import shutil
 import tempfile
+from datetime import UTC, datetime
 from typing import Any
 
 worker_class = "gthread"
@@ -30,6 +33,50 @@ limit_request_fields = 32768
 accesslog = None  # the request-log middleware writes one line per request
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+
+class JsonLineFormatter(logging.Formatter):
+    """gunicorn's own lines in the shape of the app's JSON lines (instagram/logformat.py).
+
+    Defined here, not imported: the master must import nothing of the
+    project, or every worker a HUP forks after a deploy would run the old
+    release's modules from the master's sys.modules.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": "-",
+            "process": record.process,
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+# The local stacks and docker-compose set LOG_FORMAT=text; production's
+# default is json, as in instagram/settings.py.
+if os.environ.get("LOG_FORMAT", "json") == "json":
+    # gunicorn's own lines (booting, worker timeouts) in JSON too, so every
+    # line of an app server's log parses. Its access log stays off, as in
+    # text (the request-log middleware is the access log): gunicorn's
+    # carries the query string, tokens included.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonLineFormatter}},
+        "handlers": {
+            "json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        "root": {"level": "INFO", "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["json"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        },
+    }
 
 
 def on_starting(server: Any) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings
 
 from tests.conftest import ROOT, Stack
 from tests.ops.sshd import SSHServers, free_port
@@ -87,7 +88,9 @@ class Fleet:
         response = requests.get(f"{self.url(host)}/ping", timeout=10)
         assert response.status_code == 200, response.text
         assert response.headers["X-Served-By"] == host
-        return response.headers["X-Release"]
+        version, _, revision = response.headers["X-Release"].partition("+")
+        assert version == settings.VERSION
+        return revision
 
     def current(self, host: str) -> str:
         """Return the release id `current` points to on `host`."""
@@ -197,7 +200,7 @@ class RequestStream:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
             else:
                 if response.status_code == 200:
-                    self.releases.append(response.headers["X-Release"])
+                    self.releases.append(response.headers["X-Release"].partition("+")[2])
                 else:
                     self.errors.append(f"{response.status_code}: {response.text[:200]}")
             time.sleep(0.05)  # about 15 a second: a steady stream that leaves the CPU to the deploy

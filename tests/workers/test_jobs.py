@@ -9,8 +9,8 @@ import os
 import time
 import uuid
 
+import gearman
 import pytest
-import python3_gearman
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
@@ -148,7 +148,7 @@ def test_a_permanent_failure_is_parked_at_once(stack: Stack) -> None:
 def test_an_unreadable_payload_is_parked_not_lost(stack: Stack) -> None:
     marker = uuid.uuid4().hex
     before = DeadJob.objects.count()
-    client = python3_gearman.GearmanClient(settings.GEARMAN_SERVERS)
+    client = gearman.GearmanClient(settings.GEARMAN_SERVERS)
     client.submit_job(functions.PING, f"not json {marker}", background=True, wait_until_complete=False)
     dead = wait_for(lambda: DeadJob.objects.filter(args__raw__icontains=marker).first(), timeout=20)
     assert dead.job_id == ""
