@@ -1,0 +1,133 @@
+"""instagram-node 0.5.8, a Node.js v1 client of the era, unmodified, against the stack over HTTPS.
+
+The library speaks only HTTPS (it calls https.request), puts the token in
+the query string of GETs and DELETEs and in the form body of POSTs, and
+signs every parameter when told to. Node trusts the stack's own CA through
+NODE_EXTRA_CA_CERTS, as an app would trust a real certificate.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oauth.actions import check_register_client
+from tests.conftest import Stack
+from tests.oauth.conftest import register
+from tests.photos.images import jpeg
+from tests.v1 import Account, sign_up
+
+FOLDER = Path(__file__).with_name("node")
+
+Run = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def instagram_node(healthy_stack: Stack) -> Run:
+    node = shutil.which("node")
+    assert node, "node is missing: run deploy/stack.py up (it installs nodejs)"
+    assert (FOLDER / "node_modules" / "instagram-node").exists(), (
+        "instagram-node is missing: run deploy/stack.py up"
+    )
+
+    def run(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        plan = {"host": "https://localhost", "port": healthy_stack.profile.nginx_tls, "steps": steps}
+        result = subprocess.run(
+            [node, "drive.js"],
+            input=json.dumps(plan),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=FOLDER,
+            env={**os.environ, "NODE_EXTRA_CA_CERTS": str(healthy_stack.tls_ca)},
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        results: list[dict[str, Any]] = json.loads(result.stdout)
+        return results
+
+    return run
+
+
+def ok(result: dict[str, Any]) -> list[Any]:
+    assert "ok" in result, result
+    values: list[Any] = result["ok"]
+    return values
+
+
+def test_reads_and_writes_over_https(healthy_stack: Stack, http: Any, instagram_node: Run) -> None:
+    alice, bob = (
+        sign_up(healthy_stack.api, http, prefix="nodea"),
+        sign_up(healthy_stack.api, http, prefix="nodeb"),
+    )
+    media_id = alice.post_photo(jpeg(320, 320), caption="#nodetag")["id"]
+    bob.act(alice, "follow")
+    app = register(name="Node era app")
+    token = bob.with_token(scope="basic likes comments relationships", application=app.application).token
+    use = {"access_token": token}
+    results = instagram_node(
+        [
+            {"use": use, "call": "user", "args": ["self"]},
+            {"use": use, "call": "user_self_feed", "args": [{"count": 5}]},
+            {"use": use, "call": "media", "args": [media_id]},
+            {"use": use, "call": "add_like", "args": [media_id]},
+            {"use": use, "call": "likes", "args": [media_id]},
+            {"use": use, "call": "add_comment", "args": [media_id, "Seen from Node"]},
+            {"use": use, "call": "comments", "args": [media_id]},
+            {"use": use, "call": "del_like", "args": [media_id]},
+            {"use": use, "call": "user_relationship", "args": [alice.id]},
+            {"use": use, "call": "tag_media_recent", "args": ["nodetag"]},
+        ]
+    )
+    me, feed, media, _, likes, _, comments, _, relationship, tagged = (ok(r) for r in results)
+    assert me[0]["username"] == bob.username
+    assert [m["id"] for m in feed[0]] == [media_id]
+    assert media[0]["caption"]["text"] == "#nodetag"
+    assert [u["username"] for u in likes[0]] == [bob.username]
+    assert [c["text"] for c in comments[0]] == ["Seen from Node"]
+    assert relationship[0]["outgoing_status"] == "follows"
+    assert [m["id"] for m in tagged[0]] == [media_id]
+    # The rate-limit headers reach the library (its remaining, limit arguments).
+    assert feed[-1] > 0
+    after = alice.data(f"media/{media_id}")
+    assert after["likes"]["count"] == 0
+    assert after["comments"]["count"] == 1
+
+
+def test_signed_calls_and_client_id_reads(healthy_stack: Stack, http: Any, instagram_node: Run) -> None:
+    owner: Account = sign_up(healthy_stack.api, http, prefix="nodes")
+    media_id = owner.post_photo(jpeg(320, 320))["id"]
+    app, secret = check_register_client(
+        name="Signed Node app", redirect_uri="https://node.example.com/cb", enforce_signed_requests=True
+    )
+    token = owner.with_token(scope="basic likes", application=app).token
+    signed = {"access_token": token, "client_secret": secret, "enforce_signed_requests": True}
+    results = instagram_node(
+        [
+            {"use": signed, "call": "user", "args": ["self"]},
+            {"use": signed, "call": "add_like", "args": [media_id]},
+            {"use": {"access_token": token}, "call": "user", "args": ["self"]},
+            # An app as itself: client_id and secret, signed over both.
+            {
+                "use": {"client_id": app.client_id, "client_secret": secret},
+                "call": "media_popular",
+                "args": [],
+            },
+            {
+                "use": {"client_id": app.client_id, "client_secret": secret, "enforce_signed_requests": True},
+                "call": "media",
+                "args": [media_id],
+            },
+        ]
+    )
+    assert ok(results[0])[0]["username"] == owner.username
+    ok(results[1])
+    assert owner.data(f"media/{media_id}")["likes"]["count"] == 1
+    assert results[2]["error"]["error_type"] == "OAuthForbiddenException"
+    assert results[3]["error"]["error_type"] == "OAuthForbiddenException"  # unsigned, for this app
+    assert ok(results[4])[0]["id"] == media_id
