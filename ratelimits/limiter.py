@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.http import HttpRequest
+from redis.commands.core import Script
 
 from instagram import rediskeys
 from instagram.errors import APIError
@@ -44,6 +45,17 @@ for i = 1, #KEYS / 2 do
 end
 return remaining
 """
+
+
+_registered: dict[int, Script] = {}
+
+
+def _script(client: redis.Redis) -> Script:
+    """The script registered with `client`: sent by its SHA1 (EVALSHA), loaded again only if Redis lost it."""
+    script = _registered.get(id(client))
+    if script is None or script.registered_client is not client:
+        script = _registered[id(client)] = client.register_script(_SCRIPT)
+    return script
 
 
 class OAuthRateLimitException(APIError):
@@ -99,8 +111,9 @@ def check_rate_limit(request: HttpRequest, *, caller: str, limits: Limits) -> Us
     for kind, _ in checks:
         keys += [rediskeys.rate_limit(kind, caller, window), rediskeys.rate_limit(kind, caller, window - 1)]
     try:
-        result = redis_primary().eval(
-            _SCRIPT, len(keys), *keys, f"{weight:.6f}", *(n for _, n in checks), WINDOW
+        client = redis_primary()
+        result = _script(client)(
+            keys=keys, args=[f"{weight:.6f}", *(n for _, n in checks), WINDOW], client=client
         )
     except redis.RedisError as exc:
         logger.warning("rate limit not checked, Redis unreachable: %s", exc)
