@@ -133,7 +133,7 @@ def backup_postgres(t: Topology, progress: Progress, *, gzip: bool = False) -> B
     few MB/s of the database host's CPU (130 MB: 10 s plain, 45 s gzipped, on
     the 2-core test machine). WAL is always gzipped (archive_command).
     """
-    primary = t.node(t.pg_roles()[0])
+    primary = t.node(t.primary())
     ensure_backup_bucket()
     known = {backup.backup_id for backup in list_postgres_backups()}
     progress(

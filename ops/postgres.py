@@ -158,7 +158,7 @@ def paused(*, timeout: float = 15) -> Iterator[None]:
 
 def primary_sql(t: Topology, query: LiteralString, params: tuple[object, ...] = ()) -> str:
     """Run `query` on the primary as the superuser; return the first column of its first row, or ''."""
-    with superuser_connection(t, t.pg_roles()[0], timeout=5) as conn:
+    with superuser_connection(t, t.primary(), timeout=5) as conn:
         cursor = conn.execute(query, params)
         row = cursor.fetchone() if cursor.description else None
     return "" if row is None or row[0] is None else str(row[0])
@@ -249,7 +249,7 @@ def require_sync_standby(t: Topology, *, timeout: float = 60) -> None:
         setting = sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
             sql.Literal(t.sync_standby_names)
         )
-        with superuser_connection(t, t.pg_roles()[0], timeout=5) as conn:
+        with superuser_connection(t, t.primary(), timeout=5) as conn:
             conn.execute(setting)
         primary_sql(t, "SELECT pg_reload_conf()")
 

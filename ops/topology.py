@@ -61,13 +61,21 @@ class Topology:
                 return node
         raise TopologyError(f"{self.path} has no PostgreSQL node {name!r}")
 
-    def pg_roles(self) -> tuple[str, str]:
-        """Return the (primary, standby) node names, as recorded in the primary file."""
+    def primary(self) -> str:
+        """Return the name of the primary node, as recorded in the primary file (default: the first)."""
         names = [node.name for node in self.pg_nodes]
         primary = self.primary_file.read_text().strip() if self.primary_file.exists() else names[0]
         if primary not in names:
             raise TopologyError(f"{self.primary_file} names {primary!r}, not one of {', '.join(names)}")
-        return primary, next(name for name in names if name != primary)
+        return primary
+
+    def pg_roles(self) -> tuple[str, str]:
+        """Return the (primary, standby) node names."""
+        primary = self.primary()
+        standby = [node.name for node in self.pg_nodes if node.name != primary]
+        if not standby:
+            raise TopologyError(f"{self.path} names no standby: there is no failover nor standby to rebuild")
+        return primary, standby[0]
 
     def record_primary(self, name: str) -> None:
         self.node(name)
@@ -170,8 +178,8 @@ def parse(data: dict[str, Any], *, path: Path) -> Topology:
         )
         for node in _get(postgres, "nodes", list, f"{where} [postgres]")
     )
-    if len(nodes) != 2:
-        raise TopologyError(f"{where}: [[postgres.nodes]] must name two nodes (a primary and its standby)")
+    if len(nodes) not in {1, 2}:
+        raise TopologyError(f"{where}: [[postgres.nodes]] must name one node or two (a primary, its standby)")
     return Topology(
         path=path,
         service_manager=manager,

@@ -3,12 +3,14 @@
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
 
+import fabfile
 from ops import topology
 from ops.topology import TopologyError
 from tests.conftest import Stack
@@ -164,3 +166,26 @@ def test_the_local_stack_writes_a_topology_the_ops_commands_read(stack: Stack) -
     assert t.redis_port == urlsplit(settings.REDIS_URL).port
     assert t.pg_roles()[0] in {"postgres-primary", "postgres-standby"}
     assert t.service("status", t.redis_service, check=False).stdout.split()[1] == "RUNNING"
+
+
+def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inventory() -> None:
+    inventory = fabfile.Inventory.load(ROOT / "deploy" / "inventory.example.toml")
+    db1, app1 = inventory.hosts["db1"], inventory.hosts["app1"]
+    t = topology.parse(
+        tomllib.loads(fabfile.render_topology(inventory, db1)), path=Path("/srv/x/topology.toml")
+    )
+    assert t.service_manager == "systemctl"
+    assert [(n.name, n.host, n.port, n.data) for n in t.pg_nodes] == [
+        ("postgresql@15-main", "10.0.2.11", 5432, Path("/var/lib/postgresql/15/main"))
+    ]
+    assert t.primary() == "postgresql@15-main"
+    with pytest.raises(TopologyError, match="names no standby"):
+        t.pg_roles()
+    assert (t.redis_service, t.redis_port) == ("redis-server", 6379)
+    assert fabfile.inventory_settings(inventory, app1, set()) == {"FORWARDED_ALLOW_IPS": "10.0.0.10"}
+    assert fabfile.inventory_settings(inventory, db1, set()) == {
+        "FORWARDED_ALLOW_IPS": "10.0.0.10",
+        "IG_TOPOLOGY": "/srv/instagram/shared/topology.toml",
+    }
+    # What the operator's settings file says wins.
+    assert fabfile.inventory_settings(inventory, app1, {"FORWARDED_ALLOW_IPS"}) == {}
