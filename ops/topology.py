@@ -7,7 +7,7 @@ the service manager and the user the services run as) is read from one TOML
 file named by IG_TOPOLOGY. deploy/stack.py writes it for a local stack
 (var/<profile>/etc/topology.toml, supervisorctl); `fab setup` writes it on a
 real host from the inventory (systemctl). Nothing here imports the launcher;
-docs/decisions/0005-topology-file.md says why.
+docs/decisions/topology-file.md says why.
 
 Relative paths in the file are read from the file's own folder.
 """
