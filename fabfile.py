@@ -22,6 +22,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import io
+import json
 import os
 import shlex
 import shutil
@@ -29,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 import tomllib
@@ -80,6 +82,11 @@ class Host:
     workers: int = 2
     identity: str | None = None
     known_hosts: str | None = None
+    # db hosts: what the topology file (ops/topology.py) says of their PostgreSQL.
+    pg_bin: str = "/usr/lib/postgresql/15/bin"
+    pg_data: str = "/var/lib/postgresql/15/main"
+    pg_service: str = "postgresql@15-main"
+    service_user: str = "postgres"
     services: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
 
     def __str__(self) -> str:
@@ -785,20 +792,92 @@ def rollback(c: Context, release: str = "") -> None:
     say(None, f"rolled back to {release}")
 
 
+def render_topology(inventory: Inventory, host: Host) -> str:
+    """Return the topology file (ops/topology.py) of a db or redis host, from the inventory.
+
+    The db hosts, in inventory order, are the PostgreSQL nodes (the first is
+    the primary until a failover records another); the first redis host is
+    the Redis primary. Services run under systemd.
+    """
+    dbs = [h for h in inventory.hosts.values() if "db" in h.roles][:2]
+    redis = next((h for h in inventory.hosts.values() if "redis" in h.roles), host)
+    lines = [
+        "# Written by `fab setup` from the inventory; read by ops/topology.py.",
+        "[host]",
+        'service_manager = "systemctl"',
+        f"service_user = {json.dumps(host.service_user)}",
+        "",
+        "[postgres]",
+        f"bin = {json.dumps(host.pg_bin)}",
+        'socket_dir = "/var/run/postgresql"',
+        'primary_file = "postgres-primary"',
+        'replication_user = "replicator"',
+        'standby_name = "standby1"',
+        'database = "instagram_main"',
+        'db_user = "instagram"',
+        'pgbouncer_reconfigure = ["systemctl", "reload", "pgbouncer"]',
+    ]
+    for db in dbs:
+        lines += [
+            "",
+            "[[postgres.nodes]]",
+            f"name = {json.dumps(db.pg_service)}",
+            f"host = {json.dumps(db.address)}",
+            f"port = {db.services['pg_port']}",
+            f"data = {json.dumps(db.pg_data)}",
+        ]
+    lines += ["", "[redis]", 'service = "redis-server"', f"port = {redis.services['redis_port']}", ""]
+    return "\n".join(lines)
+
+
+def inventory_settings(inventory: Inventory, host: Host, given: set[str]) -> dict[str, str]:
+    """Return the settings the inventory decides for `host`, those the uploaded file lacks.
+
+    gunicorn trusts X-Forwarded-* from the lb hosts only; ops commands on db
+    and redis hosts read the topology file `fab setup` writes next to the
+    settings.
+    """
+
+    def addresses(*roles: str) -> str:
+        return ",".join(h.address for h in inventory.hosts.values() if set(roles) & set(h.roles))
+
+    derived = {
+        "FORWARDED_ALLOW_IPS": addresses("lb") or "127.0.0.1",
+    }
+    if {"db", "redis"} & set(host.roles):
+        derived["IG_TOPOLOGY"] = host.path("shared", "topology.toml")
+    return {key: value for key, value in derived.items() if key not in given}
+
+
 @task(help={"env": "local file of KEY=VALUE settings for the hosts (the app's environment)"})
 def setup(c: Context, env: str) -> None:
-    """Upload the settings file to <root>/shared/env (mode 600) on every app, worker, db and redis host."""
-    _, hosts = targets(c, RELEASE_ROLES)
+    """Write <root>/shared/env (mode 600) on every app, worker, db and redis host, and the topology file.
+
+    The settings file, then what the inventory decides and the file does not
+    say (inventory_settings); db and redis hosts get shared/topology.toml.
+    """
+    inventory, hosts = targets(c, RELEASE_ROLES)
     source = Path(env)
     if not source.is_file():
         raise Exit(f"no such file: {env}", code=2)
+    text = source.read_text()
+    given = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
 
     def upload(remote: Remote) -> None:
-        shared = remote.host.path("shared")
-        remote.run(f"mkdir -p {q(shared)} && umask 077 && touch {q(shared)}/env.next", step="setup")
-        remote.put(source, f"{shared}/env.next", step="setup")
+        host = remote.host
+        shared = host.path("shared")
+        extra = inventory_settings(inventory, host, given)
+        with tempfile.TemporaryDirectory() as folder:
+            rendered = Path(folder) / "env"
+            rendered.write_text(text.rstrip("\n") + "\n" + "".join(f"{k}={v}\n" for k, v in extra.items()))
+            remote.run(f"mkdir -p {q(shared)} && umask 077 && touch {q(shared)}/env.next", step="setup")
+            remote.put(rendered, f"{shared}/env.next", step="setup")
+            if {"db", "redis"} & set(host.roles):
+                topology = Path(folder) / "topology.toml"
+                topology.write_text(render_topology(inventory, host))
+                remote.put(topology, f"{shared}/topology.toml", step="setup")
         remote.run(f"chmod 600 {q(shared)}/env.next && mv {q(shared)}/env.next {q(shared)}/env", step="setup")
-        say(remote.host, f"settings written to {shared}/env")
+        say(host, f"settings written to {shared}/env")
 
     try:
         on_hosts(hosts, upload)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import os
 import pwd
 import re
@@ -377,6 +378,7 @@ def environment(p: Profile) -> dict[str, str]:
     """Return the 12-factor settings the app and workers of this stack read."""
     return {
         "IG_ENVIRONMENT": p.name,
+        "IG_TOPOLOGY": str(p.var / "etc" / "topology.toml"),
         "DJANGO_SETTINGS_MODULE": "instagram.settings",
         "DJANGO_SECRET_KEY": f"local-{p.name}-only-secret-key-not-for-production-use",
         "DJANGO_DEBUG": "0",
@@ -558,6 +560,7 @@ def write_configs(p: Profile) -> list[str]:
             changed.append(target)
             path.write_text(text)
     (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
+    write_topology(p)
     env_lines = [f"{key}={value}" for key, value in environment(p).items()]
     (p.var / "env").write_text("\n".join(env_lines) + "\n")
     if os.geteuid() == 0:
@@ -643,6 +646,30 @@ def write_compose_files() -> None:
 
 
 # ---------------------------------------------------------------- supervising
+
+
+def topology_toml(p: Profile) -> str:
+    """Return the topology file the ops commands read for this stack (ops/topology.py)."""
+    nodes = "".join(
+        f'\n[[postgres.nodes]]\nname = "{node}"\nhost = "127.0.0.1"\nport = {pg_port(p, node)}\n'
+        f'data = "{pg_datadir(p, node)}"\n'
+        for node in PG_NODES
+    )
+    reconfigure = [sys.executable, str(DEPLOY / "stack.py"), "configs", "--profile", p.name]
+    return (
+        f"# Written by deploy/stack.py for the stack {p.name}; read by ops/topology.py.\n"
+        f'[host]\nservice_manager = "supervisorctl"\nsupervisorctl = "{VENV / "bin" / "supervisorctl"}"\n'
+        f'supervisor_conf = "{p.var / "etc" / "supervisord.conf"}"\nservice_user = "{SERVICE_USER}"\n\n'
+        f'[postgres]\nbin = "{PG_BIN}"\nsocket_dir = "{p.var / "run"}"\n'
+        f'primary_file = "{p.var / "postgres-primary"}"\nreplication_user = "{REPLICATION_USER}"\n'
+        f'standby_name = "{STANDBY_NAME}"\ndatabase = "{MAIN_DB}"\ndb_user = "{DB_USER}"\n'
+        f"pgbouncer_reconfigure = {json.dumps(reconfigure)}\n{nodes}\n"
+        f'[redis]\nservice = "redis-primary"\nport = {p.redis_primary}\n'
+    )
+
+
+def write_topology(p: Profile) -> None:
+    (p.var / "etc" / "topology.toml").write_text(topology_toml(p))
 
 
 def supervisorctl(p: Profile, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -1031,7 +1058,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["up", "down", "ctl", "env", "render-compose"])
+    parser.add_argument("command", choices=["up", "down", "ctl", "env", "configs", "render-compose"])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="dev")
     parser.add_argument("--fresh", action="store_true", help="wipe var/<profile> first")
     parser.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops all")
@@ -1049,6 +1076,8 @@ def main(argv: list[str] | None = None) -> int:
                 foreground(p)
         elif options.command == "down":
             down(p)
+        elif options.command == "configs":  # after a failover (ops/topology.py)
+            write_configs(p)
         elif options.command == "render-compose":
             write_compose_files()
         elif options.command == "env":

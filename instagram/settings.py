@@ -17,6 +17,8 @@ from instagram.env import env_bool, env_float, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 ENVIRONMENT = env_str("IG_ENVIRONMENT", "dev")
+# The servers the ops commands act on (ops/topology.py); empty: none on this host.
+TOPOLOGY = env_str("IG_TOPOLOGY", "")
 # The local stacks (deploy/stack.py's profiles, docker-compose) run with the
 # published development keys and over plain HTTP; every other environment is
 # production-like and must bring its own keys (see the end of this module).

@@ -30,9 +30,9 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from deploy import stack
 from instagram.redis_client import redis_primary, redis_replica
 from ops.layout import Progress
+from ops.topology import Topology, TopologyError
 from photos.storage import create_bucket_unless_exists, s3_client
 
 # barman's name for the cluster: the folder of its WAL and base backups.
@@ -126,18 +126,18 @@ def list_postgres_backups() -> list[BaseBackup]:
     return sorted(backups, key=lambda backup: backup.end_time)
 
 
-def backup_postgres(p: stack.Profile, progress: Progress, *, gzip: bool = False) -> BaseBackup:
+def backup_postgres(t: Topology, progress: Progress, *, gzip: bool = False) -> BaseBackup:
     """Take a base backup of the primary into the object store; return it.
 
     Uncompressed unless `gzip`: barman compresses in one Python process, at a
     few MB/s of the database host's CPU (130 MB: 10 s plain, 45 s gzipped, on
     the 2-core test machine). WAL is always gzipped (archive_command).
     """
-    primary = stack.pg_roles(p)[0]
+    primary = t.node(t.primary())
     ensure_backup_bucket()
     known = {backup.backup_id for backup in list_postgres_backups()}
     progress(
-        f"base backup of {primary} into {postgres_url()} (barman-cloud-backup{', gzip' if gzip else ''})"
+        f"base backup of {primary.name} into {postgres_url()} (barman-cloud-backup{', gzip' if gzip else ''})"
     )
     started = time.monotonic()
     run_streaming(
@@ -147,9 +147,9 @@ def backup_postgres(p: stack.Profile, progress: Progress, *, gzip: bool = False)
             *(["--gzip"] if gzip else []),
             "--immediate-checkpoint",
             "--host",
-            str(p.var / "run"),
+            str(t.socket_dir),
             "--port",
-            str(stack.pg_port(p, primary)),
+            str(primary.port),
             "--user",
             "postgres",
             postgres_url(),
@@ -169,7 +169,7 @@ def _quote(value: str) -> str:
 
 
 def restore_postgres(
-    p: stack.Profile,
+    t: Topology,
     *,
     target_time: datetime,
     into: Path,
@@ -232,13 +232,13 @@ def restore_postgres(
     (into / "standby.signal").unlink(missing_ok=True)
     (into / "recovery.signal").touch()
     if os.geteuid() == 0:
-        stack.run(["chown", "-R", f"{stack.SERVICE_USER}:{stack.SERVICE_USER}", str(into)])
+        t.run(["chown", "-R", f"{t.service_user}:{t.service_user}", str(into)])
     into.chmod(0o700)
     progress(f"replaying archived WAL up to {target_time.isoformat()} (pg_ctl, port {port})")
     log = into / "restore.log"
-    result = stack.run(
+    result = t.run(
         [
-            str(stack.PG_BIN / "pg_ctl"),
+            str(t.pg_bin / "pg_ctl"),
             "-D",
             str(into),
             "-l",
@@ -248,7 +248,7 @@ def restore_postgres(
             str(int(timeout)),
             "start",
         ],
-        user=stack.SERVICE_USER,
+        as_service_user=True,
         env=barman_env(),
         check=False,
     )
@@ -263,7 +263,7 @@ def restore_postgres(
         time.sleep(0.2)
     progress(
         f"restored to {target_time.isoformat()} in {time.monotonic() - started:.1f}s: "
-        f"psql -h 127.0.0.1 -p {port} -U {stack.DB_USER} {stack.MAIN_DB}; "
+        f"psql -h 127.0.0.1 -p {port} -U {t.db_user} {t.database}; "
         f"stop it with `manage.py restore_postgres --stop --into {into}`"
     )
 
@@ -283,11 +283,8 @@ def _in_recovery(datadir: Path, port: int) -> bool:
     return bool(row and row[0])
 
 
-def stop_restored(datadir: Path) -> None:
-    stack.run(
-        [str(stack.PG_BIN / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"],
-        user=stack.SERVICE_USER,
-    )
+def stop_restored(t: Topology, datadir: Path) -> None:
+    t.run([str(t.pg_bin / "pg_ctl"), "-D", str(datadir), "-m", "fast", "-w", "stop"], as_service_user=True)
 
 
 # ---------------------------------------------------------------- Redis
@@ -338,10 +335,10 @@ def list_redis_backups() -> list[str]:
     return sorted(keys)
 
 
-def restore_redis(p: stack.Profile, *, key: str | None, progress: Progress, timeout: float = 120) -> str:
+def restore_redis(t: Topology, *, key: str | None, progress: Progress, timeout: float = 120) -> str:
     """Replace the Redis primary's data with dump `key` (default: the newest); the replica resyncs.
 
-    The primary is stopped (supervisord), the dump put in its place, and the
+    The primary is stopped (its service manager), the dump put in its place, and the
     primary started again; writes meanwhile fail as they do when Redis is
     down. The primary keeps no AOF (appendonly no), so it loads the dump; the
     replica's AOF is replaced by the full resync that follows.
@@ -362,17 +359,17 @@ def restore_redis(p: stack.Profile, *, key: str | None, progress: Progress, time
         except ClientError as exc:
             raise CommandError(f"cannot fetch {key}: {exc}") from exc
         progress("stopping the Redis primary")
-        stack.supervisorctl(p, "stop", "redis-primary")
+        t.service("stop", t.redis_service)
         # After the stop: its shutdown writes a dump of its own.
         staged = target.with_name(f"{target.name}.restore")
         shutil.copyfile(download, staged)
         if os.geteuid() == 0:
-            shutil.chown(staged, stack.SERVICE_USER, stack.SERVICE_USER)
+            shutil.chown(staged, t.service_user, t.service_user)
         staged.replace(target)
     progress("starting the Redis primary on the restored dump")
     try:
-        stack.start_program(p, "redis-primary", port=p.redis_primary)
-    except stack.StackError as exc:
+        t.start_service(t.redis_service, port=t.redis_port)
+    except TopologyError as exc:
         raise CommandError(str(exc)) from exc
     _wait(lambda: not int(primary.info("persistence")["loading"]), timeout, "the primary to load the dump")
     loaded = int(primary.dbsize())

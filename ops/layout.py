@@ -1,40 +1,43 @@
-"""The servers the ops commands act on: the stack deploy/stack.py runs.
+"""The servers the ops commands act on, from the topology file named by IG_TOPOLOGY.
 
 The commands run on the database and Redis host (fab failover and fab backup
-call them there). Locally that host is the stack of the profile named by
-IG_ENVIRONMENT: its supervisord, its data folders and its ports.
+call them there). deploy/stack.py writes the file for a local stack, `fab
+setup` for a real host; ops/topology.py reads it.
 """
 
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from deploy import stack
 from instagram.pgbouncer import pgbouncer_console
+from ops.topology import Topology, TopologyError, load
 
 Progress = Callable[[str], None]
 
 
-def stack_profile() -> stack.Profile:
-    """Return the stack these commands drive, or fail naming the known ones."""
-    try:
-        return stack.PROFILES[settings.ENVIRONMENT]
-    except KeyError:
+def topology() -> Topology:
+    """Return the topology of this host, or fail saying how to name it."""
+    if not settings.TOPOLOGY:
         raise CommandError(
-            f"IG_ENVIRONMENT={settings.ENVIRONMENT!r} names no stack of deploy/stack.py "
-            f"({', '.join(sorted(stack.PROFILES))}); load its settings with `set -a; . var/<profile>/env`"
-        ) from None
+            "IG_TOPOLOGY names no topology file: load a local stack's settings with "
+            "`set -a; . var/<profile>/env`, or run `fab setup` for a real host"
+        )
+    try:
+        return load(Path(settings.TOPOLOGY))
+    except TopologyError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def superuser_connection(
-    p: stack.Profile, node: str, *, timeout: int = 2
+    t: Topology, node: str, *, timeout: int = 2
 ) -> psycopg.Connection[tuple[object, ...]]:
-    """Connect to `node` as the superuser, over the stack's own unix socket (not pgbouncer)."""
+    """Connect to `node` as the superuser, over the host's own unix socket (not pgbouncer)."""
     return psycopg.connect(
-        host=str(p.var / "run"),
-        port=stack.pg_port(p, node),
+        host=str(t.socket_dir),
+        port=t.node(node).port,
         user="postgres",
         dbname="postgres",
         autocommit=True,

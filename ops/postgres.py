@@ -1,13 +1,14 @@
 """PostgreSQL failover: promote the standby, repoint pgbouncer, rebuild a standby.
 
-The two nodes keep their supervisord names, ports and data folders; only
-their roles move. Which node is the primary is written in
-var/<profile>/postgres-primary, so pgbouncer's configuration, rendered on
-every `stack.py up`, follows the roles after a failover too.
+The two nodes keep their service names, ports and data folders (the topology
+file, ops/topology.py); only their roles move. Which node is the primary is
+written in the topology's primary file, and pgbouncer's configuration is
+rendered from it by the topology's `pgbouncer_reconfigure` command, so it
+follows the roles after a failover and on every later render too.
 
 The order of a failover is what keeps every acknowledged commit:
 
-1. the old primary is fenced (stopped under supervisord, so its autorestart
+1. the old primary is fenced (stopped by its service manager, so its autorestart
    cannot bring back a second primary), after checking it is down, or after
    a clean shutdown for a planned switchover;
 2. the standby, which flushed every acknowledged commit before the client got
@@ -20,37 +21,41 @@ The order of a failover is what keeps every acknowledged commit:
    primary with pg_basebackup; once it streams, commits wait for it again.
 """
 
+import shutil
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import LiteralString
 
 import psycopg
+from django.conf import settings
 from django.core.management.base import CommandError
+from psycopg import sql
 
-from deploy import stack
 from ops.layout import Progress, pgbouncer_command, pgbouncers, superuser_connection
+from ops.topology import Topology, TopologyError
 
 
-def is_up(p: stack.Profile, node: str) -> bool:
+def is_up(t: Topology, node: str) -> bool:
     try:
-        with superuser_connection(p, node) as conn:
+        with superuser_connection(t, node) as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError:
         return False
     return True
 
 
-def in_recovery(p: stack.Profile, node: str) -> bool:
-    with superuser_connection(p, node) as conn:
+def in_recovery(t: Topology, node: str) -> bool:
+    with superuser_connection(t, node) as conn:
         row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
     return bool(row and row[0])
 
 
-def confirm_down(p: stack.Profile, node: str, *, attempts: int = 3, interval: float = 1.0) -> bool:
+def confirm_down(t: Topology, node: str, *, attempts: int = 3, interval: float = 1.0) -> bool:
     """Return True when `node` refused every one of `attempts` connections, `interval` apart."""
     for attempt in range(attempts):
-        if is_up(p, node):
+        if is_up(t, node):
             return False
         if attempt < attempts - 1:
             time.sleep(interval)
@@ -62,21 +67,19 @@ def _lsn(text: str) -> int:
     return (int(high, 16) << 32) + int(low, 16)
 
 
-def latest_checkpoint(p: stack.Profile, node: str) -> int:
+def latest_checkpoint(t: Topology, node: str) -> int:
     """Return the LSN of the last checkpoint of a stopped node, from pg_controldata."""
-    output = stack.run(
-        [str(stack.PG_BIN / "pg_controldata"), str(stack.pg_datadir(p, node))], user=stack.SERVICE_USER
-    ).stdout
+    output = t.run([str(t.pg_bin / "pg_controldata"), str(t.node(node).data)], as_service_user=True).stdout
     for line in output.splitlines():
         if line.startswith("Latest checkpoint location:"):
             return _lsn(line.split(":", 1)[1].strip())
     raise CommandError(f"pg_controldata of {node} shows no checkpoint location:\n{output}")
 
 
-def wait_received(p: stack.Profile, node: str, lsn: int, *, timeout: float = 30) -> None:
+def wait_received(t: Topology, node: str, lsn: int, *, timeout: float = 30) -> None:
     """Wait until standby `node` has received and replayed WAL past `lsn`."""
     deadline = time.monotonic() + timeout
-    with superuser_connection(p, node) as conn:
+    with superuser_connection(t, node) as conn:
         while True:
             row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
             if row and row[0] and _lsn(str(row[0])) > lsn:
@@ -89,9 +92,9 @@ def wait_received(p: stack.Profile, node: str, lsn: int, *, timeout: float = 30)
             time.sleep(0.1)
 
 
-def promote(p: stack.Profile, node: str) -> None:
+def promote(t: Topology, node: str) -> None:
     """Promote standby `node` and make its commits stop waiting for a standby."""
-    with superuser_connection(p, node, timeout=5) as conn:
+    with superuser_connection(t, node, timeout=5) as conn:
         row = conn.execute("SELECT pg_promote(wait => true, wait_seconds => 60)").fetchone()
         if not (row and row[0]):
             raise CommandError(f"{node} did not finish its promotion within 60s; read its log")
@@ -101,19 +104,22 @@ def promote(p: stack.Profile, node: str) -> None:
         conn.execute("SELECT pg_reload_conf()")
 
 
-def repoint_pgbouncers(p: stack.Profile, primary: str) -> None:
+def repoint_pgbouncers(t: Topology, primary: str) -> None:
     """Record `primary` as the primary, render pgbouncer's files for it, and reload both pgbouncers."""
-    (p.var / "postgres-primary").write_text(f"{primary}\n")
-    stack.write_configs(p)
+    t.record_primary(primary)
+    try:
+        t.reconfigure_pgbouncer()
+    except TopologyError as exc:
+        raise CommandError(str(exc)) from exc
     for address in pgbouncers():
         pgbouncer_command(address, "RELOAD")
 
 
-def promote_and_repoint(p: stack.Profile, new: str, progress: Progress) -> None:
+def promote_and_repoint(t: Topology, new: str, progress: Progress) -> None:
     progress(f"promoting {new}")
-    promote(p, new)
+    promote(t, new)
     progress(f"{new} is the primary; pointing pgbouncer at it")
-    repoint_pgbouncers(p, new)
+    repoint_pgbouncers(t, new)
 
 
 @contextmanager
@@ -150,48 +156,152 @@ def paused(*, timeout: float = 15) -> Iterator[None]:
         pgbouncer_command(address, "RESUME")
 
 
-def rebuild_standby(p: stack.Profile, progress: Progress, *, fresh: bool = False) -> None:
+def primary_sql(t: Topology, query: LiteralString, params: tuple[object, ...] = ()) -> str:
+    """Run `query` on the primary as the superuser; return the first column of its first row, or ''."""
+    with superuser_connection(t, t.primary(), timeout=5) as conn:
+        cursor = conn.execute(query, params)
+        row = cursor.fetchone() if cursor.description else None
+    return "" if row is None or row[0] is None else str(row[0])
+
+
+def wait_accepting(t: Topology, node: str, *, timeout: float = 30) -> None:
+    """Wait until `node` accepts connections (a standby starting replays WAL first)."""
+    deadline = time.monotonic() + timeout
+    while not is_up(t, node):
+        if time.monotonic() > deadline:
+            raise TopologyError(f"{node} does not accept connections after {timeout:.0f}s; read its log")
+        time.sleep(0.2)
+
+
+def build_standby(t: Topology, progress: Progress, *, fresh: bool = False) -> None:
+    """Make the node that is not the primary a hot standby of it (pg_basebackup).
+
+    A data folder that is a standby already is kept, unless `fresh` (a
+    standby too far behind, or broken): then it is stopped and replaced, as
+    it holds only a copy. One that is not a standby (the former primary,
+    after a failover) is stopped and moved aside to `<folder>.diverged`,
+    replacing an older one: it may hold commits that no client saw
+    acknowledged, which the new timeline does not have.
+    """
+    primary, standby = t.pg_roles()
+    datadir = t.node(standby).data
+    if (datadir / "standby.signal").exists():
+        if not fresh:
+            return
+        t.service("stop", standby, check=False)
+    elif (t.node(primary).data / "standby.signal").exists():
+        raise TopologyError(
+            f"{primary} is recorded as the primary ({t.primary_file}) but is a standby: "
+            "correct that file rather than rebuild the real primary"
+        )
+    elif (datadir / "PG_VERSION").exists():
+        t.service("stop", standby, check=False)
+        aside = datadir.with_name(f"{datadir.name}.diverged")
+        shutil.rmtree(aside, ignore_errors=True)
+        datadir.rename(aside)
+        progress(f"{standby} was no standby: its data folder moved to {aside}")
+    slot = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s"
+    if primary_sql(t, slot, (t.standby_name,)) == "0":
+        primary_sql(t, "SELECT pg_create_physical_replication_slot(%s)", (t.standby_name,))
+    shutil.rmtree(datadir, ignore_errors=True)
+    source = t.node(primary)
+    t.run(
+        [
+            str(t.pg_bin / "pg_basebackup"),
+            "-h",
+            source.host,
+            "-p",
+            str(source.port),
+            "-U",
+            t.replication_user,
+            # -R writes it into primary_conninfo: the name synchronous_standby_names waits for.
+            "-d",
+            f"application_name={t.standby_name}",
+            "-D",
+            str(datadir),
+            "-X",
+            "stream",
+            "-R",
+            "-S",
+            t.standby_name,
+            "--checkpoint=fast",
+        ],
+        as_service_user=True,
+        env={"PGPASSWORD": settings.DB_PASSWORD},
+    )
+
+
+def require_sync_standby(t: Topology, *, timeout: float = 60) -> None:
+    """Make commits on the primary wait for the standby, once it streams.
+
+    Not before: with synchronous_standby_names set and no standby connected,
+    every commit waits. A failover clears it (release_sync_standby) until the
+    new standby streams; docs/failover-and-backups.md has the trade-off.
+    """
+    streaming = "SELECT count(*) FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming'"
+    deadline = time.monotonic() + timeout
+    while primary_sql(t, streaming, (t.standby_name,)) == "0":
+        if time.monotonic() > deadline:
+            raise TopologyError(f"the standby {t.pg_roles()[1]} is not streaming after {timeout:.0f}s")
+        time.sleep(0.2)
+    if primary_sql(t, "SHOW synchronous_standby_names") != t.sync_standby_names:
+        # ALTER SYSTEM takes no parameters: the value is quoted as a literal here.
+        setting = sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
+            sql.Literal(t.sync_standby_names)
+        )
+        with superuser_connection(t, t.primary(), timeout=5) as conn:
+            conn.execute(setting)
+        primary_sql(t, "SELECT pg_reload_conf()")
+
+
+def release_sync_standby(t: Topology) -> None:
+    """Let commits on the primary go on without a standby (asynchronous replication)."""
+    primary_sql(t, "ALTER SYSTEM RESET synchronous_standby_names")
+    primary_sql(t, "SELECT pg_reload_conf()")
+
+
+def rebuild_standby(t: Topology, progress: Progress, *, fresh: bool = False) -> None:
     """Make the node that is not the primary stream from it again, then replicate synchronously.
 
     `fresh`: rebuild it even when it is a standby already (one too far
     behind to catch up, or broken).
     """
-    primary, standby = stack.pg_roles(p)
+    primary, standby = t.pg_roles()
     started = time.monotonic()
     progress(f"rebuilding {standby} as the standby of {primary} (pg_basebackup)")
     try:
         if fresh:
             progress("commits stop waiting for the standby while it is rebuilt")
-            stack.release_sync_standby(p)
-        stack.build_standby(p, fresh=fresh)
-        stack.start_program(p, standby, port=stack.pg_port(p, standby), timeout=60)
-        stack.wait_pg_ready(p, stack.pg_port(p, standby), standby)
+            release_sync_standby(t)
+        build_standby(t, progress, fresh=fresh)
+        t.start_service(standby, port=t.node(standby).port, timeout=60)
+        wait_accepting(t, standby)
         progress(f"{standby} is up; waiting for it to stream, then making commits wait for it")
-        stack.require_sync_standby(p)
-    except stack.StackError as exc:
+        require_sync_standby(t)
+    except TopologyError as exc:
         raise CommandError(str(exc)) from exc
     progress(f"{standby} streams from {primary}, synchronously ({time.monotonic() - started:.1f}s)")
 
 
-def failover(p: stack.Profile, *, planned: bool, force: bool, rebuild: bool, progress: Progress) -> None:
+def failover(t: Topology, *, planned: bool, force: bool, rebuild: bool, progress: Progress) -> None:
     """Make the standby the primary; see the module's docstring for the order of the steps.
 
     `planned`: the primary is up and is shut down cleanly first (a switchover,
     nothing in flight is lost). Otherwise the primary must be down (three
     refused connections a second apart) unless `force`.
     """
-    old, new = stack.pg_roles(p)
+    old, new = t.pg_roles()
     started = time.monotonic()
-    if not is_up(p, new) or not in_recovery(p, new):
+    if not is_up(t, new) or not in_recovery(t, new):
         raise CommandError(f"{new} is not a running standby: there is nothing to promote")
     if planned:
         progress("switchover: pausing pgbouncer (transactions in flight finish, new ones wait)")
         with paused():
             progress(f"stopping the primary {old} cleanly; its last WAL goes to {new} first")
-            stack.supervisorctl(p, "stop", old)
-            wait_received(p, new, latest_checkpoint(p, old))
+            t.service("stop", old)
+            wait_received(t, new, latest_checkpoint(t, old))
             progress(f"{new} has replayed {old}'s shutdown checkpoint: nothing is lost")
-            promote_and_repoint(p, new, progress)
+            promote_and_repoint(t, new, progress)
         progress(f"pgbouncer resumed: waiting transactions go to {new} ({time.monotonic() - started:.1f}s)")
     else:
         # Paused, pgbouncer holds new transactions until the new primary
@@ -199,17 +309,19 @@ def failover(p: stack.Profile, *, planned: bool, force: bool, rebuild: bool, pro
         progress("pausing pgbouncer: new transactions wait")
         with paused():
             progress(f"checking that the primary {old} is down")
-            if not confirm_down(p, old) and not force:
+            if not confirm_down(t, old) and not force:
                 raise CommandError(
                     f"the primary {old} answers: not failing over. A planned switchover is "
                     "`failover --planned`; `--force` fences and replaces a primary that answers"
                 )
-            progress(f"fencing {old}: stopped under supervisord, so it cannot come back as a second primary")
-            stack.supervisorctl(p, "stop", old, check=False)
-            promote_and_repoint(p, new, progress)
+            progress(
+                f"fencing {old}: stopped by its service manager, so it cannot come back as a second primary"
+            )
+            t.service("stop", old, check=False)
+            promote_and_repoint(t, new, progress)
         progress(f"pgbouncer resumed: writes go to {new} ({time.monotonic() - started:.1f}s since the start)")
     if rebuild:
-        rebuild_standby(p, progress)
+        rebuild_standby(t, progress)
     else:
         progress(
             f"no standby now, so commits do not wait for one: `manage.py rebuild_standby` rebuilds {old}"

@@ -21,7 +21,8 @@ graceful_timeout = 30
 keepalive = 75  # longer than nginx's upstream keepalive, so nginx closes first
 max_requests = 10000
 max_requests_jitter = 1000
-forwarded_allow_ips = "127.0.0.1"
+# The load balancers' addresses (fab setup writes them from the inventory's lb hosts).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # nginx refuses oversized requests with an enveloped answer (nginx.conf:
 # large_client_header_buffers 4 8k). Whatever it forwards must pass here, or
 # gunicorn would answer with its own HTML page: a request line at gunicorn's

@@ -19,7 +19,7 @@ from django.core.management import call_command
 from deploy import stack as stack_script
 from instagram.redis_client import redis_primary, redis_replica
 from ops import backups
-from ops.layout import superuser_connection
+from ops.layout import superuser_connection, topology
 from tests.conftest import Stack, wait_for
 from users.models import User
 
@@ -45,14 +45,14 @@ def scratch(stack: Stack) -> Iterator[Path]:
     folder = stack.profile.var / f"restore-{uuid.uuid4().hex[:8]}"
     yield folder
     if (folder / "postmaster.pid").exists():
-        backups.stop_restored(folder)
+        backups.stop_restored(topology(), folder)
     shutil.rmtree(folder, ignore_errors=True)
 
 
 def archive_current_wal(stack: Stack) -> None:
     """Close the current WAL segment and wait until the archiver has shipped it."""
     primary = stack_script.pg_roles(stack.profile)[0]
-    with superuser_connection(stack.profile, primary) as conn:
+    with superuser_connection(topology(), primary) as conn:
         row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
         assert row is not None
         segment = str(row[0])
@@ -79,7 +79,7 @@ def test_a_restore_to_a_point_in_time_has_what_was_committed_before_it_and_nothi
     before = [f"pitr_{tag}_before_{n}" for n in range(3)]
     after = [f"pitr_{tag}_after_{n}" for n in range(3)]
     User.objects.bulk_create([User(username=name) for name in before])
-    with superuser_connection(stack.profile, stack_script.pg_roles(stack.profile)[0]) as conn:
+    with superuser_connection(topology(), stack_script.pg_roles(stack.profile)[0]) as conn:
         time.sleep(0.5)  # commit timestamps clearly on either side of the target
         row = conn.execute("SELECT clock_timestamp()").fetchone()
         assert row is not None

@@ -17,6 +17,7 @@ from django.db import connections
 
 from deploy import stack as stack_script
 from ops import postgres
+from ops.layout import topology
 from photos.models import Comment
 from sharding.routing import shard_for_id
 from tests.conftest import Stack, wait_for
@@ -128,7 +129,8 @@ def roles_restored(healthy_stack: Stack) -> Iterator[tuple[str, str]]:
     roles = stack_script.pg_roles(p)
     yield roles
     if stack_script.pg_roles(p) != roles:
-        if not postgres.is_up(p, roles[0]) or not postgres.in_recovery(p, roles[0]):
+        t = topology()
+        if not postgres.is_up(t, roles[0]) or not postgres.in_recovery(t, roles[0]):
             call_command("rebuild_standby", stdout=io.StringIO())
         call_command("failover", "--planned", stdout=io.StringIO())
 
@@ -201,8 +203,8 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
     killed = load.acknowledged
     crash_output = failover()
     assert stack_script.pg_roles(stack.profile) == (new, old)
-    assert not postgres.in_recovery(stack.profile, new)
-    assert postgres.in_recovery(stack.profile, old)
+    assert not postgres.in_recovery(topology(), new)
+    assert postgres.in_recovery(topology(), old)
     failed_over = load.acknowledged
     load.phase = "after the failover"
     wait_for(lambda: load.acknowledged >= failed_over + 10, timeout=60)

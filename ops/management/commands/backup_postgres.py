@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from ops.backups import backup_postgres, list_postgres_backups, postgres_url
-from ops.layout import stack_profile
+from ops.layout import topology
 
 
 class Command(BaseCommand):
@@ -29,6 +29,6 @@ class Command(BaseCommand):
                 )
             return
         backup = backup_postgres(
-            stack_profile(), lambda line: self.stdout.write(f"backup_postgres: {line}"), gzip=options["gzip"]
+            topology(), lambda line: self.stdout.write(f"backup_postgres: {line}"), gzip=options["gzip"]
         )
         self.stdout.write(self.style.SUCCESS(f"backup_postgres: {backup.backup_id}"))

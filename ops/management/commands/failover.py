@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ops.layout import stack_profile
+from ops.layout import topology
 from ops.postgres import failover
 
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         failover(
-            stack_profile(),
+            topology(),
             planned=options["planned"],
             force=options["force"],
             rebuild=not options["no_rebuild"],

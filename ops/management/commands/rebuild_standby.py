@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from ops.layout import stack_profile
+from ops.layout import topology
 from ops.postgres import rebuild_standby
 
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         rebuild_standby(
-            stack_profile(),
+            topology(),
             lambda line: self.stdout.write(f"rebuild_standby: {line}"),
             fresh=options["fresh"],
         )

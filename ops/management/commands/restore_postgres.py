@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ops.backups import restore_postgres, stop_restored
-from ops.layout import stack_profile
+from ops.layout import topology
 
 
 def moment(value: str) -> datetime:
@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         into: Path = options["into"].resolve()
         if options["stop"]:
-            stop_restored(into)
+            stop_restored(topology(), into)
             self.stdout.write(
                 f"restore_postgres: stopped the cluster in {into} (remove the folder when done)"
             )
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         if options["target_time"] is None or options["port"] is None:
             raise CommandError("--target-time and --port are required to restore")
         restore_postgres(
-            stack_profile(),
+            topology(),
             target_time=options["target_time"],
             into=into,
             port=options["port"],

@@ -3,7 +3,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from ops.backups import restore_redis
-from ops.layout import stack_profile
+from ops.layout import topology
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         key = restore_redis(
-            stack_profile(),
+            topology(),
             key=options["key"],
             progress=lambda line: self.stdout.write(f"restore_redis: {line}"),
         )

@@ -2,8 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from deploy import stack
-from ops.layout import stack_profile, superuser_connection
+from ops.layout import superuser_connection, topology
+from ops.postgres import release_sync_standby, require_sync_standby
+from ops.topology import TopologyError
 
 
 class Command(BaseCommand):
@@ -17,16 +18,16 @@ class Command(BaseCommand):
         parser.add_argument("state", nargs="?", choices=["on", "off"])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        p = stack_profile()
-        primary, standby = stack.pg_roles(p)
+        t = topology()
         try:
+            primary, standby = t.pg_roles()
             if options["state"] == "on":
-                stack.require_sync_standby(p, timeout=30)
+                require_sync_standby(t, timeout=30)
             elif options["state"] == "off":
-                stack.release_sync_standby(p)
-        except stack.StackError as exc:
+                release_sync_standby(t)
+        except TopologyError as exc:
             raise CommandError(str(exc)) from exc
-        with superuser_connection(p, primary) as conn:
+        with superuser_connection(t, primary) as conn:
             names = conn.execute("SHOW synchronous_standby_names").fetchone()
             rows = conn.execute(
                 "SELECT application_name, state, sync_state FROM pg_stat_replication"
