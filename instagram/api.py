@@ -113,7 +113,9 @@ def params(request: HttpRequest) -> dict[str, str]:
         values = {str(k): _json_text(str(k), v) for k, v in body.items()}
     else:
         form = request.POST if request.method == "POST" else form_body(request)
-        values = {k: str(v) for k, v in form.items() if k not in TRANSPORT_PARAMS}
+        # A body's access_token may be a view's own field (a linked Twitter
+        # account's token): only the query string's is always the caller's.
+        values = {k: str(v) for k, v in form.items() if k not in TRANSPORT_PARAMS - {"access_token"}}
     for name, value in values.items():
         if "\x00" in name or "\x00" in value:
             raise APIInvalidParametersError("Parameters must not contain NUL characters.")
