@@ -153,6 +153,10 @@ OAUTH2_PROVIDER = {
     # v1 had no PKCE: confidential clients prove themselves with their secret.
     # A client that sends a code_challenge still has it checked.
     "PKCE_REQUIRED": False,
+    # Tokens as v1 made them, `<user id>.<app>.<32 hex>` (oauth/tokens.py);
+    # refresh tokens (no v1 grant issues one) stay plain random.
+    "ACCESS_TOKEN_GENERATOR": "oauth.tokens.generate_access_token",
+    "REFRESH_TOKEN_GENERATOR": "oauthlib.oauth2.rfc6749.tokens.random_token_generator",
 }
 # Per token (or client, or address for sign-up and log-in), in a sliding hour;
 # a client's own limits (ratelimits.ClientLimit, in the admin) replace these.

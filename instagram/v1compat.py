@@ -6,10 +6,12 @@ every path; browser widgets asked for JSONP; forms without DELETE used
 `_method`):
 
 - a `.json` format suffix on any path: `/v1/users/self/feed.json`;
+- a trailing slash on any path, as the documentation's own examples wrote
+  them (`/v1/users/1574083/?access_token=...`, `/v1/subscriptions/`);
 - `_method=DELETE` on a POST (query string or form) acts as a DELETE;
 - `callback=name` on a GET wraps the envelope as JavaScript: `name({...})`.
 
-The views never see the difference: the suffix is gone from `request.path`,
+The views never see the difference: the suffix or slash is gone from `request.path`,
 the method is DELETE. The path as the client sent it stays in
 `request.v1_sent_path` (signed requests sign it).
 """
@@ -32,8 +34,12 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def strip_format_suffix(request: HttpRequest) -> None:
-    """Drop a `.json` suffix from a /v1 path (not from files that are JSON: the OpenAPI spec)."""
+    """Drop a trailing slash or a `.json` suffix from a /v1 path (not from the OpenAPI spec's)."""
     request.v1_sent_path = request.path  # type: ignore[attr-defined]
+    if request.path.endswith("/") and len(request.path) > len(V1_PREFIX) and not request.path.endswith("//"):
+        request.path = request.path[:-1]
+        request.path_info = request.path_info.removesuffix("/")
+        return
     if not request.path.endswith(SUFFIX) or request.path == reverse("openapi"):
         return
     stripped = request.path.removesuffix(SUFFIX)

@@ -4,7 +4,6 @@ from subscriptions import views
 
 urlpatterns = [
     path("subscriptions", views.subscriptions, name="subscriptions"),
-    path("subscriptions/", views.subscriptions),  # as v1's documentation wrote it
     path(
         "geographies/<str:geo_id>/media/recent", views.geography_media_recent, name="geography-media-recent"
     ),

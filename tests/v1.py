@@ -68,12 +68,14 @@ class Account:
         from django.utils import timezone
         from oauth2_provider.models import AccessToken, Application
 
+        from oauth.tokens import v1_access_token
         from users.models import User
 
+        app = application or Application.objects.get(client_id=settings.MOBILE_CLIENT_ID)
         token = AccessToken.objects.create(
             user=User.objects.get(id=int(self.id)),
-            application=application or Application.objects.get(client_id=settings.MOBILE_CLIENT_ID),
-            token=uuid.uuid4().hex,
+            application=app,
+            token=v1_access_token(user_id=int(self.id), client_id=app.client_id),
             expires=timezone.now() + timedelta(hours=1),
             scope=scope,
         )

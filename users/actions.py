@@ -18,10 +18,10 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
-from oauthlib.common import generate_token
 
 from instagram.api import APIInvalidParametersError
 from monitoring import stats
+from oauth.tokens import v1_access_token
 from ratelimits.credentials import check_credential_attempt, credential_failed, credential_succeeded
 from users.cache import forget_profiles_on_commit
 from users.models import AccountDeletion, User
@@ -107,7 +107,11 @@ def do_issue_token(*, user: User) -> AccessToken:
     application = Application.objects.get(client_id=settings.MOBILE_CLIENT_ID)
     expires = timezone.now() + timedelta(seconds=settings.ACCESS_TOKEN_EXPIRE_SECONDS)
     return AccessToken.objects.create(
-        user=user, application=application, token=generate_token(), expires=expires, scope=scope
+        user=user,
+        application=application,
+        token=v1_access_token(user_id=user.id, client_id=application.client_id),
+        expires=expires,
+        scope=scope,
     )
 
 

@@ -18,10 +18,13 @@ from typing import Any
 import pytest
 import requests
 
+from instagram.crypto import encrypt
 from oauth.actions import check_register_client
+from subscriptions.models import Subscription, SubscriptionObject
 from tests.conftest import ROOT, Stack
 from tests.oauth.conftest import PASSWORD, Client, register
 from tests.photos.images import jpeg
+from tests.subscriptions.conftest import CallbackServer, callback  # noqa: F401 (the fixture)
 from tests.v1 import Account, sign_up
 
 DRIVER = Path(__file__).with_name("python_instagram_driver.py")
@@ -292,3 +295,95 @@ def test_signed_requests_and_client_id_reads(python_instagram: Run, scene: dict[
     )
     assert isinstance(ok(popular), list)
     assert ok(one)["id"] == media[1]
+
+
+def test_places_requests_and_subscriptions(
+    python_instagram: Run,
+    scene: dict[str, Any],
+    callback: CallbackServer,  # noqa: F811 (the fixture)
+) -> None:
+    """The rest of the client's calls: places, geographies, follow requests, blocks, real-time."""
+    alice, bob, app = scene["alice"], scene["bob"], scene["app"]
+    pier = {"lat": "37.8087", "lng": "-122.4098"}
+    name = f"Pier 39 {scene['tag']}"  # a place of its own: the same name at the same spot is one place
+    placed = alice.post_photo(jpeg(320, 320), caption="On the pier", location_name=name, **pier)
+    place_id = placed["location"]["id"]
+    geography = Subscription.objects.create(
+        application=app.application,
+        object=SubscriptionObject.GEOGRAPHY,
+        latitude=float(pier["lat"]),
+        longitude=float(pier["lng"]),
+        radius=1000,
+        callback_url="https://public.example/hook",
+        client_secret=encrypt("unused"),
+    )
+    places = python_instagram(
+        [
+            as_bob(scene, "media_search", lat=pier["lat"], lng=pier["lng"], distance=100),
+            as_bob(scene, "location_search", lat=pier["lat"], lng=pier["lng"]),
+            as_bob(scene, "location", place_id),
+            as_bob(scene, "location_recent_media", location_id=place_id),
+            as_bob(scene, "geography_recent_media", geography_id=geography.id),
+        ]
+    )
+    searched, nearby, place, at_place, in_circle = map(ok, places)
+    assert placed["id"] in [m["id"] for m in searched]
+    assert {p["__class__"] for p in nearby} == {"Location"}
+    assert (place_id, name) in [(p["id"], p["name"]) for p in nearby]
+    assert place["point"]["latitude"] == float(pier["lat"])
+    assert [m["id"] for m in at_place[0]] == [placed["id"]]
+    assert placed["id"] in [m["id"] for m in in_circle[0]]
+
+    # A private account answers follow requests through the client.
+    carol = sign_up(alice.base, alice.http, prefix="pyigc")
+    assert carol.post("accounts/edit", is_private="true").status_code == 200
+    carol_step = {
+        **as_bob(scene, "user_incoming_requests"),
+        "access_token": third_party_token(python_instagram, app, carol),
+    }
+    follow, asked, approve, block, unblock = python_instagram(
+        [
+            as_bob(scene, "follow_user", user_id=carol.id),
+            carol_step,
+            {**carol_step, "call": "approve_user_request", "kwargs": {"user_id": bob.id}},
+            as_bob(scene, "block_user", user_id=carol.id),
+            as_bob(scene, "unblock_user", user_id=carol.id),
+        ]
+    )
+    assert ok(follow)[0]["outgoing_status"] == "requested"
+    assert [u["username"] for u in ok(asked)] == [bob.username]
+    assert ok(approve)[0]["incoming_status"] == "followed_by"
+    assert ok(block)[0]["incoming_status"] == "blocked_by_you"
+    assert ok(unblock)[0]["incoming_status"] == "none"
+    assert (
+        carol.data(f"users/{bob.id}/relationship")["incoming_status"] == "none"
+    )  # the block removed the follow
+
+    # Real-time subscriptions, with the app's secret, as the client sends them.
+    secret = {"client_id": app.client_id, "client_secret": app.secret}
+    created, listed = python_instagram(
+        [
+            {
+                "call": "create_subscription",
+                "kwargs": {
+                    "object": "tag",
+                    "object_id": scene["tag"],
+                    "aspect": "media",
+                    "callback_url": callback.url(),
+                    "verify_token": "era",
+                },
+                **secret,
+            },
+            {"call": "list_subscriptions", **secret},
+        ]
+    )
+    # The client hands these back unparsed: the whole envelope.
+    subscription = ok(created)["data"]
+    assert (subscription["object"], subscription["object_id"]) == ("tag", scene["tag"])
+    assert callback.challenges[-1]["hub.verify_token"] == "era"
+    assert sorted(s["id"] for s in ok(listed)["data"]) == sorted([str(geography.id), subscription["id"]])
+    (deleted,) = python_instagram(
+        [{"call": "delete_subscriptions", "kwargs": {"id": subscription["id"]}, **secret}]
+    )
+    ok(deleted)
+    assert not Subscription.objects.filter(id=int(subscription["id"])).exists()

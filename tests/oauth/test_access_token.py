@@ -1,5 +1,6 @@
 """/oauth/access_token: the code and password grants, and v1's flat errors."""
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -157,3 +158,34 @@ def test_every_error_is_flat_and_names_the_problem(
         )
     # The code survived every failed attempt, and is still good once.
     assert exchange(http, healthy_stack, **good).status_code == 200
+
+
+def test_tokens_have_v1s_form_user_id_first(
+    healthy_stack: Stack, http: requests.Session, trusted_app: Client, client_app: Client, kevin: User
+) -> None:
+    """`<user id>.<7 hex naming the app>.<32 hex>`: clients of the era read the user id off the token."""
+    form = re.compile(rf"{kevin.id}\.([0-9a-f]{{7}})\.[0-9a-f]{{32}}")
+    by_password = exchange(
+        http,
+        healthy_stack,
+        client_id=trusted_app.client_id,
+        client_secret=trusted_app.secret,
+        grant_type="password",
+        username=kevin.username,
+        password=PASSWORD,
+    ).json()["access_token"]
+    by_code = exchange(
+        http, healthy_stack, **code_grant(client_app, code_for(http, healthy_stack, client_app, kevin))
+    ).json()["access_token"]
+    mobile = http.post(
+        f"{healthy_stack.api}/v1/accounts/login",
+        data={"username": kevin.username, "password": PASSWORD},
+        timeout=10,
+    ).json()["data"]["access_token"]
+    apps = []
+    for token in (by_password, by_code, mobile):
+        matched = form.fullmatch(token)
+        assert matched, token
+        apps.append(matched.group(1))
+    assert len(set(apps)) == 3  # each app its own middle part
+    assert len({by_password, by_code, mobile}) == 3

@@ -7,6 +7,8 @@
 //   {"host": "https://127.0.0.1", "port": 28443,
 //    "steps": [{"use": {"access_token": "..."}, "call": "user", "args": ["self"]}]}
 //
+// ("sync": true on a step calls a helper that returns instead of calling back.)
+//
 // and writes one result per step on stdout: {"ok": [what the library passed
 // its callback after the error]} or {"error": {code, error_type,
 // error_message, message}} for an error it reported.
@@ -19,6 +21,11 @@ function runStep(plan, step) {
     const ig = api.instagram({ host: plan.host, port: plan.port });
     ig.use(step.use);
     const args = step.args || [];
+    if (step.sync) {
+      // The library's synchronous helpers (get_authorization_url) return their answer.
+      resolve({ ok: [ig[step.call](...args)] });
+      return;
+    }
     ig[step.call](...args, (err, ...results) => {
       if (err) {
         resolve({
