@@ -2,7 +2,8 @@
 
     fab deploy [--revision REV]     build, upload, install, migrate, switch, reload; in parallel
     fab rollback [--release ID]     switch `current` back (to the release before it by default)
-    fab setup --env FILE            upload the hosts' settings (KEY=VALUE lines) to <root>/shared/env
+    fab setup --env FILE            upload the hosts' settings (KEY=VALUE lines) to <root>/shared/env;
+                                    lb hosts: nginx for every app server of the inventory
     fab status                      health of every host of every role; exit 1 if anything is down
     fab releases                    the releases each host holds, and its current one
     fab restart [--full]            graceful gunicorn reload and worker restarts (--full: new masters)
@@ -40,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import paramiko
 from fabric import Connection
@@ -59,7 +61,16 @@ ROLES = ("app", "worker", "db", "redis", "cache", "lb")
 # run their management commands (backups, failover) through them.
 RELEASE_ROLES = ("app", "worker", "db", "redis")
 # Default service ports the status checks probe on db, redis, cache and lb hosts.
-SERVICE_PORTS = {"pg_port": 5432, "redis_port": 6379, "memcached_port": 11211, "http_port": 80}
+SERVICE_PORTS = {
+    "pg_port": 5432,
+    "redis_port": 6379,
+    "memcached_port": 11211,
+    "http_port": 80,
+    # lb hosts: the API over HTTPS, and the CDN's two ports (deploy/nginx/nginx.conf).
+    "https_port": 443,
+    "cdn_port": 8001,
+    "cdn_https_port": 8444,
+}
 
 T = TypeVar("T")
 
@@ -87,6 +98,12 @@ class Host:
     pg_data: str = "/var/lib/postgresql/15/main"
     pg_service: str = "postgresql@15-main"
     service_user: str = "postgres"
+    # lb hosts: the nginx `fab setup` configures and runs, and what it listens with.
+    nginx: str = "/usr/sbin/nginx"
+    nginx_user: str = "www-data"
+    listen: str = "0.0.0.0"  # noqa: S104 (the lb's public side)
+    tls_certificate: str = "/etc/ssl/instagram/server.pem"
+    tls_certificate_key: str = "/etc/ssl/instagram/server.key"
     services: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
 
     def __str__(self) -> str:
@@ -849,22 +866,109 @@ def inventory_settings(inventory: Inventory, host: Host, given: set[str]) -> dic
     return {key: value for key, value in derived.items() if key not in given}
 
 
+def env_values(text: str) -> dict[str, str]:
+    """The KEY=VALUE lines of a settings file (comments and blank lines skipped, quotes dropped)."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.lstrip().startswith("#"):
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def render_lb_nginx(inventory: Inventory, host: Host, settings: dict[str, str]) -> str:
+    """Return nginx.conf for lb `host`: the API in front of every app host, and the CDN.
+
+    The same template the local stack runs (deploy/nginx/nginx.conf). The
+    upstream lists each app host of the inventory at its gunicorn bind (its
+    address where the bind is a wildcard or loopback); the CDN takes purges
+    from the app and worker hosts only (the ones that delete photos) and
+    fetches from the S3 origin of the settings.
+    """
+    from deploy.stack import geo_allow, render, upstream_servers
+
+    def reachable(app: Host) -> str:
+        address, _, port = app.bind.rpartition(":")
+        if address in {"", "0.0.0.0", "[::]", "127.0.0.1", "localhost"}:  # noqa: S104
+            address = app.address
+        return f"{address}:{port}"
+
+    apps = [reachable(h) for h in inventory.hosts.values() if "app" in h.roles]
+    if not apps:
+        raise Exit("the inventory has lb hosts but no app host to send them to", code=2)
+    purgers = sorted({h.address for h in inventory.hosts.values() if {"app", "worker"} & set(h.roles)})
+    origin = urlsplit(settings.get("S3_ENDPOINT_URL", ""))
+    if not origin.netloc:
+        raise Exit("the settings file names no S3_ENDPOINT_URL for the CDN on the lb hosts", code=2)
+    folder = host.path("shared", "nginx")
+    values = {
+        "nginx_user": host.nginx_user,
+        "var": folder,
+        "log": f"{folder}/log",
+        "run": f"{folder}/run",
+        "listen_host": host.listen,
+        "nginx_port": host.services["http_port"],
+        "nginx_tls_port": host.services["https_port"],
+        "cdn_port": host.services["cdn_port"],
+        "cdn_tls_port": host.services["cdn_https_port"],
+        "tls_certificate": host.tls_certificate,
+        "tls_certificate_key": host.tls_certificate_key,
+        "app_servers": upstream_servers(apps),
+        "status_allow": host.address,
+        "cdn_purge_allow": geo_allow([f"{address}/32" for address in purgers]),
+        "s3_addr": origin.netloc,
+        "bucket": settings.get("S3_BUCKET", "instagram-media"),
+    }
+    return render((ROOT / "deploy" / "nginx" / "nginx.conf").read_text(), values)
+
+
+def configure_lb(remote: Remote, config: str) -> None:
+    """Install `config` as the host's nginx.conf (checked by `nginx -t` first); start or reload nginx.
+
+    Unchanged, nothing happens: a second `fab setup` changes nothing.
+    """
+    host = remote.host
+    folder = host.path("shared", "nginx")
+    conf, pid = f"{folder}/nginx.conf", f"{folder}/run/nginx.pid"
+    remote.run(f"mkdir -p {q(folder)}/log {q(folder)}/run {q(folder)}/nginx", step="lb")
+    remote.put(io.BytesIO(config.encode()), f"{conf}.next", step="lb")
+    if remote.test(f"cmp -s {q(conf)}.next {q(conf)} && kill -0 $(cat {q(pid)})", step="lb"):
+        remote.run(f"rm -f {q(conf)}.next", step="lb")
+        say(host, "nginx: configuration unchanged")
+        return
+    remote.run(f"{q(host.nginx)} -t -q -c {q(conf)}.next", step="lb: nginx -t")
+    remote.run(f"mv {q(conf)}.next {q(conf)}", step="lb")
+    if remote.test(f"kill -0 $(cat {q(pid)})", step="lb"):
+        remote.run(f"{q(host.nginx)} -c {q(conf)} -s reload", step="lb: reload nginx")
+        say(host, "nginx reloaded")
+    else:
+        remote.run(f"{q(host.nginx)} -c {q(conf)}", step="lb: start nginx")
+        say(host, "nginx started")
+
+
 @task(help={"env": "local file of KEY=VALUE settings for the hosts (the app's environment)"})
 def setup(c: Context, env: str) -> None:
-    """Write <root>/shared/env (mode 600) on every app, worker, db and redis host, and the topology file.
+    """Write <root>/shared/env (mode 600) on every app, worker, db and redis host, and the topology file;
+    configure and start nginx on the lb hosts.
 
     The settings file, then what the inventory decides and the file does not
-    say (inventory_settings); db and redis hosts get shared/topology.toml.
+    say (inventory_settings); db and redis hosts get shared/topology.toml; lb
+    hosts get nginx in front of every app host of the inventory (render_lb_nginx).
     """
-    inventory, hosts = targets(c, RELEASE_ROLES)
+    inventory, hosts = targets(c, (*RELEASE_ROLES, "lb"))
     source = Path(env)
     if not source.is_file():
         raise Exit(f"no such file: {env}", code=2)
     text = source.read_text()
     given = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
+    lb_configs = {h: render_lb_nginx(inventory, h, env_values(text)) for h in hosts if "lb" in h.roles}
 
     def upload(remote: Remote) -> None:
         host = remote.host
+        if host in lb_configs:
+            configure_lb(remote, lb_configs[host])
+        if not set(RELEASE_ROLES) & set(host.roles):
+            return
         shared = host.path("shared")
         extra = inventory_settings(inventory, host, given)
         with tempfile.TemporaryDirectory() as folder:

@@ -442,6 +442,11 @@ def geo_allow(networks: list[str]) -> str:
     return "\n".join(f"        {network} 1;" for network in networks)
 
 
+def upstream_servers(addresses: list[str]) -> str:
+    """Return the `server` lines of nginx's `app` upstream: every app server, passively checked."""
+    return "\n".join(f"        server {address} max_fails=1 fail_timeout=10s;" for address in addresses)
+
+
 def render(template: str, values: dict[str, object]) -> str:
     """Fill `{{name}}` placeholders; nginx's own `$vars` pass through untouched."""
 
@@ -470,8 +475,7 @@ def template_values(p: Profile) -> dict[str, object]:
         "listen_host": "127.0.0.1",
         "status_allow": "127.0.0.1",
         "cdn_purge_allow": geo_allow(["127.0.0.1/32", "::1/128"]),
-        "app1_addr": f"127.0.0.1:{p.apps[0]}",
-        "app2_addr": f"127.0.0.1:{p.apps[1]}",
+        "app_servers": upstream_servers([f"127.0.0.1:{port}" for port in p.apps]),
         "s3_addr": f"127.0.0.1:{p.s3}",
         "pg_primary_host": "127.0.0.1",
         "pg_standby_host": "127.0.0.1",
@@ -607,8 +611,7 @@ def compose_values() -> dict[str, object]:
             "status_allow": "172.16.0.0/12",
             # The app containers, on compose's default network.
             "cdn_purge_allow": geo_allow(["127.0.0.1/32", "172.16.0.0/12"]),
-            "app1_addr": "app1:8000",
-            "app2_addr": "app2:8000",
+            "app_servers": upstream_servers(["app1:8000", "app2:8000"]),
             "s3_addr": "minio:9000",
             "nginx_port": 8000,
             "cdn_port": 8001,

@@ -25,11 +25,12 @@ import pytest
 import requests
 from django.conf import settings
 
-from tests.conftest import ROOT, Stack
+from tests.conftest import ROOT, Stack, wait_for
 from tests.ops.sshd import SSHServers, free_port
 
 FAB = Path(sys.executable).parent / "fab"
 HOSTS = ("app1", "app2")
+LB = "lb1"
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Fleet:
     servers: SSHServers
     binds: dict[str, int]
     revisions: list[str] = field(default_factory=list)
+    lb_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def inventory(self) -> Path:
@@ -111,6 +113,12 @@ class Fleet:
         )
         return result.stdout
 
+    def stop_lb(self) -> None:
+        """Stop the nginx `fab setup` started on the lb host."""
+        pidfile = self.root(LB) / "shared" / "nginx" / "run" / "nginx.pid"
+        if pidfile.exists():
+            subprocess.run(["kill", "-QUIT", pidfile.read_text().strip()], check=False)
+
     def stop_host(self, host: str) -> None:
         """Stop the host's supervisord and everything it runs."""
         pidfile = self.root(host) / "shared" / "run" / "supervisord.pid"
@@ -133,10 +141,11 @@ def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
     workdir = tmp_path_factory.mktemp("fab")
     servers = SSHServers(workdir / "ssh")
     servers.prepare()
-    ports = {host: free_port() for host in HOSTS}
+    ports = {host: free_port() for host in (*HOSTS, LB)}
     for port in ports.values():
         servers.start(port)
     fleet = Fleet(workdir=workdir, servers=servers, binds={host: free_port() for host in HOSTS})
+    fleet.lb_ports = {name: free_port() for name in ("http_port", "https_port", "cdn_port", "cdn_https_port")}
     lines = [
         "[defaults]",
         'host = "127.0.0.1"',
@@ -149,14 +158,15 @@ def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
         "[deploy]",
         "keep_releases = 3",
         "[roles]",
-        # app1 is also the (pretend) db, redis, cache and lb host: its checks in
-        # `fab status` probe the test stack's own servers.
+        # app1 is also the (pretend) db, redis and cache host: its checks in
+        # `fab status` probe the test stack's own servers. lb1 runs the nginx
+        # `fab setup` configures, in front of app1 and app2.
         'app = ["app1", "app2"]',
         'worker = ["app1", "app2"]',
         'db = ["app1"]',
         'redis = ["app1"]',
         'cache = ["app1"]',
-        'lb = ["app1"]',
+        f'lb = ["{LB}"]',
     ]
     for host in HOSTS:
         lines += [
@@ -173,13 +183,24 @@ def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
         f"memcached_port = {profile.memcached}",
         f"http_port = {profile.nginx}",
     ]
+    lines += [
+        f"[hosts.{LB}]",
+        f"port = {ports[LB]}",
+        f'root = "{fleet.root(LB)}"',
+        'listen = "127.0.0.1"',
+        f'nginx_user = "{servers.user}"',
+        f'tls_certificate = "{profile.var / "tls" / "server.pem"}"',
+        f'tls_certificate_key = "{profile.var / "tls" / "server.key"}"',
+        *(f"{name} = {port}" for name, port in fleet.lb_ports.items()),
+    ]
     fleet.inventory.write_text("\n".join(lines) + "\n")
     try:
-        fleet.fab("setup", "--env", str(profile.var / "env"), "-H", "app1,app2")
+        fleet.fab("setup", "--env", str(profile.var / "env"), "-H", f"app1,app2,{LB}")
         yield fleet
     finally:
         for host in HOSTS:
             fleet.stop_host(host)
+        fleet.stop_lb()
         servers.stop()
 
 
@@ -244,13 +265,49 @@ def test_deploy_installs_and_serves_the_release_on_every_host(fleet: Fleet, heal
         assert venv.startswith("../../shared/venvs/")
         assert (root / "releases" / release / "venv" / ".complete").exists()
     status = fleet.fab("status")
-    assert "[app, worker, db, redis, cache, lb]" in status.stdout
+    assert "[app, worker, db, redis, cache]" in status.stdout
     assert "[app, worker]" in status.stdout
+    assert "[lb]" in status.stdout
     for check in ("ssh", "release", "processes", "app", "db", "redis", "cache", "lb"):
         assert f"ok   {check} " in status.stdout
     assert "DOWN" not in status.stdout
     assert status.stdout.count(fleet.current("app1")) == 2
     assert "all hosts up" in status.stdout
+
+
+def test_setup_puts_nginx_on_the_lb_in_front_of_every_app_host(fleet: Fleet, healthy_stack: Stack) -> None:
+    """fab setup rendered nginx on lb1 from the inventory: both app hosts behind it, HTTPS, the CDN."""
+    lb = f"http://127.0.0.1:{fleet.lb_ports['http_port']}"
+
+    def served(requests_made: int) -> set[str]:
+        return {requests.get(f"{lb}/ping", timeout=10).headers["X-Served-By"] for _ in range(requests_made)}
+
+    assert served(12) == set(HOSTS)
+    tls = requests.Session()
+    tls.trust_env = False  # the stack's CA, not the environment's bundle
+    secure = tls.get(
+        f"https://localhost:{fleet.lb_ports['https_port']}/ping", verify=str(healthy_stack.tls_ca), timeout=10
+    )
+    assert secure.status_code == 200
+    conf = (fleet.root(LB) / "shared" / "nginx" / "nginx.conf").read_text()
+    for host in HOSTS:
+        assert f"server 127.0.0.1:{fleet.binds[host]} max_fails=1" in conf
+    assert "127.0.0.1/32 1;" in conf  # the app and worker hosts may purge the CDN
+    # The CDN on the lb serves nothing but rendition keys (the bucket listing stays closed).
+    assert requests.get(f"http://127.0.0.1:{fleet.lb_ports['cdn_port']}/", timeout=10).status_code == 404
+    # A second run changes nothing; one app host out of the inventory is out of nginx.
+    again = fleet.fab("setup", "--env", str(healthy_stack.profile.var / "env"), "-H", LB)
+    assert "nginx: configuration unchanged" in again.stdout
+    original = fleet.inventory.read_text()
+    try:
+        fleet.inventory.write_text(original.replace('app = ["app1", "app2"]', 'app = ["app1"]'))
+        fleet.fab("setup", "--env", str(healthy_stack.profile.var / "env"), "-H", LB)
+        # A reload lets old nginx workers finish: wait until only the new ones answer.
+        wait_for(lambda: served(8) == {"app1"} or None, timeout=20)
+    finally:
+        fleet.inventory.write_text(original)
+        fleet.fab("setup", "--env", str(healthy_stack.profile.var / "env"), "-H", LB)
+    wait_for(lambda: served(12) == set(HOSTS) or None, timeout=20)
 
 
 def test_redeploy_reloads_gracefully_under_a_request_stream(fleet: Fleet) -> None:
