@@ -56,7 +56,7 @@ VAR = ROOT / "var"
 DEFAULT_INVENTORY = ROOT / "deploy" / "inventory.toml"
 HOST_TEMPLATES = ROOT / "deploy" / "hosts"
 
-ROLES = ("app", "worker", "db", "redis", "cache", "lb")
+ROLES = ("app", "worker", "db", "redis", "cache", "gearman", "lb")
 # Hosts that hold releases: app and worker hosts run them; db and redis hosts
 # run their management commands (backups, failover) through them.
 RELEASE_ROLES = ("app", "worker", "db", "redis")
@@ -65,6 +65,7 @@ SERVICE_PORTS = {
     "pg_port": 5432,
     "redis_port": 6379,
     "memcached_port": 11211,
+    "gearman_port": 4730,
     "http_port": 80,
     # lb hosts: the API over HTTPS, and the CDN's two ports (deploy/nginx/nginx.conf).
     "https_port": 443,
@@ -858,12 +859,21 @@ def inventory_settings(inventory: Inventory, host: Host, given: set[str]) -> dic
     def addresses(*roles: str) -> str:
         return ",".join(h.address for h in inventory.hosts.values() if set(roles) & set(h.roles))
 
+    def servers(role: str, port: str) -> str:
+        hosts = [h for h in inventory.hosts.values() if role in h.roles]
+        return ",".join(f"{h.address}:{h.services[port]}" for h in hosts)
+
     derived = {
         "FORWARDED_ALLOW_IPS": addresses("lb") or "127.0.0.1",
+        # Every app and worker talks to all of them: memcached keys are spread
+        # over the cache hosts (pylibmc's consistent hashing), jobs over the
+        # gearmand hosts (a client tries the next one when one is down).
+        "MEMCACHED_SERVERS": servers("cache", "memcached_port"),
+        "GEARMAN_SERVERS": servers("gearman", "gearman_port"),
     }
     if {"db", "redis"} & set(host.roles):
         derived["IG_TOPOLOGY"] = host.path("shared", "topology.toml")
-    return {key: value for key, value in derived.items() if key not in given}
+    return {key: value for key, value in derived.items() if value and key not in given}
 
 
 def env_values(text: str) -> dict[str, str]:
@@ -1122,10 +1132,11 @@ except ValueError:
 print(status, release, ",".join(down))
 """
 
-MEMCACHED_CHECK = """
+# `version` in memcached's text protocol and in gearmand's admin protocol.
+VERSION_CHECK = """
 import socket, sys
 with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) as s:
-    s.sendall(b"version\\r\\n")
+    s.sendall(b"version\\n")
     print(s.recv(100).decode().strip())
 """
 
@@ -1164,12 +1175,15 @@ def host_status(remote: Remote) -> HostStatus:
         port = host.services["redis_port"]
         pong = remote.run(f"redis-cli -h 127.0.0.1 -p {port} ping", step="redis", check=False).strip()
         status.check("redis", pong == "PONG", f"Redis on port {port}: {pong or 'no answer'}")
-    if "cache" in host.roles:
-        port = host.services["memcached_port"]
-        version = remote.run(f"{py} -c {q(MEMCACHED_CHECK)} {port}", step="cache", check=False).strip()
-        status.check(
-            "cache", version.startswith("VERSION"), f"memcached on port {port}: {version or 'no answer'}"
-        )
+    for role, port_name, server, answer in (
+        ("cache", "memcached_port", "memcached", "VERSION"),
+        ("gearman", "gearman_port", "gearmand", "OK"),
+    ):
+        if role in host.roles:
+            port = host.services[port_name]
+            version = remote.run(f"{py} -c {q(VERSION_CHECK)} {port}", step=role, check=False).strip()
+            detail = f"{server} on port {port}: {version or 'no answer'}"
+            status.check(role, version.startswith(answer), detail)
     return status
 
 

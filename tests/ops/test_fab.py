@@ -166,6 +166,7 @@ def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
         'db = ["app1"]',
         'redis = ["app1"]',
         'cache = ["app1"]',
+        'gearman = ["app1"]',
         f'lb = ["{LB}"]',
     ]
     for host in HOSTS:
@@ -181,6 +182,7 @@ def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
         f"pg_port = {profile.pg_primary}",
         f"redis_port = {profile.redis_primary}",
         f"memcached_port = {profile.memcached}",
+        f"gearman_port = {profile.gearmand}",
         f"http_port = {profile.nginx}",
     ]
     lines += [
@@ -227,6 +229,23 @@ class RequestStream:
             time.sleep(0.05)  # about 15 a second: a steady stream that leaves the CPU to the deploy
 
 
+def test_setup_derives_the_server_lists_from_the_inventory() -> None:
+    import fabfile
+
+    inventory = fabfile.Inventory.load(ROOT / "deploy" / "inventory.example.toml")
+    derived = fabfile.inventory_settings(inventory, inventory.hosts["app1"], given=set())
+    assert derived == {
+        "FORWARDED_ALLOW_IPS": "10.0.0.10",
+        "MEMCACHED_SERVERS": "10.0.2.31:11211",
+        "GEARMAN_SERVERS": "10.0.2.41:4730",
+    }
+    # What the uploaded settings file says stays as it says.
+    assert "GEARMAN_SERVERS" not in fabfile.inventory_settings(
+        inventory, inventory.hosts["app1"], given={"GEARMAN_SERVERS"}
+    )
+    assert "IG_TOPOLOGY" in fabfile.inventory_settings(inventory, inventory.hosts["db1"], given=set())
+
+
 def test_the_example_inventory_reads_and_h_narrows_it() -> None:
     import fabfile
 
@@ -265,10 +284,10 @@ def test_deploy_installs_and_serves_the_release_on_every_host(fleet: Fleet, heal
         assert venv.startswith("../../shared/venvs/")
         assert (root / "releases" / release / "venv" / ".complete").exists()
     status = fleet.fab("status")
-    assert "[app, worker, db, redis, cache]" in status.stdout
+    assert "[app, worker, db, redis, cache, gearman]" in status.stdout
     assert "[app, worker]" in status.stdout
     assert "[lb]" in status.stdout
-    for check in ("ssh", "release", "processes", "app", "db", "redis", "cache", "lb"):
+    for check in ("ssh", "release", "processes", "app", "db", "redis", "cache", "gearman", "lb"):
         assert f"ok   {check} " in status.stdout
     assert "DOWN" not in status.stdout
     assert status.stdout.count(fleet.current("app1")) == 2
