@@ -246,6 +246,44 @@ def test_setup_derives_the_server_lists_from_the_inventory() -> None:
     assert "IG_TOPOLOGY" in fabfile.inventory_settings(inventory, inventory.hosts["db1"], given=set())
 
 
+def test_the_2011_fleet_inventory_renders_a_valid_lb(stack: Stack, tmp_path: Path) -> None:
+    """docs/fleet.md's inventory: 3 lb, 25 app, 200 workers, 12+12 db, 4+4 Redis, 6 memcached, 2 gearmand."""
+    import dataclasses
+
+    import fabfile
+
+    inventory = fabfile.Inventory.load(ROOT / "deploy" / "inventory.2011.toml")
+    hosts = list(inventory.hosts.values())
+    counts = {role: sum(role in h.roles for h in hosts) for role in fabfile.ROLES}
+    assert counts == {"app": 25, "worker": 25, "db": 24, "redis": 8, "cache": 6, "gearman": 2, "lb": 3}
+    assert sum(h.workers for h in hosts if "worker" in h.roles) == 200
+    derived = fabfile.inventory_settings(inventory, inventory.hosts["app01"], given=set())
+    assert len(derived["MEMCACHED_SERVERS"].split(",")) == 6
+    assert derived["GEARMAN_SERVERS"] == "10.0.6.11:4730,10.0.6.12:4730"
+    assert derived["FORWARDED_ALLOW_IPS"] == "10.0.0.11,10.0.0.12,10.0.0.13"
+    # lb1's nginx, rendered where this machine can check it with nginx itself.
+    lb1 = dataclasses.replace(
+        inventory.hosts["lb1"],
+        root=str(tmp_path),
+        tls_certificate=str(stack.profile.var / "tls" / "server.pem"),
+        tls_certificate_key=str(stack.profile.var / "tls" / "server.key"),
+    )
+    conf = fabfile.render_lb_nginx(inventory, lb1, {"S3_ENDPOINT_URL": "http://10.0.7.10:9000"})
+    assert conf.count(" max_fails=1 fail_timeout=10s;") == 25
+    assert "server 10.0.1.35:8000 max_fails=1" in conf
+    assert conf.count("/32 1;") == 50  # every app and worker host may purge the CDN
+    for folder in ("log", "run", "nginx"):
+        (tmp_path / "shared" / "nginx" / folder).mkdir(parents=True)
+    (tmp_path / "nginx.conf").write_text(conf)
+    checked = subprocess.run(
+        ["/usr/sbin/nginx", "-t", "-q", "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
 def test_the_example_inventory_reads_and_h_narrows_it() -> None:
     import fabfile
 
