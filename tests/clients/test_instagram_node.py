@@ -89,14 +89,15 @@ def test_reads_and_writes_over_https(healthy_stack: Stack, http: Any, instagram_
     assert [m["id"] for m in feed[0]] == [media_id]
     assert media[0]["caption"]["text"] == "#nodetag"
     assert [u["username"] for u in likes[0]] == [bob.username]
-    assert [c["text"] for c in comments[0]] == ["Seen from Node"]
+    assert [c["text"] for c in comments[0]] == ["#nodetag", "Seen from Node"]  # the caption first (v1)
+    assert comments[0][0]["id"] == media[0]["caption"]["id"]
     assert relationship[0]["outgoing_status"] == "follows"
     assert [m["id"] for m in tagged[0]] == [media_id]
     # The rate-limit headers reach the library (its remaining, limit arguments).
     assert feed[-1] > 0
     after = alice.data(f"media/{media_id}")
     assert after["likes"]["count"] == 0
-    assert after["comments"]["count"] == 1
+    assert after["comments"]["count"] == 2  # the caption and bob's
 
 
 def test_signed_calls_and_client_id_reads(healthy_stack: Stack, http: Any, instagram_node: Run) -> None:

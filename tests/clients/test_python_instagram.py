@@ -169,9 +169,9 @@ def test_reads_build_the_clients_objects(python_instagram: Run, scene: dict[str,
     assert one["caption"]["text"] == f"Number 2 #{tag}"
     assert one["images"]["standard_resolution"]["url"].startswith("http")
     assert one["like_count"] == 0
-    assert one["comment_count"] == 0
+    assert one["comment_count"] == 1  # the caption: the owner's first comment (v1)
     assert by_code["id"] == newest
-    assert comments == []
+    assert [(c["id"], c["text"]) for c in comments] == [(one["caption"]["id"], f"Number 2 #{tag}")]
     assert likes == []
     assert alice.username in [u["username"] for u in search]
     assert [u["username"] for u in follows[0]] == [alice.username]
@@ -202,7 +202,8 @@ def test_writes_as_the_client_sends_them(python_instagram: Run, scene: dict[str,
         ]
     )
     ok(comment)
-    (posted,) = ok(comments)
+    caption, posted = ok(comments)
+    assert caption["text"] == f"Number 0 #{scene['tag']}"
     assert posted["__class__"] == "Comment"
     assert posted["text"] == "Lovely light"
     assert posted["user"]["username"] == bob.username
@@ -214,7 +215,7 @@ def test_writes_as_the_client_sends_them(python_instagram: Run, scene: dict[str,
     ok(remove)
     counts = alice.data(f"media/{target}")
     assert counts["likes"]["count"] == 0
-    assert counts["comments"]["count"] == 0
+    assert counts["comments"]["count"] == 1  # the caption stays
 
     unfollow, relationship = python_instagram(
         [
