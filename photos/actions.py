@@ -28,6 +28,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
@@ -47,7 +48,7 @@ from photos.indexes import (
     unindex_media_tags,
 )
 from photos.models import Comment, Like, LikedMedia, Location, Media
-from photos.places import external_ids, locations_with
+from photos.places import external_ids, locations_with_any
 from photos.storage import delete_objects, new_object_prefix, purge_cdn, put_object, rendition_key
 from photos.text import MAX_CAPTION, MAX_TAGS, hashtags, mentions
 from relationships.models import Kind
@@ -74,6 +75,14 @@ MAX_USERS_IN_PHOTO = 20  # people tagged in one photo, as the app allowed
 PLACE_MATCH_M = 100  # a named place within this distance and of the same name is the same location
 
 
+class TaggedPerson(TypedDict):
+    """A person in the photo, as Media.users_in_photo stores them: x and y in 0..1 from the top left."""
+
+    user_id: int
+    x: float
+    y: float
+
+
 @dataclass(frozen=True)
 class UploadRequest:
     """A validated upload, photo not yet decoded."""
@@ -88,7 +97,7 @@ class UploadRequest:
     longitude: float | None
     place_name: str
     place_ids: dict[str, str]  # a new place's foursquare / Facebook ids
-    users_in_photo: list[dict[str, float]]  # [{"user_id": 123, "x": 0.3, "y": 0.6}]
+    users_in_photo: list[TaggedPerson]
     share_targets: list[str]
     upload_key: str | None
 
@@ -166,7 +175,7 @@ def check_text(text: str, *, what: str) -> tuple[list[str], list[str]]:
     return tags, mentions(text)
 
 
-def users_in_photo_field(values: dict[str, str]) -> list[dict[str, float]]:
+def users_in_photo_field(values: dict[str, str]) -> list[TaggedPerson]:
     """Parse the upload's `users_in_photo`: a JSON list of people and their places in the photo.
 
     Each item is v1's own shape, `{"user": {"id": "123"}, "position": {"x": 0.3, "y": 0.6}}`,
@@ -186,7 +195,7 @@ def users_in_photo_field(values: dict[str, str]) -> list[dict[str, float]]:
         raise APIInvalidParametersError(
             f"users_in_photo tags {len(items)} people; at most {MAX_USERS_IN_PHOTO}."
         )
-    tagged: list[dict[str, float]] = []
+    tagged: list[TaggedPerson] = []
     for item in items:
         user = item.get("user")
         user_id = user.get("id") if isinstance(user, dict) else item.get("user_id")
@@ -195,26 +204,31 @@ def users_in_photo_field(values: dict[str, str]) -> list[dict[str, float]]:
             raise APIInvalidParametersError("users_in_photo: each person needs a numeric user_id.")
         if not isinstance(position, dict):
             raise APIInvalidParametersError(shape)
-        x, y = position.get("x"), position.get("y")
-        # bool is an int in Python; NaN fails the range test.
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in (x, y)):
-            raise APIInvalidParametersError("users_in_photo: x and y must be numbers from 0 to 1.")
-        tagged.append({"user_id": int(str(user_id)), "x": float(x), "y": float(y)})  # type: ignore[arg-type]
+        x, y = _position(position.get("x")), _position(position.get("y"))
+        tagged.append({"user_id": int(str(user_id)), "x": x, "y": y})
     ids = [tag["user_id"] for tag in tagged]
     if len(set(ids)) != len(ids):
         raise APIInvalidParametersError("users_in_photo names the same user twice.")
     return tagged
 
 
-def check_users_in_photo(*, owner: User, tagged: list[dict[str, float]]) -> None:
-    """Refuse tags of people who do not exist, are deactivated, or block the owner (told apart from none)."""
-    ids = {int(tag["user_id"]) for tag in tagged}
+def _position(value: object) -> float:
+    """Return an x or y of users_in_photo, a JSON number from 0 to 1 (NaN fails the range test)."""
+    # bool is an int in Python, and "0.5" a string: neither is a JSON number.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise APIInvalidParametersError("users_in_photo: x and y must be numbers from 0 to 1.")
+    return float(value)
+
+
+def check_users_in_photo(*, owner: User, tagged: list[TaggedPerson]) -> None:
+    """Refuse tags of people who do not exist, are deactivated, or block the owner (not told apart)."""
+    ids = {tag["user_id"] for tag in tagged}
     if not ids:
         return
     found = set(User.objects.filter(id__in=ids, is_active=True).values_list("id", flat=True))
     states = states_towards(viewer_id=owner.id, other_ids=found)
     taggable = {i for i in found if Kind.BLOCKED_BY not in states.get(i, frozenset())}
-    missing = [int(tag["user_id"]) for tag in tagged if int(tag["user_id"]) not in taggable]
+    missing = [tag["user_id"] for tag in tagged if tag["user_id"] not in taggable]
     if missing:
         raise APIInvalidParametersError(f"users_in_photo: no user with id {missing[0]}.")
 
@@ -251,7 +265,9 @@ def _location_fields(
         if place is None:
             raise APIInvalidParametersError(f"No location with id {raw_id}.")
         return place.id, place.latitude, place.longitude, "", {}
-    known = locations_with(place_ids)
+    known = locations_with_any(place_ids)
+    if len(known) > 1:
+        raise APIInvalidParametersError(f"{' and '.join(place_ids)} name different locations.")
     if known:
         return known[0].id, known[0].latitude, known[0].longitude, "", {}
     if (latitude is None) != (longitude is None):
@@ -372,7 +388,7 @@ def _place_id(request: UploadRequest) -> int | None:
                 **request.place_ids,
             )
     except IntegrityError:
-        raced = locations_with(request.place_ids)
+        raced = locations_with_any(request.place_ids)
         if not raced:
             raise
         return raced[0].id

@@ -8,6 +8,7 @@ the same bad values with the same message.
 """
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from instagram.api import APIInvalidParametersError
 from photos.models import EXTERNAL_IDS, Location
@@ -38,3 +39,13 @@ def locations_with(ids: dict[str, str]) -> list[Location]:
     if not ids:
         return []
     return list(Location.objects.filter(**ids).order_by("id"))
+
+
+def locations_with_any(ids: dict[str, str]) -> list[Location]:
+    """Return the locations carrying any of `ids` (more than one: the ids disagree)."""
+    if not ids:
+        return []
+    anyone = Q()
+    for name, value in ids.items():
+        anyone |= Q(**{name: value})
+    return list(Location.objects.filter(anyone).order_by("id"))

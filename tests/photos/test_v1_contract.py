@@ -114,12 +114,23 @@ def test_the_admin_names_a_place_with_its_ids(signup: Any, healthy_stack: Stack)
 
 
 def test_upload_with_external_ids_refuses_what_it_cannot_place(signup: Any) -> None:
-    kevin = signup("kevin")
+    kevin, mike = signup("kevin"), signup("mike")
     photo = jpeg(300, 300)
+    lat, lng = somewhere()
+    venue, page = foursquare_v2_id(), numeric_id()
+    one = mike.post_photo(photo, lat=str(lat), lng=str(lng), location_name="One", foursquare_v2_id=venue)
+    other = mike.post_photo(photo, lat=str(lat), lng=str(lng), location_name="Other", facebook_places_id=page)
+    assert one["location"]["id"] != other["location"]["id"]
+
     refused(kevin.upload(photo, foursquare_v2_id="nope"), "foursquare_v2_id")
     refused(kevin.upload(photo, foursquare_v2_id=foursquare_v2_id()), "location_name, lat and lng")
     refused(kevin.upload(photo, location_id="1", facebook_places_id=numeric_id()), "not both")
+    both = {"foursquare_v2_id": venue, "facebook_places_id": page}
+    refused(kevin.upload(photo, **both), "foursquare_v2_id and facebook_places_id name different locations")
     assert kevin.data("users/self")["counts"]["media"] == 0
+    # An id no place carries beside one a place carries: that place.
+    media = kevin.post_photo(photo, foursquare_v2_id=foursquare_v2_id(), facebook_places_id=page)
+    assert media["location"] == other["location"]
 
 
 # ------------------------------------------------------------------ 2. a location's media by time
