@@ -8,6 +8,8 @@ NODE_EXTRA_CA_CERTS, as an app would trust a real certificate.
 
 import json
 import os
+import random
+import secrets
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -132,3 +134,57 @@ def test_signed_calls_and_client_id_reads(healthy_stack: Stack, http: Any, insta
     assert results[2]["error"]["error_type"] == "OAuthForbiddenException"
     assert results[3]["error"]["error_type"] == "OAuthForbiddenException"  # unsigned, for this app
     assert ok(results[4])[0]["id"] == media_id
+
+
+def test_places_times_and_tag_pages_as_node_calls_them(
+    healthy_stack: Stack, http: Any, instagram_node: Run
+) -> None:
+    """location_search by a venue's ids, location_media_recent by time, tag pages by next_max_tag_id."""
+    alice = sign_up(healthy_stack.api, http, prefix="nodep")
+    tag, venue, page = f"nodepage{alice.id}", secrets.token_hex(12), str(random.randrange(10**9, 10**15))
+    posted = [
+        alice.post_photo(
+            jpeg(200, 200),
+            caption=f"#{tag} {n}",
+            lat=str(-52.5 + n / 1e4),
+            lng=str(float(alice.id) % 170),
+            location_name=f"Node venue {alice.id}",
+            foursquare_v2_id=venue,
+            facebook_places_id=page,
+        )
+        for n in range(3)
+    ]
+    place = posted[0]["location"]["id"]
+    assert {m["location"]["id"] for m in posted} == {place}
+    use = {"access_token": alice.token}
+    newest = int(posted[-1]["created_time"])
+    found_v2, found_fb, by_time, early = (
+        ok(r)
+        for r in instagram_node(
+            [
+                {"use": use, "call": "location_search", "args": [{"foursquare_v2_id": venue}]},
+                {"use": use, "call": "location_search", "args": [{"facebook_places_id": page}]},
+                {
+                    "use": use,
+                    "call": "location_media_recent",
+                    "args": [place, {"min_timestamp": newest - 600, "max_timestamp": newest}],
+                },
+                {"use": use, "call": "location_media_recent", "args": [place, {"max_timestamp": 1300000000}]},
+            ]
+        )
+    )
+    assert [p["id"] for p in found_v2[0]] == [p["id"] for p in found_fb[0]] == [place]
+    assert [m["id"] for m in by_time[0]] == [m["id"] for m in reversed(posted)]
+    assert early[0] == []
+
+    # What the library's pagination.next() sends: max_tag_id=<next_max_tag_id>, until there is none.
+    seen: list[str] = []
+    options: dict[str, Any] = {"count": 2}
+    for _ in range(5):
+        (result,) = instagram_node([{"use": use, "call": "tag_media_recent", "args": [tag, options]}])
+        items, pagination = ok(result)[:2]
+        seen += [m["id"] for m in items]
+        if "next_max_tag_id" not in pagination:
+            break
+        options = {**options, "max_tag_id": pagination["next_max_tag_id"]}
+    assert seen == [m["id"] for m in reversed(posted)]
