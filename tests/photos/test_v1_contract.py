@@ -270,6 +270,10 @@ def test_the_caption_is_the_owners_first_comment(signup: Any) -> None:
     assert shown["caption"] == caption
     assert shown["comments"] == {"count": 2, "data": [caption, comment]}
 
+    # Reported as a comment, the caption is reported as the photo it belongs to.
+    reported = fan.post(f"media/{media['id']}/comments/{caption['id']}/report", reason="spam")
+    assert reported.status_code == 201, reported.text
+    assert (reported.json()["data"]["kind"], reported.json()["data"]["target_id"]) == ("media", bare(media))
     # The caption's id is a comment id: only the owner may delete it, and then there is none.
     assert error(fan.delete(f"media/{media['id']}/comments/{caption['id']}")) == (400, "APINotAllowedError")
     assert kevin.delete(f"media/{media['id']}/comments/{caption['id']}").status_code == 200
