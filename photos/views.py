@@ -214,16 +214,11 @@ def _point(values: dict[str, str]) -> tuple[float, float, int]:
     return latitude, longitude, distance
 
 
-@api_endpoint(methods=("GET",), public=True)
-def media_search(request: HttpRequest) -> JsonResponse:
-    """Media taken within `distance` meters of lat/lng, newest first (the Redis GEO index: photos.geo).
+def _search_window(values: dict[str, str]) -> tuple[float, float]:
+    """Return a media search's (min, max) Unix times, v1's window: 5 days unless asked, 7 at most.
 
-    v1's window: max_timestamp defaults to now, min_timestamp to 5 days
-    before it, and the two may be at most 7 days apart. Each media carries
-    its `distance` in meters from the point.
+    max_timestamp defaults to now and min_timestamp to 5 days before it.
     """
-    values = params(request)
-    latitude, longitude, distance = _point(values)
     min_time, max_time = timestamp_param(values, "min_timestamp"), timestamp_param(values, "max_timestamp")
     until = max_time.timestamp() if max_time else time.time()
     since = min_time.timestamp() if min_time else until - geo.DEFAULT_SPAN_S
@@ -233,6 +228,18 @@ def media_search(request: HttpRequest) -> JsonResponse:
         raise APIInvalidParametersError(
             "min_timestamp and max_timestamp may be at most 7 days apart (max_timestamp defaults to now)."
         )
+    return since, until
+
+
+@api_endpoint(methods=("GET",), public=True)
+def media_search(request: HttpRequest) -> JsonResponse:
+    """Media taken within `distance` meters of lat/lng, newest first (the Redis GEO index: photos.geo).
+
+    Each media carries its `distance` in meters from the point, as in v1.
+    """
+    values = params(request)
+    latitude, longitude, distance = _point(values)
+    since, until = _search_window(values)
     try:
         found = geo.search_media_near(
             latitude=latitude,
@@ -249,7 +256,7 @@ def media_search(request: HttpRequest) -> JsonResponse:
     items = media_objects(viewer=_viewer(request), cards=cards)
     for item in items:
         item["distance"] = meters[int(item["id"].partition("_")[0])]
-    return envelope(items)
+    return envelope(items, pagination={})
 
 
 @api_endpoint(methods=("GET",), public=True)
