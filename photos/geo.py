@@ -35,9 +35,10 @@ from sharding.ids import MAX_LOGICAL_SHARDS, decode_id
 
 MAX_DISTANCE_M = 5000
 DEFAULT_DISTANCE_M = 1000
-# v1's media search window: 5 days unless asked, 7 at most (the view enforces the most).
-DEFAULT_SPAN_S = 5 * 86400
-MAX_SPAN_S = 7 * 86400
+DEFAULT_SPAN_S = 7 * 86400
+# /v1/media/search's window, as v1 documented it: 5 days unless asked, 7 at most (photos.views).
+SEARCH_DEFAULT_SPAN_S = 5 * 86400
+SEARCH_MAX_SPAN_S = 7 * 86400
 # The most week sets one media search reads: any range of up to 4 weeks fits.
 # A longer range gets the newest media of its last MAX_WEEKS weeks, which is
 # what a newest-first page shows anyway, at a bounded cost.

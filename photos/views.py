@@ -221,10 +221,10 @@ def _search_window(values: dict[str, str]) -> tuple[float, float]:
     """
     min_time, max_time = timestamp_param(values, "min_timestamp"), timestamp_param(values, "max_timestamp")
     until = max_time.timestamp() if max_time else time.time()
-    since = min_time.timestamp() if min_time else until - geo.DEFAULT_SPAN_S
+    since = min_time.timestamp() if min_time else until - geo.SEARCH_DEFAULT_SPAN_S
     if since > until:
         raise APIInvalidParametersError("min_timestamp must not be after max_timestamp.")
-    if until - since > geo.MAX_SPAN_S:
+    if until - since > geo.SEARCH_MAX_SPAN_S:
         raise APIInvalidParametersError(
             "min_timestamp and max_timestamp may be at most 7 days apart (max_timestamp defaults to now)."
         )

@@ -120,7 +120,7 @@ def test_time_range_is_read_from_the_ids_newest_first(index: Index, center: Poin
     assert search(center) == [hour_old, two_days]  # the last 7 days by default
     assert search(center, min_time=now - 22 * DAY) == [hour_old, two_days, ten_days, three_weeks]
     assert search(center, min_time=now - 11 * DAY, max_time=now - 9 * DAY) == [ten_days]
-    assert search(center, max_time=now - 2.5 * DAY) == []  # min_time defaults to 5 days before max_time
+    assert search(center, max_time=now - 2.5 * DAY) == []  # min_time defaults to 7 days before max_time
     assert search(center, max_time=now - 9 * DAY) == [ten_days]
     assert search(center, max_time=now + 10 * 365 * DAY) == []  # 7 days ending in the future
     assert search(center, min_time=now - 3 * DAY, max_time=now + 10 * 365 * DAY) == [hour_old, two_days]
