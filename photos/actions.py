@@ -22,14 +22,16 @@ transaction as the row that justifies them, so they stay exact under any
 concurrency. A like is also stored on the liker's shard (LikedMedia).
 """
 
+import json
 import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 
 from instagram.api import APIInvalidParametersError, APINotAllowedError, is_digits
@@ -46,8 +48,11 @@ from photos.indexes import (
     unindex_media_tags,
 )
 from photos.models import Comment, Like, LikedMedia, Location, Media
+from photos.places import external_ids, locations_with_any
 from photos.storage import delete_objects, new_object_prefix, purge_cdn, put_object, rendition_key
 from photos.text import MAX_CAPTION, MAX_TAGS, hashtags, mentions
+from relationships.models import Kind
+from relationships.selectors import states_towards
 from sharding.ids import decode_id
 from sharding.routing import (
     current_shard,
@@ -66,7 +71,16 @@ logger = logging.getLogger(__name__)
 
 SHARE_TARGETS = ("twitter", "facebook")
 UPLOAD_KEY = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+MAX_USERS_IN_PHOTO = 20  # people tagged in one photo, as the app allowed
 PLACE_MATCH_M = 100  # a named place within this distance and of the same name is the same location
+
+
+class TaggedPerson(TypedDict):
+    """A person in the photo, as Media.users_in_photo stores them: x and y in 0..1 from the top left."""
+
+    user_id: int
+    x: float
+    y: float
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,8 @@ class UploadRequest:
     latitude: float | None
     longitude: float | None
     place_name: str
+    place_ids: dict[str, str]  # a new place's foursquare / Facebook ids
+    users_in_photo: list[TaggedPerson]
     share_targets: list[str]
     upload_key: str | None
 
@@ -105,6 +121,7 @@ def check_upload_media(
             _after_post(existing, mentioned=[])
             return existing, False
     request = _upload_request(photo=photo, values=values, upload_key=upload_key)
+    check_users_in_photo(owner=owner, tagged=request.users_in_photo)
     try:
         processed = process_photo(request.photo, filter_name=request.filter_name)
     except ImageRejected as exc:
@@ -123,7 +140,8 @@ def _upload_request(*, photo: bytes | None, values: dict[str, str], upload_key: 
         filter_name = parse_filter(values.get("filter", "").strip() or "normal")
     except UnknownFilter as exc:
         raise APIInvalidParametersError(str(exc)) from None
-    location_id, latitude, longitude, place_name = _location_fields(values)
+    location_id, latitude, longitude, place_name, place_ids = _location_fields(values)
+    tagged = users_in_photo_field(values)
     targets = [t.strip().lower() for t in values.get("share_to", "").split(",") if t.strip()]
     unknown = [t for t in targets if t not in SHARE_TARGETS]
     if unknown:
@@ -140,6 +158,8 @@ def _upload_request(*, photo: bytes | None, values: dict[str, str], upload_key: 
         latitude=latitude,
         longitude=longitude,
         place_name=place_name,
+        place_ids=place_ids,
+        users_in_photo=tagged,
         share_targets=sorted(set(targets)),
         upload_key=upload_key,
     )
@@ -155,6 +175,64 @@ def check_text(text: str, *, what: str) -> tuple[list[str], list[str]]:
     return tags, mentions(text)
 
 
+def users_in_photo_field(values: dict[str, str]) -> list[TaggedPerson]:
+    """Parse the upload's `users_in_photo`: a JSON list of people and their places in the photo.
+
+    Each item is v1's own shape, `{"user": {"id": "123"}, "position": {"x": 0.3, "y": 0.6}}`,
+    or the flat `{"user_id": 123, "x": 0.3, "y": 0.6}`; x and y are in 0..1 from the top left.
+    """
+    raw = values.get("users_in_photo", "").strip()
+    if not raw:
+        return []
+    shape = 'users_in_photo must be a JSON list of {"user_id": ..., "x": ..., "y": ...}.'
+    try:
+        items = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise APIInvalidParametersError(shape) from None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise APIInvalidParametersError(shape)
+    if len(items) > MAX_USERS_IN_PHOTO:
+        raise APIInvalidParametersError(
+            f"users_in_photo tags {len(items)} people; at most {MAX_USERS_IN_PHOTO}."
+        )
+    tagged: list[TaggedPerson] = []
+    for item in items:
+        user = item.get("user")
+        user_id = user.get("id") if isinstance(user, dict) else item.get("user_id")
+        position = item.get("position", item)
+        if isinstance(user_id, bool) or not is_digits(str(user_id)) or int(str(user_id)) >= 2**63:
+            raise APIInvalidParametersError("users_in_photo: each person needs a numeric user_id.")
+        if not isinstance(position, dict):
+            raise APIInvalidParametersError(shape)
+        x, y = _position(position.get("x")), _position(position.get("y"))
+        tagged.append({"user_id": int(str(user_id)), "x": x, "y": y})
+    ids = [tag["user_id"] for tag in tagged]
+    if len(set(ids)) != len(ids):
+        raise APIInvalidParametersError("users_in_photo names the same user twice.")
+    return tagged
+
+
+def _position(value: object) -> float:
+    """Return an x or y of users_in_photo, a JSON number from 0 to 1 (NaN fails the range test)."""
+    # bool is an int in Python, and "0.5" a string: neither is a JSON number.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise APIInvalidParametersError("users_in_photo: x and y must be numbers from 0 to 1.")
+    return float(value)
+
+
+def check_users_in_photo(*, owner: User, tagged: list[TaggedPerson]) -> None:
+    """Refuse tags of people who do not exist, are deactivated, or block the owner (not told apart)."""
+    ids = {tag["user_id"] for tag in tagged}
+    if not ids:
+        return
+    found = set(User.objects.filter(id__in=ids, is_active=True).values_list("id", flat=True))
+    states = states_towards(viewer_id=owner.id, other_ids=found)
+    taggable = {i for i in found if Kind.BLOCKED_BY not in states.get(i, frozenset())}
+    missing = [tag["user_id"] for tag in tagged if tag["user_id"] not in taggable]
+    if missing:
+        raise APIInvalidParametersError(f"users_in_photo: no user with id {missing[0]}.")
+
+
 def _float(values: dict[str, str], name: str) -> float | None:
     raw = values.get(name, "").strip()
     if not raw:
@@ -165,17 +243,33 @@ def _float(values: dict[str, str], name: str) -> float | None:
         raise APIInvalidParametersError(f"{name} must be a number.") from None
 
 
-def _location_fields(values: dict[str, str]) -> tuple[int | None, float | None, float | None, str]:
+def _location_fields(
+    values: dict[str, str],
+) -> tuple[int | None, float | None, float | None, str, dict[str, str]]:
+    """Return the upload's location id, point, new place's name and external place ids.
+
+    A venue picked from foursquare or Facebook (its id) is the location
+    that carries that id; if none does yet, the upload names a new place
+    with it (location_name, lat and lng).
+    """
     raw_id = values.get("location_id", "").strip()
     latitude, longitude = _float(values, "lat"), _float(values, "lng")
     place_name = values.get("location_name", "").strip()
+    place_ids = external_ids(values)
     if raw_id:
         if not is_digits(raw_id) or len(raw_id) > 18:
             raise APIInvalidParametersError("location_id must be a numeric id.")
+        if place_ids:
+            raise APIInvalidParametersError(f"Send location_id or {next(iter(place_ids))}, not both.")
         place = Location.objects.filter(id=int(raw_id)).first()
         if place is None:
             raise APIInvalidParametersError(f"No location with id {raw_id}.")
-        return place.id, place.latitude, place.longitude, ""
+        return place.id, place.latitude, place.longitude, "", {}
+    known = locations_with_any(place_ids)
+    if len(known) > 1:
+        raise APIInvalidParametersError(f"{' and '.join(place_ids)} name different locations.")
+    if known:
+        return known[0].id, known[0].latitude, known[0].longitude, "", {}
     if (latitude is None) != (longitude is None):
         raise APIInvalidParametersError("lat and lng go together: send both or neither.")
     if latitude is not None and longitude is not None:
@@ -185,9 +279,14 @@ def _location_fields(values: dict[str, str]) -> tuple[int | None, float | None, 
             raise APIInvalidParametersError(str(exc)) from None
     elif place_name:
         raise APIInvalidParametersError("location_name needs lat and lng.")
+    if place_ids and not (place_name and latitude is not None):
+        name = next(iter(place_ids))
+        raise APIInvalidParametersError(
+            f"No location has {name} {place_ids[name]}: send location_name, lat and lng to name it."
+        )
     if len(place_name) > 200:
         raise APIInvalidParametersError("location_name is longer than 200 characters.")
-    return None, latitude, longitude, place_name
+    return None, latitude, longitude, place_name, place_ids
 
 
 def do_upload_media(*, owner: User, request: UploadRequest, processed: ProcessedPhoto) -> tuple[Media, bool]:
@@ -229,6 +328,7 @@ def _insert_media(
             media = Media.objects.create(
                 user_id=owner.id,
                 caption=request.caption,
+                caption_id=_next_id() if request.caption else None,
                 filter_name=request.filter_name,
                 object_prefix=prefix,
                 original_width=original.width,
@@ -237,6 +337,7 @@ def _insert_media(
                 latitude=request.latitude,
                 longitude=request.longitude,
                 tags=request.tags,
+                users_in_photo=request.users_in_photo,
                 share_targets=request.share_targets,
                 upload_key=request.upload_key,
             )
@@ -253,20 +354,44 @@ def _insert_media(
     return media, True
 
 
+def _next_id() -> int:
+    """Return a fresh id from the current shard's id function (a caption's comment id)."""
+    with connections[current_shard().alias].cursor() as cursor:
+        cursor.execute("SELECT next_id()")
+        row = cursor.fetchone()
+    return int(row[0])
+
+
 def _place_id(request: UploadRequest) -> int | None:
-    """Return the named place the upload is at: an existing one of that name nearby, or a new one."""
+    """Return the named place the upload is at: an existing one of that name nearby, or a new one.
+
+    A place named with external ids is found by them; if none carries them
+    the new place does. Two uploads creating it at once: the unique
+    constraint lets one in, the other takes that one.
+    """
     if not request.place_name or request.latitude is None or request.longitude is None:
         return None
-    nearby = geo.search_locations(
-        latitude=request.latitude, longitude=request.longitude, distance_m=PLACE_MATCH_M, count=20
-    )
-    wanted = request.place_name.casefold()
-    for place in Location.objects.filter(id__in=[location_id for location_id, _ in nearby]):
-        if place.name.casefold() == wanted:
-            return place.id
-    place = Location.objects.create(
-        name=request.place_name, latitude=request.latitude, longitude=request.longitude
-    )
+    if not request.place_ids:
+        nearby = geo.search_locations(
+            latitude=request.latitude, longitude=request.longitude, distance_m=PLACE_MATCH_M, count=20
+        )
+        wanted = request.place_name.casefold()
+        for place in Location.objects.filter(id__in=[location_id for location_id, _ in nearby]):
+            if place.name.casefold() == wanted:
+                return place.id
+    try:
+        with transaction.atomic(using="default"):  # a savepoint: the upload's transaction goes on
+            place = Location.objects.create(
+                name=request.place_name,
+                latitude=request.latitude,
+                longitude=request.longitude,
+                **request.place_ids,
+            )
+    except IntegrityError:
+        raced = locations_with_any(request.place_ids)
+        if not raced:
+            raise
+        return raced[0].id
     transaction.on_commit(
         lambda: geo.index_location(location_id=place.id, latitude=place.latitude, longitude=place.longitude),
         using="default",
@@ -522,6 +647,21 @@ def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[
     return comment
 
 
+def do_delete_caption(*, user: User, card: MediaCard) -> None:
+    """Delete the caption, the owner's first comment in v1: only the owner may.
+
+    The tags it named stay on the media and in the tag index (a tag is the
+    media's, once posted).
+    """
+    if user.id != card.user_id:
+        raise APINotAllowedError("Only the media's owner can delete its caption.")
+    with shard_for_id(card.id) as shard:
+        if not lock_media(card.id):
+            raise APINotFoundError(f"No media with id {card.id}.")
+        Media.objects.filter(id=card.id).update(caption="", caption_id=None)
+        forget_cards_on_commit(card.id, using=shard.alias)
+
+
 def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> None:
     """Delete a comment: its author or the media's owner may.
 
@@ -530,6 +670,9 @@ def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> No
     """
     if not is_digits(comment_ref) or len(comment_ref) > 19:
         raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
+    if card.caption and int(comment_ref) == card.caption_id:
+        do_delete_caption(user=user, card=card)
+        return
     with shard_for_id(card.id) as shard:
         comment = None
         if lock_media(card.id):

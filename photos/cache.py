@@ -37,10 +37,20 @@ class LocationCard:
 
 
 @dataclass(frozen=True)
+class TaggedUser:
+    """A person tagged in the photo, at (x, y) in 0..1 from its top left."""
+
+    user_id: int
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
 class MediaCard:
     id: int
     user_id: int
     caption: str
+    caption_id: int  # the caption's comment id (the media id for rows older than caption_id)
     filter_name: str
     object_prefix: str
     tags: tuple[str, ...]
@@ -50,9 +60,11 @@ class MediaCard:
     created_at: datetime
     likers: tuple[int, ...]  # newest first, at most LIKES_SHOWN
     comments: tuple[CommentCard, ...]  # oldest first, the newest COMMENTS_SHOWN
+    users_in_photo: tuple[TaggedUser, ...]
 
 
-CARDS: VersionedCache[MediaCard] = VersionedCache("photos.media", kind=MediaCard)
+# The namespace changes with the card's fields, so a copy cached by older code is never read as a card.
+CARDS: VersionedCache[MediaCard] = VersionedCache("photos.media.2", kind=MediaCard)
 
 
 def media_cards(ids: list[int]) -> dict[int, MediaCard]:
@@ -87,6 +99,7 @@ def _load_cards(ids: list[int]) -> dict[int, MediaCard]:
             id=media.id,
             user_id=media.user_id,
             caption=media.caption,
+            caption_id=media.caption_id or media.id,
             filter_name=media.filter_name,
             object_prefix=media.object_prefix,
             tags=tuple(media.tags),
@@ -96,6 +109,10 @@ def _load_cards(ids: list[int]) -> dict[int, MediaCard]:
             created_at=media.created_at,
             likers=tuple(user_id for _, user_id in sorted(likers[media.id], reverse=True)),
             comments=tuple(sorted(comments[media.id], key=lambda c: c.id)),
+            users_in_photo=tuple(
+                TaggedUser(user_id=int(tag["user_id"]), x=float(tag["x"]), y=float(tag["y"]))
+                for tag in media.users_in_photo
+            ),
         )
         for media in rows.values()
     }

@@ -36,6 +36,9 @@ from sharding.ids import MAX_LOGICAL_SHARDS, decode_id
 MAX_DISTANCE_M = 5000
 DEFAULT_DISTANCE_M = 1000
 DEFAULT_SPAN_S = 7 * 86400
+# /v1/media/search's window, as v1 documented it: 5 days unless asked, 7 at most (photos.views).
+SEARCH_DEFAULT_SPAN_S = 5 * 86400
+SEARCH_MAX_SPAN_S = 7 * 86400
 # The most week sets one media search reads: any range of up to 4 weeks fits.
 # A longer range gets the newest media of its last MAX_WEEKS weeks, which is
 # what a newest-first page shows anyway, at a bounded cost.
@@ -102,7 +105,7 @@ def is_indexed(*, media_id: int) -> bool:
     return redis_primary().zscore(rediskeys.media_geo(_week(_posted_ms(media_id))), str(media_id)) is not None
 
 
-def search_media(
+def search_media_near(
     *,
     latitude: float,
     longitude: float,
@@ -110,12 +113,13 @@ def search_media(
     min_time: float | None,
     max_time: float | None,
     count: int,
-) -> list[int]:
-    """Return up to `count` media ids within `distance_m` of the point, posted in the range, newest first.
+) -> list[tuple[int, float]]:
+    """Return up to `count` (media id, distance in m) within `distance_m` of the point, newest first.
 
-    Times are Unix seconds, both bounds included; max_time defaults to now
-    and min_time to 7 days before max_time. Week sets are read newest first,
-    at most MAX_WEEKS of them (see there), and the search stops at the first
+    The media are those posted in the range. Times are Unix seconds, both
+    bounds included; max_time defaults to now and min_time to
+    DEFAULT_SPAN_S before max_time. Week sets are read newest first, at
+    most MAX_WEEKS of them (see there), and the search stops at the first
     week that completes `count` results: every media of a later week is
     newer than any of an earlier one. Each week contributes its
     CANDIDATES_PER_WEEK nearest media in the radius, filtered by the exact
@@ -140,14 +144,14 @@ def search_media(
     min_ms, max_ms = min_time * 1000, max_time * 1000
 
     client = redis_primary()
-    found: list[int] = []
+    found: list[tuple[int, float]] = []
     # Nothing is posted in the future: a far-off max_time must not spend the
     # weeks read on empty sets (a minute's grace for the shards' clocks).
     last_week = _week(min(max_ms, (now + 60) * 1000))
     first_week = max(_week(min_ms), last_week - MAX_WEEKS + 1)
     for week in range(last_week, first_week - 1, -1):
         members = cast(
-            list[bytes],
+            list[list[Any]],
             client.geosearch(
                 rediskeys.media_geo(week),
                 longitude=lon,
@@ -156,16 +160,38 @@ def search_media(
                 unit="m",
                 sort="ASC",
                 count=CANDIDATES_PER_WEEK,
+                withdist=True,
             ),
         )
-        for member in members:
+        for member, meters in members:
             media_id = int(member)
             if min_ms <= _posted_ms(media_id) <= max_ms:
-                found.append(media_id)
+                found.append((media_id, float(meters)))
         if len(found) >= count:
             break
     found.sort(reverse=True)
     return found[:count]
+
+
+def search_media(
+    *,
+    latitude: float,
+    longitude: float,
+    distance_m: int,
+    min_time: float | None,
+    max_time: float | None,
+    count: int,
+) -> list[int]:
+    """Return the media ids of search_media_near, newest first."""
+    found = search_media_near(
+        latitude=latitude,
+        longitude=longitude,
+        distance_m=distance_m,
+        min_time=min_time,
+        max_time=max_time,
+        count=count,
+    )
+    return [media_id for media_id, _ in found]
 
 
 def index_location(*, location_id: int, latitude: float, longitude: float) -> None:

@@ -11,6 +11,7 @@ unsharded tables in the main database.
 """
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Now
@@ -28,6 +29,9 @@ class Media(ShardedModel):
 
     user_id = models.BigIntegerField()
     caption = models.TextField(blank=True, default="")
+    # The caption's own comment id (the shard's next_id(), like a comment's): v1 clients read
+    # caption.id as the id of the owner's first comment. NULL for rows older than the column.
+    caption_id = models.BigIntegerField(null=True)
     filter_name = models.CharField(max_length=32, default="normal")
     object_prefix = models.CharField(max_length=64, default="")
     original_width = models.PositiveIntegerField(default=0)
@@ -41,6 +45,9 @@ class Media(ShardedModel):
     # {"twitter": {"status": "shared", "id": "...", "at": "<ISO 8601>", "attempts": 1}, ...}.
     # db_default: rows inserted by code older than this column get {} too.
     share_results = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()))
+    # The people tagged in the photo: [{"user_id": 123, "x": 0.3, "y": 0.6}], x and y in 0..1
+    # from the photo's top left (v1's users_in_photo positions).
+    users_in_photo = models.JSONField(default=list, db_default=Value([], output_field=models.JSONField()))
     like_count = models.PositiveIntegerField(default=0)
     comment_count = models.PositiveIntegerField(default=0)
     # The client's idempotency key: a retried upload finds the media it made.
@@ -145,17 +152,55 @@ class Tag(models.Model):
         return f"#{self.name}"
 
 
+FOURSQUARE_ID = RegexValidator(r"\A[0-9]{1,20}\Z", "A foursquare (v1) venue id is a number.")
+FOURSQUARE_V2_ID = RegexValidator(r"\A[0-9a-f]{24}\Z", "A foursquare v2 venue id is 24 hexadecimal digits.")
+FACEBOOK_PLACES_ID = RegexValidator(r"\A[0-9]{1,20}\Z", "A Facebook Places id is a number.")
+# The other services' ids a location can carry, in the order v1 documented them.
+EXTERNAL_IDS = {
+    "foursquare_v2_id": FOURSQUARE_V2_ID,
+    "foursquare_id": FOURSQUARE_ID,
+    "facebook_places_id": FACEBOOK_PLACES_ID,
+}
+
+
 class Location(models.Model):
-    """A named place photos are taken at (main database); its point is in the geo index too."""
+    """A named place photos are taken at (main database); its point is in the geo index too.
+
+    The external ids name the same place in foursquare (v1 and v2 venue ids)
+    and Facebook Places, so a client that knows the place from there finds
+    it with /v1/locations/search. Each names at most one location; NULL, not
+    "", for "none", so the unique constraints skip places without one.
+    """
 
     id = models.BigAutoField(primary_key=True)
     name = models.CharField(max_length=200)
     latitude = models.FloatField()
     longitude = models.FloatField()
+    foursquare_id = models.CharField(  # noqa: DJ001
+        max_length=20, null=True, blank=True, validators=[FOURSQUARE_ID], verbose_name="foursquare (v1) id"
+    )
+    foursquare_v2_id = models.CharField(  # noqa: DJ001
+        max_length=24, null=True, blank=True, validators=[FOURSQUARE_V2_ID], verbose_name="foursquare v2 id"
+    )
+    facebook_places_id = models.CharField(  # noqa: DJ001
+        max_length=20,
+        null=True,
+        blank=True,
+        validators=[FACEBOOK_PLACES_ID],
+        verbose_name="Facebook Places id",
+    )
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         db_table = "photos_location"
+        constraints = [
+            models.UniqueConstraint(
+                fields=[column],
+                condition=models.Q(**{f"{column}__isnull": False}),
+                name=f"photos_location_{column}",
+            )
+            for column in EXTERNAL_IDS
+        ]
 
     def __str__(self) -> str:
         return self.name

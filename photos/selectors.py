@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from instagram.api import APINotAllowedError
 from instagram.errors import APINotFoundError
 from photos import photomap
-from photos.cache import CommentCard, MediaCard, media_cards
+from photos.cache import COMMENTS_SHOWN, CommentCard, MediaCard, media_cards
 from photos.filters import filter_display_name
 from photos.models import Comment, Like, LikedMedia, Media
 from photos.refs import media_id_from_ref, media_ref, shortcode
@@ -162,13 +162,18 @@ def likers_of(*, viewer: User | None, card: MediaCard, count: int) -> list[Profi
     return [found[i] for i in ids if i in found]
 
 
-def comments_on(*, viewer: User | None, card: MediaCard, count: int) -> list[Comment]:
-    """Return the newest `count` comments, oldest first, but those of users a block hides from the viewer."""
+def comments_on(*, viewer: User | None, card: MediaCard, count: int) -> list[Comment | CommentCard]:
+    """Return the caption, then the newest `count` comments, oldest first, as GET .../comments lists them.
+
+    v1 listed the caption as the owner's first comment. Comments of users a
+    block hides from the viewer are left out.
+    """
     hidden = hidden_from(viewer)
     with shard_for_id(card.id, read_only=True):
         comments = Comment.objects.filter(media_id=card.id).exclude(user_id__in=hidden)
         newest = list(comments.order_by("-id")[:count])
-    return newest[::-1]
+    caption = caption_comment(card)
+    return [*([caption] if caption else []), *newest[::-1]]
 
 
 def permalink(media_id: int) -> str:
@@ -183,13 +188,15 @@ def epoch(moment: datetime) -> str:
 def media_objects(*, viewer: User | None, cards: list[MediaCard]) -> list[dict[str, Any]]:
     """Return `cards` as v1 media objects, with one multi-get for every user they mention.
 
-    The users a block hides from the viewer are left out of the embedded likes and comments.
+    The users a block hides from the viewer are left out of the embedded likes, comments and
+    users_in_photo.
     """
     hidden = hidden_from(viewer) if cards else set()
     people = profiles(
         {card.user_id for card in cards}
         | {liker for card in cards for liker in card.likers}
         | {comment.user_id for card in cards for comment in card.comments}
+        | {tag.user_id for card in cards for tag in card.users_in_photo}
     )
     liked = liked_by(user_id=viewer.id, media_ids=[card.id for card in cards]) if viewer else set()
     shown = {user_id: person for user_id, person in people.items() if user_id not in hidden}
@@ -198,6 +205,7 @@ def media_objects(*, viewer: User | None, cards: list[MediaCard]) -> list[dict[s
 
 def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) -> dict[str, Any]:
     owner = people[card.user_id]
+    caption = caption_comment(card)
     return {
         "id": media_ref(media_id=card.id, user_id=card.user_id),
         "type": "image",
@@ -208,23 +216,19 @@ def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) 
             name: {"url": cdn_url(rendition_key(card.object_prefix, name)), "width": size, "height": size}
             for name, size in RENDITION_SIZES.items()
         },
-        "caption": (
-            {
-                "id": str(card.id),
-                "text": card.caption,
-                "created_time": epoch(card.created_at),
-                "from": short_user(owner),
-            }
-            if card.caption
-            else None
-        ),
+        "caption": comment_object(caption, owner) if caption else None,
         "likes": {
             "count": card.like_count,
             "data": [short_user(people[i]) for i in card.likers if i in people],
         },
         "comments": {
-            "count": card.comment_count,
-            "data": [comment_object(c, people[c.user_id]) for c in card.comments if c.user_id in people],
+            # The caption is the owner's first comment (v1): counted, and listed while among the newest.
+            "count": card.comment_count + (1 if caption else 0),
+            "data": [
+                comment_object(c, people[c.user_id])
+                for c in [*([caption] if caption else []), *card.comments][-COMMENTS_SHOWN:]
+                if c.user_id in people
+            ],
         },
         "user_has_liked": has_liked,
         "tags": list(card.tags),
@@ -238,10 +242,23 @@ def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) 
             if card.location
             else None
         ),
-        "users_in_photo": [],
+        "users_in_photo": [
+            {"user": short_user(people[tag.user_id]), "position": {"x": tag.x, "y": tag.y}}
+            for tag in card.users_in_photo
+            if tag.user_id in people
+        ],
         "attribution": None,
         "user": short_user(owner),
     }
+
+
+def caption_comment(card: MediaCard) -> CommentCard | None:
+    """Return the caption as v1 served it: the owner's first comment, under its own comment id."""
+    if not card.caption:
+        return None
+    return CommentCard(
+        id=card.caption_id, user_id=card.user_id, text=card.caption, created_at=card.created_at
+    )
 
 
 def short_user(user: Profile | User) -> dict[str, Any]:
@@ -259,7 +276,7 @@ def comment_object(comment: Comment | CommentCard, author: Profile | User) -> di
     }
 
 
-def comment_objects(comments: list[Comment]) -> list[dict[str, Any]]:
+def comment_objects(comments: list[Comment | CommentCard]) -> list[dict[str, Any]]:
     """Return `comments` as v1 comment objects (one multi-get of their authors)."""
     authors = profiles({c.user_id for c in comments})
     return [comment_object(c, authors[c.user_id]) for c in comments if c.user_id in authors]

@@ -1,6 +1,7 @@
 """v1 media endpoints: upload, media, likes, comments, a user's recent and liked media."""
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 from django.http import HttpRequest, JsonResponse
 
@@ -31,6 +32,7 @@ from photos.cache import MediaCard
 from photos.imaging import MAX_UPLOAD_BYTES
 from photos.indexes import location_media_ids, search_tags, tag_info, tag_media_ids
 from photos.models import Location
+from photos.places import external_ids, locations_with
 from photos.refs import media_id_from_shortcode
 from photos.selectors import (
     access_media,
@@ -45,6 +47,7 @@ from photos.selectors import (
     visible_cards,
 )
 from photos.text import fold_tag, is_valid_tag, normalize_tag
+from sharding.ids import MAX_ID, min_id_at
 from users.cache import profile
 from users.models import User
 from users.selectors import access_content_owner
@@ -211,24 +214,49 @@ def _point(values: dict[str, str]) -> tuple[float, float, int]:
     return latitude, longitude, distance
 
 
+def _search_window(values: dict[str, str]) -> tuple[float, float]:
+    """Return a media search's (min, max) Unix times, v1's window: 5 days unless asked, 7 at most.
+
+    max_timestamp defaults to now and min_timestamp to 5 days before it.
+    """
+    min_time, max_time = timestamp_param(values, "min_timestamp"), timestamp_param(values, "max_timestamp")
+    until = max_time.timestamp() if max_time else time.time()
+    since = min_time.timestamp() if min_time else until - geo.SEARCH_DEFAULT_SPAN_S
+    if since > until:
+        raise APIInvalidParametersError("min_timestamp must not be after max_timestamp.")
+    if until - since > geo.SEARCH_MAX_SPAN_S:
+        raise APIInvalidParametersError(
+            "min_timestamp and max_timestamp may be at most 7 days apart (max_timestamp defaults to now)."
+        )
+    return since, until
+
+
 @api_endpoint(methods=("GET",), public=True)
 def media_search(request: HttpRequest) -> JsonResponse:
-    """Media taken within `distance` meters of lat/lng, newest first (the Redis GEO index: photos.geo)."""
+    """Media taken within `distance` meters of lat/lng, newest first (the Redis GEO index: photos.geo).
+
+    Each media carries its `distance` in meters from the point, as in v1.
+    """
     values = params(request)
     latitude, longitude, distance = _point(values)
-    min_time, max_time = timestamp_param(values, "min_timestamp"), timestamp_param(values, "max_timestamp")
+    since, until = _search_window(values)
     try:
-        ids = geo.search_media(
+        found = geo.search_media_near(
             latitude=latitude,
             longitude=longitude,
             distance_m=distance,
-            min_time=min_time.timestamp() if min_time else None,
-            max_time=max_time.timestamp() if max_time else None,
+            min_time=since,
+            max_time=until,
             count=count_param(values, default=PAGE_SIZE, high=MAX_PAGE),
         )
     except ValueError as exc:
         raise APIInvalidParametersError(f"{exc}.") from None
-    return media_page(request, visible_cards(viewer=_viewer(request), ids=ids))
+    meters = dict(found)
+    cards = visible_cards(viewer=_viewer(request), ids=[media_id for media_id, _ in found])
+    items = media_objects(viewer=_viewer(request), cards=cards)
+    for item in items:
+        item["distance"] = meters[int(item["id"].partition("_")[0])]
+    return envelope(items, pagination={})
 
 
 @api_endpoint(methods=("GET",), public=True)
@@ -257,18 +285,44 @@ def tag(request: HttpRequest, name: str) -> JsonResponse:
     return envelope(_tag_object(_tag_name(name), found.media_count if found else 0))
 
 
+TAG_DEPRECATION = (
+    "next_max_id and min_id are deprecated for this endpoint; use min_tag_id and max_tag_id instead"
+)
+
+
+def _tag_cursor(values: dict[str, str], name: str, alias: str) -> int | None:
+    """A tag page's bound: `max_tag_id` (or `min_tag_id`), else its older twin `max_id` (`min_id`)."""
+    if values.get(name, "").strip():
+        return media_id_param(values, name)
+    return media_id_param(values, alias)
+
+
 @api_endpoint(methods=("GET",), public=True)
 def tag_recent_media(request: HttpRequest, name: str) -> JsonResponse:
-    """One page of a tag's media, newest first; `max_tag_id`/`min_tag_id` page as in v1."""
+    """One page of a tag's media, newest first, paged as v1 did.
+
+    `max_tag_id`/`min_tag_id` bound the page (`max_id`/`min_id` are their
+    older names). The pagination carries v1's fields: `next_max_tag_id`
+    and its deprecated twin `next_max_id` while older media remain, and
+    `min_tag_id`/`next_min_id`, the page's newest id, to poll for newer.
+    """
     values = params(request)
     count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     ids = tag_media_ids(
         name=_tag_name(name),
-        max_id=id_param(values, "max_tag_id"),
-        min_id=id_param(values, "min_tag_id"),
-        count=count,
+        max_id=_tag_cursor(values, "max_tag_id", "max_id"),
+        min_id=_tag_cursor(values, "min_tag_id", "min_id"),
+        count=count + 1,  # one more says whether another page exists
     )
-    return id_page(request, ids, count=count, cursor="max_tag_id")
+    page = ids[:count]
+    pagination: dict[str, str] = {"deprecation_warning": TAG_DEPRECATION}
+    if page:
+        pagination["next_min_id"] = pagination["min_tag_id"] = str(page[0])
+    if len(ids) > count:
+        pagination["next_max_tag_id"] = pagination["next_max_id"] = str(page[-1])
+        pagination["next_url"] = next_url(request, max_tag_id=str(page[-1]))
+    cards = visible_cards(viewer=_viewer(request), ids=page)
+    return envelope(media_objects(viewer=_viewer(request), cards=cards), pagination=pagination)
 
 
 @api_endpoint(methods=("GET",), public=True)
@@ -297,24 +351,50 @@ def location(request: HttpRequest, location_ref: str) -> JsonResponse:
     return envelope(_location_object(_location(location_ref)))
 
 
+def _location_media_bounds(values: dict[str, str]) -> tuple[int | None, int | None]:
+    """Return the (max_id, min_id) of a location page: min_id/max_id and min/max_timestamp, the tighter.
+
+    A media id starts with the time it was made (sharding.ids), so a time
+    bound is an id bound: min_timestamp keeps ids from the first id of that
+    second, max_timestamp those below the first id of the next second.
+    """
+    max_id, min_id = media_id_param(values, "max_id"), media_id_param(values, "min_id")
+    min_time, max_time = timestamp_param(values, "min_timestamp"), timestamp_param(values, "max_timestamp")
+    if min_time is not None and max_time is not None and min_time > max_time:
+        raise APIInvalidParametersError("min_timestamp must not be after max_timestamp.")
+    if min_time is not None:
+        after = min(min_id_at(min_time), MAX_ID) - 1
+        min_id = after if min_id is None else max(min_id, after)
+    if max_time is not None:
+        before = min(min_id_at(max_time + timedelta(seconds=1)), MAX_ID)
+        max_id = before if max_id is None else min(max_id, before)
+    return max_id, min_id
+
+
 @api_endpoint(methods=("GET",), public=True)
 def location_recent_media(request: HttpRequest, location_ref: str) -> JsonResponse:
     place = _location(location_ref)
     values = params(request)
     count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
-    ids = location_media_ids(
-        location_id=place.id,
-        max_id=media_id_param(values, "max_id"),
-        min_id=media_id_param(values, "min_id"),
-        count=count,
-    )
+    max_id, min_id = _location_media_bounds(values)
+    ids = location_media_ids(location_id=place.id, max_id=max_id, min_id=min_id, count=count)
     return id_page(request, ids, count=count, cursor="max_id")
 
 
 @api_endpoint(methods=("GET",), public=True)
 def location_search(request: HttpRequest) -> JsonResponse:
-    """Named places within `distance` meters of lat/lng, nearest first."""
+    """Named places within `distance` meters of lat/lng, nearest first; or the place an external id names.
+
+    v1: with `foursquare_v2_id`, `foursquare_id` or `facebook_places_id`,
+    lat and lng are not needed; the answer is the location carrying that id
+    (an empty list when none does).
+    """
     values = params(request)
+    place_ids = external_ids(values)
+    if place_ids:
+        if values.get("lat", "").strip() or values.get("lng", "").strip():
+            _point(values)  # given, they must still be a point: a bad one is a 400, never ignored
+        return envelope([_location_object(place) for place in locations_with(place_ids)])
     latitude, longitude, distance = _point(values)
     count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     nearby = geo.search_locations(latitude=latitude, longitude=longitude, distance_m=distance, count=count)

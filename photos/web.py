@@ -79,15 +79,18 @@ def photo_page(*, media: dict[str, Any]) -> HttpResponse:
     """Render the page of a v1 media object the anonymous visitor may see."""
     image = media["images"]["standard_resolution"]
     caption = media["caption"]["text"] if media["caption"] else ""
+    # v1 lists and counts the caption as the owner's first comment; the page shows it once, above.
+    caption_id = media["caption"]["id"] if media["caption"] else None
+    comments = [comment for comment in media["comments"]["data"] if comment["id"] != caption_id]
     context = {
         "media": media,
         "user": media["user"],
         "image": image,
         "caption": caption,
         "caption_pieces": linked_pieces(text=caption),
+        "comment_count": media["comments"]["count"] - (1 if caption_id else 0),
         "comments": [
-            {"from": comment["from"], "pieces": linked_pieces(text=comment["text"])}
-            for comment in media["comments"]["data"]
+            {"from": comment["from"], "pieces": linked_pieces(text=comment["text"])} for comment in comments
         ],
         "created": datetime.fromtimestamp(int(media["created_time"]), tz=UTC),
     }

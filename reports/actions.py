@@ -68,6 +68,9 @@ def check_report_comment(
     card = access_media(viewer=reporter, ref=media_ref)
     if not is_digits(comment_ref) or len(comment_ref) > 19:
         raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
+    if card.caption and int(comment_ref) == card.caption_id:
+        # Listed as the owner's first comment (v1), the caption is the photo's: report the photo.
+        return check_report_media(reporter=reporter, media_ref=media_ref, values=values)
     with shard_for_id(card.id, read_only=True):
         author_id = (
             Comment.objects.filter(id=int(comment_ref), media_id=card.id)

@@ -46,6 +46,8 @@ def fetch_many(
     fields = list(model._meta.concrete_fields)
     names = [f.attname for f in fields]
     columns = ", ".join(f'"{f.column}"' for f in fields)
+    # A raw query skips the fields' own conversions (a JSONField's text to its value): apply them.
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
     fetched: dict[int, M] = {}
     for alias, rows in query_shards(
         missing,
@@ -54,7 +56,10 @@ def fetch_many(
         what=f"a multi-get of {model.__name__}",
     ):
         for row in rows:
-            obj = model.from_db(alias, names, row)
+            values = list(row)
+            for i, convert in converters:
+                values[i] = convert(values[i], None, connections[alias])
+            obj = model.from_db(alias, names, values)
             fetched[obj.pk] = obj
     if cache is not None and fetched:
         cache.set_many({object_cache_key(model, i): obj for i, obj in fetched.items()}, cache_timeout)

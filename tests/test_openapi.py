@@ -7,8 +7,10 @@ bounded schemathesis fuzz through nginx finds no 5xx, no answer outside the
 v1 envelope and none its schemas reject.
 """
 
+import json
 import os
 import re
+import secrets
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -298,6 +300,7 @@ def test_photo_answers_conform(
     owner, fan = sign_up(healthy_stack.api, http, prefix="oa"), sign_up(healthy_stack.api, http, prefix="oa")
     mine, theirs = {"Authorization": f"Bearer {owner.token}"}, {"Authorization": f"Bearer {fan.token}"}
     tag, place = f"oa{uuid.uuid4().hex[:12]}", (37.8080, -122.4177)
+    venue = secrets.token_hex(12)
     upload = {
         "body": {
             "photo": jpeg(300, 200),
@@ -306,6 +309,8 @@ def test_photo_answers_conform(
             "lat": place[0],
             "lng": place[1],
             "location_name": f"Pier {tag}",
+            "foursquare_v2_id": venue,
+            "users_in_photo": json.dumps([{"user_id": fan.id, "x": 0.25, "y": 0.75}]),
         },
         "media_type": MULTIPART,
         "headers": {**mine, "Idempotency-Key": uuid.uuid4().hex},
@@ -359,7 +364,9 @@ def test_photo_answers_conform(
     )
     api.call("GET", "/v1/media/{media_ref}/comments", path_parameters=ref, headers=mine)
     shown = api.call("GET", "/v1/media/{media_ref}", path_parameters=ref, headers=theirs)["data"]
-    assert (shown["likes"]["count"], shown["comments"]["count"], shown["user_has_liked"]) == (1, 2, True)
+    # The caption is the owner's first comment (v1), then the two.
+    assert (shown["likes"]["count"], shown["comments"]["count"], shown["user_has_liked"]) == (1, 3, True)
+    assert [person["user"]["id"] for person in shown["users_in_photo"]] == [fan.id]
     api.call(
         "DELETE",
         "/v1/media/{media_ref}/comments/{comment_ref}",
@@ -391,7 +398,14 @@ def test_photo_answers_conform(
         query={"count": 1},
         headers=theirs,
     )
-    assert set(page["pagination"]) == {"next_url", "next_max_tag_id"}
+    assert set(page["pagination"]) == {
+        "next_url",
+        "next_max_tag_id",
+        "next_max_id",
+        "min_tag_id",
+        "next_min_id",
+        "deprecation_warning",
+    }
     found = api.call("GET", "/v1/tags/search", query={"q": f"#{tag[:-1]}"}, headers=theirs)["data"]
     assert [t["name"] for t in found] == [tag]
     api.call(
@@ -404,6 +418,15 @@ def test_photo_answers_conform(
         query={"count": 1},
         headers=theirs,
     )
+    api.call(
+        "GET",
+        "/v1/locations/{location_ref}/media/recent",
+        path_parameters={"location_ref": location_id},
+        query={"min_timestamp": int(media["created_time"]), "max_timestamp": int(media["created_time"])},
+        headers=theirs,
+    )
+    by_venue = api.call("GET", "/v1/locations/search", query={"foursquare_v2_id": venue}, headers=theirs)
+    assert [p["id"] for p in by_venue["data"]] == [location_id]
     near = {"lat": place[0], "lng": place[1], "distance": 50}
     places = api.call("GET", "/v1/locations/search", query=near, headers=theirs)["data"]
     assert location_id in [p["id"] for p in places]

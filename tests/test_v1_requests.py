@@ -82,7 +82,8 @@ def test_method_delete_on_a_post_deletes(pair: tuple[Account, Account, str]) -> 
         timeout=15,
     )
     assert response.status_code == 200, response.text
-    assert author.data(f"media/{media_id}/comments") == []
+    # Only the caption is left: the owner's first comment (v1).
+    assert [c["text"] for c in author.data(f"media/{media_id}/comments")] == ["suffix"]
 
 
 def jsonp(response: requests.Response, callback: str) -> dict[str, Any]:
@@ -195,7 +196,7 @@ def test_a_client_id_alone_reads_public_content_as_nobody(
     assert data(f"users/{public.id}")["username"] == public.username
     assert data(f"media/{shown}")["id"] == shown
     assert data(f"media/{shown}")["user_has_liked"] is False
-    assert [c["text"] for c in data(f"media/{shown}/comments")] == ["first"]
+    assert [c["text"] for c in data(f"media/{shown}/comments")] == [f"open #{tag}", "first"]  # caption first
     assert data(f"media/{shown}/likes") == []
     assert [m["id"] for m in data(f"users/{public.id}/media/recent")] == [shown]
     assert [m["id"] for m in data(f"tags/{tag}/media/recent")] == [shown]

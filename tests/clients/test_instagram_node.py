@@ -8,6 +8,8 @@ NODE_EXTRA_CA_CERTS, as an app would trust a real certificate.
 
 import json
 import os
+import random
+import secrets
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -69,7 +71,7 @@ def test_reads_and_writes_over_https(healthy_stack: Stack, http: Any, instagram_
         sign_up(healthy_stack.api, http, prefix="nodea"),
         sign_up(healthy_stack.api, http, prefix="nodeb"),
     )
-    tag = f"nodetag{alice.id}"
+    tag = f"nodetag{alice.id}"  # its own tag: a stack that ran this test before has older #nodetag media
     media_id = alice.post_photo(jpeg(320, 320), caption=f"#{tag}")["id"]
     bob.act(alice, "follow")
     app = register(name="Node era app")
@@ -94,14 +96,15 @@ def test_reads_and_writes_over_https(healthy_stack: Stack, http: Any, instagram_
     assert [m["id"] for m in feed[0]] == [media_id]
     assert media[0]["caption"]["text"] == f"#{tag}"
     assert [u["username"] for u in likes[0]] == [bob.username]
-    assert [c["text"] for c in comments[0]] == ["Seen from Node"]
+    assert [c["text"] for c in comments[0]] == [f"#{tag}", "Seen from Node"]  # the caption first (v1)
+    assert comments[0][0]["id"] == media[0]["caption"]["id"]
     assert relationship[0]["outgoing_status"] == "follows"
     assert [m["id"] for m in tagged[0]] == [media_id]
     # The rate-limit headers reach the library (its remaining, limit arguments).
     assert feed[-1] > 0
     after = alice.data(f"media/{media_id}")
     assert after["likes"]["count"] == 0
-    assert after["comments"]["count"] == 1
+    assert after["comments"]["count"] == 2  # the caption and bob's
 
 
 def test_signed_calls_and_client_id_reads(healthy_stack: Stack, http: Any, instagram_node: Run) -> None:
@@ -239,7 +242,62 @@ def test_every_other_call_of_the_library(
         [step(as_bob, "add_comment", placed["id"], "From Node"), step(as_bob, "comments", placed["id"])]
     )
     ok(posted)
-    (comment,) = ok(listed)[0]
+    caption, comment = ok(listed)[0]  # the caption is the owner's first comment
+    assert (caption["text"], comment["text"]) == (f"Pier #{tag}", "From Node")
     (removed,) = instagram_node([step(as_bob, "del_comment", placed["id"], comment["id"])])
     ok(removed)
-    assert alice.data(f"media/{placed['id']}")["comments"]["count"] == 0
+    assert alice.data(f"media/{placed['id']}")["comments"]["count"] == 1
+
+
+def test_places_times_and_tag_pages_as_node_calls_them(
+    healthy_stack: Stack, http: Any, instagram_node: Run
+) -> None:
+    """location_search by a venue's ids, location_media_recent by time, tag pages by next_max_tag_id."""
+    alice = sign_up(healthy_stack.api, http, prefix="nodep")
+    tag, venue, page = f"nodepage{alice.id}", secrets.token_hex(12), str(random.randrange(10**9, 10**15))
+    posted = [
+        alice.post_photo(
+            jpeg(200, 200),
+            caption=f"#{tag} {n}",
+            lat=str(-52.5 + n / 1e4),
+            lng=str(float(alice.id) % 170),
+            location_name=f"Node venue {alice.id}",
+            foursquare_v2_id=venue,
+            facebook_places_id=page,
+        )
+        for n in range(3)
+    ]
+    place = posted[0]["location"]["id"]
+    assert {m["location"]["id"] for m in posted} == {place}
+    use = {"access_token": alice.token}
+    newest = int(posted[-1]["created_time"])
+    found_v2, found_fb, by_time, early = (
+        ok(r)
+        for r in instagram_node(
+            [
+                {"use": use, "call": "location_search", "args": [{"foursquare_v2_id": venue}]},
+                {"use": use, "call": "location_search", "args": [{"facebook_places_id": page}]},
+                {
+                    "use": use,
+                    "call": "location_media_recent",
+                    "args": [place, {"min_timestamp": newest - 600, "max_timestamp": newest}],
+                },
+                {"use": use, "call": "location_media_recent", "args": [place, {"max_timestamp": 1300000000}]},
+            ]
+        )
+    )
+    assert [p["id"] for p in found_v2[0]] == [p["id"] for p in found_fb[0]] == [place]
+    assert [m["id"] for m in by_time[0]] == [m["id"] for m in reversed(posted)]
+    assert early[0] == []
+
+    # What the library's pagination.next() sends: max_tag_id=<next_max_tag_id>, until there is none.
+    seen: list[str] = []
+    options: dict[str, Any] = {"count": 2}
+    for _ in range(5):
+        (result,) = instagram_node([{"use": use, "call": "tag_media_recent", "args": [tag, options]}])
+        items, pagination = ok(result)[:2]
+        seen += [m["id"] for m in items]
+        if "next_max_tag_id" not in pagination:
+            break
+        options = {**options, "max_tag_id": pagination["next_max_tag_id"]}
+    assert seen == [m["id"] for m in reversed(posted)]

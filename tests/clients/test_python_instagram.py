@@ -9,6 +9,8 @@ written with it must work unchanged: every call here goes through nginx.
 
 import json
 import os
+import random
+import secrets
 import subprocess
 import sys
 from collections.abc import Callable
@@ -172,9 +174,9 @@ def test_reads_build_the_clients_objects(python_instagram: Run, scene: dict[str,
     assert one["caption"]["text"] == f"Number 2 #{tag}"
     assert one["images"]["standard_resolution"]["url"].startswith("http")
     assert one["like_count"] == 0
-    assert one["comment_count"] == 0
+    assert one["comment_count"] == 1  # the caption: the owner's first comment (v1)
     assert by_code["id"] == newest
-    assert comments == []
+    assert [(c["id"], c["text"]) for c in comments] == [(one["caption"]["id"], f"Number 2 #{tag}")]
     assert likes == []
     assert alice.username in [u["username"] for u in search]
     assert [u["username"] for u in follows[0]] == [alice.username]
@@ -205,7 +207,8 @@ def test_writes_as_the_client_sends_them(python_instagram: Run, scene: dict[str,
         ]
     )
     ok(comment)
-    (posted,) = ok(comments)
+    caption, posted = ok(comments)
+    assert caption["text"] == f"Number 0 #{scene['tag']}"
     assert posted["__class__"] == "Comment"
     assert posted["text"] == "Lovely light"
     assert posted["user"]["username"] == bob.username
@@ -217,7 +220,7 @@ def test_writes_as_the_client_sends_them(python_instagram: Run, scene: dict[str,
     ok(remove)
     counts = alice.data(f"media/{target}")
     assert counts["likes"]["count"] == 0
-    assert counts["comments"]["count"] == 0
+    assert counts["comments"]["count"] == 1  # the caption stays
 
     unfollow, relationship = python_instagram(
         [
@@ -387,3 +390,52 @@ def test_places_requests_and_subscriptions(
     )
     ok(deleted)
     assert not Subscription.objects.filter(id=int(subscription["id"])).exists()
+
+
+def test_the_v1_contract_as_the_client_reads_it(python_instagram: Run, scene: dict[str, Any]) -> None:
+    """A foursquare venue, users_in_photo, the caption as first comment and tag paging, as an app saw them."""
+    alice, bob, tag, media = scene["alice"], scene["bob"], scene["tag"], scene["media"]
+    venue = secrets.token_hex(12)
+    lat, lng = random.uniform(-60, -45), random.uniform(-170, 170)
+    people = json.dumps([{"user": {"id": bob.id}, "position": {"x": 0.25, "y": 0.5}}])
+    posted = alice.post_photo(
+        jpeg(320, 320),
+        caption=f"Number 3 #{tag}",
+        lat=str(lat),
+        lng=str(lng),
+        location_name="Era venue",
+        foursquare_v2_id=venue,
+        users_in_photo=people,
+    )
+    results = python_instagram(
+        [
+            as_bob(scene, "location_search", foursquare_v2_id=venue),
+            as_bob(scene, "media", posted["id"]),
+            as_bob(scene, "media_comments", posted["id"]),
+            as_bob(scene, "tag_recent_media", tag_name=tag, count=3),
+            as_bob(scene, "media_search", lat=str(lat), lng=str(lng)),
+        ]
+    )
+    places, one, comments, (first_page, next_url), nearby = map(ok, results)
+
+    assert [(p["__class__"], p["id"], p["name"]) for p in places] == [
+        ("Location", posted["location"]["id"], "Era venue")
+    ]
+    (tagged,) = one["users_in_photo"]
+    assert tagged["__class__"] == "UserInPhoto"
+    assert (tagged["user"]["username"], tagged["position"]["x"], tagged["position"]["y"]) == (
+        bob.username,
+        0.25,
+        0.5,
+    )
+    assert [(c["id"], c["text"]) for c in comments] == [(one["caption"]["id"], f"Number 3 #{tag}")]
+    assert [m["id"] for m in nearby] == [posted["id"]]
+
+    # The client follows next_url to the end: every media of the tag once, newest first.
+    seen = [m["id"] for m in first_page]
+    while next_url:
+        (page,) = python_instagram([as_bob(scene, "tag_recent_media", tag_name=tag, with_next_url=next_url)])
+        items, next_url = ok(page)
+        seen += [m["id"] for m in items]
+        assert len(seen) <= 10
+    assert seen == [posted["id"], *reversed(media)]

@@ -3,6 +3,7 @@ endpoints, and every documented call made against it twice: through nginx over
 HTTP and over HTTPS (the stack's own CA), as the clients of the era called
 api.instagram.com."""
 
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ class World:
     carol: Account  # private
     tag: str
     place: str  # the name of alice's first photo's place (each module's world its own)
+    venue: dict[str, str]  # that place's foursquare and Facebook ids
     photos: list[dict[str, Any]]  # alice's, newest last
     comment_id: str
     app: Client  # a third-party app, for client_id reads
@@ -49,8 +51,18 @@ def built(stack: Stack) -> Iterator[World]:
         assert carol.post("accounts/edit", is_private="true").status_code == 200
         tag = f"conf{uuid.uuid4().hex[:10]}"
         place = f"Pier 39 {tag}"
+        venue = {  # the place as foursquare (v1 and v2) and Facebook Places know it
+            "foursquare_v2_id": secrets.token_hex(12),
+            "foursquare_id": str(secrets.randbelow(10**12)),
+            "facebook_places_id": str(secrets.randbelow(10**15)),
+        }
         first = alice.post_photo(
-            jpeg(640, 640), caption=f"Pier at dusk #{tag}", filter="x-pro-ii", location_name=place, **PIER
+            jpeg(640, 640),
+            caption=f"Pier at dusk #{tag}",
+            filter="x-pro-ii",
+            location_name=place,
+            **PIER,
+            **venue,
         )
         photos = [first]
         photos += [alice.post_photo(jpeg(320, 320), caption=f"#{tag}"), alice.post_photo(jpeg(320, 320))]
@@ -65,6 +77,7 @@ def built(stack: Stack) -> Iterator[World]:
             carol=carol,
             tag=tag,
             place=place,
+            venue=venue,
             photos=photos,
             comment_id=comment.json()["data"]["id"],
             app=register(),

@@ -105,6 +105,8 @@ MEDIA = Obj(
     },
     optional={"videos": Obj({"low_resolution": IMAGE, "standard_resolution": IMAGE})},
 )
+# media/search's items: the media and how far they are from the point searched, in meters.
+SEARCHED_MEDIA = Obj({**MEDIA.keys, "distance": NUMBER}, optional=MEDIA.optional)
 TAG = Obj({"name": str, "media_count": int})
 RELATIONSHIP = Obj(
     {

@@ -4,7 +4,7 @@
 import time
 
 from tests.conformance.conftest import PIER, World, ok, public_read
-from tests.conformance.shapes import COMMENT, MEDIA, NULL, SHORT_USER, check
+from tests.conformance.shapes import COMMENT, MEDIA, NULL, SEARCHED_MEDIA, SHORT_USER, check
 from tests.photos.images import jpeg
 from tests.v1 import sign_up
 
@@ -19,10 +19,13 @@ def test_get_media_by_id(world: World) -> None:
     assert media["user_has_liked"] is True
     assert media["likes"]["count"] == 1
     assert media["likes"]["data"][0]["id"] == world.bob.id
-    assert media["comments"]["count"] == 1
-    assert media["comments"]["data"][0]["text"] == "What a view"
     assert media["caption"]["text"] == f"Pier at dusk #{world.tag}"
     assert media["caption"]["from"]["id"] == world.alice.id
+    # The caption is the owner's first comment, with an id of its own.
+    assert media["caption"]["id"] != media["id"].split("_")[0]
+    assert media["comments"]["count"] == 2
+    assert [c["text"] for c in media["comments"]["data"]] == [media["caption"]["text"], "What a view"]
+    assert media["comments"]["data"][0]["id"] == media["caption"]["id"]
     assert media["location"]["name"] == world.place
     assert (media["location"]["latitude"], media["location"]["longitude"]) == (
         float(PIER["lat"]),
@@ -44,22 +47,26 @@ def test_get_media_by_shortcode(world: World) -> None:
 
 def test_media_search_with_lat_lng_distance_and_timestamps(world: World) -> None:
     near = {"lat": PIER["lat"], "lng": PIER["lng"]}
-    found = ok(world.bob.get("media/search", **near, distance=100), [MEDIA])
+    found = ok(world.bob.get("media/search", **near, distance=100), [SEARCHED_MEDIA])
     assert world.photos[0]["id"] in [m["id"] for m in found]
     assert all(m["location"] is not None for m in found)
     created = int(world.photos[0]["created_time"])
     window = {"min_timestamp": created - 60, "max_timestamp": created + 60}
     assert world.photos[0]["id"] in [
-        m["id"] for m in ok(world.bob.get("media/search", **near, **window), [MEDIA])
+        m["id"] for m in ok(world.bob.get("media/search", **near, **window), [SEARCHED_MEDIA])
     ]
     past = {"min_timestamp": created - 7200, "max_timestamp": created - 3600}
-    assert ok(world.bob.get("media/search", **near, **past), [MEDIA]) == []
+    assert ok(world.bob.get("media/search", **near, **past), [SEARCHED_MEDIA]) == []
     # One kilometre north is outside a 100 m circle.
     assert world.photos[0]["id"] not in [
         m["id"]
-        for m in ok(world.bob.get("media/search", lat="37.8177", lng=PIER["lng"], distance=100), [MEDIA])
+        for m in ok(
+            world.bob.get("media/search", lat="37.8177", lng=PIER["lng"], distance=100), [SEARCHED_MEDIA]
+        )
     ]
-    assert world.photos[0]["id"] in [m["id"] for m in ok(public_read(world, "media/search", **near), [MEDIA])]
+    assert world.photos[0]["id"] in [
+        m["id"] for m in ok(public_read(world, "media/search", **near), [SEARCHED_MEDIA])
+    ]
 
 
 def test_media_popular(world: World) -> None:

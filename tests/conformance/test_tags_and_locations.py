@@ -1,6 +1,8 @@
 """Tag, location and geography endpoints, as instagram.com/developer/endpoints/tags/,
 /locations/ and /geographies/ documented them."""
 
+import pytest
+
 from tests.conformance.conftest import PIER, World, ok, public_read
 from tests.conformance.shapes import LOCATION, MEDIA, TAG, Obj, paging
 
@@ -86,3 +88,33 @@ def test_location_media_recent_with_min_and_max_id(world: World) -> None:
     assert [m["id"] for m in ok(public_read(world, path), [MEDIA], pagination=paging("next_max_id"))] == [
         world.photos[0]["id"]
     ]
+
+
+@pytest.mark.parametrize("kind", ["foursquare_v2_id", "foursquare_id", "facebook_places_id"])
+def test_location_search_by_a_venue_id(world: World, kind: str) -> None:
+    place = world.photos[0]["location"]
+    assert ok(world.bob.get("locations/search", **{kind: world.venue[kind]}), [LOCATION]) == [place]
+    assert ok(public_read(world, "locations/search", **{kind: world.venue[kind]}), [LOCATION]) == [place]
+    assert ok(world.bob.get("locations/search", foursquare_v2_id="0" * 24), [LOCATION]) == []
+
+
+def test_location_media_recent_with_min_and_max_timestamp(world: World) -> None:
+    place = world.photos[0]["location"]
+    path = f"locations/{place['id']}/media/recent"
+    created = int(world.photos[0]["created_time"])
+    inside = {"min_timestamp": created - 60, "max_timestamp": created + 60}
+    found = ok(world.bob.get(path, **inside), [MEDIA], pagination=paging("next_max_id"))
+    assert [m["id"] for m in found] == [world.photos[0]["id"]]
+    before = {"max_timestamp": created - 3600}
+    assert ok(world.bob.get(path, **before), [MEDIA], pagination=paging("next_max_id")) == []
+
+
+def test_tag_pagination_names_its_cursors_as_v1_did(world: World) -> None:
+    first = world.bob.get(f"tags/{world.tag}/media/recent", count=1)
+    ok(first, [MEDIA], pagination=tag_paging())
+    pagination = first.json()["pagination"]
+    assert {"next_url", "next_max_tag_id", "next_max_id", "min_tag_id", "next_min_id"} <= set(pagination)
+    assert pagination["next_max_id"] == pagination["next_max_tag_id"]
+    # min_tag_id: what a client sends later to get only what is newer than this page.
+    newer = world.bob.get(f"tags/{world.tag}/media/recent", min_tag_id=pagination["min_tag_id"])
+    assert ok(newer, [MEDIA], pagination=tag_paging()) == []

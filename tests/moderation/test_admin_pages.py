@@ -32,8 +32,8 @@ def test_an_operator_sees_and_removes_a_comment(signup: Any, admin: AdminSession
     assert f'id="comment-{rude}"' not in done.text
     assert f'id="comment-{kept}"' in done.text
     shown = owner.data(f"media/{media['id']}")
-    assert shown["comments"]["count"] == 1
-    assert [c["id"] for c in shown["comments"]["data"]] == [kept]
+    assert shown["comments"]["count"] == 2  # the caption, the owner's first comment (v1), and kept
+    assert [c["id"] for c in shown["comments"]["data"]] == [media["caption"]["id"], kept]
 
     history = LogEntry.objects.filter(object_id=owner.id, user_id=int(admin.account.id))
     assert [entry.change_message for entry in history] == [f"Removed comment {rude} on photo {media_id}."]

@@ -45,8 +45,11 @@ def test_upload_returns_a_v1_media_object(signup: Any) -> None:
     assert media["tags"] == ["sunset"]
     assert media["link"].endswith(f"/p/{shortcode(int(media_id))}/")
     assert media["likes"] == {"count": 0, "data": []}
-    assert media["comments"] == {"count": 0, "data": []}
+    # v1: the caption is the owner's first comment, under its own comment id.
+    assert media["caption"]["id"] not in (media_id, media["id"])
+    assert media["comments"] == {"count": 1, "data": [media["caption"]]}
     assert media["user_has_liked"] is False
+    assert media["users_in_photo"] == []
     assert media["location"] is None
     assert set(media["images"]) == set(SIZES)
     for name, size in SIZES.items():

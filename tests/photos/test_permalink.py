@@ -92,6 +92,9 @@ def test_page_shows_the_photo_owner_caption_likes_and_comments(signup: Any, heal
     assert ("/explore/tags/goldenhour/", "#goldenhour") in page.links  # comments are linked too
     assert ">1 like<" in html
     assert "Lovely light" in html
+    # The caption, v1's first comment, is shown once above the comments, not as one of them.
+    assert ">1 comment<" in html
+    assert html.count('<li class="comment">') == 1
     assert "Pier 39" in html
     [photo] = page.images
     assert photo["width"] == photo["height"] == "612"

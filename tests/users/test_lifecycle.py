@@ -183,7 +183,9 @@ def assert_all_gone(life: dict[str, Any], http: requests.Session, stack: Stack) 
     kevin, bob, carol = life["kevin"], life["bob"], life["carol"]
     assert igctl("accounts", "verify-deleted", kevin.id).strip().endswith("nothing left")
     theirs = carol.data(f"media/{life['theirs']['id']}")
-    assert (theirs["likes"]["count"], theirs["comments"]["count"]) == (0, 0)
+    assert theirs["likes"]["count"] == 0
+    assert [c["from"]["id"] for c in theirs["comments"]["data"]] == [carol.id]  # her caption alone
+    assert theirs["comments"]["count"] == 1
     assert carol.data("users/self")["counts"] == {"media": 1, "follows": 0, "followed_by": 0}
     assert bob.data("users/self")["counts"]["follows"] == 0
     assert life["dave"].data("users/self")["counts"] == {"media": 0, "follows": 0, "followed_by": 0}
