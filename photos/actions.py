@@ -623,11 +623,38 @@ def _may_rank(card: MediaCard, owner: Profile) -> bool:
 # ---------------------------------------------------------------- comments
 
 
+# v1's documented rules for a comment (POST /media/{id}/comments), stricter than a caption's.
+MAX_COMMENT = 300
+MAX_COMMENT_TAGS = 4
+MAX_COMMENT_URLS = 1
+_URL = re.compile(r"(?i)\b(?:https?://|www\.)[^\s]+")
+
+
+def check_comment_text(text: str) -> list[str]:
+    """Apply v1's comment rules; return the usernames it mentions.
+
+    At most 300 characters, 4 hashtags and 1 URL, and not all capital
+    letters (a comment that shouts is refused, one without letters is not).
+    """
+    if len(text) > MAX_COMMENT:
+        raise APIInvalidParametersError(f"The comment is {len(text)} characters; at most {MAX_COMMENT}.")
+    tags, mentioned = check_text(text, what="comment")
+    if len(tags) > MAX_COMMENT_TAGS:
+        raise APIInvalidParametersError(f"The comment has {len(tags)} hashtags; at most {MAX_COMMENT_TAGS}.")
+    urls = len(_URL.findall(text))
+    if urls > MAX_COMMENT_URLS:
+        raise APIInvalidParametersError(f"The comment has {urls} URLs; at most {MAX_COMMENT_URLS}.")
+    cased = [c for c in text if c.isupper() or c.islower()]
+    if len(cased) > 1 and all(c.isupper() for c in cased):
+        raise APIInvalidParametersError("The comment cannot consist of all capital letters.")
+    return mentioned
+
+
 def check_comment_media(*, user: User, card: MediaCard, text: str) -> Comment:
     text = text.strip()
     if not text:
         raise APIInvalidParametersError("Missing required parameter: text.")
-    _, mentioned = check_text(text, what="comment")
+    mentioned = check_comment_text(text)
     return do_comment_media(user=user, card=card, text=text, mentioned=mentioned)
 
 

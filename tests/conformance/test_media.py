@@ -3,8 +3,19 @@
 
 import time
 
+import pytest
+
 from tests.conformance.conftest import PIER, World, ok, public_read
-from tests.conformance.shapes import COMMENT, MEDIA, NULL, SEARCHED_MEDIA, SHORT_USER, check
+from tests.conformance.shapes import (
+    COMMENT,
+    ERROR_META,
+    MEDIA,
+    NULL,
+    SEARCHED_MEDIA,
+    SHORT_USER,
+    Obj,
+    check,
+)
 from tests.photos.images import jpeg
 from tests.v1 import sign_up
 
@@ -110,3 +121,29 @@ def test_upload_answers_a_media_object(world: World) -> None:
     assert response.status_code == 201, response.text
     check(response.json()["data"], MEDIA)
     assert world.alice.delete(f"media/{response.json()['data']['id']}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("x" * 301, "at most 300"),
+        ("#one #two #three #four #five", "at most 4"),
+        ("see http://a.example and www.b.example", "at most 1"),
+        ("WHAT A VIEW", "capital letters"),
+    ],
+    ids=["length", "hashtags", "urls", "capitals"],
+)
+def test_comment_rules_of_the_documentation(world: World, text: str, problem: str) -> None:
+    """POST /media/{id}/comments: v1 documented these four rules; each is a 400 naming it."""
+    media_id = world.photos[2]["id"]
+    before = world.alice.data(f"media/{media_id}")["comments"]["count"]
+    refused = world.bob.post(f"media/{media_id}/comments", text=text)
+    check(refused.json(), Obj({"meta": ERROR_META}))
+    assert (refused.status_code, refused.json()["meta"]["error_type"]) == (400, "APIInvalidParametersError")
+    assert problem in refused.json()["meta"]["error_message"]
+    assert world.alice.data(f"media/{media_id}")["comments"]["count"] == before
+    # Within the rules: four hashtags, one URL, a shout with a lower-case word, no letters at all.
+    for fine in ["#one #two #three #four", "see http://a.example", "WOW, nice", "10/10 :)"]:
+        made = world.bob.post(f"media/{media_id}/comments", text=fine)
+        assert made.status_code == 200, made.text
+        assert world.bob.delete(f"media/{media_id}/comments/{made.json()['data']['id']}").status_code == 200
