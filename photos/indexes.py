@@ -107,7 +107,14 @@ def tag_info(name: str) -> Tag | None:
     return Tag.objects.filter(name=name).first()
 
 
+SHORT_TAG = 3  # a query shorter than this matches its own tag only, as v1's tags/search did
+
+
 def search_tags(*, prefix: str, count: int) -> list[Tag]:
-    """Return up to `count` tags starting with `prefix`, the most used first (a range scan on the name)."""
-    tags = Tag.objects.filter(name__startswith=prefix, media_count__gt=0)
-    return list(tags.order_by("-media_count", "name")[:count])
+    """Return up to `count` tags for a search: the exact match first, then those starting with `prefix`,
+    the most used first (a range scan on the name). A short query is an exact match only."""
+    exact = list(Tag.objects.filter(name=prefix, media_count__gt=0)[:1])
+    if len(prefix) < SHORT_TAG:
+        return exact[:count]
+    others = Tag.objects.filter(name__startswith=prefix, media_count__gt=0).exclude(name=prefix)
+    return (exact + list(others.order_by("-media_count", "name")[: max(count - len(exact), 0)]))[:count]

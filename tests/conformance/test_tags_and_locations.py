@@ -1,10 +1,13 @@
 """Tag, location and geography endpoints, as instagram.com/developer/endpoints/tags/,
 /locations/ and /geographies/ documented them."""
 
+import secrets
+
 import pytest
 
 from tests.conformance.conftest import PIER, World, ok, public_read
 from tests.conformance.shapes import LOCATION, MEDIA, TAG, Obj, paging
+from tests.photos.images import jpeg
 
 
 def test_get_tag(world: World) -> None:
@@ -20,6 +23,18 @@ def test_tag_search_with_q(world: World) -> None:
     assert ok(public_read(world, "tags/search", q=world.tag), [TAG]) == [
         {"name": world.tag, "media_count": 2}
     ]
+
+
+def test_tag_search_puts_the_exact_match_first(world: World) -> None:
+    """v1: "ordered first as an exact match, then by popularity"; a short query is an exact match only."""
+    word = f"x{secrets.token_hex(6)}"
+    world.alice.post_photo(jpeg(200, 200), caption=f"#{word}")
+    for n in range(2):
+        world.alice.post_photo(jpeg(200, 200), caption=f"#{word}more {n}")
+    found = ok(world.bob.get("tags/search", q=word), [TAG])
+    assert [t["name"] for t in found] == [word, f"{word}more"]
+    assert [t["media_count"] for t in found] == [1, 2]
+    assert all(len(t["name"]) == 2 for t in ok(world.bob.get("tags/search", q=word[:2]), [TAG]))
 
 
 def test_tag_media_recent_pages_to_the_end(world: World) -> None:
