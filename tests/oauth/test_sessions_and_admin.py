@@ -1,7 +1,10 @@
 """Web sessions in Redis, shared by both app servers; client registration by command and admin."""
 
+import hashlib
+import hmac
 import io
 import re
+from datetime import timedelta
 
 import pytest
 import redis
@@ -11,7 +14,8 @@ from django.contrib.auth.hashers import check_password
 from django.contrib.sessions.backends.cache import SessionStore
 from django.core.cache import caches
 from django.core.management import CommandError, call_command
-from oauth2_provider.models import Application
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application
 
 from oauth.models import ClientPolicy
 from tests.conftest import Stack
@@ -143,3 +147,54 @@ def test_the_admin_lists_and_edits_apps(
     )
     assert refused.status_code == 302
     assert refused.headers["Location"].startswith("/admin/login/")
+
+
+def test_an_app_made_in_the_admin_can_sign_its_requests(healthy_stack: Stack, http: requests.Session) -> None:
+    """The admin's new app enforces signed requests, and its secret (shown once) signs them."""
+    staff = new_user()
+    User.objects.filter(id=staff.id).update(is_staff=True, is_superuser=True)
+    login_page = http.get(f"{healthy_stack.api}/admin/login/", timeout=10)
+    fields = form_fields(login_page.text, "/admin/login/")
+    fields.update(username=staff.username, password=PASSWORD, next="/admin/")
+    assert http.post(f"{healthy_stack.api}/admin/login/", data=fields, timeout=10).status_code == 200
+    add_url = f"{healthy_stack.api}/admin/oauth2_provider/application/add/"
+    form = form_fields(http.get(add_url, timeout=10).text, "")
+    secret = form["client_secret"]  # generated and shown in clear, this once
+    name = f"Admin-made {secret[:6]}"
+    form.update(
+        {
+            "name": name,
+            "client_type": "confidential",
+            "authorization_grant_type": "authorization-code",
+            "redirect_uris": "https://admin-made.example/cb",
+            "post_logout_redirect_uris": "",
+            "allowed_origins": "",
+            "algorithm": "",
+            "policy-TOTAL_FORMS": "1",
+            "policy-INITIAL_FORMS": "0",
+            "policy-0-enforce_signed_requests": "on",
+            "hash_client_secret": "on",  # checked by default, as a browser sends it
+        }
+    )
+    saved = http.post(add_url, data=form, timeout=10, allow_redirects=False)
+    assert saved.status_code == 302, saved.text[-3000:]
+    app = Application.objects.get(name=name)
+    assert app.policy.enforce_signed_requests
+    assert app.client_secret != secret  # DOT keeps only its hash
+
+    owner = new_user()
+    token = AccessToken.objects.create(
+        user=owner,
+        application=app,
+        token=f"{owner.id}.admin.{secret[:32]}",
+        expires=timezone.now() + timedelta(hours=1),
+        scope="basic",
+    ).token
+    url = f"{healthy_stack.api}/v1/users/self"
+    unsigned = requests.get(url, params={"access_token": token}, timeout=10)
+    assert unsigned.json()["meta"]["error_type"] == "OAuthForbiddenException"
+    message = f"/users/self|access_token={token}"
+    sig = hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    signed = requests.get(url, params={"access_token": token, "sig": sig}, timeout=10)
+    assert signed.status_code == 200, signed.text
+    assert signed.json()["data"]["id"] == str(owner.id)
