@@ -4,8 +4,9 @@ from django.http import HttpRequest, JsonResponse
 
 from feeds import news
 from feeds.selectors import feed_page, news_entries
-from instagram.api import api_endpoint, count_param, id_param, next_url, params
+from instagram.api import api_endpoint, next_url, params
 from instagram.errors import envelope
+from instagram.parameters import count_param, id_param
 from photos.views import media_id_param, media_page
 
 FEED_PAGE = 20

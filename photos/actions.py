@@ -32,8 +32,8 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import F
 
-from instagram.api import APIInvalidParametersError, APINotAllowedError, is_digits
-from instagram.errors import APINotFoundError
+from instagram.errors import APIInvalidParametersError, APINotAllowedError, APINotFoundError
+from instagram.parameters import is_digits
 from monitoring import stats
 from photos import geo, photomap, popular
 from photos.cache import MediaCard, forget_cards_on_commit, media_cards

@@ -24,8 +24,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 
-from instagram.api import APINotAllowedError
-from instagram.errors import APINotFoundError
+from instagram.errors import APINotAllowedError, APINotFoundError
 from photos.refs import media_id_from_shortcode
 from photos.selectors import RENDITION_SIZES, access_media, media_objects
 from photos.web import not_found_page

@@ -19,8 +19,7 @@ from typing import Any
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from instagram.api import APINotAllowedError
-from instagram.errors import APINotFoundError
+from instagram.errors import APINotAllowedError, APINotFoundError
 from photos import photomap
 from photos.cache import CommentCard, MediaCard, media_cards
 from photos.filters import filter_display_name

@@ -4,20 +4,9 @@ from datetime import UTC, datetime
 
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import (
-    APIInvalidParametersError,
-    api_endpoint,
-    count_param,
-    id_param,
-    int_param,
-    is_digits,
-    next_url,
-    params,
-    require_first_party,
-    require_scope,
-    required,
-)
-from instagram.errors import APINotFoundError, envelope
+from instagram.api import api_endpoint, next_url, params, require_first_party, require_scope
+from instagram.errors import APIInvalidParametersError, APINotFoundError, envelope
+from instagram.parameters import count_param, id_param, int_param, is_digits, required
 from photos import geo, popular
 from photos.actions import (
     check_comment_media,

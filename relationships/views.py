@@ -2,8 +2,9 @@
 
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import api_endpoint, count_param, id_param, next_url, params, require_scope
+from instagram.api import api_endpoint, next_url, params, require_scope
 from instagram.errors import envelope
+from instagram.parameters import count_param, id_param
 from relationships.actions import check_change_relationship
 from relationships.models import Kind
 from relationships.selectors import edge_page

@@ -10,8 +10,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import OAuthPermissionsException, api_endpoint, params
-from instagram.errors import envelope
+from instagram.api import api_endpoint, params
+from instagram.errors import OAuthPermissionsException, envelope
 from reports.actions import check_report_comment, check_report_media, check_report_user
 from reports.models import Report
 from users.models import User

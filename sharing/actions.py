@@ -28,8 +28,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from instagram.api import APIInvalidParametersError
 from instagram.crypto import DecryptionError, encrypt
+from instagram.errors import APIInvalidParametersError
 from photos.cache import forget_cards_on_commit
 from photos.models import Media
 from photos.selectors import permalink

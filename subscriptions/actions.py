@@ -19,8 +19,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from oauth2_provider.models import Application
 
-from instagram.api import APIInvalidParametersError, is_digits, required
 from instagram.crypto import DecryptionError, decrypt, encrypt
+from instagram.errors import APIInvalidParametersError
+from instagram.parameters import is_digits, required
 from photos import geo
 from photos.models import Location
 from photos.refs import media_ref

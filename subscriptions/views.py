@@ -3,15 +3,9 @@
 from django.http import HttpRequest, JsonResponse
 from oauth2_provider.models import Application
 
-from instagram.api import (
-    APIInvalidParametersError,
-    api_endpoint,
-    client_endpoint,
-    client_params,
-    count_param,
-    params,
-)
-from instagram.errors import envelope
+from instagram.api import api_endpoint, client_endpoint, client_params, params
+from instagram.errors import APIInvalidParametersError, envelope
+from instagram.parameters import count_param
 from photos import geo
 from photos.selectors import visible_cards
 from photos.views import MAX_PAGE, PAGE_SIZE, media_id_param, media_page

@@ -20,7 +20,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 from oauthlib.common import generate_token
 
-from instagram.api import APIInvalidParametersError
+from instagram.errors import APIInvalidParametersError
 from monitoring import stats
 from ratelimits.credentials import check_credential_attempt, credential_failed, credential_succeeded
 from users.cache import forget_profiles_on_commit

@@ -2,8 +2,9 @@
 
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import api_endpoint, count_param, params, required
+from instagram.api import api_endpoint, params
 from instagram.errors import envelope
+from instagram.parameters import count_param, required
 from users.actions import (
     check_change_email,
     check_change_password,
