@@ -3,6 +3,7 @@
 from django.http import HttpRequest, JsonResponse
 
 from feeds import news
+from feeds.actions import do_rebuild_feed
 from feeds.selectors import feed_page, news_entries
 from instagram.api import api_endpoint, next_url, params
 from instagram.errors import envelope
@@ -18,12 +19,14 @@ def feed(request: HttpRequest) -> JsonResponse:
     """GET /v1/users/self/feed: the newest media of the people the user follows (count, max_id, min_id)."""
     values = params(request)
     count = count_param(values, default=FEED_PAGE, high=100)
-    cards, next_max_id = feed_page(
-        viewer=request.api_user,  # type: ignore[attr-defined]
-        max_id=media_id_param(values, "max_id"),
-        min_id=media_id_param(values, "min_id"),
-        count=count,
-    )
+    viewer = request.api_user  # type: ignore[attr-defined]
+    max_id, min_id = media_id_param(values, "max_id"), media_id_param(values, "min_id")
+    page = feed_page(viewer=viewer, max_id=max_id, min_id=min_id, count=count)
+    if page is None:  # the feed expired or was never built: rebuild it from PostgreSQL, then read it
+        do_rebuild_feed(user_id=viewer.id)
+        page = feed_page(viewer=viewer, max_id=max_id, min_id=min_id, count=count, rebuilt=True)
+    assert page is not None  # a rebuilt read never answers None
+    cards, next_max_id = page
     if next_max_id is None:
         return media_page(request, cards)
     return media_page(request, cards, max_id=str(next_max_id))

@@ -29,7 +29,8 @@ from photos.storage import cdn_url, rendition_key
 from relationships.models import Kind
 from relationships.selectors import blocked_ids, states_towards
 from relationships.transitions import State
-from sharding.routing import shard_for_id, shard_for_user
+from sharding.multiget import query_shards
+from sharding.routing import shard_for_id, shard_for_user, user_shard
 from users.cache import Profile, profiles
 from users.models import User
 from users.selectors import may_see_content, user_object
@@ -262,3 +263,30 @@ def comment_objects(comments: list[Comment]) -> list[dict[str, Any]]:
     """Return `comments` as v1 comment objects (one multi-get of their authors)."""
     authors = profiles({c.user_id for c in comments})
     return [comment_object(c, authors[c.user_id]) for c in comments if c.user_id in authors]
+
+
+def recent_media_of(
+    *, user_ids: list[int], count: int, max_id: int | None = None, min_id: int | None = None
+) -> list[int]:
+    """The newest `count` media ids of all `user_ids` together, below max_id / above min_id.
+
+    One UNION ALL query per physical database, one index scan per owner
+    (media_user_recent) inside it, never a query per user.
+    """
+    if not user_ids or count <= 0:
+        return []
+    bounds = ""
+    if max_id is not None:
+        bounds += f" AND id < {int(max_id)}"
+    if min_id is not None:
+        bounds += f" AND id > {int(min_id)}"
+    # Only integers are formatted in; the owners are the query's parameter.
+    select = (
+        f"SELECT m.id FROM unnest(%s::bigint[]) AS owner(user_id) CROSS JOIN LATERAL "  # noqa: S608
+        f"(SELECT id FROM {{schema}}.media WHERE user_id = owner.user_id{bounds} "
+        f"ORDER BY id DESC LIMIT {int(count)}) AS m ORDER BY m.id DESC LIMIT {int(count)}"
+    )
+    found: list[int] = []
+    for _, rows in query_shards(user_ids, select, read_only=True, what="recent media", shard_of=user_shard):
+        found.extend(row[0] for row in rows)
+    return sorted(found, reverse=True)[:count]
