@@ -322,21 +322,23 @@ def _delete_quietly(keys: list[str]) -> None:
 def check_delete_media(*, actor: User, card: MediaCard) -> None:
     if card.user_id != actor.id:
         raise APINotAllowedError("You can only delete your own media.")
-    do_delete_media(media_id=card.id, owner_id=card.user_id)
+    if not do_delete_media(media_id=card.id, owner_id=card.user_id):
+        raise APINotFoundError(f"No media with id {card.id}.")
 
 
-def do_delete_media(*, media_id: int, owner_id: int) -> None:
+def do_delete_media(*, media_id: int, owner_id: int) -> bool:
     """Delete the media, its likes and comments; then its objects, CDN copies and index entries.
 
     Locks the owner's row before the media, the order an upload takes, and
-    moves the media count by the rows the DELETE removed.
+    moves the media count by the rows the DELETE removed. Returns False,
+    writing nothing, when the media is already gone.
     """
     with transaction.atomic(using="default"):
         User.objects.select_for_update(no_key=True).filter(id=owner_id).values_list("id").first()
         with shard_for_id(media_id) as shard:
             media = Media.objects.select_for_update().filter(id=media_id).first()
             if media is None:
-                raise APINotFoundError(f"No media with id {media_id}.")
+                return False
             likers = list(Like.objects.filter(media_id=media_id).values_list("user_id", flat=True))
             Like.objects.filter(media_id=media_id).delete()
             Comment.objects.filter(media_id=media_id).delete()
@@ -348,6 +350,7 @@ def do_delete_media(*, media_id: int, owner_id: int) -> None:
         forget_profiles_on_commit(owner_id)
         transaction.on_commit(lambda: _after_delete(media, likers), using="default", robust=True)
         submit_job_on_commit(functions.MEDIA_DELETED, {"media_id": media_id, "user_id": owner_id})
+    return True
 
 
 def do_clean_up_media(*, media_id: int) -> str | None:
@@ -389,6 +392,16 @@ RENDITIONS_STORED = ("thumbnail", "low_resolution", "standard_resolution", "orig
 
 
 # ------------------------------------------------------------------- likes
+
+
+def check_like_media(*, user: User, card: MediaCard, owner: Profile, like: bool) -> None:
+    """Like (`like`) or unlike the media access_media_and_owner gave, with the owner it read."""
+    if card.user_id != owner.id:
+        raise ValueError(f"{owner.id} does not own media {card.id}")  # a caller's bug, not a client's
+    if like:
+        do_like_media(user=user, card=card, owner=owner)
+    else:
+        do_unlike_media(user=user, card=card, owner=owner)
 
 
 def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
@@ -530,7 +543,7 @@ def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> No
     """
     if not is_digits(comment_ref) or len(comment_ref) > 19:
         raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
-    with shard_for_id(card.id) as shard:
+    with shard_for_id(card.id):
         comment = None
         if lock_media(card.id):
             comment = Comment.objects.filter(id=int(comment_ref), media_id=card.id).first()
@@ -538,7 +551,15 @@ def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> No
             raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
         if user.id not in (comment.user_id, card.user_id):
             raise APINotAllowedError("Only the comment's author or the media's owner can delete it.")
-        deleted, _ = Comment.objects.filter(id=comment.id).delete()
-        if deleted:
-            Media.objects.filter(id=card.id).update(comment_count=F("comment_count") - deleted)
-            forget_cards_on_commit(card.id, using=shard.alias)
+        do_delete_comment(comment=comment, card=card)
+
+
+def do_delete_comment(*, comment: Comment, card: MediaCard) -> None:
+    """Delete the comment, the count moving only by the rows this DELETE removed.
+
+    Call in the media's shard context with its row locked (check_delete_comment).
+    """
+    deleted, _ = Comment.objects.filter(id=comment.id).delete()
+    if deleted:
+        Media.objects.filter(id=card.id).update(comment_count=F("comment_count") - deleted)
+        forget_cards_on_commit(card.id, using=current_shard().alias)

@@ -41,7 +41,12 @@ RENDITION_SIZES = {"thumbnail": 150, "low_resolution": 306, "standard_resolution
 
 
 def access_media(*, viewer: User | None, ref: str) -> MediaCard:
-    """Return the media `ref` names if the viewer may see it.
+    """Return the media `ref` names if the viewer may see it (access_media_and_owner)."""
+    return access_media_and_owner(viewer=viewer, ref=ref)[0]
+
+
+def access_media_and_owner(*, viewer: User | None, ref: str) -> tuple[MediaCard, Profile]:
+    """Return the media `ref` names and its owner's profile if the viewer may see it.
 
     APINotFoundError when it does not exist or its owner blocks the viewer,
     APINotAllowedError when the viewer blocks its owner (the blocker knows
@@ -58,7 +63,7 @@ def access_media(*, viewer: User | None, ref: str) -> MediaCard:
         raise APINotFoundError(f"No media with id {ref[:40]}.")
     if not _may_see(viewer, owner, state):
         raise APINotAllowedError("you cannot view this resource")
-    return card
+    return card, owner
 
 
 def _states(viewer: User | None, owner_ids: set[int]) -> dict[int, State]:

@@ -12,9 +12,8 @@ from photos.actions import (
     check_comment_media,
     check_delete_comment,
     check_delete_media,
+    check_like_media,
     check_upload_media,
-    do_like_media,
-    do_unlike_media,
 )
 from photos.cache import MediaCard
 from photos.imaging import MAX_UPLOAD_BYTES
@@ -23,6 +22,7 @@ from photos.models import Location
 from photos.refs import media_id_from_shortcode
 from photos.selectors import (
     access_media,
+    access_media_and_owner,
     comment_object,
     comment_objects,
     comments_on,
@@ -34,7 +34,6 @@ from photos.selectors import (
     visible_cards,
 )
 from photos.text import fold_tag, is_valid_tag, normalize_tag
-from users.cache import profile
 from users.models import User
 from users.selectors import access_content_owner
 
@@ -124,15 +123,11 @@ def media_by_shortcode(request: HttpRequest, code: str) -> JsonResponse:
 def likes(request: HttpRequest, media_ref: str) -> JsonResponse:
     """GET: who likes the media. POST/DELETE (scope likes): like or unlike it, idempotently."""
     viewer = _viewer(request)
-    card = access_media(viewer=viewer, ref=media_ref)
+    card, owner = access_media_and_owner(viewer=viewer, ref=media_ref)
     if request.method == "GET":
         return envelope([short_user(u) for u in likers_of(viewer=viewer, card=card, count=120)])
     require_scope(request, "likes")
-    owner = profile(card.user_id)
-    if owner is not None and request.method == "POST":
-        do_like_media(user=viewer, card=card, owner=owner)
-    elif owner is not None:
-        do_unlike_media(user=viewer, card=card, owner=owner)
+    check_like_media(user=viewer, card=card, owner=owner, like=request.method == "POST")
     return envelope(None)
 
 
