@@ -9,8 +9,9 @@ from django.conf import settings
 
 from feeds import news, store
 from photos.cache import MediaCard
+from photos.imaging import RENDITIONS
 from photos.refs import media_ref
-from photos.selectors import RENDITION_SIZES, permalink, recent_media_of, short_user, visible_cards
+from photos.selectors import permalink, recent_media_of, short_user, visible_cards
 from photos.storage import cdn_url, rendition_key
 from relationships.selectors import blocked_ids, followees
 from users.cache import profiles
@@ -18,7 +19,7 @@ from users.models import User
 
 
 def thumbnail(card: MediaCard) -> dict[str, Any]:
-    size = RENDITION_SIZES["thumbnail"]
+    size = RENDITIONS["thumbnail"]
     return {"url": cdn_url(rendition_key(card.object_prefix, "thumbnail")), "width": size, "height": size}
 
 

@@ -38,7 +38,7 @@ from monitoring import stats
 from photos import geo, photomap, popular
 from photos.cache import MediaCard, forget_cards_on_commit, media_cards
 from photos.filters import UnknownFilter, parse_filter
-from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, ProcessedPhoto, process_photo
+from photos.imaging import MAX_UPLOAD_BYTES, RENDITIONS_STORED, ImageRejected, ProcessedPhoto, process_photo
 from photos.indexes import (
     index_location_media,
     index_media_tags,
@@ -112,11 +112,16 @@ def check_upload_media(
     return do_upload_media(owner=owner, request=request, processed=processed)
 
 
+def check_photo_size(size: int) -> None:
+    """Refuse a photo over MAX_UPLOAD_BYTES: the view asks before reading the file, the upload after."""
+    if size > MAX_UPLOAD_BYTES:
+        raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+
+
 def _upload_request(*, photo: bytes | None, values: dict[str, str], upload_key: str | None) -> UploadRequest:
     if photo is None:
         raise APIInvalidParametersError("Missing required file: photo (send multipart/form-data).")
-    if len(photo) > MAX_UPLOAD_BYTES:
-        raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    check_photo_size(len(photo))
     caption = values.get("caption", "").strip()
     tags, mentioned = check_text(caption, what="caption")
     try:
@@ -386,9 +391,6 @@ def _after_delete(media: Media, likers: list[int]) -> None:
     for shard, users in by_shard.items():  # the likers' halves: one statement per shard
         with use_shard(shard):
             LikedMedia.objects.filter(user_id__in=users, media_id=media.id).delete()
-
-
-RENDITIONS_STORED = ("thumbnail", "low_resolution", "standard_resolution", "original")
 
 
 # ------------------------------------------------------------------- likes

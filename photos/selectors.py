@@ -23,6 +23,7 @@ from instagram.errors import APINotAllowedError, APINotFoundError
 from photos import photomap
 from photos.cache import CommentCard, MediaCard, media_cards
 from photos.filters import filter_display_name
+from photos.imaging import RENDITIONS
 from photos.models import Comment, Like, LikedMedia, Media
 from photos.refs import media_id_from_ref, media_ref, shortcode
 from photos.storage import cdn_url, rendition_key
@@ -36,8 +37,6 @@ from users.models import User
 from users.selectors import may_see_content, user_object
 
 logger = logging.getLogger(__name__)
-
-RENDITION_SIZES = {"thumbnail": 150, "low_resolution": 306, "standard_resolution": 612}
 
 
 def access_media(*, viewer: User | None, ref: str) -> MediaCard:
@@ -211,7 +210,7 @@ def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) 
         "filter": filter_display_name(card.filter_name),
         "images": {
             name: {"url": cdn_url(rendition_key(card.object_prefix, name)), "width": size, "height": size}
-            for name, size in RENDITION_SIZES.items()
+            for name, size in RENDITIONS.items()
         },
         "caption": (
             {

@@ -13,10 +13,10 @@ from photos.actions import (
     check_delete_comment,
     check_delete_media,
     check_like_media,
+    check_photo_size,
     check_upload_media,
 )
 from photos.cache import MediaCard
-from photos.imaging import MAX_UPLOAD_BYTES
 from photos.indexes import location_media_ids, search_tags, tag_info, tag_media_ids
 from photos.models import Location
 from photos.refs import media_id_from_shortcode
@@ -88,8 +88,8 @@ def upload(request: HttpRequest) -> JsonResponse:
         )
     values = params(request)
     photo = request.FILES.get("photo")
-    if photo is not None and photo.size is not None and photo.size > MAX_UPLOAD_BYTES:
-        raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    if photo is not None and photo.size is not None:
+        check_photo_size(photo.size)
     upload_key = request.headers.get("Idempotency-Key") or values.get("upload_id") or None
     media, created = check_upload_media(
         owner=_viewer(request),
@@ -184,13 +184,7 @@ def liked_media(request: HttpRequest) -> JsonResponse:
 
 def _point(values: dict[str, str]) -> tuple[float, float, int]:
     """lat, lng (required) and distance in meters (default 1 km, at most 5 km)."""
-    lat, lng = required(values, "lat", "lng")
-    try:
-        latitude, longitude = float(lat), float(lng)
-        geo.validate_point(latitude, longitude)
-    except ValueError as exc:
-        message = str(exc) if "must" in str(exc) else "lat and lng must be numbers"
-        raise APIInvalidParametersError(f"{message}.") from None
+    latitude, longitude = geo.point_param(values)
     distance = int_param(values, "distance", default=geo.DEFAULT_DISTANCE_M, low=1, high=geo.MAX_DISTANCE_M)
     return latitude, longitude, distance
 
