@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -28,6 +28,28 @@ from instagram.errors import (
 from instagram.signing import check_signed_request
 from oauth.selectors import authenticate_client
 from ratelimits.limiter import Limits, check_rate_limit, client_address, default_limits
+from users.models import User
+
+
+class APIRequest(HttpRequest):
+    """The request a token-guarded view (api_endpoint) receives: the token and the user it names."""
+
+    access_token: AccessToken
+    api_user: User
+
+
+class PublicAPIRequest(HttpRequest):
+    """The request a `public=True` view receives: a token and its user, or an app's client_id and nobody."""
+
+    access_token: AccessToken | None
+    api_user: User | None
+    api_client: Application  # set only when access_token is None
+
+
+class ClientRequest(HttpRequest):
+    """The request a client_endpoint view receives: the app calling as itself."""
+
+    api_client: Application
 
 
 def client_limits(application: Application) -> Limits:
@@ -134,8 +156,9 @@ def public_base_url(request: HttpRequest) -> str:
 
 
 def require_scope(request: HttpRequest, scope: str) -> None:
-    """Raise OAuthPermissionsException unless the request's token carries `scope`."""
-    if not request.access_token.allow_scopes([scope]):  # type: ignore[attr-defined]
+    """Raise OAuthPermissionsException unless the token api_endpoint found carries `scope`."""
+    token = cast(PublicAPIRequest, request).access_token
+    if token is None or not token.allow_scopes([scope]):
         raise OAuthPermissionsException(f"This request requires scope={scope}.")
 
 
@@ -146,7 +169,8 @@ def require_first_party(request: HttpRequest) -> None:
     deletes, devices, linked accounts, authorized apps) to third-party apps,
     whatever scope the user granted them.
     """
-    if request.access_token.application.client_id != settings.MOBILE_CLIENT_ID:  # type: ignore[attr-defined]
+    token = cast(PublicAPIRequest, request).access_token
+    if token is None or token.application.client_id != settings.MOBILE_CLIENT_ID:
         raise OAuthPermissionsException("This endpoint is only available to the Instagram app.")
 
 
@@ -192,9 +216,10 @@ def api_endpoint(
                     else None
                 )
                 if application is not None:
-                    request.access_token = None  # type: ignore[attr-defined]
-                    request.api_user = None  # type: ignore[attr-defined]
-                    request.api_client = application  # type: ignore[attr-defined]
+                    anonymous = cast(PublicAPIRequest, request)  # what the view will find on it
+                    anonymous.access_token = None
+                    anonymous.api_user = None
+                    anonymous.api_client = application
                     caller = f"client:{application.id}"
                     check_rate_limit(request, caller=caller, limits=client_limits(application))
                     check_signed_request(request, application, form_body(request))
@@ -205,13 +230,14 @@ def api_endpoint(
                         + (", or client_id for this public read." if public else ".")
                     )
                 token = access_token_for(raw)
-                request.access_token = token  # type: ignore[attr-defined]
-                request.api_user = token.user  # type: ignore[attr-defined]
+                guarded = cast(APIRequest, request)  # what the view will find on it
+                guarded.access_token = token
+                guarded.api_user = token.user
                 check_rate_limit(request, caller=f"token:{token.id}", limits=client_limits(token.application))
                 check_signed_request(request, token.application, form_body(request))
-                require_scope(request, scope)
+                require_scope(guarded, scope)
                 if first_party:
-                    require_first_party(request)
+                    require_first_party(guarded)
             return view(request, *args, **kwargs)
 
         return allow_methods(*methods)(wrapper)  # type: ignore[return-value]
@@ -253,7 +279,7 @@ def client_endpoint(*, methods: tuple[str, ...]) -> Callable[[View], View]:
             application = authenticate_client(client_id=client_id, client_secret=client_secret)
             if application is None:
                 raise OAuthClientException("The client_id and client_secret do not match a registered app.")
-            request.api_client = application  # type: ignore[attr-defined]
+            cast(ClientRequest, request).api_client = application  # what the view will find on it
             check_rate_limit(request, caller=f"client:{application.id}", limits=client_limits(application))
             check_signed_request(request, application, form_body(request))
             return view(request, *args, **kwargs)
