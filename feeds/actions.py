@@ -190,18 +190,18 @@ def do_rebuild_celebrities() -> int:
 # ----------------------------------------------------------------------- news
 
 
-def do_add_news(*, user_ids: list[int], tab: str, entry: dict[str, Any], at_ms: int) -> None:
+def do_add_news(*, user_ids: list[int], tab: str, entry: news.NewsEntry, at_ms: int) -> None:
     news.add(user_ids=user_ids, tab=tab, entry=entry, at_ms=at_ms)
 
 
-def do_fan_out_news(*, actor_id: int, entry: dict[str, Any], at_ms: int) -> None:
+def do_fan_out_news(*, actor_id: int, entry: news.NewsEntry, at_ms: int) -> None:
     """Put `entry` (something `actor_id` did) in each of their followers' "following" list."""
     if mark_if_celebrity(actor_id):
         return  # bounded cost: a celebrity's every like is not written to millions of lists
     for_each_follower_chunk(
         owner_id=actor_id,
         function=functions.NEWS_FANOUT,
-        args={"actor_id": actor_id, "entry": entry, "at_ms": at_ms},
+        args={"actor_id": actor_id, "entry": entry.as_dict(), "at_ms": at_ms},
         inline=lambda after, last: do_fan_out_news_chunk(
             actor_id=actor_id, entry=entry, at_ms=at_ms, after_edge=after, last_edge=last
         ),
@@ -209,7 +209,7 @@ def do_fan_out_news(*, actor_id: int, entry: dict[str, Any], at_ms: int) -> None
 
 
 def do_fan_out_news_chunk(
-    *, actor_id: int, entry: dict[str, Any], at_ms: int, after_edge: int, last_edge: int
+    *, actor_id: int, entry: news.NewsEntry, at_ms: int, after_edge: int, last_edge: int
 ) -> None:
     followers = followers_in(owner_id=actor_id, after_edge=after_edge, last_edge=last_edge)
     news.add(user_ids=followers, tab=news.FOLLOWING, entry=entry, at_ms=at_ms)

@@ -71,25 +71,24 @@ def news_entries(
     one multi-get each.
     """
     raw = news.page(user_id=viewer.id, tab=tab, before_ms=before_ms, count=count)
-    media_ids = {int(entry["media_id"]) for entry, _ in raw if "media_id" in entry}
+    media_ids = {entry.media_id for entry, _ in raw if entry.media_id is not None}
     cards = {card.id: card for card in visible_cards(viewer=viewer, ids=sorted(media_ids, reverse=True))}
-    people = profiles(
-        {int(entry[key]) for entry, _ in raw for key in ("actor_id", "owner_id", "target_id") if key in entry}
-    )
+    named = (person for entry, _ in raw for person in (entry.actor_id, entry.owner_id, entry.target_id))
+    people = profiles({person for person in named if person is not None})
     blocked = blocked_ids(viewer_id=viewer.id)
     entries = []
     for entry, at_ms in raw:
-        actor = people.get(int(entry["actor_id"]))
+        actor = people.get(entry.actor_id)
         if actor is None or actor.id in blocked:
             continue
         item: dict[str, Any] = {
-            "id": entry["id"],
-            "type": entry["type"],
+            "id": entry.id,
+            "type": entry.type,
             "created_time": str(at_ms // 1000),
             "user": short_user(actor),
         }
-        if "media_id" in entry:
-            card = cards.get(int(entry["media_id"]))
+        if entry.media_id is not None:
+            card = cards.get(entry.media_id)
             if card is None:
                 continue
             item["media"] = {
@@ -97,13 +96,13 @@ def news_entries(
                 "link": permalink(card.id),
                 "images": {"thumbnail": thumbnail(card)},
             }
-        if "text" in entry:
-            item["text"] = entry["text"]
-        if "comment_id" in entry:
-            item["comment_id"] = str(entry["comment_id"])
-        for key, name in (("owner_id", "media_owner"), ("target_id", "target_user")):
-            if key in entry:
-                other = people.get(int(entry[key]))
+        if entry.text is not None:
+            item["text"] = entry.text
+        if entry.comment_id is not None:
+            item["comment_id"] = str(entry.comment_id)
+        for other_id, name in ((entry.owner_id, "media_owner"), (entry.target_id, "target_user")):
+            if other_id is not None:
+                other = people.get(other_id)
                 if other is None or other.id in blocked:  # a block hides either from the other
                     break
                 item[name] = short_user(other)
