@@ -91,13 +91,13 @@ from oauth2_provider.models import AccessToken  # noqa: E402
 
 from feeds import store  # noqa: E402
 from feeds.actions import do_fan_out_chunk, do_rebuild_feed  # noqa: E402
-from feeds.selectors import follower_chunks, followers_in  # noqa: E402
 from instagram import rediskeys  # noqa: E402
 from instagram.redis_client import redis_primary  # noqa: E402
 from photos import photomap  # noqa: E402
 from photos.cache import CARDS  # noqa: E402
 from photos.models import Media  # noqa: E402
 from relationships.models import Edge, Kind  # noqa: E402
+from relationships.selectors import follower_chunks, followers_in  # noqa: E402
 from sharding.routing import shard_for_user, use_shard, user_shard  # noqa: E402
 from users.models import User  # noqa: E402
 from workers import functions  # noqa: E402

@@ -24,11 +24,12 @@ from typing import Any
 from django.conf import settings
 
 from feeds import news, store
-from feeds.selectors import followees, follower_chunks, followers_in, recent_media_of
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
 from monitoring.stats import fanout_finished
 from photos import photomap
+from photos.selectors import recent_media_of
+from relationships.selectors import followees, follower_chunks, followers_in
 from users.models import User
 from workers import functions
 from workers.submit import submit_job_on_commit
@@ -38,8 +39,8 @@ logger = logging.getLogger(__name__)
 BACKFILL = 50  # a new follow brings this many of the followee's newest media into the feed
 
 
-def is_celebrity(user_id: int) -> bool:
-    """Too many followers to fan out to; marks the account (sticky) when it crosses the threshold."""
+def mark_if_celebrity(user_id: int) -> bool:
+    """Mark the account a celebrity (sticky) when it has too many followers to fan out; say if it is one."""
     count = User.objects.filter(id=user_id).values_list("followed_by_count", flat=True).first() or 0
     if count > settings.FEED_FANOUT_MAX_FOLLOWERS:
         store.mark_celebrity(user_id)
@@ -69,7 +70,7 @@ def for_each_follower_chunk(
 def do_fan_out_post(*, media_id: int, owner_id: int) -> None:
     """Put a new post in its owner's feed and, unless they are a celebrity, in every follower's."""
     store.add_to_feeds(user_ids=[owner_id], media_ids=[media_id])
-    if is_celebrity(owner_id):
+    if mark_if_celebrity(owner_id):
         logger.info("media %s: owner %s is not fanned out (celebrity); merged at read", media_id, owner_id)
         fanout_finished(media_id=media_id)
         return
@@ -189,18 +190,18 @@ def do_rebuild_celebrities() -> int:
 # ----------------------------------------------------------------------- news
 
 
-def do_add_news(*, user_ids: list[int], tab: str, entry: dict[str, Any], at_ms: int) -> None:
+def do_add_news(*, user_ids: list[int], tab: str, entry: news.NewsEntry, at_ms: int) -> None:
     news.add(user_ids=user_ids, tab=tab, entry=entry, at_ms=at_ms)
 
 
-def do_fan_out_news(*, actor_id: int, entry: dict[str, Any], at_ms: int) -> None:
+def do_fan_out_news(*, actor_id: int, entry: news.NewsEntry, at_ms: int) -> None:
     """Put `entry` (something `actor_id` did) in each of their followers' "following" list."""
-    if is_celebrity(actor_id):
+    if mark_if_celebrity(actor_id):
         return  # bounded cost: a celebrity's every like is not written to millions of lists
     for_each_follower_chunk(
         owner_id=actor_id,
         function=functions.NEWS_FANOUT,
-        args={"actor_id": actor_id, "entry": entry, "at_ms": at_ms},
+        args={"actor_id": actor_id, "entry": entry.as_dict(), "at_ms": at_ms},
         inline=lambda after, last: do_fan_out_news_chunk(
             actor_id=actor_id, entry=entry, at_ms=at_ms, after_edge=after, last_edge=last
         ),
@@ -208,7 +209,7 @@ def do_fan_out_news(*, actor_id: int, entry: dict[str, Any], at_ms: int) -> None
 
 
 def do_fan_out_news_chunk(
-    *, actor_id: int, entry: dict[str, Any], at_ms: int, after_edge: int, last_edge: int
+    *, actor_id: int, entry: news.NewsEntry, at_ms: int, after_edge: int, last_edge: int
 ) -> None:
     followers = followers_in(owner_id=actor_id, after_edge=after_edge, last_edge=last_edge)
     news.add(user_ids=followers, tab=news.FOLLOWING, entry=entry, at_ms=at_ms)

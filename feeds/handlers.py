@@ -7,6 +7,7 @@ hand a job out again after a worker died, and failures are retried.
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from feeds import news
@@ -21,6 +22,7 @@ from feeds.actions import (
     do_remove_owner_from_feed,
     do_remove_post,
 )
+from feeds.news import NewsEntry
 from monitoring.stats import fanout_finished
 from photos.models import Comment, Media
 from relationships.models import Kind
@@ -96,15 +98,15 @@ def feed_remove(args: JobArgs, ctx: JobContext) -> None:
 @job_handler(functions.MEDIA_LIKED)
 def media_liked(args: JobArgs, ctx: JobContext) -> None:
     media_id, liker, owner = int(args["media_id"]), int(args["user_id"]), int(args["owner_id"])
-    entry = {"id": f"like:{media_id}:{liker}", "type": "like", "actor_id": liker, "media_id": media_id}
+    entry = NewsEntry(id=f"like:{media_id}:{liker}", type=news.LIKE, actor_id=liker, media_id=media_id)
     # The like's own id tells a retry of this job (one push) from a like after an unlike (a new one).
     like_id = args.get("like_id")
-    event = f"like:{media_id}:{liker}:{like_id}" if like_id is not None else entry["id"]
+    event = f"like:{media_id}:{liker}:{like_id}" if like_id is not None else entry.id
     at = _now_ms()
     if owner != liker:
         do_add_news(user_ids=[owner], tab=news.YOU, entry=entry, at_ms=at)
         _push(recipient_id=owner, kind="like", actor_id=liker, media_id=str(media_id), event=str(event))
-    do_fan_out_news(actor_id=liker, entry={**entry, "owner_id": owner}, at_ms=at)
+    do_fan_out_news(actor_id=liker, entry=replace(entry, owner_id=owner), at_ms=at)
 
 
 @job_handler(functions.COMMENTED)
@@ -115,14 +117,14 @@ def commented(args: JobArgs, ctx: JobContext) -> None:
         text = Comment.objects.filter(id=comment_id).values_list("text", flat=True).first()
     if text is None:
         return  # deleted before the job ran
-    entry = {
-        "id": f"comment:{comment_id}",
-        "type": "comment",
-        "actor_id": author,
-        "media_id": media_id,
-        "comment_id": comment_id,
-        "text": text[:300],
-    }
+    entry = NewsEntry(
+        id=f"comment:{comment_id}",
+        type=news.COMMENT,
+        actor_id=author,
+        media_id=media_id,
+        comment_id=comment_id,
+        text=text[:300],
+    )
     at = _now_ms()
     if owner != author:
         do_add_news(user_ids=[owner], tab=news.YOU, entry=entry, at_ms=at)
@@ -132,9 +134,9 @@ def commented(args: JobArgs, ctx: JobContext) -> None:
             actor_id=author,
             media_id=str(media_id),
             comment_text=text,
-            event=entry["id"],
+            event=entry.id,
         )
-    do_fan_out_news(actor_id=author, entry={**entry, "owner_id": owner}, at_ms=at)
+    do_fan_out_news(actor_id=author, entry=replace(entry, owner_id=owner), at_ms=at)
 
 
 @job_handler(functions.MENTIONED)
@@ -147,14 +149,14 @@ def mentioned(args: JobArgs, ctx: JobContext) -> None:
             text = Comment.objects.filter(id=int(comment_id)).values_list("text", flat=True).first() or ""
         else:
             text = Media.objects.filter(id=media_id).values_list("caption", flat=True).first() or ""
-    entry = {
-        "id": f"mention:{media_id}:{comment_id or 0}",
-        "type": "mention",
-        "actor_id": actor,
-        "media_id": media_id,
-        "text": text[:300],
-        **({"comment_id": int(comment_id)} if comment_id is not None else {}),
-    }
+    entry = NewsEntry(
+        id=f"mention:{media_id}:{comment_id or 0}",
+        type=news.MENTION,
+        actor_id=actor,
+        media_id=media_id,
+        text=text[:300],
+        comment_id=int(comment_id) if comment_id is not None else None,
+    )
     recipients = [int(u) for u in args["user_ids"] if int(u) != actor]
     do_add_news(user_ids=recipients, tab=news.YOU, entry=entry, at_ms=_now_ms())
     in_comment = {"comment_id": int(comment_id)} if comment_id is not None else {}
@@ -165,7 +167,7 @@ def mentioned(args: JobArgs, ctx: JobContext) -> None:
             actor_id=actor,
             media_id=str(media_id),
             comment_text=text,
-            event=entry["id"],
+            event=entry.id,
             **in_comment,
         )
 
@@ -174,7 +176,7 @@ def mentioned(args: JobArgs, ctx: JobContext) -> None:
 def news_fanout(args: JobArgs, ctx: JobContext) -> None:
     do_fan_out_news_chunk(
         actor_id=int(args["actor_id"]),
-        entry=dict(args["entry"]),
+        entry=NewsEntry.from_dict(dict(args["entry"])),
         at_ms=int(args["at_ms"]),
         after_edge=int(args["after_edge"]),
         last_edge=int(args["last_edge"]),
@@ -200,14 +202,14 @@ def relationship_changed(args: JobArgs, ctx: JobContext) -> None:
     for follower, followee, kind in ((actor, target, Kind.FOLLOWS), (target, actor, Kind.FOLLOWED_BY)):
         if kind in gained:
             do_backfill_feed(follower_id=follower, followee_id=followee)
-            entry = {"id": f"follow:{follower}:{followee}", "type": "follow", "actor_id": follower}
+            entry = NewsEntry(id=f"follow:{follower}:{followee}", type=news.FOLLOW, actor_id=follower)
             do_add_news(user_ids=[followee], tab=news.YOU, entry=entry, at_ms=at)
             _push(recipient_id=followee, kind="follow", actor_id=follower)
-            do_fan_out_news(actor_id=follower, entry={**entry, "target_id": followee}, at_ms=at)
+            do_fan_out_news(actor_id=follower, entry=replace(entry, target_id=followee), at_ms=at)
         if kind in lost:
             do_remove_owner_from_feed(follower_id=follower, owner_id=followee)
     if Kind.REQUESTED in gained:
-        entry = {"id": f"request:{actor}:{target}", "type": "follow_request", "actor_id": actor}
+        entry = NewsEntry(id=f"request:{actor}:{target}", type=news.FOLLOW_REQUEST, actor_id=actor)
         do_add_news(user_ids=[target], tab=news.YOU, entry=entry, at_ms=at)
         _push(recipient_id=target, kind="follow_request", actor_id=actor)
     if Kind.REQUESTED in lost or Kind.REQUESTED_BY in lost:

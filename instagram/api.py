@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
@@ -17,34 +17,39 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
-from instagram.errors import APIError, allow_methods
+from instagram.errors import (
+    APIInvalidParametersError,
+    OAuthAccessTokenException,
+    OAuthClientException,
+    OAuthParameterException,
+    OAuthPermissionsException,
+    allow_methods,
+)
 from instagram.signing import check_signed_request
 from oauth.selectors import authenticate_client
 from ratelimits.limiter import Limits, check_rate_limit, client_address, default_limits
+from users.models import User
 
 
-class OAuthParameterException(APIError):
-    error_type = "OAuthParameterException"
+class APIRequest(HttpRequest):
+    """The request a token-guarded view (api_endpoint) receives: the token and the user it names."""
+
+    access_token: AccessToken
+    api_user: User
 
 
-class OAuthAccessTokenException(APIError):
-    error_type = "OAuthAccessTokenException"
+class PublicAPIRequest(HttpRequest):
+    """The request a `public=True` view receives: a token and its user, or an app's client_id and nobody."""
+
+    access_token: AccessToken | None
+    api_user: User | None
+    api_client: Application  # set only when access_token is None
 
 
-class OAuthPermissionsException(APIError):
-    error_type = "OAuthPermissionsException"
+class ClientRequest(HttpRequest):
+    """The request a client_endpoint view receives: the app calling as itself."""
 
-
-class OAuthClientException(APIError):
-    error_type = "OAuthClientException"
-
-
-class APIInvalidParametersError(APIError):
-    error_type = "APIInvalidParametersError"
-
-
-class APINotAllowedError(APIError):
-    error_type = "APINotAllowedError"
+    api_client: Application
 
 
 def client_limits(application: Application) -> Limits:
@@ -132,58 +137,6 @@ def _json_text(name: str, value: object) -> str:
     return value
 
 
-def required(values: dict[str, str], *names: str) -> list[str]:
-    """Return the values of `names`, or raise naming the first one missing."""
-    missing = [name for name in names if not values.get(name, "").strip()]
-    if missing:
-        raise APIInvalidParametersError(f"Missing required parameter: {missing[0]}.")
-    return [values[name].strip() for name in names]
-
-
-# Longer than any int64 (19 digits) with room for leading zeros; checked before int(), which
-# raises ValueError past 4,300 digits and is quadratic in the length before that.
-MAX_DIGITS = 32
-
-
-def is_digits(raw: str) -> bool:
-    """Say whether `raw` is ASCII digits only, at most MAX_DIGITS of them, so int(raw) is safe.
-
-    str.isdigit() alone also takes "²" (int() fails) and "٣" (3).
-    """
-    return len(raw) <= MAX_DIGITS and raw.isascii() and raw.isdigit()
-
-
-def int_param(values: dict[str, str], name: str, *, default: int, low: int, high: int) -> int:
-    """Return the integer parameter `name` (default when absent), or raise naming the problem."""
-    raw = values.get(name, "").strip()
-    if not raw:
-        return default
-    if not is_digits(raw) or not low <= int(raw) <= high:
-        raise APIInvalidParametersError(f"{name} must be an integer from {low} to {high}.")
-    return int(raw)
-
-
-def count_param(values: dict[str, str], *, default: int, high: int) -> int:
-    """Return the page size `count`: absent or 0 means `default`, above `high` means `high` (as v1 did)."""
-    raw = values.get("count", "").strip()
-    if not raw:
-        return default
-    if not is_digits(raw):
-        raise APIInvalidParametersError("count must be a whole number.")
-    count = int(raw)
-    return default if count == 0 else min(count, high)
-
-
-def id_param(values: dict[str, str], name: str) -> int | None:
-    """Return the ID-valued parameter `name` (a cursor, max_id...), None when absent."""
-    raw = values.get(name, "").strip()
-    if not raw:
-        return None
-    if not is_digits(raw) or int(raw) >= 2**63:
-        raise APIInvalidParametersError(f"{name} must be a numeric id.")
-    return int(raw)
-
-
 def next_url(request: HttpRequest, **changes: str) -> str:
     """Return the absolute URL of the next page: this request's URL and parameters, with `changes`.
 
@@ -203,8 +156,9 @@ def public_base_url(request: HttpRequest) -> str:
 
 
 def require_scope(request: HttpRequest, scope: str) -> None:
-    """Raise OAuthPermissionsException unless the request's token carries `scope`."""
-    if not request.access_token.allow_scopes([scope]):  # type: ignore[attr-defined]
+    """Raise OAuthPermissionsException unless the token api_endpoint found carries `scope`."""
+    token = cast(PublicAPIRequest, request).access_token
+    if token is None or not token.allow_scopes([scope]):
         raise OAuthPermissionsException(f"This request requires scope={scope}.")
 
 
@@ -215,7 +169,8 @@ def require_first_party(request: HttpRequest) -> None:
     deletes, devices, linked accounts, authorized apps) to third-party apps,
     whatever scope the user granted them.
     """
-    if request.access_token.application.client_id != settings.MOBILE_CLIENT_ID:  # type: ignore[attr-defined]
+    token = cast(PublicAPIRequest, request).access_token
+    if token is None or token.application.client_id != settings.MOBILE_CLIENT_ID:
         raise OAuthPermissionsException("This endpoint is only available to the Instagram app.")
 
 
@@ -261,9 +216,10 @@ def api_endpoint(
                     else None
                 )
                 if application is not None:
-                    request.access_token = None  # type: ignore[attr-defined]
-                    request.api_user = None  # type: ignore[attr-defined]
-                    request.api_client = application  # type: ignore[attr-defined]
+                    anonymous = cast(PublicAPIRequest, request)  # what the view will find on it
+                    anonymous.access_token = None
+                    anonymous.api_user = None
+                    anonymous.api_client = application
                     caller = f"client:{application.id}"
                     check_rate_limit(request, caller=caller, limits=client_limits(application))
                     check_signed_request(request, application, form_body(request))
@@ -274,13 +230,14 @@ def api_endpoint(
                         + (", or client_id for this public read." if public else ".")
                     )
                 token = access_token_for(raw)
-                request.access_token = token  # type: ignore[attr-defined]
-                request.api_user = token.user  # type: ignore[attr-defined]
+                guarded = cast(APIRequest, request)  # what the view will find on it
+                guarded.access_token = token
+                guarded.api_user = token.user
                 check_rate_limit(request, caller=f"token:{token.id}", limits=client_limits(token.application))
                 check_signed_request(request, token.application, form_body(request))
-                require_scope(request, scope)
+                require_scope(guarded, scope)
                 if first_party:
-                    require_first_party(request)
+                    require_first_party(guarded)
             return view(request, *args, **kwargs)
 
         return allow_methods(*methods)(wrapper)  # type: ignore[return-value]
@@ -322,7 +279,7 @@ def client_endpoint(*, methods: tuple[str, ...]) -> Callable[[View], View]:
             application = authenticate_client(client_id=client_id, client_secret=client_secret)
             if application is None:
                 raise OAuthClientException("The client_id and client_secret do not match a registered app.")
-            request.api_client = application  # type: ignore[attr-defined]
+            cast(ClientRequest, request).api_client = application  # what the view will find on it
             check_rate_limit(request, caller=f"client:{application.id}", limits=client_limits(application))
             check_signed_request(request, application, form_body(request))
             return view(request, *args, **kwargs)

@@ -55,6 +55,30 @@ class APIMethodNotAllowedError(APIError):
     error_type = "APIMethodNotAllowedError"
 
 
+class OAuthParameterException(APIError):
+    error_type = "OAuthParameterException"
+
+
+class OAuthAccessTokenException(APIError):
+    error_type = "OAuthAccessTokenException"
+
+
+class OAuthPermissionsException(APIError):
+    error_type = "OAuthPermissionsException"
+
+
+class OAuthClientException(APIError):
+    error_type = "OAuthClientException"
+
+
+class APIInvalidParametersError(APIError):
+    error_type = "APIInvalidParametersError"
+
+
+class APINotAllowedError(APIError):
+    error_type = "APINotAllowedError"
+
+
 class ServiceUnavailableError(APIError):
     """A component the request needs is down: nothing was half-written, the client may retry."""
 

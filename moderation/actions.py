@@ -39,7 +39,8 @@ def do_remove_media(*, media_id: int, by: User | None = None) -> None:
     card = media_cards([media_id]).get(media_id)
     if card is None:
         raise APINotFoundError(f"No media with id {media_id}.")
-    do_delete_media(media_id=media_id, owner_id=card.user_id)
+    if not do_delete_media(media_id=media_id, owner_id=card.user_id):
+        raise APINotFoundError(f"No media with id {media_id}.")
     do_resolve_reports(targets=[media_target(media_id)], by=by, resolution=Resolution.REMOVED)
 
 

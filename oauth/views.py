@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 from oauth2_provider.http import OAuth2ResponseRedirect
 
-from instagram.api import api_endpoint
+from instagram.api import APIRequest, api_endpoint
 from instagram.errors import APINotFoundError, allow_methods, envelope
 from oauth.actions import (
     check_issue_token,
@@ -92,16 +92,16 @@ log_out = LogoutView.as_view(next_page=reverse_lazy("oauth-login"))
 
 
 @api_endpoint(methods=("GET",), first_party=True)
-def authorized_apps(request: HttpRequest) -> JsonResponse:
+def authorized_apps(request: APIRequest) -> JsonResponse:
     """The third-party apps holding tokens for the caller (the mobile app's settings screen)."""
-    apps = authorized_apps_of(request.api_user)  # type: ignore[attr-defined]
+    apps = authorized_apps_of(request.api_user)
     return envelope([app.as_v1() for app in apps])
 
 
 @api_endpoint(methods=("DELETE",), first_party=True)
-def authorized_app(request: HttpRequest, client_id: str) -> JsonResponse:
+def authorized_app(request: APIRequest, client_id: str) -> JsonResponse:
     """Revoke one app's access to the caller's account."""
-    check_revoke_app(user=request.api_user, client_id=client_id)  # type: ignore[attr-defined]
+    check_revoke_app(user=request.api_user, client_id=client_id)
     return envelope(None)
 
 

@@ -34,13 +34,13 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 
-from instagram.api import APIInvalidParametersError, APINotAllowedError, is_digits
-from instagram.errors import APINotFoundError
+from instagram.errors import APIInvalidParametersError, APINotAllowedError, APINotFoundError
+from instagram.parameters import is_digits
 from monitoring import stats
 from photos import geo, photomap, popular
 from photos.cache import MediaCard, forget_cards_on_commit, media_cards
 from photos.filters import UnknownFilter, parse_filter
-from photos.imaging import MAX_UPLOAD_BYTES, ImageRejected, ProcessedPhoto, process_photo
+from photos.imaging import MAX_UPLOAD_BYTES, RENDITIONS_STORED, ImageRejected, ProcessedPhoto, process_photo
 from photos.indexes import (
     index_location_media,
     index_media_tags,
@@ -129,11 +129,16 @@ def check_upload_media(
     return do_upload_media(owner=owner, request=request, processed=processed)
 
 
+def check_photo_size(size: int) -> None:
+    """Refuse a photo over MAX_UPLOAD_BYTES: the view asks before reading the file, the upload after."""
+    if size > MAX_UPLOAD_BYTES:
+        raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+
+
 def _upload_request(*, photo: bytes | None, values: dict[str, str], upload_key: str | None) -> UploadRequest:
     if photo is None:
         raise APIInvalidParametersError("Missing required file: photo (send multipart/form-data).")
-    if len(photo) > MAX_UPLOAD_BYTES:
-        raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    check_photo_size(len(photo))
     caption = values.get("caption", "").strip()
     tags, mentioned = check_text(caption, what="caption")
     try:
@@ -447,21 +452,23 @@ def _delete_quietly(keys: list[str]) -> None:
 def check_delete_media(*, actor: User, card: MediaCard) -> None:
     if card.user_id != actor.id:
         raise APINotAllowedError("You can only delete your own media.")
-    do_delete_media(media_id=card.id, owner_id=card.user_id)
+    if not do_delete_media(media_id=card.id, owner_id=card.user_id):
+        raise APINotFoundError(f"No media with id {card.id}.")
 
 
-def do_delete_media(*, media_id: int, owner_id: int) -> None:
+def do_delete_media(*, media_id: int, owner_id: int) -> bool:
     """Delete the media, its likes and comments; then its objects, CDN copies and index entries.
 
     Locks the owner's row before the media, the order an upload takes, and
-    moves the media count by the rows the DELETE removed.
+    moves the media count by the rows the DELETE removed. Returns False,
+    writing nothing, when the media is already gone.
     """
     with transaction.atomic(using="default"):
         User.objects.select_for_update(no_key=True).filter(id=owner_id).values_list("id").first()
         with shard_for_id(media_id) as shard:
             media = Media.objects.select_for_update().filter(id=media_id).first()
             if media is None:
-                raise APINotFoundError(f"No media with id {media_id}.")
+                return False
             likers = list(Like.objects.filter(media_id=media_id).values_list("user_id", flat=True))
             Like.objects.filter(media_id=media_id).delete()
             Comment.objects.filter(media_id=media_id).delete()
@@ -473,6 +480,7 @@ def do_delete_media(*, media_id: int, owner_id: int) -> None:
         forget_profiles_on_commit(owner_id)
         transaction.on_commit(lambda: _after_delete(media, likers), using="default", robust=True)
         submit_job_on_commit(functions.MEDIA_DELETED, {"media_id": media_id, "user_id": owner_id})
+    return True
 
 
 def do_clean_up_media(*, media_id: int) -> str | None:
@@ -510,10 +518,17 @@ def _after_delete(media: Media, likers: list[int]) -> None:
             LikedMedia.objects.filter(user_id__in=users, media_id=media.id).delete()
 
 
-RENDITIONS_STORED = ("thumbnail", "low_resolution", "standard_resolution", "original")
-
-
 # ------------------------------------------------------------------- likes
+
+
+def check_like_media(*, user: User, card: MediaCard, owner: Profile, like: bool) -> None:
+    """Like (`like`) or unlike the media access_media_and_owner gave, with the owner it read."""
+    if card.user_id != owner.id:
+        raise ValueError(f"{owner.id} does not own media {card.id}")  # a caller's bug, not a client's
+    if like:
+        do_like_media(user=user, card=card, owner=owner)
+    else:
+        do_unlike_media(user=user, card=card, owner=owner)
 
 
 def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
@@ -700,7 +715,7 @@ def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> No
     if card.caption and int(comment_ref) == card.caption_id:
         do_delete_caption(user=user, card=card)
         return
-    with shard_for_id(card.id) as shard:
+    with shard_for_id(card.id):
         comment = None
         if lock_media(card.id):
             comment = Comment.objects.filter(id=int(comment_ref), media_id=card.id).first()
@@ -708,7 +723,15 @@ def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> No
             raise APINotFoundError(f"No comment with id {comment_ref[:40]}.")
         if user.id not in (comment.user_id, card.user_id):
             raise APINotAllowedError("Only the comment's author or the media's owner can delete it.")
-        deleted, _ = Comment.objects.filter(id=comment.id).delete()
-        if deleted:
-            Media.objects.filter(id=card.id).update(comment_count=F("comment_count") - deleted)
-            forget_cards_on_commit(card.id, using=shard.alias)
+        do_delete_comment(comment=comment, card=card)
+
+
+def do_delete_comment(*, comment: Comment, card: MediaCard) -> None:
+    """Delete the comment, the count moving only by the rows this DELETE removed.
+
+    Call in the media's shard context with its row locked (check_delete_comment).
+    """
+    deleted, _ = Comment.objects.filter(id=comment.id).delete()
+    if deleted:
+        Media.objects.filter(id=card.id).update(comment_count=F("comment_count") - deleted)
+        forget_cards_on_commit(card.id, using=current_shard().alias)

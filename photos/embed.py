@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 
-from instagram.api import APINotAllowedError
-from instagram.errors import APINotFoundError
+from instagram.errors import APINotAllowedError, APINotFoundError
+from photos.imaging import RENDITIONS
 from photos.refs import media_id_from_shortcode
-from photos.selectors import RENDITION_SIZES, access_media, media_objects
+from photos.selectors import access_media, media_objects
 from photos.web import not_found_page
 from sharding.ids import InvalidIdError
 
@@ -86,7 +86,7 @@ def oembed_description(
     media = _visible_media(code=_shortcode_of(url))
     fits = [
         (size, name)
-        for name, size in RENDITION_SIZES.items()
+        for name, size in RENDITIONS.items()
         if size <= min(max_width or size, max_height or size)
     ]
     if not fits:

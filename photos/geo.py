@@ -30,6 +30,8 @@ from typing import Any, cast
 import redis
 
 from instagram import rediskeys
+from instagram.errors import APIInvalidParametersError
+from instagram.parameters import required
 from instagram.redis_client import redis_primary
 from sharding.ids import MAX_LOGICAL_SHARDS, decode_id
 
@@ -59,6 +61,20 @@ def validate_point(latitude: float, longitude: float) -> None:
         raise ValueError("latitude must be between -90 and 90")
     if not -180 <= longitude <= 180:
         raise ValueError("longitude must be between -180 and 180")
+
+
+def point_param(values: dict[str, str]) -> tuple[float, float]:
+    """Return the required `lat` and `lng` parameters as a point on Earth, or raise naming the problem."""
+    lat, lng = required(values, "lat", "lng")
+    try:
+        latitude, longitude = float(lat), float(lng)
+    except ValueError:
+        raise APIInvalidParametersError("lat and lng must be numbers.") from None
+    try:
+        validate_point(latitude, longitude)
+    except ValueError as exc:
+        raise APIInvalidParametersError(f"{exc}.") from None
+    return latitude, longitude
 
 
 def _lonlat(latitude: float, longitude: float) -> tuple[float, float]:

@@ -91,6 +91,7 @@ MAX_SIDE = 10_000  # either side, from the header
 MIN_SIDE = 150  # the shorter side; smaller photos are refused
 ORIGINAL_MAX_SIDE = 2048  # the stored original's longest side, at most (see _draft for large JPEGs)
 RENDITIONS = {"thumbnail": 150, "low_resolution": 306, "standard_resolution": 612}
+RENDITIONS_STORED = (*RENDITIONS, "original")  # every object an upload writes, and a delete removes
 ALLOWED_FORMATS = {"JPEG", "PNG"}
 MAX_WORKING_BYTES = 192 * 1024 * 1024  # the decoded pixels and the output of _shrink_to_rgb, estimated
 CONCURRENT_DECODES = 2  # photos processed at once per process; more wait their turn

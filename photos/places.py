@@ -10,7 +10,7 @@ the same bad values with the same message.
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from instagram.api import APIInvalidParametersError
+from instagram.errors import APIInvalidParametersError
 from photos.models import EXTERNAL_IDS, Location
 
 

@@ -8,8 +8,8 @@ with the URL-safe alphabet, most significant digit first: 22097367 -> BUS3X.
 
 from django.conf import settings
 
-from instagram.api import is_digits
 from instagram.errors import APINotFoundError
+from instagram.parameters import is_digits
 from sharding.ids import InvalidIdError, decode_id
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

@@ -19,29 +19,33 @@ from typing import Any
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from instagram.api import APINotAllowedError
-from instagram.errors import APINotFoundError
+from instagram.errors import APINotAllowedError, APINotFoundError
 from photos import photomap
 from photos.cache import COMMENTS_SHOWN, CommentCard, MediaCard, media_cards
 from photos.filters import filter_display_name
+from photos.imaging import RENDITIONS
 from photos.models import Comment, Like, LikedMedia, Media
 from photos.refs import media_id_from_ref, media_ref, shortcode
 from photos.storage import cdn_url, rendition_key
 from relationships.models import Kind
 from relationships.selectors import blocked_ids, states_towards
 from relationships.transitions import State
-from sharding.routing import shard_for_id, shard_for_user
+from sharding.multiget import query_shards
+from sharding.routing import shard_for_id, shard_for_user, user_shard
 from users.cache import Profile, profiles
 from users.models import User
 from users.selectors import may_see_content, user_object
 
 logger = logging.getLogger(__name__)
 
-RENDITION_SIZES = {"thumbnail": 150, "low_resolution": 306, "standard_resolution": 612}
-
 
 def access_media(*, viewer: User | None, ref: str) -> MediaCard:
-    """Return the media `ref` names if the viewer may see it.
+    """Return the media `ref` names if the viewer may see it (access_media_and_owner)."""
+    return access_media_and_owner(viewer=viewer, ref=ref)[0]
+
+
+def access_media_and_owner(*, viewer: User | None, ref: str) -> tuple[MediaCard, Profile]:
+    """Return the media `ref` names and its owner's profile if the viewer may see it.
 
     APINotFoundError when it does not exist or its owner blocks the viewer,
     APINotAllowedError when the viewer blocks its owner (the blocker knows
@@ -58,7 +62,7 @@ def access_media(*, viewer: User | None, ref: str) -> MediaCard:
         raise APINotFoundError(f"No media with id {ref[:40]}.")
     if not _may_see(viewer, owner, state):
         raise APINotAllowedError("you cannot view this resource")
-    return card
+    return card, owner
 
 
 def _states(viewer: User | None, owner_ids: set[int]) -> dict[int, State]:
@@ -214,7 +218,7 @@ def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) 
         "filter": filter_display_name(card.filter_name),
         "images": {
             name: {"url": cdn_url(rendition_key(card.object_prefix, name)), "width": size, "height": size}
-            for name, size in RENDITION_SIZES.items()
+            for name, size in RENDITIONS.items()
         },
         "caption": comment_object(caption, owner) if caption else None,
         "likes": {
@@ -280,3 +284,30 @@ def comment_objects(comments: list[Comment | CommentCard]) -> list[dict[str, Any
     """Return `comments` as v1 comment objects (one multi-get of their authors)."""
     authors = profiles({c.user_id for c in comments})
     return [comment_object(c, authors[c.user_id]) for c in comments if c.user_id in authors]
+
+
+def recent_media_of(
+    *, user_ids: list[int], count: int, max_id: int | None = None, min_id: int | None = None
+) -> list[int]:
+    """The newest `count` media ids of all `user_ids` together, below max_id / above min_id.
+
+    One UNION ALL query per physical database, one index scan per owner
+    (media_user_recent) inside it, never a query per user.
+    """
+    if not user_ids or count <= 0:
+        return []
+    bounds = ""
+    if max_id is not None:
+        bounds += f" AND id < {int(max_id)}"
+    if min_id is not None:
+        bounds += f" AND id > {int(min_id)}"
+    # Only integers are formatted in; the owners are the query's parameter.
+    select = (
+        f"SELECT m.id FROM unnest(%s::bigint[]) AS owner(user_id) CROSS JOIN LATERAL "  # noqa: S608
+        f"(SELECT id FROM {{schema}}.media WHERE user_id = owner.user_id{bounds} "
+        f"ORDER BY id DESC LIMIT {int(count)}) AS m ORDER BY m.id DESC LIMIT {int(count)}"
+    )
+    found: list[int] = []
+    for _, rows in query_shards(user_ids, select, read_only=True, what="recent media", shard_of=user_shard):
+        found.extend(row[0] for row in rows)
+    return sorted(found, reverse=True)[:count]

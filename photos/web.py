@@ -34,8 +34,7 @@ from urllib.parse import quote, urlsplit
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.loader import render_to_string
 
-from instagram.api import APINotAllowedError
-from instagram.errors import APINotFoundError
+from instagram.errors import APINotAllowedError, APINotFoundError
 from photos.cache import media_cards
 from photos.refs import media_id_from_shortcode
 from photos.selectors import access_media, media_objects

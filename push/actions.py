@@ -14,8 +14,7 @@ from django.db import transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from instagram.api import APIInvalidParametersError
-from instagram.errors import APINotFoundError
+from instagram.errors import APIInvalidParametersError, APINotFoundError
 from push.models import Audience, Device, Platform, PushSettings
 from push.notifications import SETTINGS
 from push.selectors import push_settings_of

@@ -41,8 +41,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from instagram import rediskeys
-from instagram.api import is_digits
 from instagram.errors import APIError
+from instagram.parameters import is_digits
 from instagram.redis_client import redis_primary
 from photos.refs import media_ref
 from photos.selectors import access_media

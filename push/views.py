@@ -5,9 +5,9 @@ user's token must not register a phone of its own to receive that user's
 notifications (who liked what, the text of comments on a private account).
 """
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 
-from instagram.api import api_endpoint, params
+from instagram.api import APIRequest, api_endpoint, params
 from instagram.errors import envelope
 from push.actions import check_change_push_settings, check_register_device, check_unregister_device
 from push.models import Platform
@@ -15,13 +15,13 @@ from push.selectors import device_object, push_settings_of
 from users.models import User
 
 
-def _mobile_app_user(request: HttpRequest) -> User:
+def _mobile_app_user(request: APIRequest) -> User:
     """Return the caller; api_endpoint(first_party=True) has already refused other apps' tokens."""
-    return request.api_user  # type: ignore[attr-defined,no-any-return]
+    return request.api_user
 
 
 @api_endpoint(methods=("POST",), first_party=True)
-def devices(request: HttpRequest) -> JsonResponse:
+def devices(request: APIRequest) -> JsonResponse:
     """POST token=<APNS device token>: register this phone for the caller's pushes (again: reactivate it)."""
     user = _mobile_app_user(request)
     values = params(request)
@@ -32,14 +32,14 @@ def devices(request: HttpRequest) -> JsonResponse:
 
 
 @api_endpoint(methods=("DELETE",), first_party=True)
-def device(request: HttpRequest, token: str) -> JsonResponse:
+def device(request: APIRequest, token: str) -> JsonResponse:
     """DELETE: stop pushing to this phone (the app logs out)."""
     check_unregister_device(user=_mobile_app_user(request), token=token)
     return envelope(None)
 
 
 @api_endpoint(methods=("GET", "POST"), first_party=True)
-def push_settings(request: HttpRequest) -> JsonResponse:
+def push_settings(request: APIRequest) -> JsonResponse:
     """GET: the caller's push settings. POST any of them: change those."""
     user = _mobile_app_user(request)
     if request.method == "POST":

@@ -17,7 +17,7 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.db.models.expressions import CombinedExpression
 
-from instagram.api import APIInvalidParametersError
+from instagram.errors import APIInvalidParametersError
 from relationships.models import Edge, Kind
 from relationships.transitions import Action, State, mirror, transition
 from sharding.routing import current_shard, shard_for_user

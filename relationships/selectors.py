@@ -1,4 +1,4 @@
-"""Reads of relationships: one pair's state, a user's lists, who is hidden from whom."""
+"""Reads of relationships: one pair's state, a user's lists, who is hidden from whom, followers in chunks."""
 
 from relationships.models import Edge, Kind
 from relationships.transitions import State
@@ -49,3 +49,43 @@ def states_towards(*, viewer_id: int, other_ids: set[int]) -> dict[int, State]:
             for other_id, kind in edges.values_list("other_id", "kind"):
                 states[other_id].add(Kind(kind))
     return {other: frozenset(kinds) for other, kinds in states.items()}
+
+
+def follower_chunks(*, owner_id: int, chunk: int) -> list[tuple[int, int]]:
+    """Split `owner_id`'s followers into (after_edge, last_edge] ranges of `chunk` followers each.
+
+    Reads only edge ids, in one index scan on the owner's shard (the primary:
+    a follow made a moment ago counts).
+    """
+    with shard_for_user(owner_id):
+        edge_ids = list(
+            Edge.objects.filter(user_id=owner_id, kind=Kind.FOLLOWED_BY)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+    ranges = []
+    after = 0
+    for start in range(0, len(edge_ids), chunk):
+        last = edge_ids[min(start + chunk, len(edge_ids)) - 1]
+        ranges.append((after, last))
+        after = last
+    return ranges
+
+
+def followers_in(*, owner_id: int, after_edge: int, last_edge: int) -> list[int]:
+    """The followers whose edges fall in (after_edge, last_edge], on the owner's shard."""
+    with shard_for_user(owner_id):
+        return list(
+            Edge.objects.filter(
+                user_id=owner_id, kind=Kind.FOLLOWED_BY, id__gt=after_edge, id__lte=last_edge
+            ).values_list("other_id", flat=True)
+        )
+
+
+def followees(*, user_id: int, among: set[int] | None = None) -> list[int]:
+    """Whom `user_id` follows (all, or those `among` a set), from their shard."""
+    with shard_for_user(user_id, read_only=True):
+        edges = Edge.objects.filter(user_id=user_id, kind=Kind.FOLLOWS)
+        if among is not None:
+            edges = edges.filter(other_id__in=among)
+        return list(edges.values_list("other_id", flat=True))

@@ -7,7 +7,7 @@ stores the difference on both shards.
 
 from enum import StrEnum
 
-from instagram.api import APIInvalidParametersError, APINotAllowedError
+from instagram.errors import APIInvalidParametersError, APINotAllowedError
 from relationships.models import Kind
 
 State = frozenset[Kind]

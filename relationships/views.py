@@ -1,9 +1,10 @@
 """v1 relationship endpoints: follows, followed-by, requested-by, relationship."""
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 
-from instagram.api import api_endpoint, count_param, id_param, next_url, params, require_scope
+from instagram.api import APIRequest, api_endpoint, next_url, params, require_scope
 from instagram.errors import envelope
+from instagram.parameters import count_param, id_param
 from relationships.actions import check_change_relationship
 from relationships.models import Kind
 from relationships.selectors import edge_page
@@ -14,11 +15,11 @@ from users.selectors import access_content_owner, access_profile, access_user, u
 PAGE_SIZE = 50
 
 
-def _list(request: HttpRequest, owner: Profile, kind: Kind) -> JsonResponse:
+def _list(request: APIRequest, owner: Profile, kind: Kind) -> JsonResponse:
     values = params(request)
     count = count_param(values, default=PAGE_SIZE, high=100)
     ids, cursor = edge_page(user_id=owner.id, kind=kind, before=id_param(values, "cursor"), count=count)
-    users = visible_profiles(viewer=request.api_user, ids=ids)  # type: ignore[attr-defined]
+    users = visible_profiles(viewer=request.api_user, ids=ids)
     pagination = {}
     if cursor is not None:
         pagination = {"next_cursor": str(cursor), "next_url": next_url(request, cursor=str(cursor))}
@@ -26,20 +27,20 @@ def _list(request: HttpRequest, owner: Profile, kind: Kind) -> JsonResponse:
 
 
 @api_endpoint(methods=("GET",))
-def follows(request: HttpRequest, user_ref: str) -> JsonResponse:
-    owner = access_content_owner(viewer=request.api_user, user_ref=user_ref)  # type: ignore[attr-defined]
+def follows(request: APIRequest, user_ref: str) -> JsonResponse:
+    owner = access_content_owner(viewer=request.api_user, user_ref=user_ref)
     return _list(request, owner, Kind.FOLLOWS)
 
 
 @api_endpoint(methods=("GET",))
-def followed_by(request: HttpRequest, user_ref: str) -> JsonResponse:
-    owner = access_content_owner(viewer=request.api_user, user_ref=user_ref)  # type: ignore[attr-defined]
+def followed_by(request: APIRequest, user_ref: str) -> JsonResponse:
+    owner = access_content_owner(viewer=request.api_user, user_ref=user_ref)
     return _list(request, owner, Kind.FOLLOWED_BY)
 
 
 @api_endpoint(methods=("GET",))
-def requested_by(request: HttpRequest) -> JsonResponse:
-    owner, _ = access_profile(viewer=request.api_user, user_ref="self")  # type: ignore[attr-defined]
+def requested_by(request: APIRequest) -> JsonResponse:
+    owner, _ = access_profile(viewer=request.api_user, user_ref="self")
     return _list(request, owner, Kind.REQUESTED_BY)
 
 
@@ -52,9 +53,9 @@ def _relationship(state: State, target: Profile) -> dict[str, object]:
 
 
 @api_endpoint(methods=("GET", "POST"))
-def relationship(request: HttpRequest, user_ref: str) -> JsonResponse:
+def relationship(request: APIRequest, user_ref: str) -> JsonResponse:
     """GET: the viewer's relationship with the user. POST action=...: change it (scope relationships)."""
-    viewer = request.api_user  # type: ignore[attr-defined]
+    viewer = request.api_user
     if request.method != "POST":
         target, state = access_profile(viewer=viewer, user_ref=user_ref)
         return envelope(_relationship(state, target))

@@ -3,8 +3,8 @@
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from instagram.api import APIInvalidParametersError, is_digits
-from instagram.errors import APINotFoundError
+from instagram.errors import APIInvalidParametersError, APINotFoundError
+from instagram.parameters import is_digits
 from photos.models import Comment
 from photos.selectors import access_media
 from reports.models import Kind, Reason, Report, Resolution

@@ -8,20 +8,20 @@ queue under real accounts).
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 
-from instagram.api import OAuthPermissionsException, api_endpoint, params
-from instagram.errors import envelope
+from instagram.api import APIRequest, api_endpoint, params
+from instagram.errors import OAuthPermissionsException, envelope
 from reports.actions import check_report_comment, check_report_media, check_report_user
 from reports.models import Report
 from users.models import User
 
 
-def _mobile_app_user(request: HttpRequest) -> User:
+def _mobile_app_user(request: APIRequest) -> User:
     """Return the caller, if the token is the mobile app's; else raise OAuthPermissionsException."""
-    if request.access_token.application.client_id != settings.MOBILE_CLIENT_ID:  # type: ignore[attr-defined]
+    if request.access_token.application.client_id != settings.MOBILE_CLIENT_ID:
         raise OAuthPermissionsException("Only the Instagram app files reports.")
-    return request.api_user  # type: ignore[attr-defined,no-any-return]
+    return request.api_user
 
 
 def report_object(report: Report) -> dict[str, Any]:
@@ -40,14 +40,14 @@ def _answer(report: Report, created: bool) -> JsonResponse:
 
 
 @api_endpoint(methods=("POST",))
-def report_media(request: HttpRequest, media_ref: str) -> JsonResponse:
+def report_media(request: APIRequest, media_ref: str) -> JsonResponse:
     """POST reason=<one of the list> [text=]: report the photo (again: the first report, 200)."""
     user = _mobile_app_user(request)
     return _answer(*check_report_media(reporter=user, media_ref=media_ref, values=params(request)))
 
 
 @api_endpoint(methods=("POST",))
-def report_comment(request: HttpRequest, media_ref: str, comment_ref: str) -> JsonResponse:
+def report_comment(request: APIRequest, media_ref: str, comment_ref: str) -> JsonResponse:
     """POST reason= [text=]: report the comment on this photo."""
     user = _mobile_app_user(request)
     return _answer(
@@ -58,7 +58,7 @@ def report_comment(request: HttpRequest, media_ref: str, comment_ref: str) -> Js
 
 
 @api_endpoint(methods=("POST",))
-def report_user(request: HttpRequest, user_ref: str) -> JsonResponse:
+def report_user(request: APIRequest, user_ref: str) -> JsonResponse:
     """POST reason= [text=]: report the account."""
     user = _mobile_app_user(request)
     return _answer(*check_report_user(reporter=user, user_ref=user_ref, values=params(request)))

@@ -28,8 +28,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from instagram.api import APIInvalidParametersError
 from instagram.crypto import DecryptionError, encrypt
+from instagram.errors import APIInvalidParametersError
 from photos.cache import forget_cards_on_commit
 from photos.models import Media
 from photos.selectors import permalink
@@ -215,9 +215,7 @@ def _claim(media_id: int, service: str, job: JobContext) -> bool:
             stale = datetime.now(tz=UTC) - since > timedelta(seconds=CLAIM_SECONDS)
             if entry.get("job") == job.job_id or stale:
                 # Its worker died between posting and recording: it may be posted already.
-                interrupted = _outcome(
-                    FAILED, job, error="interrupted while posting; it may have been posted"
-                )
+                interrupted = _outcome(FAILED, job, error=INTERRUPTED)
                 _write(media, service, interrupted, alias=shard.alias)
                 logger.warning(
                     "media %s: an earlier %s share was interrupted; not posting again", media_id, service

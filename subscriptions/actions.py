@@ -19,8 +19,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from oauth2_provider.models import Application
 
-from instagram.api import APIInvalidParametersError, is_digits, required
 from instagram.crypto import DecryptionError, decrypt, encrypt
+from instagram.errors import APIInvalidParametersError
+from instagram.parameters import is_digits, required
 from photos import geo
 from photos.models import Location
 from photos.refs import media_ref
@@ -131,13 +132,7 @@ def _location(values: dict[str, str]) -> str:
 
 def _circle(values: dict[str, str]) -> tuple[float, float, int]:
     """lat and lng (required), radius in meters (default 1 km, at most 5 km, as v1)."""
-    lat, lng = required(values, "lat", "lng")
-    try:
-        latitude, longitude = float(lat), float(lng)
-        geo.validate_point(latitude, longitude)
-    except ValueError as exc:
-        message = str(exc) if "between" in str(exc) else "lat and lng must be numbers"
-        raise APIInvalidParametersError(f"{message}.") from None
+    latitude, longitude = geo.point_param(values)
     raw = values.get("radius", "").strip() or str(geo.DEFAULT_DISTANCE_M)
     if not is_digits(raw) or not 1 <= int(raw) <= geo.MAX_DISTANCE_M:
         raise APIInvalidParametersError(f"radius must be an integer from 1 to {geo.MAX_DISTANCE_M} (meters).")

@@ -8,8 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
 
-from instagram.api import is_digits
 from instagram.errors import APINotFoundError
+from instagram.parameters import is_digits
 from photos.geo import MAX_DISTANCE_M
 from photos.models import Media
 from sharding.routing import shard_for_id

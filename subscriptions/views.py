@@ -1,17 +1,18 @@
 """v1 real-time subscriptions: an app, by its client_id and client_secret, subscribes and unsubscribes."""
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from oauth2_provider.models import Application
 
 from instagram.api import (
-    APIInvalidParametersError,
+    ClientRequest,
+    PublicAPIRequest,
     api_endpoint,
     client_endpoint,
     client_params,
-    count_param,
     params,
 )
-from instagram.errors import envelope
+from instagram.errors import APIInvalidParametersError, envelope
+from instagram.parameters import count_param
 from photos import geo
 from photos.selectors import visible_cards
 from photos.views import MAX_PAGE, PAGE_SIZE, media_id_param, media_page
@@ -20,9 +21,9 @@ from subscriptions.selectors import access_geography, client_subscriptions, subs
 
 
 @client_endpoint(methods=("GET", "POST", "DELETE"))
-def subscriptions(request: HttpRequest) -> JsonResponse:
+def subscriptions(request: ClientRequest) -> JsonResponse:
     """GET: the app's subscriptions. POST: subscribe (after the handshake). DELETE id= or object=."""
-    application: Application = request.api_client  # type: ignore[attr-defined]
+    application: Application = request.api_client
     values = client_params(request)
     if request.method == "POST":
         subscription = check_create_subscription(
@@ -36,14 +37,14 @@ def subscriptions(request: HttpRequest) -> JsonResponse:
 
 
 @api_endpoint(methods=("GET",), public=True)
-def geography_media_recent(request: HttpRequest, geo_id: str) -> JsonResponse:
+def geography_media_recent(request: PublicAPIRequest, geo_id: str) -> JsonResponse:
     """The newest media in the circle of one of the calling app's geography subscriptions (v1's geo-id).
 
     The app is the client_id's (a public read) or the token's; the window is
     the last 7 days, as media search's; `min_id` keeps only newer media.
     """
-    token = request.access_token  # type: ignore[attr-defined]
-    application = token.application if token is not None else request.api_client  # type: ignore[attr-defined]
+    token = request.access_token
+    application = token.application if token is not None else request.api_client
     geography = access_geography(application=application, geo_ref=geo_id)
     values = params(request)
     count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
@@ -60,4 +61,4 @@ def geography_media_recent(request: HttpRequest, geo_id: str) -> JsonResponse:
     except ValueError as exc:
         raise APIInvalidParametersError(f"{exc}.") from None
     newer = [media_id for media_id in ids if min_id is None or media_id > min_id]
-    return media_page(request, visible_cards(viewer=request.api_user, ids=newer))  # type: ignore[attr-defined]
+    return media_page(request, visible_cards(viewer=request.api_user, ids=newer))

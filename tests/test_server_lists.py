@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache.backends.memcached import PyLibMCCache
 
 from tests.ops.sshd import free_port
-from workers.submit import BoundedClient
+from workers.transport import BoundedClient
 
 MEMCACHED = shutil.which("memcached") or "/usr/bin/memcached"
 GEARMAND = shutil.which("gearmand") or "/usr/sbin/gearmand"

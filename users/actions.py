@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
-from instagram.api import APIInvalidParametersError
+from instagram.errors import APIInvalidParametersError
 from monitoring import stats
 from oauth.tokens import v1_access_token
 from ratelimits.credentials import check_credential_attempt, credential_failed, credential_succeeded

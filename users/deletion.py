@@ -8,7 +8,6 @@ record and repeats at most the unit it was in. What each step removes, and
 what is anonymized instead, is in docs/accounts.md.
 """
 
-import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -17,7 +16,6 @@ from django.utils import timezone
 
 from feeds import news, store
 from instagram import rediskeys
-from instagram.errors import APINotFoundError
 from instagram.redis_client import redis_primary
 from photos.actions import do_clean_up_media, do_delete_media, do_remove_comments_of, do_remove_like_of
 from photos.models import Comment, Like, LikedMedia, Media
@@ -93,9 +91,8 @@ def _media(record: AccountDeletion) -> None:
         for media_id, *_ in batch:
             # Before the row goes: its on-commit clean-up would be lost with a killed worker.
             do_clean_up_media(media_id=media_id)
-            # APINotFoundError: deleted by a run before this one (or an operator) since the batch was read.
-            with contextlib.suppress(APINotFoundError):
-                do_delete_media(media_id=media_id, owner_id=user_id)
+            # False: deleted by a run before this one (or an operator) since the batch was read.
+            do_delete_media(media_id=media_id, owner_id=user_id)
 
 
 def _interactions(record: AccountDeletion) -> None:

@@ -20,7 +20,7 @@ from instagram import rediskeys
 from instagram.progress import progress
 from instagram.redis_client import redis_primary
 from photos import geo, photomap
-from photos.actions import RENDITIONS_STORED
+from photos.imaging import RENDITIONS_STORED
 from photos.models import Comment, Like, LikedMedia, LocationMedia, Media, TagMedia
 from photos.storage import cdn_url, rendition_key, s3_client
 from push.models import Device, PushSettings

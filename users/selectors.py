@@ -11,8 +11,8 @@ from typing import Any
 
 from django.db.models import Q
 
-from instagram.api import APINotAllowedError, OAuthParameterException, is_digits
-from instagram.errors import APINotFoundError
+from instagram.errors import APINotAllowedError, APINotFoundError, OAuthParameterException
+from instagram.parameters import is_digits
 from relationships.models import Kind
 from relationships.selectors import blocked_ids, relationship_state
 from relationships.transitions import State

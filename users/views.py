@@ -1,9 +1,10 @@
 """v1 endpoints for accounts: the mobile app's sign-up/log-in/log-out, and users."""
 
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 
-from instagram.api import api_endpoint, count_param, params, required
+from instagram.api import APIRequest, PublicAPIRequest, api_endpoint, params
 from instagram.errors import envelope
+from instagram.parameters import count_param, required
 from users.actions import (
     check_change_email,
     check_change_password,
@@ -22,7 +23,7 @@ SEARCH_SIZE = 20
 
 
 @api_endpoint(methods=("POST",), scope=None)
-def sign_up(request: HttpRequest) -> JsonResponse:
+def sign_up(request: APIRequest) -> JsonResponse:
     values = params(request)
     username, password = required(values, "username", "password")
     user = check_sign_up(
@@ -36,7 +37,7 @@ def sign_up(request: HttpRequest) -> JsonResponse:
 
 
 @api_endpoint(methods=("POST",), scope=None)
-def log_in(request: HttpRequest) -> JsonResponse:
+def log_in(request: APIRequest) -> JsonResponse:
     username, password = required(params(request), "username", "password")
     user = check_log_in(username=username, password=password)
     token = do_issue_token(user=user)
@@ -44,23 +45,23 @@ def log_in(request: HttpRequest) -> JsonResponse:
 
 
 @api_endpoint(methods=("POST",))
-def log_out(request: HttpRequest) -> JsonResponse:
-    do_revoke_token(token=request.access_token)  # type: ignore[attr-defined]
+def log_out(request: APIRequest) -> JsonResponse:
+    do_revoke_token(token=request.access_token)
     return envelope(None)
 
 
 @api_endpoint(methods=("POST",), first_party=True)
-def edit_profile(request: HttpRequest) -> JsonResponse:
-    user = check_edit_profile(user=request.api_user, changes=params(request))  # type: ignore[attr-defined]
+def edit_profile(request: APIRequest) -> JsonResponse:
+    user = check_edit_profile(user=request.api_user, changes=params(request))
     return envelope(user_object(user))
 
 
 @api_endpoint(methods=("POST",), first_party=True)
-def change_password(request: HttpRequest) -> JsonResponse:
+def change_password(request: APIRequest) -> JsonResponse:
     password, new_password = required(params(request), "password", "new_password")
     check_change_password(
-        user=request.api_user,  # type: ignore[attr-defined]
-        keep=request.access_token,  # type: ignore[attr-defined]
+        user=request.api_user,
+        keep=request.access_token,
         password=password,
         new_password=new_password,
     )
@@ -68,43 +69,43 @@ def change_password(request: HttpRequest) -> JsonResponse:
 
 
 @api_endpoint(methods=("POST",), scope=None)
-def request_password_reset(request: HttpRequest) -> JsonResponse:
+def request_password_reset(request: APIRequest) -> JsonResponse:
     (login,) = required(params(request), "login")
     do_request_password_reset(login=login)
     return envelope(None)
 
 
 @api_endpoint(methods=("POST",), scope=None)
-def confirm_password_reset(request: HttpRequest) -> JsonResponse:
+def confirm_password_reset(request: APIRequest) -> JsonResponse:
     uid, token, new_password = required(params(request), "uid", "token", "new_password")
     check_confirm_password_reset(uid=uid, token=token, new_password=new_password)
     return envelope(None)
 
 
 @api_endpoint(methods=("POST",), first_party=True)
-def change_email(request: HttpRequest) -> JsonResponse:
+def change_email(request: APIRequest) -> JsonResponse:
     password, email = required(params(request), "password", "email")
-    user = check_change_email(user=request.api_user, password=password, email=email)  # type: ignore[attr-defined]
+    user = check_change_email(user=request.api_user, password=password, email=email)
     return envelope({"email": user.email})
 
 
 @api_endpoint(methods=("POST",), first_party=True)
-def delete_account(request: HttpRequest) -> JsonResponse:
+def delete_account(request: APIRequest) -> JsonResponse:
     (password,) = required(params(request), "password")
-    check_delete_account(user=request.api_user, password=password)  # type: ignore[attr-defined]
+    check_delete_account(user=request.api_user, password=password)
     return envelope(None)
 
 
 @api_endpoint(methods=("GET",), public=True)
-def user_detail(request: HttpRequest, user_ref: str) -> JsonResponse:
-    user, _ = access_profile(viewer=request.api_user, user_ref=user_ref)  # type: ignore[attr-defined]
+def user_detail(request: PublicAPIRequest, user_ref: str) -> JsonResponse:
+    user, _ = access_profile(viewer=request.api_user, user_ref=user_ref)
     return envelope(user_object(user))
 
 
 @api_endpoint(methods=("GET",), public=True)
-def search(request: HttpRequest) -> JsonResponse:
+def search(request: PublicAPIRequest) -> JsonResponse:
     values = params(request)
     (query,) = required(values, "q")
     count = count_param(values, default=SEARCH_SIZE, high=100)
-    users = search_users(viewer=request.api_user, query=query, count=count)  # type: ignore[attr-defined]
+    users = search_users(viewer=request.api_user, query=query, count=count)
     return envelope([user_object(u) for u in users])

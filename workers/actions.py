@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from workers.jobs import Payload
 from workers.models import DeadJob
-from workers.submit import submit_payload_rollback_unsafe
+from workers.transport import submit_payload_rollback_unsafe
 
 
 def do_park_job(*, function: str, payload: Payload, error: str, worker: str) -> DeadJob:

@@ -17,6 +17,7 @@ from django.conf import settings
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
 from workers.jobs import Payload
+from workers.transport import submit_payload_rollback_unsafe
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def pending_retries() -> int:
 
 def pump_due_retries(*, owner: str, now: float | None = None) -> int:
     """Submit every retry that is due; return how many. Cheap when none is: one SET NX."""
-    from workers.submit import submit_payload_rollback_unsafe
-
     client = redis_primary()
     if not client.set(rediskeys.job_retry_pump_lock(), owner, nx=True, px=5000):
         return 0

@@ -29,7 +29,7 @@ from workers import retry
 from workers.actions import do_park_job
 from workers.jobs import REGISTRY, JobContext, Payload, PayloadError, PermanentJobError
 from workers.outbox import relay_outbox
-from workers.submit import submit_payload_rollback_unsafe
+from workers.transport import submit_payload_rollback_unsafe
 
 # Seconds between two relays of the outbox by one worker: a few queries on
 # each database, so a committed job waits at most about this plus the grace.

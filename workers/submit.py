@@ -6,63 +6,21 @@ job is written into the outbox (workers.outbox) in the transaction on
 The immediate variant is named `..._rollback_unsafe` so that any call that
 skips the transaction is visible as such where it is made.
 
-Every talk with gearmand is bounded (connect and submit timeouts): a
-black-holed job server costs a request a few seconds, not gunicorn's timeout,
-and the job waits in the outbox for the relay.
+The talk with gearmand itself is workers.transport's: bounded, so a
+black-holed job server costs a request a few seconds and the job waits in
+the outbox for the relay.
 """
 
 import logging
-import socket
-import threading
 from functools import partial
-from typing import Any
 
-import gearman
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
-from gearman.connection import GearmanConnection
 
 from workers.jobs import REGISTRY, JobArgs, Payload, new_payload
 from workers.outbox import outbox_add, outbox_remove
+from workers.transport import send as _send
 
 logger = logging.getLogger(__name__)
-
-_local = threading.local()
-
-CONNECT_TIMEOUT_SECONDS = 1.0
-SUBMIT_TIMEOUT_SECONDS = 2.0
-
-
-class BoundedConnection(GearmanConnection):  # type: ignore[misc]
-    """A GearmanConnection whose connect() gives up after CONNECT_TIMEOUT_SECONDS.
-
-    gearman connects with a blocking socket and no timeout: a gearmand
-    that accepts nothing (black-holed, SIGSTOPped with a full backlog) would
-    hold the request until gunicorn kills it. The socket turns non-blocking
-    right after (set_socket), and submit_job's poll_timeout bounds the rest.
-    """
-
-    def _create_client_socket(self) -> None:
-        try:
-            client_socket = socket.create_connection(
-                (self.gearman_host, self.gearman_port), timeout=CONNECT_TIMEOUT_SECONDS
-            )
-        except OSError as exc:
-            self.throw_exception(exception=exc)
-        self.set_socket(client_socket)
-
-
-class BoundedClient(gearman.GearmanClient):  # type: ignore[misc]
-    connection_class = BoundedConnection
-
-
-def _client() -> Any:
-    # A GearmanClient is not thread-safe; gunicorn's gthread workers get one each.
-    client = getattr(_local, "client", None)
-    if client is None:
-        client = BoundedClient(settings.GEARMAN_SERVERS)
-        _local.client = client
-    return client
 
 
 def submit_job_on_commit(function: str, args: JobArgs, *, using: str = DEFAULT_DB_ALIAS) -> str:
@@ -88,13 +46,6 @@ def submit_job_rollback_unsafe(function: str, args: JobArgs) -> str:
     return payload.job_id
 
 
-def submit_payload_rollback_unsafe(function: str, payload: Payload) -> None:
-    """Submit an already built payload at once (retries and replays of earlier jobs)."""
-    if function not in REGISTRY:
-        raise ValueError(f"unknown job function {function!r}")
-    _send(function, payload)
-
-
 def _checked_payload(function: str, args: JobArgs) -> Payload:
     if function not in REGISTRY:
         raise ValueError(f"unknown job function {function!r}")
@@ -114,25 +65,3 @@ def _send_from_outbox(using: str, row_id: int, function: str, payload: Payload) 
         )  # fmt: skip
         return
     outbox_remove(using=using, row_id=row_id)
-
-
-def _send(function: str, payload: Payload) -> None:
-    client = _client()
-    try:
-        request = client.submit_job(
-            function,
-            payload.encode(),
-            # Per attempt: gearmand merges jobs with one unique key while one is queued
-            # or running, and a retry may be pumped before its failed attempt says so.
-            unique=f"{payload.job_id}:{payload.attempt}",
-            background=True,
-            wait_until_complete=False,
-            poll_timeout=SUBMIT_TIMEOUT_SECONDS,
-        )
-    except Exception:
-        _local.client = None  # a half-used connection is not reused: a fresh one next time
-        raise
-    if request.timed_out:
-        _local.client = None
-        raise TimeoutError(f"gearmand did not accept the job within {SUBMIT_TIMEOUT_SECONDS}s")
-    logger.info("submitted job %s %s (attempt %d)", function, payload.job_id, payload.attempt)

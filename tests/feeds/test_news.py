@@ -78,12 +78,12 @@ def test_a_private_photo_liked_by_a_friend_stays_private(signup: Any) -> None:
     assert friend.post(f"media/{media}/likes").status_code == 200
 
     # The like reaches the friend's followers' lists, but the reader may not see the photo.
-    def stored() -> list[dict[str, Any]]:
+    def stored() -> list[raw_news.NewsEntry]:
         return [
             e for e, _ in raw_news.page(user_id=int(reader.id), tab="following", before_ms=None, count=10)
         ]
 
-    wait_for(lambda: any(e["type"] == "like" for e in stored()))
+    wait_for(lambda: any(e.type == "like" for e in stored()))
     assert has(reader, "following", type="like") is None
     assert has(friend, "you", type="like") is None
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from feeds import store
-from photos.actions import RENDITIONS_STORED
+from photos.imaging import RENDITIONS_STORED
 from photos.models import Media
 from photos.storage import delete_objects, new_object_prefix, put_object, rendition_key, s3_client
 from sharding.routing import shard_for_id
