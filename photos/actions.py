@@ -46,8 +46,18 @@ from photos.indexes import (
     unindex_media_tags,
 )
 from photos.models import Comment, Like, LikedMedia, Location, Media
-from photos.storage import delete_objects, new_object_prefix, purge_cdn, put_object, rendition_key
+from photos.storage import (
+    VIDEO_RENDITIONS,
+    delete_objects,
+    is_video_prefix,
+    new_object_prefix,
+    purge_cdn,
+    put_object,
+    rendition_key,
+    video_key,
+)
 from photos.text import MAX_CAPTION, MAX_TAGS, hashtags, mentions
+from photos.video import MP4, VideoRejected, process_video
 from sharding.ids import decode_id
 from sharding.routing import (
     current_shard,
@@ -110,6 +120,36 @@ def check_upload_media(
     except ImageRejected as exc:
         raise APIInvalidParametersError(str(exc)) from None
     return do_upload_media(owner=owner, request=request, processed=processed)
+
+
+def check_upload_video(
+    *,
+    owner: User,
+    video: bytes | None,
+    values: dict[str, str],
+    upload_key: str | None,
+) -> tuple[Media, bool]:
+    """Validate a video upload and post it (type video); return the media and whether it is new.
+
+    The same fields as a photo's, the same idempotency; the video is
+    transcoded (photos.video) before anything is stored.
+    """
+    if video is None:
+        raise APIInvalidParametersError("Missing required file: video (send multipart/form-data).")
+    if upload_key is not None and not UPLOAD_KEY.fullmatch(upload_key):
+        raise APIInvalidParametersError("The upload key must be 1 to 64 letters, digits or . _ : -.")
+    if upload_key is not None:
+        existing = _media_for_key(owner.id, upload_key)
+        if existing is not None:
+            _after_post(existing, mentioned=[])
+            return existing, False
+    # The fields are a photo upload's: validated by the same code, the file aside (b"": none to check).
+    request = _upload_request(photo=b"", values=values, upload_key=upload_key)
+    try:
+        processed = process_video(video, filter_name=request.filter_name)
+    except VideoRejected as exc:
+        raise APIInvalidParametersError(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
+    return do_upload_media(owner=owner, request=request, processed=processed.cover, videos=processed.videos)
 
 
 def _upload_request(*, photo: bytes | None, values: dict[str, str], upload_key: str | None) -> UploadRequest:
@@ -190,15 +230,21 @@ def _location_fields(values: dict[str, str]) -> tuple[int | None, float | None, 
     return None, latitude, longitude, place_name
 
 
-def do_upload_media(*, owner: User, request: UploadRequest, processed: ProcessedPhoto) -> tuple[Media, bool]:
-    """Store the renditions, then the row; on any failure before the commit, delete what was stored."""
-    prefix = new_object_prefix()
+def do_upload_media(
+    *, owner: User, request: UploadRequest, processed: ProcessedPhoto, videos: dict[str, bytes] | None = None
+) -> tuple[Media, bool]:
+    """Store the renditions (a video's MP4s too), then the row; a failure before the commit deletes them."""
+    prefix = new_object_prefix(video=videos is not None)
     stored: list[str] = []
     row_committed: list[Media] = []
     try:
         for rendition in processed.renditions.values():
             key = rendition_key(prefix, rendition.name)
             put_object(key=key, data=rendition.data, content_type=rendition.content_type)
+            stored.append(key)
+        for name, data in (videos or {}).items():
+            key = video_key(prefix, name)
+            put_object(key=key, data=data, content_type=MP4)
             stored.append(key)
         media, created = _insert_media(
             owner=owner, request=request, processed=processed, prefix=prefix, row_committed=row_committed
@@ -368,7 +414,7 @@ def do_clean_up_media(*, media_id: int) -> str | None:
 
 
 def _after_delete(media: Media, likers: list[int]) -> None:
-    keys = [rendition_key(media.object_prefix, name) for name in RENDITIONS_STORED]
+    keys = stored_keys(media.object_prefix)
     _delete_quietly(keys)
     purge_cdn(keys)
     photomap.forget_owner(media_id=media.id)
@@ -386,6 +432,14 @@ def _after_delete(media: Media, likers: list[int]) -> None:
 
 
 RENDITIONS_STORED = ("thumbnail", "low_resolution", "standard_resolution", "original")
+
+
+def stored_keys(prefix: str) -> list[str]:
+    """Return the keys of every object a media under `prefix` has: its JPEGs, and a video's MP4s."""
+    keys = [rendition_key(prefix, name) for name in RENDITIONS_STORED]
+    if is_video_prefix(prefix):
+        keys += [video_key(prefix, name) for name in VIDEO_RENDITIONS]
+    return keys
 
 
 # ------------------------------------------------------------------- likes

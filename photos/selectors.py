@@ -26,7 +26,8 @@ from photos.cache import CommentCard, MediaCard, media_cards
 from photos.filters import filter_display_name
 from photos.models import Comment, Like, LikedMedia, Media
 from photos.refs import media_id_from_ref, media_ref, shortcode
-from photos.storage import cdn_url, rendition_key
+from photos.storage import cdn_url, is_video_prefix, rendition_key, video_key
+from photos.video import VIDEO_SIDES
 from relationships.models import Kind
 from relationships.selectors import blocked_ids, states_towards
 from relationships.transitions import State
@@ -198,9 +199,10 @@ def media_objects(*, viewer: User | None, cards: list[MediaCard]) -> list[dict[s
 
 def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) -> dict[str, Any]:
     owner = people[card.user_id]
+    video = is_video_prefix(card.object_prefix)
     return {
         "id": media_ref(media_id=card.id, user_id=card.user_id),
-        "type": "image",
+        "type": "video" if video else "image",
         "created_time": epoch(card.created_at),
         "link": permalink(card.id),
         "filter": filter_display_name(card.filter_name),
@@ -208,6 +210,7 @@ def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) 
             name: {"url": cdn_url(rendition_key(card.object_prefix, name)), "width": size, "height": size}
             for name, size in RENDITION_SIZES.items()
         },
+        **({"videos": video_objects(card.object_prefix)} if video else {}),
         "caption": (
             {
                 "id": str(card.id),
@@ -241,6 +244,14 @@ def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) 
         "users_in_photo": [],
         "attribution": None,
         "user": short_user(owner),
+    }
+
+
+def video_objects(prefix: str) -> dict[str, dict[str, Any]]:
+    """v1's `videos` of a video media: its square MP4 renditions' URLs and sizes."""
+    return {
+        name: {"url": cdn_url(video_key(prefix, name)), "width": side, "height": side}
+        for name, side in VIDEO_SIDES.items()
     }
 
 

@@ -24,6 +24,7 @@ from photos.actions import (
     check_delete_comment,
     check_delete_media,
     check_upload_media,
+    check_upload_video,
     do_like_media,
     do_unlike_media,
 )
@@ -45,6 +46,7 @@ from photos.selectors import (
     visible_cards,
 )
 from photos.text import fold_tag, is_valid_tag, normalize_tag
+from photos.video import MAX_UPLOAD_BYTES as MAX_VIDEO_BYTES
 from users.cache import profile
 from users.models import User
 from users.selectors import access_content_owner
@@ -106,6 +108,28 @@ def upload(request: HttpRequest) -> JsonResponse:
     media, created = check_upload_media(
         owner=_viewer(request),
         photo=photo.read() if photo is not None else None,
+        values=values,
+        upload_key=upload_key.strip() if upload_key else None,
+    )
+    cards = visible_cards(viewer=_viewer(request), ids=[media.id])
+    return envelope(media_objects(viewer=_viewer(request), cards=cards)[0], status=201 if created else 200)
+
+
+@api_endpoint(methods=("POST",), first_party=True)
+def upload_video(request: HttpRequest) -> JsonResponse:
+    """POST /v1/media/upload/video: multipart/form-data with `video` (MP4 or MOV) and a photo's fields."""
+    if request.content_type != "multipart/form-data":
+        raise APIInvalidParametersError(
+            "The upload must be multipart/form-data with a file field named video."
+        )
+    values = params(request)
+    video = request.FILES.get("video")
+    if video is not None and video.size is not None and video.size > MAX_VIDEO_BYTES:
+        raise APIInvalidParametersError(f"The video is larger than {MAX_VIDEO_BYTES // (1024 * 1024)} MB.")
+    upload_key = request.headers.get("Idempotency-Key") or values.get("upload_id") or None
+    media, created = check_upload_video(
+        owner=_viewer(request),
+        video=video.read() if video is not None else None,
         values=values,
         upload_key=upload_key.strip() if upload_key else None,
     )

@@ -2,8 +2,9 @@
 
 from django.http import HttpRequest, JsonResponse
 
-from instagram.api import api_endpoint, count_param, params, required
+from instagram.api import APIInvalidParametersError, api_endpoint, count_param, params, required
 from instagram.errors import envelope
+from photos.imaging import MAX_UPLOAD_BYTES
 from users.actions import (
     check_change_email,
     check_change_password,
@@ -11,10 +12,12 @@ from users.actions import (
     check_delete_account,
     check_edit_profile,
     check_log_in,
+    check_set_profile_picture,
     check_sign_up,
     do_issue_token,
     do_request_password_reset,
     do_revoke_token,
+    do_set_profile_picture,
 )
 from users.selectors import access_profile, search_users, user_object
 
@@ -52,6 +55,23 @@ def log_out(request: HttpRequest) -> JsonResponse:
 @api_endpoint(methods=("POST",), first_party=True)
 def edit_profile(request: HttpRequest) -> JsonResponse:
     user = check_edit_profile(user=request.api_user, changes=params(request))  # type: ignore[attr-defined]
+    return envelope(user_object(user))
+
+
+@api_endpoint(methods=("POST", "DELETE"), first_party=True)
+def profile_picture(request: HttpRequest) -> JsonResponse:
+    """POST: multipart/form-data with the picture in `photo`. DELETE: back to the default picture."""
+    user = request.api_user  # type: ignore[attr-defined]
+    if request.method == "DELETE":
+        return envelope(user_object(do_set_profile_picture(user=user, rendition=None)))
+    if request.content_type != "multipart/form-data":
+        raise APIInvalidParametersError(
+            "The profile picture must be sent as multipart/form-data with a file field named photo."
+        )
+    photo = request.FILES.get("photo")
+    if photo is not None and photo.size is not None and photo.size > MAX_UPLOAD_BYTES:
+        raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+    user = check_set_profile_picture(user=user, photo=photo.read() if photo is not None else None)
     return envelope(user_object(user))
 
 
