@@ -11,15 +11,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 from django.conf import settings
 from PIL import Image
 
+from photos import actions, storage
+from photos.models import Media
 from photos.storage import s3_client
 from photos.video import MAX_UPLOAD_BYTES
+from sharding.routing import shard_for_user
 from tests.conftest import wait_for
 from tests.photos.images import jpeg
 from tests.v1 import Account, error
+from users.models import User
 
 
 def clip(
@@ -158,3 +163,27 @@ def test_bad_videos_are_refused_by_name_and_store_nothing(signup: Any) -> None:
     assert kevin.data("users/self")["counts"]["media"] == 0
     assert kevin.data("users/self/media/recent") == []
     assert objects_under("v/") == stored
+
+
+def test_storage_failing_at_the_first_mp4_leaves_no_row_and_no_object(
+    signup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kevin: Account = signup("kevin")
+    owner = User.objects.get(id=int(kevin.id))
+    stored: list[str] = []
+    real_put = storage.put_object
+
+    def put_until_a_video(*, key: str, data: bytes, content_type: str) -> None:
+        if content_type == "video/mp4":
+            raise ConnectionError("S3 went away before the first MP4")
+        real_put(key=key, data=data, content_type=content_type)
+        stored.append(key)
+
+    monkeypatch.setattr("photos.actions.put_object", put_until_a_video)
+    with pytest.raises(ConnectionError):
+        actions.check_upload_video(owner=owner, video=clip(), values={}, upload_key=None)
+    assert len(stored) == 4  # the cover's renditions, stored before the failure
+    assert not objects_under("v/") & set(stored)
+    with shard_for_user(owner.id):
+        assert not Media.objects.filter(user_id=owner.id).exists()
+    assert User.objects.get(id=owner.id).media_count == 0

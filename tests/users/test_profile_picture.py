@@ -4,15 +4,19 @@ import io
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 from django.conf import settings
+from django.db import DatabaseError
 from PIL import Image
 
+from photos import storage
 from photos.storage import s3_client
 from tests.conftest import Stack, wait_for
 from tests.photos.images import jpeg, png
 from tests.v1 import Account, error
-from users.models import AccountDeletion, DeletionStep
+from users import actions
+from users.models import AccountDeletion, DeletionStep, User
 
 
 def default_picture() -> str:
@@ -123,3 +127,28 @@ def test_deleting_the_account_deletes_its_picture(signup: Any) -> None:
     wait_for(done, timeout=60)
     assert not object_exists(url)
     assert requests.get(url, timeout=10).status_code == 404
+
+
+def test_a_failure_before_the_commit_deletes_the_new_object_and_keeps_the_old_picture(
+    signup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kevin: Account = signup("kevin")
+    url = kevin.set_profile_picture(jpeg(300, 300)).json()["data"]["profile_picture"]
+    stored: list[str] = []
+    real_put = storage.put_object
+
+    def recording_put(*, key: str, data: bytes, content_type: str) -> None:
+        real_put(key=key, data=data, content_type=content_type)
+        stored.append(key)
+
+    def failing(*user_ids: int) -> None:
+        raise DatabaseError("the main database went away before the commit")
+
+    monkeypatch.setattr("users.actions.put_object", recording_put)
+    monkeypatch.setattr("users.actions.forget_profiles_on_commit", failing)
+    with pytest.raises(DatabaseError):
+        actions.check_set_profile_picture(user=User.objects.get(id=int(kevin.id)), photo=jpeg(300, 300))
+    assert len(stored) == 1
+    assert not object_exists(f"{settings.CDN_URL}/{stored[0]}")
+    assert kevin.data("users/self")["profile_picture"] == url
+    assert object_exists(url)
