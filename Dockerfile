@@ -2,7 +2,7 @@
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gcc libmemcached-dev zlib1g-dev \
+    && apt-get install -y --no-install-recommends gcc libmemcached-dev zlib1g-dev ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

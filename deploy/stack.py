@@ -47,6 +47,8 @@ PACKAGES = {
     "/usr/bin/memcached": "memcached",
     "/usr/sbin/gearmand": "gearman-job-server",
     "/usr/sbin/nginx": "nginx",
+    # Video uploads: transcoding and probing (photos/video.py).
+    "/usr/bin/ffmpeg": "ffmpeg",
     "/usr/bin/wrk": "wrk",
     "/usr/bin/docker-compose": "docker-compose",
     "/usr/include/libmemcached/memcached.h": "libmemcached-dev",

@@ -19,6 +19,7 @@ from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from oauth.errors import AuthorizationError, AuthorizationRedirectError
+from photos.storage import profile_picture_url
 from users.models import User
 
 # The authorization parameters a consent form carries back, in this order.
@@ -143,7 +144,7 @@ def token_user_object(user: User) -> dict[str, Any]:
         "id": str(user.id),
         "username": user.username,
         "full_name": user.full_name,
-        "profile_picture": user.profile_picture,
+        "profile_picture": profile_picture_url(user.profile_picture),
     }
 
 

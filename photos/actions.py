@@ -49,8 +49,18 @@ from photos.indexes import (
 )
 from photos.models import Comment, Like, LikedMedia, Location, Media
 from photos.places import external_ids, locations_with_any
-from photos.storage import delete_objects, new_object_prefix, purge_cdn, put_object, rendition_key
+from photos.storage import (
+    VIDEO_RENDITIONS,
+    delete_objects,
+    is_video_prefix,
+    new_object_prefix,
+    purge_cdn,
+    put_object,
+    rendition_key,
+    video_key,
+)
 from photos.text import MAX_CAPTION, MAX_TAGS, hashtags, mentions
+from photos.video import MP4, VideoRejected, process_video
 from relationships.models import Kind
 from relationships.selectors import states_towards
 from sharding.ids import decode_id
@@ -133,6 +143,37 @@ def check_photo_size(size: int) -> None:
     """Refuse a photo over MAX_UPLOAD_BYTES: the view asks before reading the file, the upload after."""
     if size > MAX_UPLOAD_BYTES:
         raise APIInvalidParametersError(f"The photo is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+
+
+def check_upload_video(
+    *,
+    owner: User,
+    video: bytes | None,
+    values: dict[str, str],
+    upload_key: str | None,
+) -> tuple[Media, bool]:
+    """Validate a video upload and post it (type video); return the media and whether it is new.
+
+    The same fields as a photo's, the same idempotency; the video is
+    transcoded (photos.video) before anything is stored.
+    """
+    if video is None:
+        raise APIInvalidParametersError("Missing required file: video (send multipart/form-data).")
+    if upload_key is not None and not UPLOAD_KEY.fullmatch(upload_key):
+        raise APIInvalidParametersError("The upload key must be 1 to 64 letters, digits or . _ : -.")
+    if upload_key is not None:
+        existing = _media_for_key(owner.id, upload_key)
+        if existing is not None:
+            _after_post(existing, mentioned=[])
+            return existing, False
+    # The fields are a photo upload's: validated by the same code, the file aside (b"": none to check).
+    request = _upload_request(photo=b"", values=values, upload_key=upload_key)
+    check_users_in_photo(owner=owner, tagged=request.users_in_photo)
+    try:
+        processed = process_video(video, filter_name=request.filter_name)
+    except VideoRejected as exc:
+        raise APIInvalidParametersError(str(exc)[:1].upper() + str(exc)[1:] + ".") from None
+    return do_upload_media(owner=owner, request=request, processed=processed.cover, videos=processed.videos)
 
 
 def _upload_request(*, photo: bytes | None, values: dict[str, str], upload_key: str | None) -> UploadRequest:
@@ -294,15 +335,21 @@ def _location_fields(
     return None, latitude, longitude, place_name, place_ids
 
 
-def do_upload_media(*, owner: User, request: UploadRequest, processed: ProcessedPhoto) -> tuple[Media, bool]:
-    """Store the renditions, then the row; on any failure before the commit, delete what was stored."""
-    prefix = new_object_prefix()
+def do_upload_media(
+    *, owner: User, request: UploadRequest, processed: ProcessedPhoto, videos: dict[str, bytes] | None = None
+) -> tuple[Media, bool]:
+    """Store the renditions (a video's MP4s too), then the row; a failure before the commit deletes them."""
+    prefix = new_object_prefix(video=videos is not None)
     stored: list[str] = []
     row_committed: list[Media] = []
     try:
         for rendition in processed.renditions.values():
             key = rendition_key(prefix, rendition.name)
             put_object(key=key, data=rendition.data, content_type=rendition.content_type)
+            stored.append(key)
+        for name, data in (videos or {}).items():
+            key = video_key(prefix, name)
+            put_object(key=key, data=data, content_type=MP4)
             stored.append(key)
         media, created = _insert_media(
             owner=owner, request=request, processed=processed, prefix=prefix, row_committed=row_committed
@@ -501,7 +548,7 @@ def do_clean_up_media(*, media_id: int) -> str | None:
 
 
 def _after_delete(media: Media, likers: list[int]) -> None:
-    keys = [rendition_key(media.object_prefix, name) for name in RENDITIONS_STORED]
+    keys = stored_keys(media.object_prefix)
     _delete_quietly(keys)
     purge_cdn(keys)
     photomap.forget_owner(media_id=media.id)
@@ -516,6 +563,14 @@ def _after_delete(media: Media, likers: list[int]) -> None:
     for shard, users in by_shard.items():  # the likers' halves: one statement per shard
         with use_shard(shard):
             LikedMedia.objects.filter(user_id__in=users, media_id=media.id).delete()
+
+
+def stored_keys(prefix: str) -> list[str]:
+    """Return the keys of every object a media under `prefix` has: its JPEGs, and a video's MP4s."""
+    keys = [rendition_key(prefix, name) for name in RENDITIONS_STORED]
+    if is_video_prefix(prefix):
+        keys += [video_key(prefix, name) for name in VIDEO_RENDITIONS]
+    return keys
 
 
 # ------------------------------------------------------------------- likes

@@ -110,6 +110,7 @@ _SAVE_OPTIONS: dict[str, dict[str, Any]] = {
     "low_resolution": {"quality": 85},
     "standard_resolution": {"quality": 85, "progressive": True},
     "original": {"quality": 90},
+    "profile_picture": {"quality": 85},
 }
 
 # EXIF Orientation -> the transpose that turns the stored frame upright.
@@ -440,3 +441,25 @@ def _encode(name: str, image: Image.Image) -> Rendition:
     return Rendition(
         name=name, data=buffer.getvalue(), width=image.width, height=image.height, content_type=_JPEG
     )
+
+
+PROFILE_PICTURE_SIDE = 150  # the one size v1 served profile pictures at
+
+
+def process_profile_picture(data: bytes) -> Rendition:
+    """Validate `data` as a photo upload is validated; return its centre square as a 150x150 JPEG.
+
+    One rendition only: v1 served profile pictures at 150x150 and nothing
+    larger, and the upload itself is not kept (no filter, no original).
+    Raise ImageRejected when the picture is not acceptable.
+    """
+    with _DECODE_SLOTS:
+        decoded = _decode(data)
+        image = decoded.image
+        square = image.resize(
+            (PROFILE_PICTURE_SIDE, PROFILE_PICTURE_SIDE),
+            Image.Resampling.LANCZOS,
+            box=_centre_square(image.size),
+            reducing_gap=3.0,
+        )
+        return _encode("profile_picture", square)

@@ -26,7 +26,8 @@ from photos.filters import filter_display_name
 from photos.imaging import RENDITIONS
 from photos.models import Comment, Like, LikedMedia, Media
 from photos.refs import media_id_from_ref, media_ref, shortcode
-from photos.storage import cdn_url, rendition_key
+from photos.storage import cdn_url, is_video_prefix, rendition_key, video_key
+from photos.video import VIDEO_SIDES
 from relationships.models import Kind
 from relationships.selectors import blocked_ids, states_towards
 from relationships.transitions import State
@@ -210,9 +211,10 @@ def media_objects(*, viewer: User | None, cards: list[MediaCard]) -> list[dict[s
 def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) -> dict[str, Any]:
     owner = people[card.user_id]
     caption = caption_comment(card)
+    video = is_video_prefix(card.object_prefix)
     return {
         "id": media_ref(media_id=card.id, user_id=card.user_id),
-        "type": "image",
+        "type": "video" if video else "image",
         "created_time": epoch(card.created_at),
         "link": permalink(card.id),
         "filter": filter_display_name(card.filter_name),
@@ -220,6 +222,7 @@ def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) 
             name: {"url": cdn_url(rendition_key(card.object_prefix, name)), "width": size, "height": size}
             for name, size in RENDITIONS.items()
         },
+        **({"videos": video_objects(card.object_prefix)} if video else {}),
         "caption": comment_object(caption, owner) if caption else None,
         "likes": {
             "count": card.like_count,
@@ -263,6 +266,14 @@ def caption_comment(card: MediaCard) -> CommentCard | None:
     return CommentCard(
         id=card.caption_id, user_id=card.user_id, text=card.caption, created_at=card.created_at
     )
+
+
+def video_objects(prefix: str) -> dict[str, dict[str, Any]]:
+    """v1's `videos` of a video media: its square MP4 renditions' URLs and sizes."""
+    return {
+        name: {"url": cdn_url(video_key(prefix, name)), "width": side, "height": side}
+        for name, side in VIDEO_SIDES.items()
+    }
 
 
 def short_user(user: Profile | User) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import secrets
 import urllib.error
 import urllib.request
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -14,6 +15,11 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
+
+# The picture of an account that has set none, as v1's `profiles/anonymousUser.jpg`:
+# shipped in the repository, written to the bucket by ensure_bucket, served by the CDN.
+DEFAULT_PROFILE_PICTURE_KEY = "profiles/anonymousUser.jpg"
+DEFAULT_PROFILE_PICTURE_FILE = Path(__file__).resolve().parent / "assets" / "anonymousUser.jpg"
 
 
 @cache
@@ -63,9 +69,15 @@ def create_bucket_unless_exists(name: str) -> bool:
 
 
 def ensure_bucket() -> bool:
-    """Create the media bucket and its CDN read policy; return True when the bucket was new."""
+    """Create the media bucket, its CDN read policy and the default objects; return True when it was new."""
     created = create_bucket_unless_exists(settings.S3_BUCKET)
     s3_client().put_bucket_policy(Bucket=settings.S3_BUCKET, Policy=cdn_read_policy(settings.S3_BUCKET))
+    # Written on every run (a few KB): the file shipped with this release is what the CDN serves.
+    put_object(
+        key=DEFAULT_PROFILE_PICTURE_KEY,
+        data=DEFAULT_PROFILE_PICTURE_FILE.read_bytes(),
+        content_type="image/jpeg",
+    )
     return created
 
 
@@ -74,9 +86,33 @@ def cdn_url(key: str) -> str:
     return f"{settings.CDN_URL}/{key.lstrip('/')}"
 
 
-def new_object_prefix() -> str:
-    """Return a fresh, unguessable folder for one photo's objects (128 random bits)."""
-    return f"m/{secrets.token_urlsafe(16)}"
+def profile_picture_url(key: str) -> str:
+    """Return the CDN URL of the profile picture stored under `key`, or the default one's when `key` is ""."""
+    return cdn_url(key or DEFAULT_PROFILE_PICTURE_KEY)
+
+
+def new_object_prefix(*, video: bool = False) -> str:
+    """Return a fresh, unguessable folder for one photo's objects (128 random bits); `v/...` for a video's."""
+    return f"{VIDEO_FOLDER if video else 'm/'}{secrets.token_urlsafe(16)}"
+
+
+# A video's objects (its cover's JPEG renditions and its MP4s) live under v/, not m/:
+# the media row's prefix says what the media is, with no column of its own.
+VIDEO_FOLDER = "v/"
+VIDEO_RENDITIONS = ("low_resolution", "standard_resolution")
+
+
+def is_video_prefix(prefix: str) -> bool:
+    return prefix.startswith(VIDEO_FOLDER)
+
+
+def video_key(prefix: str, rendition: str) -> str:
+    return f"{prefix}/{rendition}.mp4"
+
+
+def new_profile_picture_key() -> str:
+    """Return a fresh, unguessable key for one profile picture (a new one at each change)."""
+    return f"p/{secrets.token_urlsafe(16)}/profile_picture.jpg"
 
 
 def rendition_key(prefix: str, rendition: str) -> str:

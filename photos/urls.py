@@ -4,6 +4,7 @@ from photos import views
 
 urlpatterns = [
     path("media/upload", views.upload, name="media-upload"),
+    path("media/upload/video", views.upload_video, name="media-upload-video"),
     path("media/search", views.media_search, name="media-search"),
     path("media/popular", views.media_popular, name="media-popular"),
     path("media/shortcode/<str:code>", views.media_by_shortcode, name="media-shortcode"),

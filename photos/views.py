@@ -17,6 +17,7 @@ from photos.actions import (
     check_like_media,
     check_photo_size,
     check_upload_media,
+    check_upload_video,
 )
 from photos.cache import MediaCard
 from photos.indexes import location_media_ids, search_tags, tag_info, tag_media_ids
@@ -37,6 +38,7 @@ from photos.selectors import (
     visible_cards,
 )
 from photos.text import fold_tag, is_valid_tag, normalize_tag
+from photos.video import MAX_UPLOAD_BYTES as MAX_VIDEO_BYTES
 from sharding.ids import MAX_ID, min_id_at
 from users.models import User
 from users.selectors import access_content_owner
@@ -100,6 +102,28 @@ def upload(request: HttpRequest) -> JsonResponse:
     media, created = check_upload_media(
         owner=_viewer(request),
         photo=photo.read() if photo is not None else None,
+        values=values,
+        upload_key=upload_key.strip() if upload_key else None,
+    )
+    cards = visible_cards(viewer=_viewer(request), ids=[media.id])
+    return envelope(media_objects(viewer=_viewer(request), cards=cards)[0], status=201 if created else 200)
+
+
+@api_endpoint(methods=("POST",), first_party=True)
+def upload_video(request: HttpRequest) -> JsonResponse:
+    """POST /v1/media/upload/video: multipart/form-data with `video` (MP4 or MOV) and a photo's fields."""
+    if request.content_type != "multipart/form-data":
+        raise APIInvalidParametersError(
+            "The upload must be multipart/form-data with a file field named video."
+        )
+    values = params(request)
+    video = request.FILES.get("video")
+    if video is not None and video.size is not None and video.size > MAX_VIDEO_BYTES:
+        raise APIInvalidParametersError(f"The video is larger than {MAX_VIDEO_BYTES // (1024 * 1024)} MB.")
+    upload_key = request.headers.get("Idempotency-Key") or values.get("upload_id") or None
+    media, created = check_upload_video(
+        owner=_viewer(request),
+        video=video.read() if video is not None else None,
         values=values,
         upload_key=upload_key.strip() if upload_key else None,
     )
@@ -373,8 +397,11 @@ def location_search(request: HttpRequest) -> JsonResponse:
     values = params(request)
     place_ids = external_ids(values)
     if place_ids:
+        # Given, the others must still be valid: a bad one is a 400, never ignored.
         if values.get("lat", "").strip() or values.get("lng", "").strip():
-            _point(values)  # given, they must still be a point: a bad one is a 400, never ignored
+            _point(values)
+        int_param(values, "distance", default=geo.DEFAULT_DISTANCE_M, low=1, high=geo.MAX_DISTANCE_M)
+        count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
         return envelope([_location_object(place) for place in locations_with(place_ids)])
     latitude, longitude, distance = _point(values)
     count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)

@@ -49,6 +49,30 @@ class Account:
             timeout=60,
         )
 
+    def set_profile_picture(self, photo: bytes | None, *, filename: str = "me.jpg") -> requests.Response:
+        """POST /v1/accounts/profile_picture as the app does: multipart, the picture in `photo`."""
+        files = {"photo": (filename, photo, "image/jpeg")} if photo is not None else {"none": ("", b"")}
+        return self.http.post(
+            f"{self.base}/v1/accounts/profile_picture",
+            params={"access_token": self.token},
+            files=files,
+            timeout=60,
+        )
+
+    def upload_video(
+        self, video: bytes | None, *, filename: str = "clip.mp4", key: str | None = None, **fields: Any
+    ) -> requests.Response:
+        """POST /v1/media/upload/video as the app would: multipart, the clip in `video`."""
+        files = {"video": (filename, video, "video/mp4")} if video is not None else {"none": ("", b"")}
+        return self.http.post(
+            f"{self.base}/v1/media/upload/video",
+            params={"access_token": self.token},
+            data=fields,
+            files=files,
+            headers={"Idempotency-Key": key} if key else {},
+            timeout=90,
+        )
+
     def post_photo(self, photo: bytes, **fields: Any) -> dict[str, Any]:
         """Upload `photo` and return the new media object, failing on anything but 201."""
         response = self.upload(photo, **fields)

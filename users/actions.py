@@ -7,6 +7,7 @@ authorize page) stop at their next request, as each keeps a hash of the
 password it was opened with.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,14 +20,18 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
 
-from instagram.errors import APIInvalidParametersError
+from instagram.errors import APIInvalidParametersError, APINotFoundError
 from monitoring import stats
 from oauth.tokens import v1_access_token
+from photos.imaging import ImageRejected, Rendition, process_profile_picture
+from photos.storage import delete_objects, new_profile_picture_key, purge_cdn, put_object
 from ratelimits.credentials import check_credential_attempt, credential_failed, credential_succeeded
 from users.cache import forget_profiles_on_commit
 from users.models import AccountDeletion, User
 from workers import functions
 from workers.submit import submit_job_on_commit
+
+logger = logging.getLogger(__name__)
 
 
 def check_sign_up(*, username: str, password: str, email: str = "", full_name: str = "") -> User:
@@ -92,6 +97,63 @@ def do_edit_profile(*, user: User, fields: list[str]) -> User:
         user.save(using="default", update_fields=fields)
         forget_profiles_on_commit(user.id)
     return user
+
+
+def check_set_profile_picture(*, user: User, photo: bytes | None) -> User:
+    """Validate an uploaded profile picture as a photo upload is validated, then make it the account's."""
+    if photo is None:
+        raise APIInvalidParametersError("Missing required file: photo (send multipart/form-data).")
+    try:
+        rendition = process_profile_picture(photo)
+    except ImageRejected as exc:
+        raise APIInvalidParametersError(str(exc)) from None
+    return do_set_profile_picture(user=user, rendition=rendition)
+
+
+def do_set_profile_picture(*, user: User, rendition: Rendition | None) -> User:
+    """Store the new picture (None: remove it), point the account at it, then drop the old one's object.
+
+    The object is written before the row, under a key never used before, so
+    the row never names a missing object; a failure before the commit
+    deletes it again. The old object goes after the commit, and the CDN's
+    copy with it. The profile cache moves on at the commit, so every app
+    server answers with the new URL from the next request on.
+    """
+    key = ""
+    if rendition is not None:
+        key = new_profile_picture_key()
+        put_object(key=key, data=rendition.data, content_type=rendition.content_type)
+    try:
+        with transaction.atomic(using="default"):
+            # The row lock orders racing changes; a deleted account takes no new picture.
+            old = (
+                User.objects.select_for_update(no_key=True)
+                .filter(id=user.id, is_active=True)
+                .values_list("profile_picture", flat=True)
+                .first()
+            )
+            if old is None:
+                raise APINotFoundError(f"No user with id {user.id}.")
+            User.objects.filter(id=user.id).update(profile_picture=key)
+            forget_profiles_on_commit(user.id)
+            if old:
+                # robust: the change is committed; a failed delete only leaves an unreachable object.
+                transaction.on_commit(lambda: drop_profile_picture(key=old), using="default", robust=True)
+    except BaseException:
+        if key:
+            drop_profile_picture(key=key)
+        raise
+    user.profile_picture = key
+    return user
+
+
+def drop_profile_picture(*, key: str) -> None:
+    """Delete a profile picture's object and the CDN's copy; failures are logged, never raised."""
+    try:
+        delete_objects([key])
+    except Exception:
+        logger.exception("could not delete the profile picture %s", key)
+    purge_cdn([key])
 
 
 def check_log_in(*, username: str, password: str) -> User:

@@ -25,7 +25,7 @@ from relationships.actions import do_sever_relationship
 from relationships.models import Edge
 from sharding.routing import shard_for_user, shard_map, use_shard
 from sharing.models import LinkedAccount
-from users.actions import do_revoke_access
+from users.actions import do_revoke_access, drop_profile_picture
 from users.cache import forget_profiles_on_commit
 from users.models import AccountDeletion, DeletionStep, User
 
@@ -156,7 +156,15 @@ def _redis(record: AccountDeletion) -> None:
 
 
 def _account(record: AccountDeletion) -> None:
-    """Anonymize the account row: its id stays taken (old references resolve to nobody), its name is freed."""
+    """Anonymize the account row: its id stays taken (old references resolve to nobody), its name is freed.
+
+    Its profile picture's object goes first (and the CDN's copy): the row is
+    the only record of its key, so a worker killed in between deletes it
+    again on the next run.
+    """
+    picture = User.objects.filter(id=record.user_id).values_list("profile_picture", flat=True).first()
+    if picture:
+        drop_profile_picture(key=picture)
     with transaction.atomic(using="default"):
         User.objects.filter(id=record.user_id).update(
             username=f"deleted_{record.user_id}",

@@ -20,9 +20,9 @@ from instagram import rediskeys
 from instagram.progress import progress
 from instagram.redis_client import redis_primary
 from photos import geo, photomap
-from photos.imaging import RENDITIONS_STORED
+from photos.actions import stored_keys
 from photos.models import Comment, Like, LikedMedia, LocationMedia, Media, TagMedia
-from photos.storage import cdn_url, rendition_key, s3_client
+from photos.storage import cdn_url, s3_client
 from push.models import Device, PushSettings
 from relationships.models import Edge
 from sharding.routing import shard_map, use_shard
@@ -133,8 +133,8 @@ def _objects(media: list[dict[str, Any]]) -> list[str]:
         listed = s3_client().list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=f"{prefix}/")
         if listed.get("KeyCount", 0):
             found.append(f"s3 {prefix}/ holds {listed['KeyCount']} object(s)")
-        for name in RENDITIONS_STORED:
-            url = cdn_url(rendition_key(prefix, name))
+        for key in stored_keys(prefix):
+            url = cdn_url(key)
             if requests.head(url, timeout=10).status_code == 200:
                 found.append(f"the CDN still serves {url}")
     return found

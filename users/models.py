@@ -30,7 +30,9 @@ class User(AbstractUser):
     full_name = models.CharField(max_length=100, blank=True, default="")
     bio = models.CharField(max_length=150, blank=True, default="")
     website = models.URLField(max_length=200, blank=True, default="")
-    profile_picture = models.URLField(max_length=300, blank=True, default="")
+    # The key of its picture in the media bucket (users.actions.do_set_profile_picture), "" for none:
+    # the API serves it as a CDN URL, or the default picture's (users.selectors.profile_picture_url).
+    profile_picture = models.CharField(max_length=300, blank=True, default="")
     is_private = models.BooleanField(default=False)
     media_count = models.PositiveIntegerField(default=0)
     follows_count = models.PositiveIntegerField(default=0)

@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from instagram.errors import APINotAllowedError, APINotFoundError, OAuthParameterException
 from instagram.parameters import is_digits
+from photos.storage import profile_picture_url
 from relationships.models import Kind
 from relationships.selectors import blocked_ids, relationship_state
 from relationships.transitions import State
@@ -112,7 +113,7 @@ def user_object(user: User | Profile) -> dict[str, Any]:
         "id": str(user.id),
         "username": user.username,
         "full_name": user.full_name,
-        "profile_picture": user.profile_picture,
+        "profile_picture": profile_picture_url(user.profile_picture),
         "bio": user.bio,
         "website": user.website,
         "counts": {"media": user.media, "follows": user.follows, "followed_by": user.followed_by},

@@ -7,6 +7,7 @@ urlpatterns = [
     path("accounts/login", views.log_in, name="accounts-login"),
     path("accounts/logout", views.log_out, name="accounts-logout"),
     path("accounts/edit", views.edit_profile, name="accounts-edit"),
+    path("accounts/profile_picture", views.profile_picture, name="accounts-profile-picture"),
     path("accounts/password", views.change_password, name="accounts-password"),
     path("accounts/password/reset", views.request_password_reset, name="accounts-password-reset"),
     path(

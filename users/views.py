@@ -3,8 +3,9 @@
 from django.http import JsonResponse
 
 from instagram.api import APIRequest, PublicAPIRequest, api_endpoint, params
-from instagram.errors import envelope
+from instagram.errors import APIInvalidParametersError, envelope
 from instagram.parameters import count_param, required
+from photos.actions import check_photo_size
 from users.actions import (
     check_change_email,
     check_change_password,
@@ -12,10 +13,12 @@ from users.actions import (
     check_delete_account,
     check_edit_profile,
     check_log_in,
+    check_set_profile_picture,
     check_sign_up,
     do_issue_token,
     do_request_password_reset,
     do_revoke_token,
+    do_set_profile_picture,
 )
 from users.selectors import access_profile, search_users, user_object
 
@@ -53,6 +56,23 @@ def log_out(request: APIRequest) -> JsonResponse:
 @api_endpoint(methods=("POST",), first_party=True)
 def edit_profile(request: APIRequest) -> JsonResponse:
     user = check_edit_profile(user=request.api_user, changes=params(request))
+    return envelope(user_object(user))
+
+
+@api_endpoint(methods=("POST", "DELETE"), first_party=True)
+def profile_picture(request: APIRequest) -> JsonResponse:
+    """POST: multipart/form-data with the picture in `photo`. DELETE: back to the default picture."""
+    user = request.api_user
+    if request.method == "DELETE":
+        return envelope(user_object(do_set_profile_picture(user=user, rendition=None)))
+    if request.content_type != "multipart/form-data":
+        raise APIInvalidParametersError(
+            "The profile picture must be sent as multipart/form-data with a file field named photo."
+        )
+    photo = request.FILES.get("photo")
+    if photo is not None and photo.size is not None:
+        check_photo_size(photo.size)
+    user = check_set_profile_picture(user=user, photo=photo.read() if photo is not None else None)
     return envelope(user_object(user))
 
 

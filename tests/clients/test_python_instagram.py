@@ -26,6 +26,7 @@ from subscriptions.models import Subscription, SubscriptionObject
 from tests.conftest import ROOT, Stack
 from tests.oauth.conftest import PASSWORD, Client, register
 from tests.photos.images import jpeg
+from tests.photos.test_video import clip
 from tests.subscriptions.conftest import CallbackServer, callback  # noqa: F401 (the fixture)
 from tests.v1 import Account, sign_up
 
@@ -439,3 +440,22 @@ def test_the_v1_contract_as_the_client_reads_it(python_instagram: Run, scene: di
         seen += [m["id"] for m in items]
         assert len(seen) <= 10
     assert seen == [posted["id"], *reversed(media)]
+
+
+def test_a_video_and_a_profile_picture_read_as_the_clients_objects(
+    python_instagram: Run, scene: dict[str, Any]
+) -> None:
+    alice = scene["alice"]
+    assert alice.set_profile_picture(jpeg(300, 300)).status_code == 200
+    posted = alice.upload_video(clip(), caption="waves")
+    assert posted.status_code == 201, posted.text
+    video = posted.json()["data"]
+    (result,) = python_instagram([as_bob(scene, "media", video["id"])])
+    media = ok(result)
+    assert media["__class__"] == "Media"
+    assert media["type"] == "video"
+    assert {name: (v["__class__"], v["url"], v["width"]) for name, v in media["videos"].items()} == {
+        name: ("Video", v["url"], v["width"]) for name, v in video["videos"].items()
+    }
+    assert media["user"]["profile_picture"] == alice.data("users/self")["profile_picture"]
+    assert media["user"]["profile_picture"].endswith("/profile_picture.jpg")

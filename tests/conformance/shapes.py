@@ -53,9 +53,8 @@ ID = Matches(DIGITS)
 EPOCH = Matches(DIGITS)  # "created_time": "1296748524", seconds as a string
 MEDIA_ID = Matches(re.compile(r"^[0-9]+_[0-9]+$"))  # "22987123_3": media id and owner id
 URL = Matches(re.compile(r"^https?://[^\s]+$"))
-# v1 always gave a picture's URL (a default anonymous one when unset); until
-# profile pictures land here, ours is empty when unset.
-PICTURE = str
+# v1 always gave a picture's URL: the user's own, or a default anonymous one.
+PICTURE = URL
 
 COUNTS = Obj({"media": int, "follows": int, "followed_by": int})
 # GET /users/{id}: the full user.

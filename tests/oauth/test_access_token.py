@@ -4,6 +4,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+from django.conf import settings
 from oauth2_provider.models import AccessToken, RefreshToken
 
 from tests.conftest import Stack
@@ -29,7 +30,7 @@ def test_password_grant_for_a_trusted_app(
         "id": str(kevin.id),
         "username": kevin.username,
         "full_name": "Kevin S",
-        "profile_picture": "",
+        "profile_picture": f"{settings.CDN_URL}/profiles/anonymousUser.jpg",
     }
     me = http.get(
         f"{healthy_stack.api}/v1/users/self", params={"access_token": body["access_token"]}, timeout=10

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from django.conf import settings
 from oauth2_provider.models import AccessToken, Grant
 
 from tests.conftest import Stack
@@ -57,7 +58,7 @@ def test_code_flow_log_in_approve_exchange_use(
             "id": str(kevin.id),
             "username": kevin.username,
             "full_name": "Kevin S",
-            "profile_picture": "",
+            "profile_picture": f"{settings.CDN_URL}/profiles/anonymousUser.jpg",
         },
     }
     me = http.get(

@@ -49,6 +49,9 @@ def test_third_party_tokens_are_refused_by_first_party_endpoints(
     refused = [
         app.post("accounts/edit", is_private="true", bio="pwned"),
         app.upload(jpeg(320, 320), caption="not mine"),
+        app.set_profile_picture(jpeg(320, 320)),
+        app.upload_video(b"not even a video", caption="not mine"),
+        app.delete("accounts/profile_picture"),
         app.delete(f"media/{media['id']}"),
         app.post("users/self/devices", token=device_token()),
         app.delete(f"users/self/devices/{device_token()}"),

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
+from django.conf import settings
 
 from tests.conftest import Stack
 from users.models import User
@@ -33,7 +34,7 @@ def test_sign_up_use_the_token_log_out(healthy_stack: Stack, http: requests.Sess
         "id": user["id"],
         "username": name,
         "full_name": "Kev",
-        "profile_picture": "",
+        "profile_picture": f"{settings.CDN_URL}/profiles/anonymousUser.jpg",
         "bio": "",
         "website": "",
         "counts": {"media": 0, "follows": 0, "followed_by": 0},
