@@ -6,9 +6,12 @@ cycle hides (it works until someone moves it to the top).
 """
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.fast  # pure logic: `make test-fast`
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIPPED_DIRS = {".venv", "var", "node_modules", "__pycache__", ".git"}
@@ -58,6 +61,7 @@ def imported_modules(path: Path, name: str, modules: dict[str, Path]) -> set[str
     return found
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     modules = first_party_files()
     return {name: imported_modules(path, name, modules) for name, path in modules.items()}

@@ -4,6 +4,8 @@ import pytest
 
 from feeds.news import NewsEntry
 
+pytestmark = pytest.mark.fast  # pure logic: `make test-fast`
+
 
 def test_an_entry_encodes_to_the_member_written_before_the_class() -> None:
     like = NewsEntry(id="like:7:3", type="like", actor_id=3, media_id=7)

@@ -7,6 +7,8 @@ from instagram.errors import APINotFoundError
 from photos.refs import media_id_from_ref, media_id_from_shortcode, media_ref, shortcode
 from sharding.ids import SEQUENCE_BITS
 
+pytestmark = pytest.mark.fast  # pure logic: `make test-fast`
+
 
 def test_shortcodes_are_instagrams() -> None:
     assert shortcode(22097367) == "BUS3X"

@@ -15,6 +15,8 @@ from photos.text import (
     split_entities,
 )
 
+pytestmark = pytest.mark.fast  # pure logic: `make test-fast`
+
 
 def test_latin_tags_in_order_without_the_sign() -> None:
     assert hashtags("Golden hour #Sunset at #venice_beach, #nofilter") == [

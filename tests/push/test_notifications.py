@@ -23,6 +23,8 @@ from push.notifications import (
 )
 from workers.jobs import PermanentJobError
 
+pytestmark = pytest.mark.fast  # pure logic: `make test-fast`
+
 
 @pytest.mark.parametrize(
     ("kind", "comment", "alert"),

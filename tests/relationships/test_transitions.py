@@ -6,6 +6,8 @@ from instagram.errors import APIError
 from relationships.models import Kind
 from relationships.transitions import Action, incoming_status, mirror, outgoing_status, transition
 
+pytestmark = pytest.mark.fast  # pure logic: `make test-fast`
+
 NONE: frozenset[Kind] = frozenset()
 F, R, B = Kind.FOLLOWS, Kind.REQUESTED, Kind.BLOCKS
 FB, RB, BB = Kind.FOLLOWED_BY, Kind.REQUESTED_BY, Kind.BLOCKED_BY

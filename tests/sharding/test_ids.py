@@ -100,6 +100,7 @@ def test_ids_with_impossible_shard_bits_are_rejected() -> None:
         decode_id(1 << 63, logical_shards=settings.LOGICAL_SHARDS)
 
 
+@pytest.mark.fast
 def test_8192_logical_shards_fit_in_the_id() -> None:
     latest = ((1 << 40) - 1) << 23 | (8191 << 10) | 1023  # the last positive bigint ID
     assert decode_id(latest, logical_shards=8192).shard == 8191
