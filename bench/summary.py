@@ -116,6 +116,8 @@ def plot(feeds: dict[str, Any], out: Path) -> bool:
         points.sort()
         axes.plot([c for c, _ in points], [r for _, r in points], marker="o", label=name)
     axes.set_xscale("log", base=2)
+    ticks = sorted({c for points in series.values() for c, _ in points})
+    axes.set_xticks(ticks, [str(c) for c in ticks])
     axes.set_xlabel("connections (wrk)")
     axes.set_ylabel("requests/s (median)")
     axes.set_title(f"Through nginx, {feeds.get('measured_at', '')}")

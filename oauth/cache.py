@@ -57,7 +57,11 @@ def _load(checksum: str) -> AccessToken | None:
 
 
 def _versions(user_id: int, application_id: int) -> tuple[object, object]:
-    # USERS._versions creates a missing version (add, so a racing creator wins).
+    keys = USERS.version_key(user_id), APPS.version_key(application_id)
+    found = cache.get_many(list(keys))  # one round trip when both exist, as they mostly do
+    if all(key in found for key in keys):
+        return found[keys[0]], found[keys[1]]
+    # _versions creates a missing version (add, so a racing creator wins).
     return USERS._versions([user_id])[user_id], APPS._versions([application_id])[application_id]
 
 
