@@ -40,10 +40,12 @@ lint:
 compose-check:
 	docker-compose -f docker-compose.yml config -q
 
-## bench: benchmarks against the running dev stack (started if needed)
+## bench: benchmarks against a running stack (dev, or BENCH_PROFILE=test-a ...; started if needed),
+## then one table of issue 16's figures and targets, var/bench/summary.json and the req/s plot
+BENCH_PROFILE ?= dev
 bench:
-	@$(STACK) up --profile dev
-	@set -a && . var/dev/env && set +a && $(VENV)/python bench/run.py $(ARGS) && $(VENV)/python bench/sharding.py && $(VENV)/python bench/photos.py && $(VENV)/python bench/photomap.py && $(VENV)/python bench/feeds.py
+	@$(STACK) up --profile $(BENCH_PROFILE)
+	@set -a && . var/$(BENCH_PROFILE)/env && set +a && $(VENV)/python bench/run.py $(ARGS) && $(VENV)/python bench/sharding.py && $(VENV)/python bench/photos.py && $(VENV)/python bench/photomap.py && $(VENV)/python bench/feeds.py && $(VENV)/python bench/roundtrips.py && $(VENV)/python bench/summary.py
 
 ## ctl: supervisorctl for a stack, e.g. make ctl ARGS=status [PROFILE=test]
 PROFILE ?= dev

@@ -77,6 +77,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import roundtrips  # noqa: E402
 from bench.fixtures import bench_users, setup_django  # noqa: E402
 from bench.run import Result, parse_wrk, run_wrk  # noqa: E402
 
@@ -821,6 +822,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
             report["reads"] = [asdict(c) for c in cells]
             report["single_requests"] = single
+            # Each server's own count of what one warm request costs (bench/roundtrips.py).
+            token = fx.readers[0][1]
+            report["round_trips"] = {
+                name: roundtrips.count(f"{base}{path}?access_token={token}", requests=50)
+                for name, path in (("users self", "/v1/users/self"), ("feed warm", "/v1/users/self/feed"))
+            }
         if "rebuild" in only:
             report["rebuild"] = bench_rebuild(
                 fx, repeat=options.rebuild_repeat, follows=options.rebuild_follows, posts=options.posts
@@ -830,6 +837,8 @@ def main(argv: list[str] | None = None) -> int:
         cleanup(**sizes)
 
     print(report_text(report))
+    for name, counted in report.get("round_trips", {}).items():
+        print(roundtrips.show(name, counted))
     failed = [r for r in report.get("reads", []) if r["errors"]]
     for r in failed:
         print(f"INVALID: {r['name']} at {r['connections']}: {r['errors']} failed requests")

@@ -26,6 +26,7 @@ from instagram.errors import (
     allow_methods,
 )
 from instagram.signing import check_signed_request
+from oauth.cache import access_token as cached_access_token
 from oauth.selectors import authenticate_client
 from ratelimits.limiter import Limits, check_rate_limit, client_address, default_limits
 from users.models import User
@@ -89,10 +90,8 @@ def token_from(request: HttpRequest) -> str | None:
 
 def access_token_for(raw: str) -> AccessToken:
     """Return the live AccessToken for `raw`, or raise OAuthAccessTokenException."""
-    checksum = hashlib.sha256(raw.encode()).hexdigest()
-    # [:1], not first(): no ORDER BY to build and sort on every request.
-    tokens = AccessToken.objects.select_related("user", "application__limit", "application__policy")
-    token = next(iter(tokens.filter(token_checksum=checksum)[:1]), None)
+    # memcached first (oauth.cache: invalidated on every app server by each change).
+    token = cached_access_token(hashlib.sha256(raw.encode()).hexdigest())
     if token is None or token.user is None or not token.user.is_active or token.expires <= timezone.now():
         raise OAuthAccessTokenException("The access_token provided is invalid.")
     return token

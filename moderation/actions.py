@@ -20,7 +20,8 @@ def do_set_active(*, user_id: int, active: bool, by: User | None = None) -> bool
     """Deactivate or reactivate an account; return False when it already was so.
 
     A deactivated account's tokens stop working at once (instagram.api reads
-    is_active with the token on every request) and its profile, media and
+    is_active with the token, whose cached copy forget_profiles_on_commit
+    makes stale on every app server) and its profile, media and
     comments leave every answer (users.cache loads active accounts only);
     nothing is deleted, so reactivating brings all of it back.
     """

@@ -184,9 +184,9 @@ def check_revoke_app(*, user: User, client_id: str) -> int:
     """Revoke everything `client_id`'s app holds for `user`: access and refresh tokens, pending codes.
 
     Return how many tokens went; raise APINotFoundError when the app holds
-    none (or is the mobile app, which is revoked by logging out). Tokens
-    are read from the database on every request, on every app server, so
-    the app's next call already fails.
+    none (or is the mobile app, which is revoked by logging out). Deleting
+    the tokens bumps their user's version in the token cache (oauth/cache.py)
+    on commit, so the app's next call already fails on every app server.
     """
     if client_id == settings.MOBILE_CLIENT_ID:
         raise APINotFoundError("The Instagram app is not a third-party app: log out instead.")

@@ -5,10 +5,16 @@
     with shard_for_id(media_id, read_only=True):   # lag-tolerant read, standby
         media = Media.objects.get(id=media_id)
 
-A shard context is one transaction on the physical database that holds the
+A write context is one transaction on the physical database that holds the
 shard (`transaction.atomic(using=alias)`) whose first statement is
 `SET LOCAL search_path TO shard_NNNN`: the setting ends with the transaction,
 so nothing leaks through pgbouncer's transaction pooling to the next client.
+A read-only context opens no transaction and sets nothing: its statements
+name the shard's tables with their schema (`"shard_NNNN"."photos_media"`,
+rewritten by an execute wrapper, `qualify`), so each read is one round trip
+instead of four (BEGIN, SET LOCAL, SELECT, COMMIT), and there is no session
+state at all for pgbouncer to hand on. Each statement sees its own snapshot,
+as it did in the READ COMMITTED transaction.
 Sharded models used outside a context raise ShardContextError (the router).
 
 Placement: a user's rows live on logical shard `user_id % LOGICAL_SHARDS`;
@@ -17,8 +23,9 @@ their media; follow edges are stored on both users' shards.
 """
 
 import logging
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -54,12 +61,15 @@ class ShardContext:
     alias: str  # the Django database alias the transaction runs on
     schema: str
     read_only: bool
+    qualified: bool = False  # no transaction: statements name the schema (qualify)
 
 
 _current: ContextVar[ShardContext | None] = ContextVar("shard_context", default=None)
 # True once this request (or job) committed a write to a shard: its own later
 # reads then go to the primaries. Requests and jobs each run in a fresh context.
 _wrote: ContextVar[bool] = ContextVar("wrote_to_a_shard", default=False)
+# Aliases a read-only context ran its first statement on in this request (or job): _probe.
+_probed: ContextVar[frozenset[str]] = ContextVar("probed_aliases", default=frozenset())
 # Set while `migrate_shards` applies migrations to one schema.
 migrating: ContextVar[bool] = ContextVar("migrating_shard", default=False)
 
@@ -179,10 +189,59 @@ def mark_replica_down(replica: str, error: Exception, *, reading: str) -> None:
 
 def _enter(stack: ExitStack, *, shard: int, alias: str, read_only: bool) -> ShardContext:
     schema = schema_name(shard)
+    connection = connections[alias]
+    if read_only:
+        if qualify not in connection.execute_wrappers:
+            connection.execute_wrappers.append(qualify)
+        if alias not in _probed.get():
+            _probe(alias)
+        return ShardContext(shard=shard, alias=alias, schema=schema, read_only=True, qualified=True)
     stack.enter_context(transaction.atomic(using=alias))
-    with connections[alias].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL search_path TO {schema}")
     return ShardContext(shard=shard, alias=alias, schema=schema, read_only=read_only)
+
+
+def _probe(alias: str) -> None:
+    """Run one statement on `alias`, once per request (or job): raise DatabaseError if it cannot answer.
+
+    A read-only context has no statement of its own before the caller's
+    reads: this one makes an unreachable standby fail here, where
+    _try_replica falls back to the primary (pgbouncer accepts the connection
+    even when its server is down). It stands in for Django's per-request
+    health check (CONN_HEALTH_CHECKS), so it costs no extra round trip: a
+    failure on a connection that went stale is retried once on a new one.
+    """
+    connection = connections[alias]
+    for attempt in (1, 2):
+        try:
+            connection.health_check_done = True  # type: ignore[attr-defined]  # this statement is the health check
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            break
+        except DatabaseError:
+            connection.close()
+            if attempt == 2:
+                raise
+    _probed.set(_probed.get() | {alias})
+
+
+@cache
+def _sharded_table_names() -> re.Pattern[str]:
+    from django.apps import apps
+
+    tables = sorted(m._meta.db_table for m in apps.get_models() if issubclass(m, ShardedModel))
+    names = "|".join(re.escape(t) for t in tables)
+    # A table name, quoted or not, not already qualified and not part of a longer name.
+    return re.compile(rf'(?<![\w."])"?({names})"?(?![\w"])')
+
+
+def qualify(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """Execute wrapper: in a read-only shard context on this connection, name its schema in `sql`."""
+    current = _current.get()
+    if current is not None and current.qualified and current.alias == context["connection"].alias:
+        sql = _sharded_table_names().sub(lambda m: f'"{current.schema}"."{m.group(1)}"', sql)
+    return execute(sql, params, many, context)
 
 
 @contextmanager
@@ -212,7 +271,13 @@ def use_shard(shard: int, *, read_only: bool = False, for_user: int | None = Non
             raise
         finally:
             _current.reset(token)
-            if outer is not None and outer.alias == context.alias and outer.schema != context.schema:
+            if (
+                outer is not None
+                and not outer.qualified
+                and not context.qualified
+                and outer.alias == context.alias
+                and outer.schema != context.schema
+            ):
                 # SET LOCAL outlives a released savepoint: give the outer context its schema back.
                 with connections[outer.alias].cursor() as cursor:
                     cursor.execute(f"SET LOCAL search_path TO {outer.schema}")

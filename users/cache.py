@@ -78,4 +78,7 @@ def forget_profiles_on_commit(*user_ids: int) -> None:
     Call it inside the transaction that changes the rows (or outside any:
     then at once).
     """
+    from oauth.cache import forget_credentials_on_commit  # the token cache holds the user row too
+
     PROFILES.forget_on_commit(*user_ids, using="default")
+    forget_credentials_on_commit(user_ids=user_ids)

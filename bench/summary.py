@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""One table of issue 16's figures and targets, from the JSON the benchmarks wrote (`make bench`).
+
+Reads var/bench/results.json (bench/run.py), feeds.json (bench/feeds.py)
+and photos.json (bench/photos.py), whichever exist; prints each figure next
+to its target and whether this run meets it; writes var/bench/summary.json
+and var/bench/requests-per-connection.png (req/s against connections for
+/ping, /v1/users/self and the warm feed, from feeds.json: run bench/feeds.py
+with --connections 1,4,16,64 for a fuller curve).
+
+    .venv/bin/python bench/summary.py
+    .venv/bin/python bench/summary.py --dir var/bench/after
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# (file, result name, what, target: (kind, bound)); kind "ratio" is req/s over /ping's.
+TARGETS: list[tuple[str, str, str, tuple[str, float] | None]] = [
+    ("results", "users_self", "users/self", ("ratio", 0.6)),
+    ("results", "users_id", "users/{id}", None),
+    ("feeds", "feed warm", "feed, warm", ("ratio", 0.5)),
+    ("feeds", "feed warm", "feed, warm: p99 / ping's p99", ("p99", 10.0)),
+    ("feeds", "feed cold-first", "feed, cold-first", ("ratio", 0.3)),
+    ("feeds", "feed cold-every", "feed, cold every request", None),
+    ("photos", "get media", "media/{id}", ("ratio", 0.4)),
+    ("photos", "like", "like", ("ratio", 0.3)),
+    ("photos", "unlike", "unlike", ("ratio", 0.3)),
+    ("photos", "upload normal", "upload 1080x1080 (req/s)", ("rps", 40.0)),
+]
+
+
+def cells(report: dict[str, Any]) -> list[dict[str, Any]]:
+    for key in ("results", "reads"):
+        if key in report:
+            return list(report[key])
+    return []
+
+
+def ping_p99(report: dict[str, Any], connections: int) -> float | None:
+    for cell in cells(report):
+        if cell["name"] == "ping" and cell["connections"] == connections:
+            return float(cell["p99_ms"])
+    return None
+
+
+def rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for source, name, what, target in TARGETS:
+        report = reports.get(source)
+        if report is None:
+            continue
+        for cell in cells(report):
+            if cell["name"] != name:
+                continue
+            rps, ratio = float(cell["requests_per_second"]), cell.get("ratio_rps")
+            row: dict[str, Any] = {
+                "figure": what,
+                "connections": cell["connections"],
+                "req_s": rps,
+                "ratio": ratio,
+                "p99_ms": cell.get("p99_ms"),
+                "target": None,
+                "met": None,
+            }
+            if target is not None:
+                kind, bound = target
+                if kind == "ratio" and ratio is not None:
+                    row["target"], row["met"] = f">= {bound}x /ping", ratio >= bound
+                elif kind == "rps":
+                    row["target"], row["met"] = f">= {bound:g} req/s", rps >= bound
+                elif kind == "p99":
+                    base = ping_p99(report, cell["connections"])
+                    if base:
+                        row["value"] = round(float(cell["p99_ms"]) / base, 2)
+                        row["target"], row["met"] = f"< {bound:g}x ping's p99", row["value"] < bound
+            found.append(row)
+    return found
+
+
+def table(found: list[dict[str, Any]]) -> str:
+    header = f"{'figure':<32}{'conns':>6}{'req/s':>9}{'ratio':>7}{'p99 ms':>9}  {'target':<22}{'met':<4}"
+    lines = [header, "-" * len(header)]
+    for r in found:
+        ratio = f"{r['value']:.2f}" if "value" in r else ("" if r["ratio"] is None else f"{r['ratio']:.2f}")
+        met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
+        p99 = "" if r["p99_ms"] is None else f"{r['p99_ms']:.1f}"
+        lines.append(
+            f"{r['figure']:<32}{r['connections']:>6}{r['req_s']:>9.1f}{ratio:>7}{p99:>9}  "
+            f"{r['target'] or '':<22}{met:<4}"
+        )
+    return "\n".join(lines)
+
+
+def plot(feeds: dict[str, Any], out: Path) -> bool:
+    """req/s against connections for /ping, users/self and the warm feed; False without the figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: write a file
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[int, float]]] = {}
+    for cell in cells(feeds):
+        if cell["name"] in ("ping", "users self", "feed warm"):
+            series.setdefault(cell["name"], []).append((cell["connections"], cell["requests_per_second"]))
+    if not series:
+        return False
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for name, points in series.items():
+        points.sort()
+        axes.plot([c for c, _ in points], [r for _, r in points], marker="o", label=name)
+    axes.set_xscale("log", base=2)
+    ticks = sorted({c for points in series.values() for c, _ in points})
+    axes.set_xticks(ticks, [str(c) for c in ticks])
+    axes.set_xlabel("connections (wrk)")
+    axes.set_ylabel("requests/s (median)")
+    axes.set_title(f"Through nginx, {feeds.get('measured_at', '')}")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dir", default=str(ROOT / "var" / "bench"), help="where the benchmarks wrote")
+    options = parser.parse_args(argv)
+    folder = Path(options.dir)
+    reports = {
+        name: json.loads((folder / f"{name}.json").read_text())
+        for name in ("results", "feeds", "photos")
+        if (folder / f"{name}.json").exists()
+    }
+    found = rows(reports)
+    print(table(found))
+    summary = {
+        "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "sources": {name: report.get("measured_at") for name, report in reports.items()},
+        "rows": found,
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if "feeds" in reports and plot(reports["feeds"], folder / "requests-per-connection.png"):
+        print(f"bench: wrote {folder / 'requests-per-connection.png'}", file=sys.stderr)
+    print(f"bench: wrote {folder / 'summary.json'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
