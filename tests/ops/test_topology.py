@@ -182,10 +182,16 @@ def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inv
     with pytest.raises(TopologyError, match="names no standby"):
         t.pg_roles()
     assert (t.redis_service, t.redis_port) == ("redis-server", 6379)
-    assert fabfile.inventory_settings(inventory, app1, set()) == {"FORWARDED_ALLOW_IPS": "10.0.0.10"}
+    servers = {"MEMCACHED_SERVERS": "10.0.2.31:11211", "GEARMAN_SERVERS": "10.0.2.41:4730"}
+    assert fabfile.inventory_settings(inventory, app1, set()) == {
+        "FORWARDED_ALLOW_IPS": "10.0.0.10",
+        **servers,
+    }
     assert fabfile.inventory_settings(inventory, db1, set()) == {
         "FORWARDED_ALLOW_IPS": "10.0.0.10",
+        **servers,
         "IG_TOPOLOGY": "/srv/instagram/shared/topology.toml",
     }
     # What the operator's settings file says wins.
-    assert fabfile.inventory_settings(inventory, app1, {"FORWARDED_ALLOW_IPS"}) == {}
+    given = {"FORWARDED_ALLOW_IPS", "MEMCACHED_SERVERS", "GEARMAN_SERVERS"}
+    assert fabfile.inventory_settings(inventory, app1, given) == {}
