@@ -43,6 +43,9 @@ SERVICE_USER = "instagram"
 PACKAGES = {
     str(PG_BIN / "postgres"): "postgresql-15",
     "/usr/sbin/pgbouncer": "pgbouncer",
+    # PostgreSQL high availability: repmgr clones and registers the standby,
+    # repmgrd promotes it when the primary dies (docs/decisions/repmgr.md).
+    str(PG_BIN / "repmgr"): "postgresql-15-repmgr",
     "/usr/bin/redis-server": "redis-server",
     "/usr/bin/memcached": "memcached",
     "/usr/sbin/gearmand": "gearman-job-server",
@@ -227,8 +230,10 @@ BACKUP_BUCKET = "instagram-backups"
 PG_NODES = ("postgres-primary", "postgres-standby")
 # The standby's application_name and slot, whichever node it is; commits wait
 # for it (synchronous replication) once it streams.
+# (The name of a standby set up without repmgr, in the topology file;
+# repmgr's standby streams under its node's name, whichever node it is.)
 STANDBY_NAME = "standby1"
-SYNC_STANDBY_NAMES = f"ANY 1 ({STANDBY_NAME})"
+SYNC_STANDBY_NAMES = "ANY 1 ({})".format(", ".join(f'"{node}"' for node in PG_NODES))
 
 
 class StackError(Exception):
@@ -553,6 +558,7 @@ def write_configs(p: Profile) -> list[str]:
         renders.append(
             (f"{node.replace('postgres', 'postgresql')}.conf", "postgresql/postgresql.conf", node_values)
         )
+    renders += repmgr_renders(p, values)
     for target, source, template_vars in renders:
         text = render((DEPLOY / source).read_text(), template_vars)
         path = p.var / "etc" / target
@@ -562,7 +568,7 @@ def write_configs(p: Profile) -> list[str]:
     (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
     write_topology(p)
     env_lines = [f"{key}={value}" for key, value in environment(p).items()]
-    (p.var / "env").write_text("\n".join(env_lines) + "\n")
+    write_if_changed(p.var / "env", "\n".join(env_lines) + "\n")
     if os.geteuid() == 0:
         owned = [p.var / "data", p.var / "run", p.var / "nginx", p.var / "etc" / "pgbouncer-users.txt"]
         for path in owned:
@@ -570,7 +576,56 @@ def write_configs(p: Profile) -> list[str]:
         for sub in ("redis-primary", "redis-replica", "gearmand"):
             (p.var / "data" / sub).mkdir(exist_ok=True)
             shutil.chown(p.var / "data" / sub, SERVICE_USER, SERVICE_USER)
+        repmgr_hook_writable(p)
     return changed
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    # The repmgr event hook runs `configs` as the service user: it rewrites
+    # only what a failover changes (repmgr_hook_writable).
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def repmgr_conf(node: str) -> str:
+    """Return the name of `node`'s repmgr.conf in var/<profile>/etc."""
+    return f"repmgr-{node.removeprefix('postgres-')}.conf"
+
+
+def repmgrd_program(node: str) -> str:
+    return f"repmgrd-{node.removeprefix('postgres-')}"
+
+
+def repmgr_renders(p: Profile, values: dict[str, object]) -> list[tuple[str, str, dict[str, object]]]:
+    """One repmgr.conf per PostgreSQL node: its repmgr node id is its place in PG_NODES."""
+    return [
+        (
+            repmgr_conf(node),
+            "postgresql/repmgr.conf",
+            {
+                **values,
+                "repmgr_node_id": index + 1,
+                "repmgr_node_name": node,
+                "repmgr_conf": repmgr_conf(node),
+                "repmgrd_program": repmgrd_program(node),
+                # The unix socket: trusted, so repmgr needs no password file.
+                "pg_node_host": p.var / "run",
+                "pg_node_port": pg_port(p, node),
+                "pg_node_data": pg_datadir(p, node),
+                "replication_user": REPLICATION_USER,
+            },
+        )
+        for index, node in enumerate(PG_NODES)
+    ]
+
+
+def repmgr_hook_writable(p: Profile) -> None:
+    """Let repmgrd's event hook (the service user) record a new primary and re-render pgbouncer's files."""
+    primary_file = p.var / "postgres-primary"
+    if not primary_file.exists():
+        primary_file.write_text(f"{pg_roles(p)[0]}\n")
+    for path in (primary_file, p.var / "etc" / "pgbouncer.ini", p.var / "etc" / "pgbouncer-replica.ini"):
+        shutil.chown(path, SERVICE_USER, SERVICE_USER)
 
 
 def ensure_tls(p: Profile) -> None:
@@ -652,7 +707,8 @@ def topology_toml(p: Profile) -> str:
     """Return the topology file the ops commands read for this stack (ops/topology.py)."""
     nodes = "".join(
         f'\n[[postgres.nodes]]\nname = "{node}"\nhost = "127.0.0.1"\nport = {pg_port(p, node)}\n'
-        f'data = "{pg_datadir(p, node)}"\n'
+        f'data = "{pg_datadir(p, node)}"\nrepmgr_conf = "{p.var / "etc" / repmgr_conf(node)}"\n'
+        f'repmgrd = "{repmgrd_program(node)}"\n'
         for node in PG_NODES
     )
     reconfigure = [sys.executable, str(DEPLOY / "stack.py"), "configs", "--profile", p.name]
@@ -669,7 +725,7 @@ def topology_toml(p: Profile) -> str:
 
 
 def write_topology(p: Profile) -> None:
-    (p.var / "etc" / "topology.toml").write_text(topology_toml(p))
+    write_if_changed(p.var / "etc" / "topology.toml", topology_toml(p))
 
 
 def supervisorctl(p: Profile, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -834,61 +890,59 @@ def create_databases(p: Profile) -> None:
             psql(p, f"ALTER DATABASE {name} SET timezone TO 'UTC'")
 
 
-def build_standby(p: Profile, *, fresh: bool = False) -> None:
-    """Make the node that is not the primary a hot standby of it (pg_basebackup).
+def repmgr(p: Profile, node: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `repmgr -f <node's repmgr.conf> args...` as the service user."""
+    conf = p.var / "etc" / repmgr_conf(node)
+    return run([str(PG_BIN / "repmgr"), "-f", str(conf), *args], user=SERVICE_USER, check=check)
 
-    A data folder that is a standby already is kept, unless `fresh` (a
-    standby too far behind, or broken): then it is stopped and replaced, as
-    it holds only a copy. One that is not a standby (the former primary,
-    after a failover) is stopped and moved aside to `<folder>.diverged`,
+
+def register_primary(p: Profile) -> None:
+    """Give repmgr its database on the primary and register the primary there (once)."""
+    primary = pg_roles(p)[0]
+    if psql(p, "SELECT count(*) FROM pg_database WHERE datname = 'repmgr'") == "0":
+        psql(p, "CREATE DATABASE repmgr")
+    repmgr(p, primary, "primary", "register", "--force")
+
+
+def build_standby(p: Profile) -> None:
+    """Make the node that is not the primary a hot standby of it: repmgr's `standby clone`.
+
+    A data folder that is a standby already is kept. One that is not (the
+    former primary, after a failover) is moved aside to `<folder>.diverged`,
     replacing an older one: it may hold commits that no client saw
-    acknowledged, which the new timeline does not have.
+    acknowledged, which the new timeline does not have. `manage.py
+    rebuild_standby` (ops/postgres.py) is the same clone for the operator.
     """
     primary, standby = pg_roles(p)
     datadir = pg_datadir(p, standby)
     if (datadir / "standby.signal").exists():
-        if not fresh:
-            return
-        supervisorctl(p, "stop", standby, check=False)
-    elif (pg_datadir(p, primary) / "standby.signal").exists():
+        return
+    if (pg_datadir(p, primary) / "standby.signal").exists():
         raise StackError(
             f"{primary} is recorded as the primary ({p.var / 'postgres-primary'}) but is a standby: "
             "correct that file rather than rebuild the real primary"
         )
-    elif (datadir / "PG_VERSION").exists():
+    if (datadir / "PG_VERSION").exists():
         supervisorctl(p, "stop", standby, check=False)
         aside = datadir.with_name(f"{datadir.name}.diverged")
         shutil.rmtree(aside, ignore_errors=True)
         datadir.rename(aside)
         say(f"{standby} was no standby: its data folder moved to {aside}")
-    say(f"building the hot standby {standby} from {primary} with pg_basebackup")
-    if psql(p, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{STANDBY_NAME}'") == "0":
-        psql(p, f"SELECT pg_create_physical_replication_slot('{STANDBY_NAME}')")
+    say(f"cloning the hot standby {standby} from {primary} with repmgr")
     shutil.rmtree(datadir, ignore_errors=True)
-    run(
-        [
-            str(PG_BIN / "pg_basebackup"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(pg_port(p, primary)),
-            "-U",
-            REPLICATION_USER,
-            # -R writes it into primary_conninfo: the name synchronous_standby_names waits for.
-            "-d",
-            f"application_name={STANDBY_NAME}",
-            "-D",
-            str(datadir),
-            "-X",
-            "stream",
-            "-R",
-            "-S",
-            STANDBY_NAME,
-            "--checkpoint=fast",
-        ],
-        user=SERVICE_USER,
-        env={"PGPASSWORD": DB_PASSWORD},
-    )
+    source = f"host={p.var / 'run'} port={pg_port(p, primary)} user=postgres dbname=repmgr"
+    repmgr(p, standby, "-d", source, "standby", "clone", "--fast-checkpoint")
+
+
+def register_standby(p: Profile) -> None:
+    """Register the running standby with repmgr (again, after a clone)."""
+    repmgr(p, pg_roles(p)[1], "standby", "register", "--force", "--wait-sync=30")
+
+
+def start_repmgrd(p: Profile) -> None:
+    """Start repmgr's daemon for each node, once both are registered: it fails over from then on."""
+    for node in PG_NODES:
+        start_program(p, repmgrd_program(node))
 
 
 def require_sync_standby(p: Profile, timeout: float = 60) -> None:
@@ -900,7 +954,7 @@ def require_sync_standby(p: Profile, timeout: float = 60) -> None:
     """
     streaming = (
         "SELECT count(*) FROM pg_stat_replication"
-        f" WHERE application_name = '{STANDBY_NAME}' AND state = 'streaming'"
+        f" WHERE application_name = '{pg_roles(p)[1]}' AND state = 'streaming'"
     )
     deadline = time.monotonic() + timeout
     while psql(p, streaming) == "0":
@@ -976,9 +1030,11 @@ def up(p: Profile, *, fresh: bool) -> None:
     start_program(p, primary, port=pg_port(p, primary))
     wait_pg_ready(p, pg_port(p, primary), primary)
     create_databases(p)
+    register_primary(p)
     build_standby(p)
     start_program(p, standby, port=pg_port(p, standby))
     wait_pg_ready(p, pg_port(p, standby), standby)
+    register_standby(p)
     for program, port in (
         ("pgbouncer", p.pgbouncer),
         ("pgbouncer-replica", p.pgbouncer_replica),
@@ -995,6 +1051,7 @@ def up(p: Profile, *, fresh: bool) -> None:
     # The admin's CSS and the docs page's Redoc, served by WhiteNoise from STATIC_ROOT.
     manage(p, "collectstatic", "--no-input", "-v", "0")
     require_sync_standby(p)
+    start_repmgrd(p)
     start_program(p, "app-1", port=p.apps[0])
     start_program(p, "app-2", port=p.apps[1])
     start_program(p, "worker:*")
@@ -1018,6 +1075,8 @@ def down(p: Profile) -> None:
     say(f"stopping the {p.name} stack")
     # nginx and the app first, so nothing serves from a half-stopped stack.
     supervisorctl(p, "stop", "nginx", "app-1", "app-2", "worker:*", check=False)
+    # repmgrd before PostgreSQL: a primary stopping is no failure to fail over from.
+    supervisorctl(p, "stop", *(repmgrd_program(node) for node in PG_NODES), check=False)
     supervisorctl(p, "shutdown", check=False)
     pidfile = p.var / "run" / "supervisord.pid"
     deadline = time.monotonic() + 60
