@@ -38,6 +38,9 @@ DEPLOY = ROOT / "deploy"
 VENV = ROOT / ".venv"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SERVICE_USER = "instagram"
+# Debian's Python: what the service user runs repmgr's event hook and the
+# pgbouncer re-render with (the virtualenv's interpreter may be root's own).
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 # Debian packages the stack needs, keyed by a file that proves each is there.
 PACKAGES = {
@@ -565,7 +568,8 @@ def write_configs(p: Profile) -> list[str]:
         if not path.exists() or path.read_text() != text:
             changed.append(target)
             path.write_text(text)
-    (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
+    if os.geteuid() == 0:
+        (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
     write_topology(p)
     env_lines = [f"{key}={value}" for key, value in environment(p).items()]
     write_if_changed(p.var / "env", "\n".join(env_lines) + "\n")
@@ -608,6 +612,7 @@ def repmgr_renders(p: Profile, values: dict[str, object]) -> list[tuple[str, str
                 "repmgr_node_name": node,
                 "repmgr_conf": repmgr_conf(node),
                 "repmgrd_program": repmgrd_program(node),
+                "system_python": SYSTEM_PYTHON,
                 # The unix socket: trusted, so repmgr needs no password file.
                 "pg_node_host": p.var / "run",
                 "pg_node_port": pg_port(p, node),
@@ -633,6 +638,8 @@ def ensure_tls(p: Profile) -> None:
 
     In the virtualenv: deploy/tls.py needs the `cryptography` package.
     """
+    if not os.access(VENV / "bin" / "python", os.X_OK) and (p.var / "tls" / "server.pem").exists():
+        return  # the service user re-rendering pgbouncer (repmgr's hook) may not run root's venv
     subprocess.run(
         [str(VENV / "bin" / "python"), "-m", "deploy.tls", str(p.var / "tls")], cwd=ROOT, check=True
     )
@@ -711,7 +718,7 @@ def topology_toml(p: Profile) -> str:
         f'repmgrd = "{repmgrd_program(node)}"\n'
         for node in PG_NODES
     )
-    reconfigure = [sys.executable, str(DEPLOY / "stack.py"), "configs", "--profile", p.name]
+    reconfigure = [SYSTEM_PYTHON, str(DEPLOY / "stack.py"), "configs", "--profile", p.name]
     return (
         f"# Written by deploy/stack.py for the stack {p.name}; read by ops/topology.py.\n"
         f'[host]\nservice_manager = "supervisorctl"\nsupervisorctl = "{VENV / "bin" / "supervisorctl"}"\n'

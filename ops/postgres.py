@@ -158,19 +158,6 @@ def promote_and_repoint(t: Topology, new: str, progress: Progress) -> None:
     repoint_pgbouncers(t, new)
 
 
-def after_automatic_promotion(t: Topology, new: str, progress: Progress) -> None:
-    """repmgrd promoted `new`: stop its commits waiting for a standby, and point pgbouncer at it.
-
-    Run by repmgr's event hook (manage.py repmgr_event) as the service user.
-    The old primary is left alone: should it come back, nothing routes to it;
-    `manage.py rebuild_standby` clones it back as the standby.
-    """
-    stop_waiting_for_a_standby(t, new)
-    progress(f"{new} is the primary; its commits wait for no standby until one streams")
-    repoint_pgbouncers(t, new)
-    progress(f"pgbouncer points at {new}")
-
-
 @contextmanager
 def paused(*, timeout: float = 15) -> Iterator[None]:
     """Hold new transactions in the primary's pgbouncer for the block, once those in flight finished.
