@@ -272,11 +272,12 @@ def test_repmgrd_promotes_the_standby_when_the_primary_dies_and_every_acknowledg
     wait_for(lambda: load.acknowledged >= 10, timeout=60)
 
     load.phase = "primary killed, repmgrd failing over"
+    killed_at, killed = time.monotonic(), load.acknowledged
     stack.ctl("signal", "KILL", old)
-    # A dead host: supervisord must not bring this node back.
+    # A dead host: supervisord, which restarts what dies, must not bring this node back.
     stack_script.supervisorctl(p, "stop", old, check=False)
     wait_for(lambda: not stack_script.port_open(stack_script.pg_port(p, old)), timeout=30)
-    killed_at, killed = time.monotonic(), load.acknowledged
+    gone_at = time.monotonic()
 
     # Nobody runs a command from here: repmgrd promotes, its hook repoints pgbouncer.
     wait_for(lambda: stack_script.pg_roles(p) == (new, old), timeout=60, interval=0.2)
@@ -284,7 +285,8 @@ def test_repmgrd_promotes_the_standby_when_the_primary_dies_and_every_acknowledg
 
     def resumed() -> list[float]:
         with load.lock:
-            return [answered for sent, answered in load.comment_times if sent > killed_at]
+            # Sent once the old primary was gone for good: answered by the new one.
+            return [answered for sent, answered in load.comment_times if sent > gone_at]
 
     wait_for(lambda: len(resumed()) >= 1, timeout=60, interval=0.1)
     failover_seconds = min(resumed()) - killed_at
@@ -311,7 +313,8 @@ def test_repmgrd_promotes_the_standby_when_the_primary_dies_and_every_acknowledg
         print(
             f"\nrepmgrd automatic failover under a comment load: {attempts} requests, "
             f"{load.acknowledged} acknowledged, lost = {len(lost)}, failover {failover_seconds:.1f} s "
-            f"(kill of {old} to the first comment acknowledged by {new}); {killed} before the kill, "
+            f"(from the kill of {old} to the first comment acknowledged by {new}; {old} was stopped "
+            f"for good {gone_at - killed_at:.1f} s after the kill); {killed} before the kill, "
             f"{failed_over - killed} during the failover, {rejoined - failed_over} before {old} rejoined, "
             f"{load.acknowledged - rejoined} after. Unacknowledged: {dict(load.failures) or 'none'}.\n"
             f"{rejoin}{after}"
