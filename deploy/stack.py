@@ -522,6 +522,8 @@ def template_values(p: Profile) -> dict[str, object]:
         "main_db": MAIN_DB,
         "shard0_db": SHARD_DBS[0],
         "shard1_db": SHARD_DBS[1],
+        # repmgr.conf's values for the first node; write_configs renders one per node.
+        **repmgr_node_values(p, PG_NODES[0]),
         "supervisor_env": ",".join(f'{key}="{value}"' for key, value in environment(p).items()),
     }
 
@@ -600,27 +602,30 @@ def repmgrd_program(node: str) -> str:
     return f"repmgrd-{node.removeprefix('postgres-')}"
 
 
+def repmgr_node_values(p: Profile, node: str) -> dict[str, object]:
+    """repmgr.conf's values for `node`: its repmgr node id is its place in PG_NODES."""
+    return {
+        "repmgr_node_id": PG_NODES.index(node) + 1,
+        "repmgr_node_name": node,
+        "repmgr_conf": repmgr_conf(node),
+        "repmgrd_program": repmgrd_program(node),
+        "system_python": SYSTEM_PYTHON,
+        # The unix socket: trusted, so repmgr needs no password file.
+        "pg_node_host": p.var / "run",
+        "pg_node_data": pg_datadir(p, node),
+        "replication_user": REPLICATION_USER,
+    }
+
+
 def repmgr_renders(p: Profile, values: dict[str, object]) -> list[tuple[str, str, dict[str, object]]]:
-    """One repmgr.conf per PostgreSQL node: its repmgr node id is its place in PG_NODES."""
+    """One repmgr.conf per PostgreSQL node."""
     return [
         (
             repmgr_conf(node),
             "postgresql/repmgr.conf",
-            {
-                **values,
-                "repmgr_node_id": index + 1,
-                "repmgr_node_name": node,
-                "repmgr_conf": repmgr_conf(node),
-                "repmgrd_program": repmgrd_program(node),
-                "system_python": SYSTEM_PYTHON,
-                # The unix socket: trusted, so repmgr needs no password file.
-                "pg_node_host": p.var / "run",
-                "pg_node_port": pg_port(p, node),
-                "pg_node_data": pg_datadir(p, node),
-                "replication_user": REPLICATION_USER,
-            },
+            {**values, **repmgr_node_values(p, node), "pg_node_port": pg_port(p, node)},
         )
-        for index, node in enumerate(PG_NODES)
+        for node in PG_NODES
     ]
 
 

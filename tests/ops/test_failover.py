@@ -202,6 +202,9 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
     wait_for(lambda: load.acknowledged >= 10, timeout=60)
 
     load.phase = "killed and failing over"
+    # The operator's failover, for when repmgrd does not act (paused here; the
+    # next test lets it act): the command must not race it.
+    stack_script.repmgr(stack.profile, old, "service", "pause")
     stack.ctl("signal", "KILL", old)
     # supervisord restarts what dies: stop it for good (the failover fences it too).
     stack_script.supervisorctl(stack.profile, "stop", old, check=False)
