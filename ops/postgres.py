@@ -1,4 +1,10 @@
-"""PostgreSQL failover: promote the standby, repoint pgbouncer, rebuild a standby.
+"""PostgreSQL failover by an operator: promote the standby, repoint pgbouncer, rebuild a standby.
+
+On a host where repmgr manages the nodes (each topology node names its
+repmgr.conf), repmgrd fails over on its own (ops/repmgr_hook.py repoints
+pgbouncer; docs/decisions/repmgr.md); these commands are then the operator's
+switchover and rebuild: they pause repmgrd while they run, promote with
+`repmgr standby promote` and clone with `repmgr standby clone`.
 
 The two nodes keep their service names, ports and data folders (the topology
 file, ops/topology.py); only their roles move. Which node is the primary is
@@ -18,7 +24,8 @@ The order of a failover is what keeps every acknowledged commit:
    1-3 (the check that a crashed primary is down included), so clients wait
    for the new primary instead of failing;
 4. the old primary's data is moved aside and the node is rebuilt from the new
-   primary with pg_basebackup; once it streams, commits wait for it again.
+   primary (repmgr standby clone, or pg_basebackup without repmgr); once it
+   streams, commits wait for it again.
 """
 
 import shutil
@@ -210,7 +217,7 @@ def wait_accepting(t: Topology, node: str, *, timeout: float = 30) -> None:
 
 
 def build_standby(t: Topology, progress: Progress, *, fresh: bool = False) -> None:
-    """Make the node that is not the primary a hot standby of it (pg_basebackup).
+    """Make the node that is not the primary a hot standby of it (repmgr standby clone, or pg_basebackup).
 
     A data folder that is a standby already is kept, unless `fresh` (a
     standby too far behind, or broken): then it is stopped and replaced, as
