@@ -38,11 +38,17 @@ DEPLOY = ROOT / "deploy"
 VENV = ROOT / ".venv"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SERVICE_USER = "instagram"
+# Debian's Python: what the service user runs repmgr's event hook and the
+# pgbouncer re-render with (the virtualenv's interpreter may be root's own).
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 # Debian packages the stack needs, keyed by a file that proves each is there.
 PACKAGES = {
     str(PG_BIN / "postgres"): "postgresql-15",
     "/usr/sbin/pgbouncer": "pgbouncer",
+    # PostgreSQL high availability: repmgr clones and registers the standby,
+    # repmgrd promotes it when the primary dies (docs/decisions/repmgr.md).
+    str(PG_BIN / "repmgr"): "postgresql-15-repmgr",
     "/usr/bin/redis-server": "redis-server",
     "/usr/bin/memcached": "memcached",
     "/usr/sbin/gearmand": "gearman-job-server",
@@ -229,8 +235,10 @@ BACKUP_BUCKET = "instagram-backups"
 PG_NODES = ("postgres-primary", "postgres-standby")
 # The standby's application_name and slot, whichever node it is; commits wait
 # for it (synchronous replication) once it streams.
+# (The name of a standby set up without repmgr, in the topology file;
+# repmgr's standby streams under its node's name, whichever node it is.)
 STANDBY_NAME = "standby1"
-SYNC_STANDBY_NAMES = f"ANY 1 ({STANDBY_NAME})"
+SYNC_STANDBY_NAMES = "ANY 1 ({})".format(", ".join(f'"{node}"' for node in PG_NODES))
 
 
 class StackError(Exception):
@@ -520,6 +528,8 @@ def template_values(p: Profile) -> dict[str, object]:
         "main_db": MAIN_DB,
         "shard0_db": SHARD_DBS[0],
         "shard1_db": SHARD_DBS[1],
+        # repmgr.conf's values for the first node; write_configs renders one per node.
+        **repmgr_node_values(p, PG_NODES[0]),
         "supervisor_env": ",".join(f'{key}="{value}"' for key, value in environment(p).items()),
     }
 
@@ -559,16 +569,18 @@ def write_configs(p: Profile) -> list[str]:
         renders.append(
             (f"{node.replace('postgres', 'postgresql')}.conf", "postgresql/postgresql.conf", node_values)
         )
+    renders += repmgr_renders(p, values)
     for target, source, template_vars in renders:
         text = render((DEPLOY / source).read_text(), template_vars)
         path = p.var / "etc" / target
         if not path.exists() or path.read_text() != text:
             changed.append(target)
             path.write_text(text)
-    (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
+    if os.geteuid() == 0:
+        (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
     write_topology(p)
     env_lines = [f"{key}={value}" for key, value in environment(p).items()]
-    (p.var / "env").write_text("\n".join(env_lines) + "\n")
+    write_if_changed(p.var / "env", "\n".join(env_lines) + "\n")
     if os.geteuid() == 0:
         owned = [p.var / "data", p.var / "run", p.var / "nginx", p.var / "etc" / "pgbouncer-users.txt"]
         for path in owned:
@@ -576,7 +588,60 @@ def write_configs(p: Profile) -> list[str]:
         for sub in ("redis-primary", "redis-replica", "gearmand"):
             (p.var / "data" / sub).mkdir(exist_ok=True)
             shutil.chown(p.var / "data" / sub, SERVICE_USER, SERVICE_USER)
+        repmgr_hook_writable(p)
     return changed
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    # The repmgr event hook runs `configs` as the service user: it rewrites
+    # only what a failover changes (repmgr_hook_writable).
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def repmgr_conf(node: str) -> str:
+    """Return the name of `node`'s repmgr.conf in var/<profile>/etc."""
+    return f"repmgr-{node.removeprefix('postgres-')}.conf"
+
+
+def repmgrd_program(node: str) -> str:
+    return f"repmgrd-{node.removeprefix('postgres-')}"
+
+
+def repmgr_node_values(p: Profile, node: str) -> dict[str, object]:
+    """repmgr.conf's values for `node`: its repmgr node id is its place in PG_NODES."""
+    return {
+        "repmgr_node_id": PG_NODES.index(node) + 1,
+        "repmgr_node_name": node,
+        "repmgr_conf": repmgr_conf(node),
+        "repmgrd_program": repmgrd_program(node),
+        "system_python": SYSTEM_PYTHON,
+        # The unix socket: trusted, so repmgr needs no password file.
+        "pg_node_host": p.var / "run",
+        "pg_node_data": pg_datadir(p, node),
+        "replication_user": REPLICATION_USER,
+    }
+
+
+def repmgr_renders(p: Profile, values: dict[str, object]) -> list[tuple[str, str, dict[str, object]]]:
+    """One repmgr.conf per PostgreSQL node."""
+    return [
+        (
+            repmgr_conf(node),
+            "postgresql/repmgr.conf",
+            {**values, **repmgr_node_values(p, node), "pg_node_port": pg_port(p, node)},
+        )
+        for node in PG_NODES
+    ]
+
+
+def repmgr_hook_writable(p: Profile) -> None:
+    """Let repmgrd's event hook (the service user) record a new primary and re-render pgbouncer's files."""
+    primary_file = p.var / "postgres-primary"
+    if not primary_file.exists():
+        primary_file.write_text(f"{pg_roles(p)[0]}\n")
+    for path in (primary_file, p.var / "etc" / "pgbouncer.ini", p.var / "etc" / "pgbouncer-replica.ini"):
+        shutil.chown(path, SERVICE_USER, SERVICE_USER)
 
 
 def ensure_tls(p: Profile) -> None:
@@ -584,6 +649,8 @@ def ensure_tls(p: Profile) -> None:
 
     In the virtualenv: deploy/tls.py needs the `cryptography` package.
     """
+    if not os.access(VENV / "bin" / "python", os.X_OK) and (p.var / "tls" / "server.pem").exists():
+        return  # the service user re-rendering pgbouncer (repmgr's hook) may not run root's venv
     subprocess.run(
         [str(VENV / "bin" / "python"), "-m", "deploy.tls", str(p.var / "tls")], cwd=ROOT, check=True
     )
@@ -657,10 +724,11 @@ def topology_toml(p: Profile) -> str:
     """Return the topology file the ops commands read for this stack (ops/topology.py)."""
     nodes = "".join(
         f'\n[[postgres.nodes]]\nname = "{node}"\nhost = "127.0.0.1"\nport = {pg_port(p, node)}\n'
-        f'data = "{pg_datadir(p, node)}"\n'
+        f'data = "{pg_datadir(p, node)}"\nrepmgr_conf = "{p.var / "etc" / repmgr_conf(node)}"\n'
+        f'repmgrd = "{repmgrd_program(node)}"\n'
         for node in PG_NODES
     )
-    reconfigure = [sys.executable, str(DEPLOY / "stack.py"), "configs", "--profile", p.name]
+    reconfigure = [SYSTEM_PYTHON, str(DEPLOY / "stack.py"), "configs", "--profile", p.name]
     return (
         f"# Written by deploy/stack.py for the stack {p.name}; read by ops/topology.py.\n"
         f'[host]\nservice_manager = "supervisorctl"\nsupervisorctl = "{VENV / "bin" / "supervisorctl"}"\n'
@@ -674,7 +742,7 @@ def topology_toml(p: Profile) -> str:
 
 
 def write_topology(p: Profile) -> None:
-    (p.var / "etc" / "topology.toml").write_text(topology_toml(p))
+    write_if_changed(p.var / "etc" / "topology.toml", topology_toml(p))
 
 
 def supervisorctl(p: Profile, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -839,61 +907,59 @@ def create_databases(p: Profile) -> None:
             psql(p, f"ALTER DATABASE {name} SET timezone TO 'UTC'")
 
 
-def build_standby(p: Profile, *, fresh: bool = False) -> None:
-    """Make the node that is not the primary a hot standby of it (pg_basebackup).
+def repmgr(p: Profile, node: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `repmgr -f <node's repmgr.conf> args...` as the service user."""
+    conf = p.var / "etc" / repmgr_conf(node)
+    return run([str(PG_BIN / "repmgr"), "-f", str(conf), *args], user=SERVICE_USER, check=check)
 
-    A data folder that is a standby already is kept, unless `fresh` (a
-    standby too far behind, or broken): then it is stopped and replaced, as
-    it holds only a copy. One that is not a standby (the former primary,
-    after a failover) is stopped and moved aside to `<folder>.diverged`,
+
+def register_primary(p: Profile) -> None:
+    """Give repmgr its database on the primary and register the primary there (once)."""
+    primary = pg_roles(p)[0]
+    if psql(p, "SELECT count(*) FROM pg_database WHERE datname = 'repmgr'") == "0":
+        psql(p, "CREATE DATABASE repmgr")
+    repmgr(p, primary, "primary", "register", "--force")
+
+
+def build_standby(p: Profile) -> None:
+    """Make the node that is not the primary a hot standby of it: repmgr's `standby clone`.
+
+    A data folder that is a standby already is kept. One that is not (the
+    former primary, after a failover) is moved aside to `<folder>.diverged`,
     replacing an older one: it may hold commits that no client saw
-    acknowledged, which the new timeline does not have.
+    acknowledged, which the new timeline does not have. `manage.py
+    rebuild_standby` (ops/postgres.py) is the same clone for the operator.
     """
     primary, standby = pg_roles(p)
     datadir = pg_datadir(p, standby)
     if (datadir / "standby.signal").exists():
-        if not fresh:
-            return
-        supervisorctl(p, "stop", standby, check=False)
-    elif (pg_datadir(p, primary) / "standby.signal").exists():
+        return
+    if (pg_datadir(p, primary) / "standby.signal").exists():
         raise StackError(
             f"{primary} is recorded as the primary ({p.var / 'postgres-primary'}) but is a standby: "
             "correct that file rather than rebuild the real primary"
         )
-    elif (datadir / "PG_VERSION").exists():
+    if (datadir / "PG_VERSION").exists():
         supervisorctl(p, "stop", standby, check=False)
         aside = datadir.with_name(f"{datadir.name}.diverged")
         shutil.rmtree(aside, ignore_errors=True)
         datadir.rename(aside)
         say(f"{standby} was no standby: its data folder moved to {aside}")
-    say(f"building the hot standby {standby} from {primary} with pg_basebackup")
-    if psql(p, f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{STANDBY_NAME}'") == "0":
-        psql(p, f"SELECT pg_create_physical_replication_slot('{STANDBY_NAME}')")
+    say(f"cloning the hot standby {standby} from {primary} with repmgr")
     shutil.rmtree(datadir, ignore_errors=True)
-    run(
-        [
-            str(PG_BIN / "pg_basebackup"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(pg_port(p, primary)),
-            "-U",
-            REPLICATION_USER,
-            # -R writes it into primary_conninfo: the name synchronous_standby_names waits for.
-            "-d",
-            f"application_name={STANDBY_NAME}",
-            "-D",
-            str(datadir),
-            "-X",
-            "stream",
-            "-R",
-            "-S",
-            STANDBY_NAME,
-            "--checkpoint=fast",
-        ],
-        user=SERVICE_USER,
-        env={"PGPASSWORD": DB_PASSWORD},
-    )
+    source = f"host={p.var / 'run'} port={pg_port(p, primary)} user=postgres dbname=repmgr"
+    repmgr(p, standby, "-d", source, "standby", "clone", "--fast-checkpoint")
+
+
+def register_standby(p: Profile) -> None:
+    """Register the running standby with repmgr (again, after a clone)."""
+    repmgr(p, pg_roles(p)[1], "standby", "register", "--force", "--wait-sync=30")
+
+
+def start_repmgrd(p: Profile) -> None:
+    """Start repmgr's daemon for each node, once both are registered: it fails over from then on."""
+    for node in PG_NODES:
+        start_program(p, repmgrd_program(node))
 
 
 def require_sync_standby(p: Profile, timeout: float = 60) -> None:
@@ -905,7 +971,7 @@ def require_sync_standby(p: Profile, timeout: float = 60) -> None:
     """
     streaming = (
         "SELECT count(*) FROM pg_stat_replication"
-        f" WHERE application_name = '{STANDBY_NAME}' AND state = 'streaming'"
+        f" WHERE application_name = '{pg_roles(p)[1]}' AND state = 'streaming'"
     )
     deadline = time.monotonic() + timeout
     while psql(p, streaming) == "0":
@@ -981,9 +1047,11 @@ def up(p: Profile, *, fresh: bool) -> None:
     start_program(p, primary, port=pg_port(p, primary))
     wait_pg_ready(p, pg_port(p, primary), primary)
     create_databases(p)
+    register_primary(p)
     build_standby(p)
     start_program(p, standby, port=pg_port(p, standby))
     wait_pg_ready(p, pg_port(p, standby), standby)
+    register_standby(p)
     for program, port in (
         ("pgbouncer", p.pgbouncer),
         ("pgbouncer-replica", p.pgbouncer_replica),
@@ -1000,6 +1068,7 @@ def up(p: Profile, *, fresh: bool) -> None:
     # The admin's CSS and the docs page's Redoc, served by WhiteNoise from STATIC_ROOT.
     manage(p, "collectstatic", "--no-input", "-v", "0")
     require_sync_standby(p)
+    start_repmgrd(p)
     start_program(p, "app-1", port=p.apps[0])
     start_program(p, "app-2", port=p.apps[1])
     start_program(p, "worker:*")
@@ -1023,6 +1092,8 @@ def down(p: Profile) -> None:
     say(f"stopping the {p.name} stack")
     # nginx and the app first, so nothing serves from a half-stopped stack.
     supervisorctl(p, "stop", "nginx", "app-1", "app-2", "worker:*", check=False)
+    # repmgrd before PostgreSQL: a primary stopping is no failure to fail over from.
+    supervisorctl(p, "stop", *(repmgrd_program(node) for node in PG_NODES), check=False)
     supervisorctl(p, "shutdown", check=False)
     pidfile = p.var / "run" / "supervisord.pid"
     deadline = time.monotonic() + 60

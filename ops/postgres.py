@@ -1,4 +1,10 @@
-"""PostgreSQL failover: promote the standby, repoint pgbouncer, rebuild a standby.
+"""PostgreSQL failover by an operator: promote the standby, repoint pgbouncer, rebuild a standby.
+
+On a host where repmgr manages the nodes (each topology node names its
+repmgr.conf), repmgrd fails over on its own (ops/repmgr_hook.py repoints
+pgbouncer; docs/decisions/repmgr.md); these commands are then the operator's
+switchover and rebuild: they pause repmgrd while they run, promote with
+`repmgr standby promote` and clone with `repmgr standby clone`.
 
 The two nodes keep their service names, ports and data folders (the topology
 file, ops/topology.py); only their roles move. Which node is the primary is
@@ -18,7 +24,8 @@ The order of a failover is what keeps every acknowledged commit:
    1-3 (the check that a crashed primary is down included), so clients wait
    for the new primary instead of failing;
 4. the old primary's data is moved aside and the node is rebuilt from the new
-   primary with pg_basebackup; once it streams, commits wait for it again.
+   primary (repmgr standby clone, or pg_basebackup without repmgr); once it
+   streams, commits wait for it again.
 """
 
 import shutil
@@ -93,15 +100,51 @@ def wait_received(t: Topology, node: str, lsn: int, *, timeout: float = 30) -> N
 
 
 def promote(t: Topology, node: str) -> None:
-    """Promote standby `node` and make its commits stop waiting for a standby."""
+    """Promote standby `node` (through repmgr where it runs); its commits stop waiting for a standby."""
+    if t.node(node).repmgr_conf is not None:
+        try:
+            t.run_repmgr(node, "standby", "promote")
+        except TopologyError as exc:
+            raise CommandError(str(exc)) from exc
+    else:
+        with superuser_connection(t, node, timeout=5) as conn:
+            row = conn.execute("SELECT pg_promote(wait => true, wait_seconds => 60)").fetchone()
+            if not (row and row[0]):
+                raise CommandError(f"{node} did not finish its promotion within 60s; read its log")
+    stop_waiting_for_a_standby(t, node)
+
+
+def stop_waiting_for_a_standby(t: Topology, node: str) -> None:
+    """Reset synchronous_standby_names on the new primary `node`.
+
+    Copied from the old primary by the clone: with no standby yet, every
+    commit would wait.
+    """
     with superuser_connection(t, node, timeout=5) as conn:
-        row = conn.execute("SELECT pg_promote(wait => true, wait_seconds => 60)").fetchone()
-        if not (row and row[0]):
-            raise CommandError(f"{node} did not finish its promotion within 60s; read its log")
-        # Copied from the old primary by pg_basebackup: with no standby yet,
-        # every commit would wait.
         conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
         conn.execute("SELECT pg_reload_conf()")
+
+
+@contextmanager
+def repmgrd_paused(t: Topology, progress: Progress) -> Iterator[None]:
+    """Keep repmgrd from failing over on its own while an operator changes the roles.
+
+    `repmgr service pause` reaches every node that answers; a dead primary's
+    repmgrd has nothing to decide anyway.
+    """
+    nodes = [node.name for node in t.pg_nodes if node.repmgr_conf is not None]
+    if not nodes:
+        yield
+        return
+    progress("pausing repmgrd's automatic failover")
+    t.run_repmgr(nodes[-1], "service", "pause", check=False)
+    t.run_repmgr(nodes[0], "service", "pause", check=False)
+    try:
+        yield
+    finally:
+        for node in nodes:
+            t.run_repmgr(node, "service", "unpause", check=False)
+        progress("repmgrd watches again")
 
 
 def repoint_pgbouncers(t: Topology, primary: str) -> None:
@@ -174,7 +217,7 @@ def wait_accepting(t: Topology, node: str, *, timeout: float = 30) -> None:
 
 
 def build_standby(t: Topology, progress: Progress, *, fresh: bool = False) -> None:
-    """Make the node that is not the primary a hot standby of it (pg_basebackup).
+    """Make the node that is not the primary a hot standby of it (repmgr standby clone, or pg_basebackup).
 
     A data folder that is a standby already is kept, unless `fresh` (a
     standby too far behind, or broken): then it is stopped and replaced, as
@@ -200,11 +243,17 @@ def build_standby(t: Topology, progress: Progress, *, fresh: bool = False) -> No
         shutil.rmtree(aside, ignore_errors=True)
         datadir.rename(aside)
         progress(f"{standby} was no standby: its data folder moved to {aside}")
+    shutil.rmtree(datadir, ignore_errors=True)
+    source = t.node(primary)
+    if t.node(standby).repmgr_conf is not None:
+        # repmgr's clone: pg_basebackup with the replication slot and
+        # primary_conninfo repmgr manages (and the standby's own repmgr.conf).
+        upstream = f"host={t.socket_dir} port={source.port} user=postgres dbname=repmgr"
+        t.run_repmgr(standby, "-d", upstream, "standby", "clone", "--fast-checkpoint")
+        return
     slot = "SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s"
     if primary_sql(t, slot, (t.standby_name,)) == "0":
         primary_sql(t, "SELECT pg_create_physical_replication_slot(%s)", (t.standby_name,))
-    shutil.rmtree(datadir, ignore_errors=True)
-    source = t.node(primary)
     t.run(
         [
             str(t.pg_bin / "pg_basebackup"),
@@ -231,6 +280,18 @@ def build_standby(t: Topology, progress: Progress, *, fresh: bool = False) -> No
     )
 
 
+def register_standby(t: Topology, progress: Progress) -> None:
+    """Register the running standby with repmgr; restart its repmgrd, which then watches it as one."""
+    standby = t.pg_roles()[1]
+    node = t.node(standby)
+    if node.repmgr_conf is None:
+        return
+    t.run_repmgr(standby, "standby", "register", "--force", "--wait-sync=30")
+    if node.repmgrd:
+        t.service("restart", node.repmgrd, check=False)
+    progress(f"{standby} registered with repmgr as a standby")
+
+
 def require_sync_standby(t: Topology, *, timeout: float = 60) -> None:
     """Make commits on the primary wait for the standby, once it streams.
 
@@ -240,7 +301,7 @@ def require_sync_standby(t: Topology, *, timeout: float = 60) -> None:
     """
     streaming = "SELECT count(*) FROM pg_stat_replication WHERE application_name = %s AND state = 'streaming'"
     deadline = time.monotonic() + timeout
-    while primary_sql(t, streaming, (t.standby_name,)) == "0":
+    while primary_sql(t, streaming, (t.standby_application_name(),)) == "0":
         if time.monotonic() > deadline:
             raise TopologyError(f"the standby {t.pg_roles()[1]} is not streaming after {timeout:.0f}s")
         time.sleep(0.2)
@@ -268,7 +329,7 @@ def rebuild_standby(t: Topology, progress: Progress, *, fresh: bool = False) -> 
     """
     primary, standby = t.pg_roles()
     started = time.monotonic()
-    progress(f"rebuilding {standby} as the standby of {primary} (pg_basebackup)")
+    progress(f"rebuilding {standby} as the standby of {primary} (repmgr standby clone)")
     try:
         if fresh:
             progress("commits stop waiting for the standby while it is rebuilt")
@@ -276,6 +337,7 @@ def rebuild_standby(t: Topology, progress: Progress, *, fresh: bool = False) -> 
         build_standby(t, progress, fresh=fresh)
         t.start_service(standby, port=t.node(standby).port, timeout=60)
         wait_accepting(t, standby)
+        register_standby(t, progress)
         progress(f"{standby} is up; waiting for it to stream, then making commits wait for it")
         require_sync_standby(t)
     except TopologyError as exc:
@@ -291,9 +353,16 @@ def failover(t: Topology, *, planned: bool, force: bool, rebuild: bool, progress
     refused connections a second apart) unless `force`.
     """
     old, new = t.pg_roles()
-    started = time.monotonic()
     if not is_up(t, new) or not in_recovery(t, new):
         raise CommandError(f"{new} is not a running standby: there is nothing to promote")
+    with repmgrd_paused(t, progress):
+        _failover(t, old, new, planned=planned, force=force, rebuild=rebuild, progress=progress)
+
+
+def _failover(
+    t: Topology, old: str, new: str, *, planned: bool, force: bool, rebuild: bool, progress: Progress
+) -> None:
+    started = time.monotonic()
     if planned:
         progress("switchover: pausing pgbouncer (transactions in flight finish, new ones wait)")
         with paused():

@@ -34,6 +34,10 @@ class PgNode:
     host: str
     port: int
     data: Path
+    # repmgr's configuration of this node and the service running its
+    # repmgrd (docs/decisions/repmgr.md); None on a host without repmgr.
+    repmgr_conf: Path | None = None
+    repmgrd: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,19 @@ class Topology:
         self.primary_file.write_text(f"{name}\n")
 
     @property
+    def repmgr(self) -> bool:
+        """Whether repmgr manages these nodes (each names its repmgr.conf)."""
+        return all(node.repmgr_conf is not None for node in self.pg_nodes)
+
+    def standby_application_name(self) -> str:
+        """The application_name the standby streams under: repmgr's node_name, or standby_name."""
+        return self.pg_roles()[1] if self.repmgr else self.standby_name
+
+    @property
     def sync_standby_names(self) -> str:
+        if self.repmgr:
+            # Whichever node is the standby (repmgr streams under the node's name).
+            return "ANY 1 ({})".format(", ".join(f'"{node.name}"' for node in self.pg_nodes))
         return f"ANY 1 ({self.standby_name})"
 
     def run(
@@ -131,6 +147,15 @@ class Topology:
                 raise TopologyError(f"{name} did not listen on port {port} in {timeout:.0f}s; read its log")
             time.sleep(0.05)
 
+    def run_repmgr(self, node: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `repmgr -f <node's repmgr.conf> args...` as the service user."""
+        conf = self.node(node).repmgr_conf
+        if conf is None:
+            raise TopologyError(f"{self.path}: PostgreSQL node {node!r} names no repmgr_conf")
+        return self.run(
+            [str(self.pg_bin / "repmgr"), "-f", str(conf), *args], as_service_user=True, check=check
+        )
+
     def reconfigure_pgbouncer(self) -> None:
         """Render pgbouncer's files for the recorded primary (a RELOAD then reads them)."""
         self.run(list(self.pgbouncer_reconfigure))
@@ -175,6 +200,12 @@ def parse(data: dict[str, Any], *, path: Path) -> Topology:
             host=_get(node, "host", str, f"{where} [[postgres.nodes]]"),
             port=_get(node, "port", int, f"{where} [[postgres.nodes]]"),
             data=folder(_get(node, "data", str, f"{where} [[postgres.nodes]]")),
+            repmgr_conf=(
+                folder(_get(node, "repmgr_conf", str, f"{where} [[postgres.nodes]]"))
+                if "repmgr_conf" in node
+                else None
+            ),
+            repmgrd=_get(node, "repmgrd", str, f"{where} [[postgres.nodes]]") if "repmgrd" in node else None,
         )
         for node in _get(postgres, "nodes", list, f"{where} [postgres]")
     )

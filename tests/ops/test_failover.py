@@ -40,6 +40,8 @@ class WriteLoad:
     media_id: str
     users: list[str] = field(default_factory=list)
     comments: list[int] = field(default_factory=list)
+    # (sent, answered) monotonic times of each acknowledged comment.
+    comment_times: list[tuple[float, float]] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
     # What the test is doing now: failures are counted by phase.
     phase: str = "before the kill"
@@ -93,6 +95,7 @@ class WriteLoad:
             self.failed(f"signup {response.status_code}")
 
     def comment(self, http: requests.Session) -> None:
+        sent = time.monotonic()
         response = http.post(
             f"{self.api}/v1/media/{self.media_id}/comments",
             params={"access_token": self.commenter.token},
@@ -102,6 +105,7 @@ class WriteLoad:
         if response.status_code == 200:
             with self.lock:
                 self.comments.append(int(response.json()["data"]["id"]))
+                self.comment_times.append((sent, time.monotonic()))
         else:
             self.failed(f"comment {response.status_code}")
             time.sleep(0.1)
@@ -161,7 +165,8 @@ def test_commits_wait_for_the_standby_until_synchronous_replication_is_switched_
 ) -> None:
     p = healthy_stack.profile
     primary, standby = roles_restored
-    assert "commits are synchronous (ANY 1 (standby1))" in command("sync_replication")
+    names = 'ANY 1 ("postgres-primary", "postgres-standby")'  # the nodes' repmgr names
+    assert f"commits are synchronous ({names})" in command("sync_replication")
     waits: list[float] = []
     try:
         with healthy_stack.stopped(standby):
@@ -177,8 +182,8 @@ def test_commits_wait_for_the_standby_until_synchronous_replication_is_switched_
         output = command("sync_replication", "on")  # waits for the standby to stream again
     assert len(waits) == 1
     assert waits[0] >= 2
-    assert "commits are synchronous (ANY 1 (standby1))" in output
-    assert "standby standby1: streaming, quorum" in output
+    assert f"commits are synchronous ({names})" in output
+    assert f"standby {standby}: streaming, quorum" in output
 
 
 def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after_a_switchover_back(
@@ -197,6 +202,9 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
     wait_for(lambda: load.acknowledged >= 10, timeout=60)
 
     load.phase = "killed and failing over"
+    # The operator's failover, for when repmgrd does not act (paused here; the
+    # next test lets it act): the command must not race it.
+    stack_script.repmgr(stack.profile, old, "service", "pause")
     stack.ctl("signal", "KILL", old)
     # supervisord restarts what dies: stop it for good (the failover fences it too).
     stack_script.supervisorctl(stack.profile, "stop", old, check=False)
@@ -237,3 +245,92 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
             f"Unacknowledged attempts: {dict(load.failures) or 'none'}.\n"
             f"{crash_output}\n{switch_output}"
         )
+
+
+def repmgr_cluster_show(p: stack_script.Profile) -> str:
+    return stack_script.repmgr(p, stack_script.PG_NODES[0], "cluster", "show").stdout
+
+
+def test_repmgrd_promotes_the_standby_when_the_primary_dies_and_every_acknowledged_comment_survives(
+    healthy_stack: Stack,
+    roles_restored: tuple[str, str],
+    signup: Callable[..., Account],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No operator: repmgrd promotes, its event hook points pgbouncer at the new primary.
+
+    The bound: repmgrd gives up on the primary after 4 reconnect attempts 2 s
+    apart (deploy/postgresql/repmgr.conf), then promotes; writes must resume
+    within 60 s of the kill (the measured figure is printed).
+    """
+    stack = healthy_stack
+    p = stack.profile
+    old, new = roles_restored
+    before = repmgr_cluster_show(p)
+    assert all(node in before for node in stack_script.PG_NODES), before
+    owner, fan = signup("rm_owner"), signup("rm_fan")
+    media_id = owner.post_photo(jpeg(320, 320))["id"]
+    load = WriteLoad(api=stack.api, commenter=fan, media_id=media_id)
+    load.start(signups=0, commenters=3)
+    wait_for(lambda: load.acknowledged >= 10, timeout=60)
+
+    load.phase = "primary killed, repmgrd failing over"
+    killed_at, killed = time.monotonic(), load.acknowledged
+    stack.ctl("signal", "KILL", old)
+    # A dead host: supervisord, which restarts what dies, must not bring this node back.
+    stack_script.supervisorctl(p, "stop", old, check=False)
+    wait_for(lambda: not stack_script.port_open(stack_script.pg_port(p, old)), timeout=30)
+    gone_at = time.monotonic()
+
+    # Nobody runs a command from here: repmgrd promotes, its hook repoints pgbouncer.
+    wait_for(lambda: stack_script.pg_roles(p) == (new, old), timeout=60, interval=0.2)
+    assert not postgres.in_recovery(topology(), new)
+
+    def resumed() -> list[float]:
+        with load.lock:
+            # Sent once the old primary was gone for good: answered by the new one.
+            return [answered for sent, answered in load.comment_times if sent > gone_at]
+
+    wait_for(lambda: len(resumed()) >= 1, timeout=60, interval=0.1)
+    failover_seconds = min(resumed()) - killed_at
+    failed_over = load.acknowledged
+    load.phase = "after the automatic failover"
+    wait_for(lambda: load.acknowledged >= failed_over + 10, timeout=60)
+
+    # The old primary rejoins as the standby: a fresh clone by repmgr, through the ops command.
+    load.phase = "old primary rejoining"
+    rejoin = command("rebuild_standby")
+    assert postgres.in_recovery(topology(), old)
+    after = repmgr_cluster_show(p)
+    rejoined = load.acknowledged
+    load.phase = "after the rejoin"
+    wait_for(lambda: load.acknowledged >= rejoined + 10, timeout=60)
+    load.finish()
+
+    connections.close_all()
+    with shard_for_id(int(media_id.split("_")[0])):
+        found = set(Comment.objects.filter(id__in=load.comments).values_list("id", flat=True))
+    lost = set(load.comments) - found
+    attempts = load.acknowledged + sum(load.failures.values())
+    with capsys.disabled():
+        print(
+            f"\nrepmgrd automatic failover under a comment load: {attempts} requests, "
+            f"{load.acknowledged} acknowledged, lost = {len(lost)}, failover {failover_seconds:.1f} s "
+            f"(from the kill of {old} to the first comment acknowledged by {new}; {old} was stopped "
+            f"for good {gone_at - killed_at:.1f} s after the kill); {killed} before the kill, "
+            f"{failed_over - killed} during the failover, {rejoined - failed_over} before {old} rejoined, "
+            f"{load.acknowledged - rejoined} after. Unacknowledged: {dict(load.failures) or 'none'}.\n"
+            f"{rejoin}{after}"
+        )
+    assert lost == set()
+    assert cluster_roles(after) == {new: ("primary", "running"), old: ("standby", "running")}
+
+
+def cluster_roles(shown: str) -> dict[str, tuple[str, str]]:
+    """Return {node name: (role, status)} from `repmgr cluster show`'s table."""
+    roles = {}
+    for line in shown.splitlines():
+        columns = [column.strip() for column in line.split("|")]
+        if len(columns) > 3 and columns[0].isdigit():
+            roles[columns[1]] = (columns[2], columns[3].lstrip("* ").strip())
+    return roles

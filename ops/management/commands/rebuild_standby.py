@@ -9,7 +9,7 @@ from ops.postgres import rebuild_standby
 class Command(BaseCommand):
     help = (
         "Rebuild the PostgreSQL node that is not the primary as its streaming standby "
-        "(pg_basebackup; a node that is no standby has its data moved aside first), "
+        "(repmgr standby clone; a node that is no standby has its data moved aside first), "
         "then make commits wait for it again."
     )
 
