@@ -583,9 +583,11 @@ def redis_programs(p: Profile) -> str:
         if program in {"redis-primary", "redis-replica"}:
             continue
         sentinel = "sentinel" in program
-        binary = "/usr/bin/redis-sentinel" if sentinel else "/usr/bin/redis-server"
+        binary, conf = "/usr/bin/redis-server", p.var / "etc" / f"{program}.conf"
+        if sentinel:
+            binary, conf = "/usr/bin/redis-sentinel", sentinel_conf(p, program)
         sections.append(
-            f"[program:{program}]\ncommand = {binary} {p.var / 'etc' / program}.conf\n"
+            f"[program:{program}]\ncommand = {binary} {conf}\n"
             f"user = {SERVICE_USER}\nautostart = false\nstartsecs = 0\n"
             f"autorestart = {str(sentinel).lower()}\n"
             f"redirect_stderr = true\nstdout_logfile = {p.var / 'log' / program}.log\n"
@@ -600,7 +602,11 @@ SENTINEL_FAILOVER_TIMEOUT_MS = 10_000
 
 
 def write_sentinel_configs(p: Profile, values: dict[str, object]) -> None:
-    """Write each Sentinel's file once: from then on Sentinel owns it (it records roles and peers there)."""
+    """Write each Sentinel's file once: from then on Sentinel owns it (it records roles and peers there).
+
+    In the Sentinel's own data folder: it rewrites the file through a
+    temporary one beside it, so the folder must be the service user's.
+    """
     monitors = "".join(
         f"sentinel monitor {i.name} 127.0.0.1 {i.port} 2\n"
         f"sentinel down-after-milliseconds {i.name} {SENTINEL_DOWN_AFTER_MS}\n"
@@ -610,11 +616,19 @@ def write_sentinel_configs(p: Profile, values: dict[str, object]) -> None:
     )
     for index, port in enumerate(p.redis_sentinels, start=1):
         program = f"redis-sentinel-{index}"
-        path = p.var / "etc" / f"{program}.conf"
+        path = sentinel_conf(p, program)
         if path.exists():
             continue
+        path.parent.mkdir(parents=True, exist_ok=True)
         sentinel_values = {**values, "sentinel_port": port, "sentinel_dir": program, "monitors": monitors}
         path.write_text(render((DEPLOY / "redis" / "sentinel.conf").read_text(), sentinel_values))
+        if os.geteuid() == 0:
+            for owned in (path.parent, path):
+                shutil.chown(owned, SERVICE_USER, SERVICE_USER)
+
+
+def sentinel_conf(p: Profile, program: str) -> Path:
+    return p.var / "data" / program / "sentinel.conf"
 
 
 def write_configs(p: Profile) -> list[str]:
@@ -679,9 +693,6 @@ def write_configs(p: Profile) -> list[str]:
             shutil.chown(path, SERVICE_USER, SERVICE_USER)
         for sub in (*redis_programs_by_port(p), "gearmand"):
             shutil.chown(p.var / "data" / sub, SERVICE_USER, SERVICE_USER)
-        # Redis and Sentinel rewrite their own files when Sentinel changes a role.
-        for program in redis_programs_by_port(p):
-            shutil.chown(p.var / "etc" / f"{program}.conf", SERVICE_USER, SERVICE_USER)
     return changed
 
 

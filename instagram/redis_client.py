@@ -7,9 +7,9 @@ Two roles, each its own instances (settings):
   its replica in REDIS_FEED_REPLICA_URLS) by user id, client-side as
   Instagram did in 2011: more memory is more instances. A user's logical
   shard (sharding.routing.user_shard, also written in each of their media
-  ids) picks the instance by range, so doubling the list splits every
-  instance's range in two and each new instance can start as a replica of
-  the one it splits (docs/deploy.md).
+  ids) modulo the number of instances picks the instance: doubling the list
+  sends half of instance i's logical shards to instance i + n, so each new
+  instance can start as a replica of the one it splits (docs/deploy.md).
 - *main* (REDIS_URL, REDIS_REPLICA_URL): everything else, small and global:
   sessions, rate limits, job retries, subscription queues, geo, popular,
   counters, push claims, the celebrities set.
@@ -102,12 +102,13 @@ def feed_replica(index: int) -> redis.Redis:
 
 
 def feed_index_of_logical(logical_shard: int) -> int:
-    """Return the feed shard that holds logical shard `logical_shard` (contiguous ranges).
+    """Return the feed shard that holds logical shard `logical_shard`.
 
-    Shard fields beyond LOGICAL_SHARDS (ids no shard here made, which the
-    photo map's benchmark writes) wrap around rather than fail.
+    Modulo rather than ranges: consecutive user ids (and so new sign-ups)
+    spread over every instance. Shard fields beyond LOGICAL_SHARDS (ids no
+    shard here made, which the photo map's benchmark writes) wrap around.
     """
-    return (logical_shard % settings.LOGICAL_SHARDS) * feed_shard_count() // settings.LOGICAL_SHARDS
+    return (logical_shard % settings.LOGICAL_SHARDS) % feed_shard_count()
 
 
 def feed_index_of_user(user_id: int) -> int:
