@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import redis
 import requests
 from redis.sentinel import MasterNotFoundError
 
@@ -141,7 +140,10 @@ def test_sentinel_promotes_a_killed_feed_primary_and_feeds_keep_serving(
         load.stop.set()
         for thread in threads:
             thread.join(timeout=15)
-        restore(stack, http, victim=victim, name=name, port=old_port)
+        # Started again, Sentinel makes it a replica; then it is promoted back, as the stack was.
+        stack.start(victim)
+        stack.restore_redis_roles(victim)
+        wait_until_serving(stack, http, timeout=90)
 
     shard0 = [(t, status) for t, shard, status in load.answers if shard == 0]
     shard1 = [status for _, shard, status in load.answers if shard == 1]
@@ -161,28 +163,3 @@ def test_sentinel_promotes_a_killed_feed_primary_and_feeds_keep_serving(
     # Failed reads of shard 0 are enveloped 503s (load.bad is empty), sent between the kill (or just
     # before it: in flight when it came) and the app's follow; none before, none after.
     assert all(killed - 1.0 <= t <= followed for t in failed), [round(t - killed, 2) for t in failed]
-
-
-def restore(stack: Stack, http: requests.Session, *, victim: str, name: str, port: int) -> None:
-    """Start the old primary (Sentinel makes it a replica), then promote it back: the stack as it was."""
-    stack.start(victim)
-    found = sentinel()
-    assert found is not None
-    old = redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=1)
-
-    def streaming(client: redis.Redis) -> bool:
-        try:
-            info = client.info("replication")
-        except redis.RedisError:
-            return False
-        return info.get("role") == "slave" and info.get("master_link_status") == "up"
-
-    if primary_port(name) != port:
-        wait_for(lambda: streaming(old), timeout=60, interval=0.5)
-        found.sentinels[0].execute_command("SENTINEL", "FAILOVER", name)  # type: ignore[no-untyped-call]
-        wait_for(lambda: primary_port(name) == port, timeout=60, interval=0.2)
-    replica = redis.Redis(
-        port=stack.profile.redis_feed_replicas[0], socket_timeout=2, socket_connect_timeout=1
-    )
-    wait_for(lambda: streaming(replica), timeout=60, interval=0.5)
-    wait_until_serving(stack, http, timeout=90)
