@@ -127,12 +127,24 @@ class Stack:
             except redis.ResponseError:
                 return False
 
+        def follow(port: int, primary: int) -> None:
+            # What Sentinel does to a returning or demoted primary, about ten seconds later.
+            if not streaming(port):
+                redis.Redis(port=port, socket_timeout=2).replicaof("127.0.0.1", primary)
+
         for instance in stack_script.redis_instances(self.profile):
-            if primary_port(instance.name) != instance.port:
-                wait_for(partial(streaming, instance.port), timeout=timeout, interval=0.5)
+            current = wait_for(partial(primary_port, instance.name), timeout=timeout, interval=0.2)
+            if current != instance.port:
+                wait_for(partial(self.program_running, instance.program), timeout=timeout, interval=0.2)
+                follow(instance.port, current)
+                wait_for(partial(streaming, instance.port), timeout=timeout, interval=0.2)
                 wait_for(partial(failed_over, instance.name), timeout=timeout, interval=1)
                 wait_for(partial(primary_is, instance.name, instance.port), timeout=timeout, interval=0.2)
-            wait_for(partial(streaming, instance.replica_port), timeout=timeout, interval=0.5)
+            follow(instance.replica_port, instance.port)
+            wait_for(partial(streaming, instance.replica_port), timeout=timeout, interval=0.2)
+
+    def program_running(self, program: str) -> bool:
+        return "RUNNING" in stack_script.supervisorctl(self.profile, "status", program, check=False).stdout
 
     def start(self, *programs: str) -> None:
         """Start `programs` unless they already run."""
