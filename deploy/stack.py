@@ -595,9 +595,14 @@ def redis_programs(p: Profile) -> str:
     return "\n".join(sections)
 
 
-# Seconds a primary may be silent before the Sentinels call it down and
+# How long a primary may be silent before the Sentinels call it down and
 # promote its replica: the heart of the failover bound (docs/failover-and-backups.md).
+# The feed shards' primaries are not restarted by supervisord: 2 s. The main
+# one is (a crashed process is back in about a second, from its last
+# snapshot), so Sentinel only steps in when it stays gone: 30 s, a lost host
+# rather than a restart.
 SENTINEL_DOWN_AFTER_MS = 2000
+SENTINEL_DOWN_AFTER_MS_MAIN = 30_000
 SENTINEL_FAILOVER_TIMEOUT_MS = 10_000
 
 
@@ -609,7 +614,8 @@ def write_sentinel_configs(p: Profile, values: dict[str, object]) -> None:
     """
     monitors = "".join(
         f"sentinel monitor {i.name} 127.0.0.1 {i.port} 2\n"
-        f"sentinel down-after-milliseconds {i.name} {SENTINEL_DOWN_AFTER_MS}\n"
+        f"sentinel down-after-milliseconds {i.name} "
+        f"{SENTINEL_DOWN_AFTER_MS_MAIN if i.name == 'main' else SENTINEL_DOWN_AFTER_MS}\n"
         f"sentinel failover-timeout {i.name} {SENTINEL_FAILOVER_TIMEOUT_MS}\n"
         f"sentinel parallel-syncs {i.name} 1\n"
         for i in redis_instances(p)
