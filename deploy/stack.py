@@ -518,6 +518,10 @@ def template_values(p: Profile) -> dict[str, object]:
         "redis_primary_dir": "redis-primary",
         "redis_replica_dir": "redis-replica",
         "redis_programs": redis_programs(p),
+        # deploy/redis/sentinel.conf, for the first Sentinel (write_sentinel_configs sets each one's).
+        "sentinel_port": p.redis_sentinels[0],
+        "sentinel_dir": "redis-sentinel-1",
+        "monitors": sentinel_monitors(p),
         "memcached_port": p.memcached,
         "gearmand_port": p.gearmand,
         "s3_port": p.s3,
@@ -612,14 +616,7 @@ def write_sentinel_configs(p: Profile, values: dict[str, object]) -> None:
     In the Sentinel's own data folder: it rewrites the file through a
     temporary one beside it, so the folder must be the service user's.
     """
-    monitors = "".join(
-        f"sentinel monitor {i.name} 127.0.0.1 {i.port} 2\n"
-        f"sentinel down-after-milliseconds {i.name} "
-        f"{SENTINEL_DOWN_AFTER_MS_MAIN if i.name == 'main' else SENTINEL_DOWN_AFTER_MS}\n"
-        f"sentinel failover-timeout {i.name} {SENTINEL_FAILOVER_TIMEOUT_MS}\n"
-        f"sentinel parallel-syncs {i.name} 1\n"
-        for i in redis_instances(p)
-    )
+    monitors = sentinel_monitors(p)
     for index, port in enumerate(p.redis_sentinels, start=1):
         program = f"redis-sentinel-{index}"
         path = sentinel_conf(p, program)
@@ -631,6 +628,18 @@ def write_sentinel_configs(p: Profile, values: dict[str, object]) -> None:
         if os.geteuid() == 0:
             for owned in (path.parent, path):
                 shutil.chown(owned, SERVICE_USER, SERVICE_USER)
+
+
+def sentinel_monitors(p: Profile) -> str:
+    """Return the `sentinel monitor` lines for every Redis primary of the stack."""
+    return "".join(
+        f"sentinel monitor {i.name} 127.0.0.1 {i.port} 2\n"
+        f"sentinel down-after-milliseconds {i.name} "
+        f"{SENTINEL_DOWN_AFTER_MS_MAIN if i.name == 'main' else SENTINEL_DOWN_AFTER_MS}\n"
+        f"sentinel failover-timeout {i.name} {SENTINEL_FAILOVER_TIMEOUT_MS}\n"
+        f"sentinel parallel-syncs {i.name} 1\n"
+        for i in redis_instances(p)
+    )
 
 
 def sentinel_conf(p: Profile, program: str) -> Path:

@@ -23,6 +23,8 @@ TOPOLOGY = {
     "pgbouncer-replica",
     "redis",
     "redis-replica",
+    "redis-feed",
+    "redis-feed-replica",
     "memcached",
     "gearmand",
     "minio",
