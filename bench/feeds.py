@@ -84,6 +84,7 @@ from bench.run import Result, parse_wrk, run_wrk  # noqa: E402
 setup_django()
 
 import gearman  # noqa: E402
+import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.core.cache import cache  # noqa: E402
@@ -93,7 +94,15 @@ from oauth2_provider.models import AccessToken  # noqa: E402
 from feeds import store  # noqa: E402
 from feeds.actions import do_fan_out_chunk, do_rebuild_feed  # noqa: E402
 from instagram import rediskeys  # noqa: E402
-from instagram.redis_client import redis_primary  # noqa: E402
+from instagram.redis_client import (  # noqa: E402
+    by_feed_shard,
+    feed_index_of_media,
+    feed_primary,
+    feed_service,
+    feed_shard_count,
+    redis_primary,
+    sentinel,
+)
 from photos import photomap  # noqa: E402
 from photos.cache import CARDS  # noqa: E402
 from photos.models import Media  # noqa: E402
@@ -158,20 +167,25 @@ def insert_edges(pairs: Sequence[tuple[int, int]], *, kind: Kind) -> None:
             )
 
 
+def feed_groups(user_ids: Iterable[int]) -> list[tuple[redis.Redis, list[int]]]:
+    """`user_ids` by feed shard, each with its primary (instagram/redis_client.py)."""
+    return [(feed_primary(index), ids) for index, ids in by_feed_shard(user_ids).items()]
+
+
 def mark_feeds_built(user_ids: Sequence[int]) -> None:
-    client = redis_primary()
-    for start in range(0, len(user_ids), REDIS_BATCH):
-        with client.pipeline(transaction=False) as pipe:
-            for user_id in user_ids[start : start + REDIS_BATCH]:
-                pipe.zadd(rediskeys.feed(user_id), {store.BUILT: 0})
-                pipe.expire(rediskeys.feed(user_id), 3600)
-            pipe.execute()
+    for client, ids in feed_groups(user_ids):
+        for start in range(0, len(ids), REDIS_BATCH):
+            with client.pipeline(transaction=False) as pipe:
+                for user_id in ids[start : start + REDIS_BATCH]:
+                    pipe.zadd(rediskeys.feed(user_id), {store.BUILT: 0})
+                    pipe.expire(rediskeys.feed(user_id), 3600)
+                pipe.execute()
 
 
-def drop_feeds(user_ids: Sequence[int]) -> None:
-    client = redis_primary()
-    for start in range(0, len(user_ids), REDIS_BATCH):
-        client.delete(*[rediskeys.feed(u) for u in user_ids[start : start + REDIS_BATCH]])
+def drop_feeds(user_ids: Iterable[int]) -> None:
+    for client, ids in feed_groups(user_ids):
+        for start in range(0, len(ids), REDIS_BATCH):
+            client.delete(*[rediskeys.feed(u) for u in ids[start : start + REDIS_BATCH]])
 
 
 def wait_for_standby(timeout: float = 30.0) -> None:
@@ -232,9 +246,10 @@ def make_accounts(fx: Fixtures, *, accounts: int, posts: int, readers: int) -> N
                 for n in range(posts)
             ]
         media.extend((row.id, row.user_id) for row in rows)
-    with redis_primary().pipeline(transaction=False) as pipe:
-        photomap.remember_owners(media, pipe=pipe)
-        pipe.execute()
+    for index in range(feed_shard_count()):
+        with feed_primary(index).pipeline(transaction=False) as pipe:
+            photomap.remember_owners([(m, u) for m, u in media if feed_index_of_media(m) == index], pipe=pipe)
+            pipe.execute()
     fx.media = sorted((media_id for media_id, _ in media), reverse=True)
     insert_edges(
         [(reader, account) for reader, _ in fx.readers for account in fx.accounts], kind=Kind.FOLLOWS
@@ -284,22 +299,22 @@ def cleanup(*, followers: int, rebuild_feeds: int) -> None:
 def count_with(member: str, user_ids: Sequence[int]) -> int:
     """How many of `user_ids`' feeds hold `member`."""
     found = 0
-    client = redis_primary()
-    for start in range(0, len(user_ids), REDIS_BATCH):
-        with client.pipeline(transaction=False) as pipe:
-            for user_id in user_ids[start : start + REDIS_BATCH]:
-                pipe.zscore(rediskeys.feed(user_id), member)
-            found += sum(1 for score in pipe.execute() if score is not None)
+    for client, ids in feed_groups(user_ids):
+        for start in range(0, len(ids), REDIS_BATCH):
+            with client.pipeline(transaction=False) as pipe:
+                for user_id in ids[start : start + REDIS_BATCH]:
+                    pipe.zscore(rediskeys.feed(user_id), member)
+                found += sum(1 for score in pipe.execute() if score is not None)
     return found
 
 
 def take_back(member: str, user_ids: Sequence[int]) -> None:
-    client = redis_primary()
-    for start in range(0, len(user_ids), REDIS_BATCH):
-        with client.pipeline(transaction=False) as pipe:
-            for user_id in user_ids[start : start + REDIS_BATCH]:
-                pipe.zrem(rediskeys.feed(user_id), member)
-            pipe.execute()
+    for client, ids in feed_groups(user_ids):
+        for start in range(0, len(ids), REDIS_BATCH):
+            with client.pipeline(transaction=False) as pipe:
+                for user_id in ids[start : start + REDIS_BATCH]:
+                    pipe.zrem(rediskeys.feed(user_id), member)
+                pipe.execute()
 
 
 def expect_everywhere(member: str, user_ids: Sequence[int], what: str) -> None:
@@ -312,13 +327,13 @@ def expect_everywhere(member: str, user_ids: Sequence[int], what: str) -> None:
 
 
 def raw_write(chunks: list[list[int]], member: str) -> None:
-    """The baseline: ZADD the member into every feed, one pipeline per chunk, nothing else."""
-    client = redis_primary()
-    for ids in chunks:
-        with client.pipeline(transaction=False) as pipe:
-            for user_id in ids:
-                pipe.zadd(rediskeys.feed(user_id), {member: 0})
-            pipe.execute()
+    """The baseline: ZADD the member into every feed, one pipeline per chunk and feed shard, nothing else."""
+    for chunk in chunks:
+        for client, ids in feed_groups(chunk):
+            with client.pipeline(transaction=False) as pipe:
+                for user_id in ids:
+                    pipe.zadd(rediskeys.feed(user_id), {member: 0})
+                pipe.execute()
 
 
 def resp(*parts: bytes) -> bytes:
@@ -326,9 +341,14 @@ def resp(*parts: bytes) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
-def redis_socket() -> socket.socket:
-    url = urlsplit(settings.REDIS_URL)
-    sock = socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=30)
+def redis_socket(index: int) -> socket.socket:
+    """A raw connection to feed shard `index`'s primary (found as the app finds it)."""
+    url = urlsplit(settings.REDIS_FEED_URLS[index])
+    found = sentinel()
+    address = (url.hostname or "127.0.0.1", url.port or 6379)
+    if found is not None:
+        address = found.discover_master(feed_service(index))  # type: ignore[no-untyped-call]
+    sock = socket.create_connection(address, timeout=30)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     setup = [resp(b"AUTH", url.password.encode())] if url.password else []
     setup.append(resp(b"SELECT", (url.path.strip("/") or "0").encode()))
@@ -349,13 +369,16 @@ def read_replies(sock: socket.socket, count: int) -> bytes:
     return buffer
 
 
-def resp_write(sock: socket.socket, chunks: list[list[int]], member: str) -> None:
-    """The floor: the same ZADDs as protocol bytes on a socket, one write per chunk, no client library."""
+def resp_write(socks: list[socket.socket], chunks: list[list[int]], member: str) -> None:
+    """The floor: the same ZADDs as protocol bytes (a socket a feed shard, a write a chunk), no client."""
     value = member.encode()
-    for ids in chunks:
-        sock.sendall(b"".join(resp(b"ZADD", rediskeys.feed(u).encode(), b"0", value) for u in ids))
-        if read_replies(sock, len(ids)) != b":1\r\n" * len(ids):
-            raise BenchError("a raw ZADD did not add its member")
+    for chunk in chunks:
+        for index, ids in by_feed_shard(chunk).items():
+            socks[index].sendall(
+                b"".join(resp(b"ZADD", rediskeys.feed(u).encode(), b"0", value) for u in ids)
+            )
+            if read_replies(socks[index], len(ids)) != b":1\r\n" * len(ids):
+                raise BenchError("a raw ZADD did not add its member")
 
 
 def bench_fanout_rate(fx: Fixtures, *, repeat: int) -> dict[str, Any]:
@@ -384,10 +407,14 @@ def bench_fanout_rate(fx: Fixtures, *, repeat: int) -> dict[str, Any]:
         expect_everywhere(member, fx.followers, "raw ZADD")
         take_back(member, fx.followers)
 
-        with redis_socket() as sock:
+        socks = [redis_socket(index) for index in range(feed_shard_count())]
+        try:
             started = time.perf_counter()
-            resp_write(sock, chunks, member)
+            resp_write(socks, chunks, member)
             run["resp_s"] = time.perf_counter() - started
+        finally:
+            for sock in socks:
+                sock.close()
         expect_everywhere(member, fx.followers, "RESP ZADD")
         take_back(member, fx.followers)
 

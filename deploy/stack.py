@@ -50,6 +50,7 @@ PACKAGES = {
     # repmgrd promotes it when the primary dies (docs/decisions/repmgr.md).
     str(PG_BIN / "repmgr"): "postgresql-15-repmgr",
     "/usr/bin/redis-server": "redis-server",
+    "/usr/bin/redis-sentinel": "redis-sentinel",
     "/usr/bin/memcached": "memcached",
     "/usr/sbin/gearmand": "gearman-job-server",
     "/usr/sbin/nginx": "nginx",
@@ -96,6 +97,11 @@ class Profile:
     pgbouncer_replica: int
     redis_primary: int
     redis_replica: int
+    # Feed shards (feeds, news, the photo map): a primary and a replica each.
+    redis_feeds: tuple[int, ...]
+    redis_feed_replicas: tuple[int, ...]
+    # Three Sentinels watching every Redis primary (a majority of 2 promotes).
+    redis_sentinels: tuple[int, int, int]
     memcached: int
     gearmand: int
     s3: int
@@ -143,6 +149,9 @@ PROFILES = {
         pgbouncer_replica=16433,
         redis_primary=16379,
         redis_replica=16380,
+        redis_feeds=(16361, 16362),
+        redis_feed_replicas=(16363, 16364),
+        redis_sentinels=(16365, 16366, 16367),
         memcached=11311,
         gearmand=14730,
         s3=19000,
@@ -166,6 +175,9 @@ PROFILES = {
         pgbouncer_replica=26433,
         redis_primary=26379,
         redis_replica=26380,
+        redis_feeds=(26361, 26362),
+        redis_feed_replicas=(26363, 26364),
+        redis_sentinels=(26365, 26366, 26367),
         memcached=21311,
         gearmand=24730,
         s3=29000,
@@ -201,6 +213,9 @@ PORT_FIELDS = tuple(
         "pg_standby",
         "redis_primary",
         "redis_replica",
+        "redis_feeds",
+        "redis_feed_replicas",
+        "redis_sentinels",
     }
     or field.name.startswith(("pgbouncer", "memcached", "gearmand", "s3", "sandbox_"))
 )
@@ -412,6 +427,9 @@ def environment(p: Profile) -> dict[str, str]:
         "DB_REPLICA_PORT": str(p.pgbouncer_replica),
         "REDIS_URL": f"redis://127.0.0.1:{p.redis_primary}/0",
         "REDIS_REPLICA_URL": f"redis://127.0.0.1:{p.redis_replica}/0",
+        "REDIS_FEED_URLS": ",".join(f"redis://127.0.0.1:{port}/0" for port in p.redis_feeds),
+        "REDIS_FEED_REPLICA_URLS": ",".join(f"redis://127.0.0.1:{port}/0" for port in p.redis_feed_replicas),
+        "REDIS_SENTINELS": ",".join(f"127.0.0.1:{port}" for port in p.redis_sentinels),
         "MEMCACHED_SERVERS": f"127.0.0.1:{p.memcached}",
         "GEARMAN_SERVERS": f"127.0.0.1:{p.gearmand}",
         "S3_ENDPOINT_URL": f"http://127.0.0.1:{p.s3}",
@@ -511,6 +529,13 @@ def template_values(p: Profile) -> dict[str, object]:
         "fallback_database": f"* = host=127.0.0.1 port={pg_port(p, pg_roles(p)[0])}",
         "redis_primary_port": p.redis_primary,
         "redis_replica_port": p.redis_replica,
+        "redis_primary_dir": "redis-primary",
+        "redis_replica_dir": "redis-replica",
+        "redis_programs": redis_programs(p),
+        # deploy/redis/sentinel.conf, for the first Sentinel (write_sentinel_configs sets each one's).
+        "sentinel_port": p.redis_sentinels[0],
+        "sentinel_dir": "redis-sentinel-1",
+        "monitors": sentinel_monitors(p),
         "memcached_port": p.memcached,
         "gearmand_port": p.gearmand,
         "s3_port": p.s3,
@@ -534,6 +559,109 @@ def template_values(p: Profile) -> dict[str, object]:
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class RedisInstance:
+    """One Redis primary and its replica: the supervisord programs, ports and Sentinel name."""
+
+    name: str
+    program: str
+    port: int
+    replica_program: str
+    replica_port: int
+
+
+def redis_instances(p: Profile) -> list[RedisInstance]:
+    """Return the main instance, then each feed shard (instagram/redis_client.py)."""
+    feeds = [
+        RedisInstance(f"feed-{i}", f"redis-feed-{i}", port, f"redis-feed-{i}-replica", replica)
+        for i, (port, replica) in enumerate(zip(p.redis_feeds, p.redis_feed_replicas, strict=True))
+    ]
+    return [RedisInstance("main", "redis-primary", p.redis_primary, "redis-replica", p.redis_replica), *feeds]
+
+
+def redis_programs_by_port(p: Profile) -> dict[str, int]:
+    """Return every Redis and Sentinel program of the stack with its port, in start order."""
+    programs: dict[str, int] = {}
+    for instance in redis_instances(p):
+        programs[instance.program] = instance.port
+        programs[instance.replica_program] = instance.replica_port
+    for index, port in enumerate(p.redis_sentinels, start=1):
+        programs[f"redis-sentinel-{index}"] = port
+    return programs
+
+
+def redis_programs(p: Profile) -> str:
+    """Return the supervisord sections of the feed shards and the Sentinels (main's are in the template).
+
+    No autorestart for the feed shards: a primary that crashed must not come
+    back as a stale primary (its last snapshot) before Sentinel has promoted
+    its replica; `stack.py up` (or an operator) starts it again and Sentinel
+    makes it a replica. Sentinels restart on their own.
+    """
+    sections = []
+    for program in redis_programs_by_port(p):
+        if program in {"redis-primary", "redis-replica"}:
+            continue
+        sentinel = "sentinel" in program
+        binary, conf = "/usr/bin/redis-server", p.var / "etc" / f"{program}.conf"
+        if sentinel:
+            binary, conf = "/usr/bin/redis-sentinel", sentinel_conf(p, program)
+        sections.append(
+            f"[program:{program}]\ncommand = {binary} {conf}\n"
+            f"user = {SERVICE_USER}\nautostart = false\nstartsecs = 0\n"
+            f"autorestart = {str(sentinel).lower()}\n"
+            f"redirect_stderr = true\nstdout_logfile = {p.var / 'log' / program}.log\n"
+        )
+    return "\n".join(sections)
+
+
+# How long a primary may be silent before the Sentinels call it down and
+# promote its replica: the heart of the failover bound (docs/failover-and-backups.md).
+# The feed shards' primaries are not restarted by supervisord: 2 s. The main
+# one is (a crashed process is back in about a second, from its last
+# snapshot), so Sentinel only steps in when it stays gone: 30 s, a lost host
+# rather than a restart.
+SENTINEL_DOWN_AFTER_MS = 2000
+SENTINEL_DOWN_AFTER_MS_MAIN = 30_000
+SENTINEL_FAILOVER_TIMEOUT_MS = 10_000
+
+
+def write_sentinel_configs(p: Profile, values: dict[str, object]) -> None:
+    """Write each Sentinel's file once: from then on Sentinel owns it (it records roles and peers there).
+
+    In the Sentinel's own data folder: it rewrites the file through a
+    temporary one beside it, so the folder must be the service user's.
+    """
+    monitors = sentinel_monitors(p)
+    for index, port in enumerate(p.redis_sentinels, start=1):
+        program = f"redis-sentinel-{index}"
+        path = sentinel_conf(p, program)
+        if path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sentinel_values = {**values, "sentinel_port": port, "sentinel_dir": program, "monitors": monitors}
+        path.write_text(render((DEPLOY / "redis" / "sentinel.conf").read_text(), sentinel_values))
+        if os.geteuid() == 0:
+            for owned in (path.parent, path):
+                shutil.chown(owned, SERVICE_USER, SERVICE_USER)
+
+
+def sentinel_monitors(p: Profile) -> str:
+    """Return the `sentinel monitor` lines for every Redis primary of the stack."""
+    return "".join(
+        f"sentinel monitor {i.name} 127.0.0.1 {i.port} 2\n"
+        f"sentinel down-after-milliseconds {i.name} "
+        f"{SENTINEL_DOWN_AFTER_MS_MAIN if i.name == 'main' else SENTINEL_DOWN_AFTER_MS}\n"
+        f"sentinel failover-timeout {i.name} {SENTINEL_FAILOVER_TIMEOUT_MS}\n"
+        f"sentinel parallel-syncs {i.name} 1\n"
+        for i in redis_instances(p)
+    )
+
+
+def sentinel_conf(p: Profile, program: str) -> Path:
+    return p.var / "data" / program / "sentinel.conf"
+
+
 def write_configs(p: Profile) -> list[str]:
     """Render every file under deploy/ that the stack runs with into var/<profile>/etc.
 
@@ -548,8 +676,6 @@ def write_configs(p: Profile) -> list[str]:
         "pg_hba.conf": "postgresql/pg_hba.conf",
         "pgbouncer.ini": "pgbouncer/pgbouncer.ini",
         "pgbouncer-users.txt": "pgbouncer/userlist.txt",
-        "redis-primary.conf": "redis/primary.conf",
-        "redis-replica.conf": "redis/replica.conf",
         "nginx.conf": "nginx/nginx.conf",
     }
     changed: list[str] = []
@@ -563,6 +689,16 @@ def write_configs(p: Profile) -> list[str]:
         "fallback_database": "",
     }
     renders.append(("pgbouncer-replica.ini", "pgbouncer/pgbouncer.ini", replica_values))
+    for instance in redis_instances(p):
+        redis_values = {
+            **values,
+            "redis_primary_port": instance.port,
+            "redis_replica_port": instance.replica_port,
+            "redis_primary_dir": instance.program,
+            "redis_replica_dir": instance.replica_program,
+        }
+        renders.append((f"{instance.program}.conf", "redis/primary.conf", redis_values))
+        renders.append((f"{instance.replica_program}.conf", "redis/replica.conf", redis_values))
     # Either node may be the primary or the standby: one file, its own port.
     for node in PG_NODES:
         node_values = {**values, "pg_node_port": pg_port(p, node)}
@@ -578,15 +714,17 @@ def write_configs(p: Profile) -> list[str]:
             path.write_text(text)
     if os.geteuid() == 0:
         (p.var / "etc" / "pgbouncer-users.txt").chmod(0o600)
+    write_sentinel_configs(p, values)
     write_topology(p)
     env_lines = [f"{key}={value}" for key, value in environment(p).items()]
     write_if_changed(p.var / "env", "\n".join(env_lines) + "\n")
+    for sub in (*redis_programs_by_port(p), "gearmand"):
+        (p.var / "data" / sub).mkdir(exist_ok=True)
     if os.geteuid() == 0:
         owned = [p.var / "data", p.var / "run", p.var / "nginx", p.var / "etc" / "pgbouncer-users.txt"]
         for path in owned:
             shutil.chown(path, SERVICE_USER, SERVICE_USER)
-        for sub in ("redis-primary", "redis-replica", "gearmand"):
-            (p.var / "data" / sub).mkdir(exist_ok=True)
+        for sub in (*redis_programs_by_port(p), "gearmand"):
             shutil.chown(p.var / "data" / sub, SERVICE_USER, SERVICE_USER)
         repmgr_hook_writable(p)
     return changed
@@ -729,6 +867,11 @@ def topology_toml(p: Profile) -> str:
         for node in PG_NODES
     )
     reconfigure = [SYSTEM_PYTHON, str(DEPLOY / "stack.py"), "configs", "--profile", p.name]
+    redis_nodes = "".join(
+        f'\n[[redis.instances]]\nname = "{i.name}"\nservice = "{i.program}"\nhost = "127.0.0.1"\n'
+        f'port = {i.port}\nreplica_service = "{i.replica_program}"\nreplica_port = {i.replica_port}\n'
+        for i in redis_instances(p)
+    )
     return (
         f"# Written by deploy/stack.py for the stack {p.name}; read by ops/topology.py.\n"
         f'[host]\nservice_manager = "supervisorctl"\nsupervisorctl = "{VENV / "bin" / "supervisorctl"}"\n'
@@ -738,6 +881,7 @@ def topology_toml(p: Profile) -> str:
         f'standby_name = "{STANDBY_NAME}"\ndatabase = "{MAIN_DB}"\ndb_user = "{DB_USER}"\n'
         f"pgbouncer_reconfigure = {json.dumps(reconfigure)}\n{nodes}\n"
         f'[redis]\nservice = "redis-primary"\nport = {p.redis_primary}\n'
+        f"sentinels = {json.dumps([f'127.0.0.1:{port}' for port in p.redis_sentinels])}\n{redis_nodes}"
     )
 
 
@@ -778,8 +922,7 @@ def all_ports(p: Profile) -> dict[str, int]:
         "postgres-standby": p.pg_standby,
         "pgbouncer": p.pgbouncer,
         "pgbouncer-replica": p.pgbouncer_replica,
-        "redis-primary": p.redis_primary,
-        "redis-replica": p.redis_replica,
+        **redis_programs_by_port(p),
         "memcached": p.memcached,
         "gearmand": p.gearmand,
         "s3": p.s3,
@@ -1055,8 +1198,7 @@ def up(p: Profile, *, fresh: bool) -> None:
     for program, port in (
         ("pgbouncer", p.pgbouncer),
         ("pgbouncer-replica", p.pgbouncer_replica),
-        ("redis-primary", p.redis_primary),
-        ("redis-replica", p.redis_replica),
+        *redis_programs_by_port(p).items(),
         ("memcached", p.memcached),
         ("gearmand", p.gearmand),
         ("sandbox", p.sandbox_pagerduty),  # opens its six ports, PagerDuty's last

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 
 from instagram import rediskeys
-from instagram.redis_client import redis_primary
+from instagram.redis_client import by_feed_shard, feed_primary, feed_redis
 
 YOU = "you"
 FOLLOWING = "following"
@@ -95,19 +95,20 @@ class NewsEntry:
 def add(*, user_ids: Sequence[int], tab: str, entry: NewsEntry, at_ms: int, batch: int = 500) -> None:
     """Put `entry` at time `at_ms` in each user's `tab` list, trimmed to NEWS_SIZE (pipelined)."""
     member = entry.to_json()
-    with redis_primary().pipeline(transaction=False) as pipe:
-        for start in range(0, len(user_ids), batch):
-            for user_id in user_ids[start : start + batch]:
-                key = rediskeys.news(user_id, tab)
-                pipe.zadd(key, {member: at_ms})
-                pipe.zremrangebyrank(key, 0, -(settings.NEWS_SIZE + 1))
-            pipe.execute()
+    for index, users in by_feed_shard(user_ids).items():
+        with feed_primary(index).pipeline(transaction=False) as pipe:
+            for start in range(0, len(users), batch):
+                for user_id in users[start : start + batch]:
+                    key = rediskeys.news(user_id, tab)
+                    pipe.zadd(key, {member: at_ms})
+                    pipe.zremrangebyrank(key, 0, -(settings.NEWS_SIZE + 1))
+                pipe.execute()
 
 
 def remove_matching(*, user_id: int, tab: str, event_id: str) -> None:
     """Remove the entries with `event_id` from one list (an unlike, a deleted comment)."""
     key = rediskeys.news(user_id, tab)
-    client = redis_primary()
+    client = feed_redis(user_id)
     members: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]
     gone = [m for m in members if NewsEntry.from_json(m).id == event_id]
     if gone:
@@ -117,7 +118,7 @@ def remove_matching(*, user_id: int, tab: str, event_id: str) -> None:
 def page(*, user_id: int, tab: str, before_ms: int | None, count: int) -> list[tuple[NewsEntry, int]]:
     """The newest `count` entries (entry, at_ms) of one list, strictly before `before_ms`."""
     high = f"({before_ms}" if before_ms is not None else "+inf"
-    raw: list[tuple[bytes, float]] = redis_primary().zrevrangebyscore(  # type: ignore[assignment]
+    raw: list[tuple[bytes, float]] = feed_redis(user_id).zrevrangebyscore(  # type: ignore[assignment]
         rediskeys.news(user_id, tab), high, "-inf", start=0, num=count, withscores=True
     )
     return [(NewsEntry.from_json(member), int(score)) for member, score in raw]
@@ -125,9 +126,9 @@ def page(*, user_id: int, tab: str, before_ms: int | None, count: int) -> list[t
 
 def remove_naming(*, user_ids: Sequence[int], person_id: int) -> int:
     """Remove from both lists of each of `user_ids` every entry naming `person_id` (a deleted account)."""
-    client = redis_primary()
     removed = 0
     for user_id in user_ids:
+        client = feed_redis(user_id)
         for tab in TABS:
             key = rediskeys.news(user_id, tab)
             members: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]

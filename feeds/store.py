@@ -19,7 +19,7 @@ from django.conf import settings
 from redis.commands.core import AsyncScript, Script
 
 from instagram import rediskeys
-from instagram.redis_client import redis_primary
+from instagram.redis_client import by_feed_shard, feed_primary, feed_redis, redis_primary
 
 WIDTH = 20
 BUILT = "0" * WIDTH
@@ -46,9 +46,10 @@ _scripts: dict[str, Script | AsyncScript] = {}
 
 
 def _add_script() -> Script:
+    """Return the script, run on each feed shard through `client=` (it loads itself where missing)."""
     script = _scripts.get("add")
     if script is None:
-        script = _scripts["add"] = redis_primary().register_script(_ADD)
+        script = _scripts["add"] = feed_primary(0).register_script(_ADD)
     assert isinstance(script, Script)
     return script
 
@@ -58,24 +59,30 @@ def member(media_id: int) -> str:
 
 
 def add_to_feeds(*, user_ids: Sequence[int], media_ids: Sequence[int]) -> int:
-    """Add `media_ids` to every built feed among `user_ids` (one script call); return feeds written."""
+    """Add `media_ids` to every built feed among `user_ids` (a script call a shard); return feeds written."""
     if not user_ids or not media_ids:
         return 0
-    keys = [rediskeys.feed(user_id) for user_id in user_ids]
-    written = _add_script()(keys=keys, args=[settings.FEED_SIZE, *map(member, media_ids)])
-    return int(written)
+    script = _add_script()
+    written = 0
+    for index, users in by_feed_shard(user_ids).items():
+        keys = [rediskeys.feed(user_id) for user_id in users]
+        written += int(
+            script(keys=keys, args=[settings.FEED_SIZE, *map(member, media_ids)], client=feed_primary(index))
+        )
+    return written
 
 
 def add_to_many_feeds(*, user_ids: Sequence[int], media_id: int, batch: int = 500) -> int:
-    """Fan one media id out to many feeds: one pipelined script call per `batch` feeds."""
+    """Fan one media id out to many feeds: per feed shard, one pipelined script call per `batch` feeds."""
     script = _add_script()
     written = 0
-    with redis_primary().pipeline(transaction=False) as pipe:
-        for start in range(0, len(user_ids), batch):
-            keys = [rediskeys.feed(user_id) for user_id in user_ids[start : start + batch]]
-            script(keys=keys, args=[settings.FEED_SIZE, member(media_id)], client=pipe)
-        for result in pipe.execute():
-            written += int(result)
+    for index, users in by_feed_shard(user_ids).items():
+        with feed_primary(index).pipeline(transaction=False) as pipe:
+            for start in range(0, len(users), batch):
+                keys = [rediskeys.feed(user_id) for user_id in users[start : start + batch]]
+                script(keys=keys, args=[settings.FEED_SIZE, member(media_id)], client=pipe)
+            for result in pipe.execute():
+                written += int(result)
     return written
 
 
@@ -84,16 +91,17 @@ def remove_from_feeds(*, user_ids: Sequence[int], media_ids: Sequence[int], batc
     if not media_ids:
         return
     members = [member(media_id) for media_id in media_ids]
-    with redis_primary().pipeline(transaction=False) as pipe:
-        for start in range(0, len(user_ids), batch):
-            for user_id in user_ids[start : start + batch]:
-                pipe.zrem(rediskeys.feed(user_id), *members)
-            pipe.execute()
+    for index, users in by_feed_shard(user_ids).items():
+        with feed_primary(index).pipeline(transaction=False) as pipe:
+            for start in range(0, len(users), batch):
+                for user_id in users[start : start + batch]:
+                    pipe.zrem(rediskeys.feed(user_id), *members)
+                pipe.execute()
 
 
 def feed_ids(user_id: int) -> list[int]:
     """Every media id in the feed, newest first (for removals by owner)."""
-    raw = redis_primary().zrevrangebylex(rediskeys.feed(user_id), "+", LOWEST)
+    raw = feed_redis(user_id).zrevrangebylex(rediskeys.feed(user_id), "+", LOWEST)
     return [int(m) for m in raw]
 
 
@@ -106,7 +114,7 @@ def page(*, user_id: int, max_id: int | None, min_id: int | None, count: int) ->
     key = rediskeys.feed(user_id)
     high = "(" + member(max_id) if max_id is not None else "+"
     low = "(" + member(min_id) if min_id is not None and min_id > 0 else LOWEST
-    with redis_primary().pipeline(transaction=False) as pipe:
+    with feed_redis(user_id).pipeline(transaction=False) as pipe:
         pipe.zscore(key, BUILT)
         pipe.zrevrangebylex(key, high, low, start=0, num=count)
         pipe.zcard(key)
@@ -125,7 +133,7 @@ def store(*, user_id: int, media_ids: Iterable[int]) -> None:
     """
     key = rediskeys.feed(user_id)
     members = {member(media_id): 0 for media_id in media_ids}
-    with redis_primary().pipeline(transaction=True) as pipe:
+    with feed_redis(user_id).pipeline(transaction=True) as pipe:
         pipe.zadd(key, {BUILT: 0, **members})
         pipe.zremrangebyrank(key, 1, -(settings.FEED_SIZE + 2))
         pipe.expire(key, settings.FEED_TTL_SECONDS)
@@ -135,17 +143,18 @@ def store(*, user_id: int, media_ids: Iterable[int]) -> None:
 def mark_built(*, user_id: int) -> None:
     """Make the feed exist (empty) so fan-outs land in it while it is being rebuilt."""
     key = rediskeys.feed(user_id)
-    with redis_primary().pipeline(transaction=True) as pipe:
+    with feed_redis(user_id).pipeline(transaction=True) as pipe:
         pipe.zadd(key, {BUILT: 0})
         pipe.expire(key, settings.FEED_TTL_SECONDS)
         pipe.execute()
 
 
 def drop(*, user_id: int) -> None:
-    redis_primary().delete(rediskeys.feed(user_id))
+    feed_redis(user_id).delete(rediskeys.feed(user_id))
 
 
 # ---------------------------------------------------------------- celebrities
+# One small global set: on the main instance, not a feed shard.
 
 
 def celebrities() -> set[int]:

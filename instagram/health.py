@@ -19,12 +19,13 @@ from typing import Any
 
 import gearman
 import pylibmc
+import redis
 from django.conf import settings
 from django.db import connections
 
 from instagram import rediskeys
 from instagram.pgbouncer import pgbouncer_console
-from instagram.redis_client import redis_primary, redis_replica
+from instagram.redis_client import feed_primary, feed_replica, feed_shard_count, redis_primary, redis_replica
 from photos.storage import s3_client
 from sharding.routing import shard_map
 from workers.jobs import REGISTRY
@@ -75,27 +76,44 @@ def check_pgbouncer() -> Details:
     return {"pools": len(pools), "pool_mode": ",".join(sorted(mode))}
 
 
-def check_redis() -> Details:
-    client = redis_primary()
+def check_redis(client: redis.Redis) -> Details:
+    """Write and read back a probe on a primary; report its role, port and replicas."""
     probe = uuid.uuid4().hex
     # One MULTI block, so concurrent health checks cannot read each other's probe.
     pipe = client.pipeline(transaction=True)
     pipe.set(rediskeys.health_probe(), probe, ex=60)
     pipe.get(rediskeys.health_probe())
     pipe.info("replication")
-    _, read_back, info = pipe.execute()
+    pipe.info("server")
+    _, read_back, info, server = pipe.execute()
     if read_back != probe.encode():
         raise RuntimeError("read back a different value than written")
-    return {"role": info["role"], "connected_replicas": info["connected_slaves"]}
+    return {"role": info["role"], "port": server["tcp_port"], "connected_replicas": info["connected_slaves"]}
 
 
-def check_redis_replica() -> Details:
-    info = redis_replica().info("replication")
+def check_redis_replica(client: redis.Redis) -> Details:
+    info = client.info("replication")
     if info.get("role") != "slave":
         raise RuntimeError(f"role is {info.get('role')}, not replica")
     if info.get("master_link_status") != "up":
         raise RuntimeError(f"link to the primary is {info.get('master_link_status')}")
-    return {"link": "up", "offset": info.get("slave_repl_offset")}
+    return {"link": "up", "primary_port": info.get("master_port"), "offset": info.get("slave_repl_offset")}
+
+
+def redis_checks() -> dict[str, Callable[[], Details]]:
+    """Return a check for each Redis instance: the main one, then every feed shard (with replicas)."""
+    named: dict[str, Callable[[], Details]] = {
+        "redis": lambda: check_redis(redis_primary()),
+        "redis_replica": lambda: check_redis_replica(redis_replica()),
+    }
+    # Without their own instances, the feed shards are the main one: nothing more to check.
+    if settings.REDIS_FEED_URLS != [settings.REDIS_URL]:
+        for index in range(feed_shard_count()):
+            named[f"redis_feed_{index}"] = partial(lambda i: check_redis(feed_primary(i)), index)
+            named[f"redis_feed_{index}_replica"] = partial(
+                lambda i: check_redis_replica(feed_replica(i)), index
+            )
+    return named
 
 
 def check_memcached() -> Details:
@@ -178,8 +196,7 @@ def checks() -> dict[str, Callable[[], Details]]:
         {
             "shard_map": check_shard_map,
             "pgbouncer": check_pgbouncer,
-            "redis": check_redis,
-            "redis_replica": check_redis_replica,
+            **redis_checks(),
             "memcached": check_memcached,
             "gearmand": gearman.check_gearmand,
             "workers": gearman.check_workers,

@@ -1,21 +1,143 @@
-"""Connections to the Redis primary (writes) and its replica (lag-tolerant reads).
+"""Connections to Redis, by role, sharded, found through Sentinel.
+
+Two roles, each its own instances (settings):
+
+- *feeds*: the feeds, the news lists and the photo -> user map, the data
+  that grows with users and photos. Sharded over REDIS_FEED_URLS (each with
+  its replica in REDIS_FEED_REPLICA_URLS) by user id, client-side as
+  Instagram did in 2011: more memory is more instances. A user's logical
+  shard (sharding.routing.user_shard, also written in each of their media
+  ids) modulo the number of instances picks the instance: doubling the list
+  sends half of instance i's logical shards to instance i + n, so each new
+  instance can start as a replica of the one it splits (docs/deploy.md).
+- *main* (REDIS_URL, REDIS_REPLICA_URL): everything else, small and global:
+  sessions, rate limits, job retries, subscription queues, geo, popular,
+  counters, push claims, the celebrities set.
+
+With REDIS_SENTINELS set, each primary (and replica) is looked up by its
+Sentinel name (`main`, `feed-0`, `feed-1` ...) on every new connection:
+when Sentinel promotes a replica, the next connection reaches the new
+primary without a restart, and a connection to a demoted primary is dropped
+on its first READONLY answer. The URL then only gives the database number
+and password. Without sentinels, the URLs are the servers.
 
 Short timeouts: a Redis that accepts nothing (black-holed) must fail a
 request in about a second or two, not hold it until gunicorn's timeout. A
 refused connection fails at once, and instagram.errors renders it as a 503.
 """
 
+from collections import defaultdict
+from collections.abc import Iterable
 from functools import cache
+from urllib.parse import unquote, urlsplit
 
 import redis
 from django.conf import settings
+from redis.sentinel import Sentinel
+
+from sharding.ids import MAX_LOGICAL_SHARDS, SEQUENCE_BITS
+
+MAIN = "main"
+TIMEOUTS: dict[str, float] = {"socket_timeout": 2, "socket_connect_timeout": 1}
+
+
+def feed_service(index: int) -> str:
+    """Return the Sentinel name of feed shard `index`."""
+    return f"feed-{index}"
+
+
+@cache
+def sentinel() -> Sentinel | None:
+    """Return the Sentinel client of REDIS_SENTINELS, or None when Redis is reached by address."""
+    if not settings.REDIS_SENTINELS:
+        return None
+    addresses = [(host, int(port)) for host, port in (a.rsplit(":", 1) for a in settings.REDIS_SENTINELS)]
+    # One dead sentinel costs a lookup at most a second before the next is asked.
+    timeouts = {"socket_timeout": 1, "socket_connect_timeout": 0.5}
+    return Sentinel(addresses, sentinel_kwargs=timeouts, **timeouts)  # type: ignore[no-untyped-call]
+
+
+def _connect(url: str, service: str, *, replica: bool) -> redis.Redis:
+    found = sentinel()
+    if found is None:
+        return redis.Redis.from_url(url, **TIMEOUTS)
+    parts = urlsplit(url)
+    options: dict[str, object] = {"db": int(parts.path.strip("/") or 0), **TIMEOUTS}
+    if parts.password:
+        options["password"] = unquote(parts.password)
+    if replica:
+        return found.slave_for(service, **options)  # type: ignore[no-untyped-call,no-any-return]
+    return found.master_for(service, **options)  # type: ignore[no-untyped-call,no-any-return]
 
 
 @cache
 def redis_primary() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=1)
+    """Return the main instance's primary (everything but feeds, news and the photo map)."""
+    return _connect(settings.REDIS_URL, MAIN, replica=False)
 
 
 @cache
 def redis_replica() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_REPLICA_URL, socket_timeout=2, socket_connect_timeout=1)
+    """Return the main instance's replica (lag-tolerant reads, backups)."""
+    return _connect(settings.REDIS_REPLICA_URL, MAIN, replica=True)
+
+
+# ---------------------------------------------------------------- feed shards
+
+
+def feed_shard_count() -> int:
+    return len(settings.REDIS_FEED_URLS)
+
+
+@cache
+def feed_primary(index: int) -> redis.Redis:
+    """Return feed shard `index`'s primary."""
+    return _connect(settings.REDIS_FEED_URLS[index], feed_service(index), replica=False)
+
+
+@cache
+def feed_replica(index: int) -> redis.Redis:
+    """Return feed shard `index`'s replica."""
+    return _connect(settings.REDIS_FEED_REPLICA_URLS[index], feed_service(index), replica=True)
+
+
+def feed_index_of_logical(logical_shard: int) -> int:
+    """Return the feed shard that holds logical shard `logical_shard`.
+
+    Modulo rather than ranges: consecutive user ids (and so new sign-ups)
+    spread over every instance. Shard fields beyond LOGICAL_SHARDS (ids no
+    shard here made, which the photo map's benchmark writes) wrap around.
+    """
+    return (logical_shard % settings.LOGICAL_SHARDS) % feed_shard_count()
+
+
+def feed_index_of_user(user_id: int) -> int:
+    # sharding.routing.user_shard, which imports this module.
+    return feed_index_of_logical(user_id % settings.LOGICAL_SHARDS)
+
+
+def feed_index_of_media(media_id: int) -> int:
+    """Return the feed shard of the media's owner, read off the logical shard in its id."""
+    return feed_index_of_logical((media_id >> SEQUENCE_BITS) & (MAX_LOGICAL_SHARDS - 1))
+
+
+def feed_redis(user_id: int) -> redis.Redis:
+    """Return the primary that holds `user_id`'s feed and news."""
+    return feed_primary(feed_index_of_user(user_id))
+
+
+def feed_redis_for_media(media_id: int) -> redis.Redis:
+    """Return the primary whose photo map holds `media_id`'s owner."""
+    return feed_primary(feed_index_of_media(media_id))
+
+
+def by_feed_shard(user_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Group `user_ids` by feed shard index, each group in the given order.
+
+    A Lua script or a MULTI touches keys of one instance only: callers run one
+    per group.
+    """
+    groups: defaultdict[int, list[int]] = defaultdict(list)
+    for user_id in user_ids:
+        groups[feed_index_of_user(user_id)].append(user_id)
+    return dict(groups)

@@ -231,6 +231,16 @@ REPLICA_RETRY_SECONDS = 30.0  # after a failed replica connection, primary only 
 # ----------------------------------------------------------- Redis, memcached
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")
 REDIS_REPLICA_URL = env_str("REDIS_REPLICA_URL", "redis://127.0.0.1:16380/0")
+# Feeds, news and the photo -> user map: their own instances, sharded by user
+# id over the list (instagram/redis_client.py), each with a replica. Unset,
+# they share the main instance (one Redis, as docker-compose runs).
+REDIS_FEED_URLS = env_list("REDIS_FEED_URLS", REDIS_URL)
+REDIS_FEED_REPLICA_URLS = env_list("REDIS_FEED_REPLICA_URLS", REDIS_REPLICA_URL)
+if len(REDIS_FEED_REPLICA_URLS) != len(REDIS_FEED_URLS):
+    raise ImproperlyConfigured("REDIS_FEED_REPLICA_URLS needs one replica for each of REDIS_FEED_URLS")
+# host:port of each Redis Sentinel; set, every primary is looked up there by
+# name (main, feed-0, feed-1 ...) and a promotion is followed without a restart.
+REDIS_SENTINELS = env_list("REDIS_SENTINELS", "")
 
 MEMCACHED_SERVERS = env_list("MEMCACHED_SERVERS", "127.0.0.1:11311")
 CACHES: dict[str, dict[str, object]] = {
@@ -258,7 +268,9 @@ CACHES: dict[str, dict[str, object]] = {
     # Web sessions (the OAuth pages, the admin) live in Redis, shared by every
     # app server (SESSION_ENGINE below); key layout in instagram/rediskeys.py.
     "sessions": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Django's Redis backend on the main instance's client, so sessions
+        # follow a Sentinel promotion too.
+        "BACKEND": "instagram.session_cache.MainRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": rediskeys.SESSION_PREFIX,
         "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},

@@ -41,6 +41,18 @@ class PgNode:
 
 
 @dataclass(frozen=True)
+class RedisInstance:
+    """One Redis primary and its replica, under their Sentinel name (main, feed-0 ...)."""
+
+    name: str
+    service: str
+    host: str
+    port: int
+    replica_service: str
+    replica_port: int
+
+
+@dataclass(frozen=True)
 class Topology:
     path: Path
     service_manager: str
@@ -56,8 +68,12 @@ class Topology:
     database: str
     db_user: str
     pgbouncer_reconfigure: tuple[str, ...]  # renders pgbouncer's files for the recorded primary
-    redis_service: str
+    redis_service: str  # the main instance's primary (sessions, rate limits, queues...)
     redis_port: int
+    # Every instance (main, then the feed shards) and the Sentinels watching
+    # them; a file without them describes one instance and no Sentinel.
+    redis_instances: tuple[RedisInstance, ...] = ()
+    redis_sentinels: tuple[str, ...] = ()
 
     def node(self, name: str) -> PgNode:
         for node in self.pg_nodes:
@@ -209,6 +225,18 @@ def parse(data: dict[str, Any], *, path: Path) -> Topology:
         )
         for node in _get(postgres, "nodes", list, f"{where} [postgres]")
     )
+    instances = tuple(
+        RedisInstance(
+            name=_get(i, "name", str, f"{where} [[redis.instances]]"),
+            service=_get(i, "service", str, f"{where} [[redis.instances]]"),
+            host=_get(i, "host", str, f"{where} [[redis.instances]]"),
+            port=_get(i, "port", int, f"{where} [[redis.instances]]"),
+            replica_service=_get(i, "replica_service", str, f"{where} [[redis.instances]]"),
+            replica_port=_get(i, "replica_port", int, f"{where} [[redis.instances]]"),
+        )
+        for i in (_get(redis, "instances", list, f"{where} [redis]") if "instances" in redis else [])
+    )
+    sentinels = tuple(_get(redis, "sentinels", list, f"{where} [redis]") if "sentinels" in redis else [])
     if len(nodes) not in {1, 2}:
         raise TopologyError(f"{where}: [[postgres.nodes]] must name one node or two (a primary, its standby)")
     return Topology(
@@ -228,6 +256,8 @@ def parse(data: dict[str, Any], *, path: Path) -> Topology:
         pgbouncer_reconfigure=tuple(_get(postgres, "pgbouncer_reconfigure", list, f"{where} [postgres]")),
         redis_service=_get(redis, "service", str, f"{where} [redis]"),
         redis_port=_get(redis, "port", int, f"{where} [redis]"),
+        redis_instances=instances,
+        redis_sentinels=tuple(str(s) for s in sentinels),
     )
 
 

@@ -40,7 +40,9 @@ shards and 1.0 with 2048. Read the map through `owner_of`: raw HGETALL
 output shows folded numbers.
 
 Writes and reads go to the primary, so a job that runs right after a media
-is posted finds its owner (the replica may lag).
+is posted finds its owner (the replica may lag). The map lives on the feed
+shards (instagram/redis_client.py): a pair goes to the shard of its owner,
+read off the logical shard in the media id, so no lookup needs the owner.
 """
 
 from collections import defaultdict
@@ -49,7 +51,7 @@ from collections.abc import Iterable
 import redis
 
 from instagram import rediskeys
-from instagram.redis_client import redis_primary
+from instagram.redis_client import feed_index_of_media, feed_primary, feed_redis_for_media
 from sharding.ids import MAX_LOGICAL_SHARDS, SHARD_BITS, decode_id
 
 # 2**13 ms = 8.192 s of media per bucket; see the module docstring for the sizing.
@@ -88,15 +90,17 @@ def remember_owner(*, media_id: int, user_id: int, pipe: redis.client.Pipeline |
     """Record that `user_id` owns `media_id` (idempotent).
 
     With `pipe`, queue the command there (the caller executes it with its
-    other writes); otherwise run it now on the primary.
+    other writes); otherwise run it now on the primary of the media's feed shard.
     """
     bucket, field = bucket_and_field(media_id)
-    client = redis_primary() if pipe is None else pipe
+    client = feed_redis_for_media(media_id) if pipe is None else pipe
     client.hset(rediskeys.photo_owners(bucket), field, _owner_value(user_id))
 
 
 def remember_owners(owners: Iterable[tuple[int, int]], *, pipe: redis.client.Pipeline) -> int:
     """Queue on `pipe` one HSET per bucket for many (media id, user id) pairs; return how many pairs.
+
+    `pipe` is one feed shard's: the pairs must all belong there (feed_index_of_media).
 
     For bulk loads (the rebuild command, the benchmark): a batch of
     time-ordered IDs costs a few commands rather than one per pair.
@@ -119,27 +123,35 @@ def forget_owner(*, media_id: int, pipe: redis.client.Pipeline | None = None) ->
     a bucket when its last field goes.
     """
     bucket, field = bucket_and_field(media_id)
-    client = redis_primary() if pipe is None else pipe
+    client = feed_redis_for_media(media_id) if pipe is None else pipe
     client.hdel(rediskeys.photo_owners(bucket), field)
 
 
 def owner_of(media_id: int, *, client: redis.Redis | None = None) -> int | None:
     """Return the user id that owns `media_id`, or None if the map does not hold it."""
     bucket, field = bucket_and_field(media_id)
-    value = (client or redis_primary()).hget(rediskeys.photo_owners(bucket), field)
+    value = (client or feed_redis_for_media(media_id)).hget(rediskeys.photo_owners(bucket), field)
     return None if value is None else _unfold(int(value))
 
 
 def owners_of(media_ids: Iterable[int], *, client: redis.Redis | None = None) -> dict[int, int]:
-    """Return {media id: owner's user id} for those of `media_ids` the map holds, in one round trip."""
-    ids = list(dict.fromkeys(media_ids))
-    pipe = (client or redis_primary()).pipeline(transaction=False)
-    for media_id in ids:
-        bucket, field = bucket_and_field(media_id)
-        pipe.hget(rediskeys.photo_owners(bucket), field)
-    values: list[bytes | None] = pipe.execute()
-    return {
-        media_id: _unfold(int(value))
-        for media_id, value in zip(ids, values, strict=True)
-        if value is not None
-    }
+    """Return {media id: owner's user id} for those of `media_ids` the map holds, one round trip a shard.
+
+    With `client`, ask that server for all of them.
+    """
+    shards: defaultdict[int, list[int]] = defaultdict(list)
+    for media_id in dict.fromkeys(media_ids):
+        shards[-1 if client else feed_index_of_media(media_id)].append(media_id)
+    owners: dict[int, int] = {}
+    for index, ids in shards.items():
+        pipe = (client or feed_primary(index)).pipeline(transaction=False)
+        for media_id in ids:
+            bucket, field = bucket_and_field(media_id)
+            pipe.hget(rediskeys.photo_owners(bucket), field)
+        values: list[bytes | None] = pipe.execute()
+        owners.update(
+            (media_id, _unfold(int(value)))
+            for media_id, value in zip(ids, values, strict=True)
+            if value is not None
+        )
+    return owners

@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import redis
 import requests
 from django.db import connections
 
@@ -72,6 +74,7 @@ class Stack:
             yield
         finally:
             self.start(*programs)
+            self.restore_redis_roles(*programs)
 
     @contextmanager
     def black_holed(self, program: str) -> Iterator[None]:
@@ -82,6 +85,66 @@ class Stack:
             yield
         finally:
             os.kill(pid, signal.SIGCONT)
+            self.restore_redis_roles(program)
+
+    def restore_redis_roles(self, *programs: str, timeout: float = 60) -> None:
+        """Put each Redis instance's primary back where the stack's files have it, if Sentinel moved it.
+
+        A Redis primary down longer than Sentinel's down-after (2 s) has its
+        replica promoted; started again, it is made a replica. Later tests
+        (and backups, which name the programs) expect the original roles, so
+        once it streams from the new primary it is promoted back with
+        SENTINEL FAILOVER.
+        """
+        if not any(program.startswith("redis") for program in programs):
+            return
+        sentinels = [redis.Redis(port=port, socket_timeout=2) for port in self.profile.redis_sentinels]
+
+        def primary_port(name: str) -> int | None:
+            for sentinel in sentinels:
+                try:
+                    address = sentinel.execute_command(  # type: ignore[no-untyped-call]
+                        "SENTINEL", "GET-MASTER-ADDR-BY-NAME", name, parse=False
+                    )
+                except redis.RedisError:
+                    continue
+                return None if not address else int(address[1])
+            return None
+
+        def primary_is(name: str, port: int) -> bool:
+            return primary_port(name) == port
+
+        def streaming(port: int) -> bool:
+            try:
+                info = redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=1).info("replication")
+            except redis.RedisError:
+                return False
+            return info.get("role") == "slave" and info.get("master_link_status") == "up"
+
+        def failed_over(name: str) -> bool:
+            try:  # refused while Sentinel still settles (INPROG, NOGOODSLAVE): ask again
+                return bool(sentinels[0].execute_command("SENTINEL", "FAILOVER", name))  # type: ignore[no-untyped-call]
+            except redis.ResponseError:
+                return False
+
+        def follow(port: int, primary: int) -> None:
+            # What Sentinel does to a returning or demoted primary, about ten seconds later.
+            if not streaming(port):
+                redis.Redis(port=port, socket_timeout=2).replicaof("127.0.0.1", primary)
+
+        for instance in stack_script.redis_instances(self.profile):
+            current = wait_for(partial(primary_port, instance.name), timeout=timeout, interval=0.2)
+            if current != instance.port:
+                wait_for(partial(self.program_running, instance.program), timeout=timeout, interval=0.2)
+                follow(instance.port, current)
+                wait_for(partial(streaming, instance.port), timeout=timeout, interval=0.2)
+                wait_for(partial(failed_over, instance.name), timeout=timeout, interval=1)
+                wait_for(partial(primary_is, instance.name, instance.port), timeout=timeout, interval=0.2)
+            follow(instance.replica_port, instance.port)
+            wait_for(partial(streaming, instance.replica_port), timeout=timeout, interval=0.2)
+
+    def program_running(self, program: str) -> bool:
+        return "RUNNING" in stack_script.supervisorctl(self.profile, "status", program, check=False).stdout
 
     def start(self, *programs: str) -> None:
         """Start `programs` unless they already run."""

@@ -1,13 +1,19 @@
-"""memcached behind Django's cache framework, and Redis with its replica."""
+"""memcached behind Django's cache framework, and Redis: its replica, its feed shards."""
 
 import socket
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 
-from instagram.redis_client import redis_primary, redis_replica
+from feeds import store
+from instagram import rediskeys
+from instagram.redis_client import feed_index_of_user, feed_primary, redis_primary, redis_replica
+from photos import photomap
 from tests.conftest import Stack, wait_for
+from tests.photos.images import jpeg
+from tests.v1 import Account
 
 
 def memcached_get(port: int, key: str) -> bytes | None:
@@ -49,3 +55,41 @@ def test_redis_replica_persists_to_disk(stack: Stack) -> None:
     assert config == {"appendonly": "yes"}
     aof_dir = stack.profile.var / "data" / "redis-replica" / "appendonlydir"
     assert any(aof_dir.iterdir())
+
+
+def test_feeds_and_the_photo_map_live_on_their_users_feed_shard(stack: Stack, signup: Any) -> None:
+    """Two users on different feed shards: each one's feed and photo map pair are on its own instance only."""
+    users: dict[int, Account] = {}
+    while len(users) < 2:
+        account = signup("shardling")
+        users.setdefault(feed_index_of_user(int(account.id)), account)
+    assert set(users) == {0, 1}
+    media = {
+        index: int(account.post_photo(jpeg(160, 160))["id"].split("_")[0]) for index, account in users.items()
+    }
+    for index, account in users.items():
+        account.get("users/self/feed")  # builds the feed
+        mine, other = feed_primary(index), feed_primary(1 - index)
+        key = rediskeys.feed(int(account.id))
+        assert mine.exists(key) == 1
+        assert other.exists(key) == 0
+        assert redis_primary().exists(key) == 0  # not the main instance either
+        # The media's id names its owner's logical shard: its pair is found on the owner's feed shard.
+        assert photomap.owner_of(media[index], client=mine) == int(account.id)
+        assert photomap.owner_of(media[index], client=other) is None
+    assert {feed_primary(i).info("server")["tcp_port"] for i in (0, 1)} == set(stack.profile.redis_feeds)
+
+
+def test_one_fan_out_call_writes_the_feeds_of_every_shard(stack: Stack) -> None:
+    """add_to_feeds runs its Lua script once per instance, with only that instance's keys."""
+    users = [10**12 + n for n in range(8)]  # ids no account has: feeds of nobody, on both shards
+    assert {feed_index_of_user(u) for u in users} == {0, 1}
+    try:
+        for user_id in users:
+            store.mark_built(user_id=user_id)
+        assert store.add_to_feeds(user_ids=users, media_ids=[4242]) == len(users)
+        for user_id in users:
+            assert store.feed_ids(user_id) == [4242]
+    finally:
+        for user_id in users:
+            store.drop(user_id=user_id)

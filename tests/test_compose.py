@@ -23,6 +23,8 @@ TOPOLOGY = {
     "pgbouncer-replica",
     "redis",
     "redis-replica",
+    "redis-feed",
+    "redis-feed-replica",
     "memcached",
     "gearmand",
     "minio",
@@ -80,7 +82,8 @@ def test_app_environment_points_at_the_compose_services(compose: dict[str, Any])
         assert db in pgbouncer["databases"]
         assert f"{db}_replica" in pgbouncer["databases"]
         assert "host=postgres-standby" in pgbouncer["databases"][f"{db}_replica"]
-    for url in (env["REDIS_URL"], env["REDIS_REPLICA_URL"], env["S3_ENDPOINT_URL"]):
+    redis_feeds = [*env["REDIS_FEED_URLS"].split(","), *env["REDIS_FEED_REPLICA_URLS"].split(",")]
+    for url in (env["REDIS_URL"], env["REDIS_REPLICA_URL"], *redis_feeds, env["S3_ENDPOINT_URL"]):
         assert urlsplit(url).hostname in services
     for address in (*env["MEMCACHED_SERVERS"].split(","), *env["GEARMAN_SERVERS"].split(",")):
         assert address.split(":")[0] in services

@@ -22,6 +22,11 @@ COMPONENTS = {
     "shard_map",
     "redis",
     "redis_replica",
+    # The stack's two feed shards, each a primary and a replica.
+    "redis_feed_0",
+    "redis_feed_0_replica",
+    "redis_feed_1",
+    "redis_feed_1_replica",
     "memcached",
     "gearmand",
     "workers",
@@ -39,6 +44,8 @@ def test_health_reports_every_component_up(healthy_stack: Stack, http: requests.
     assert report["components"]["workers"]["live"] == 2
     assert report["components"]["pgbouncer"]["pool_mode"] == "transaction"
     assert report["components"]["redis"]["connected_replicas"] == 1
+    ports = {report["components"][f"redis_feed_{i}"]["port"] for i in (0, 1)}
+    assert ports == set(healthy_stack.profile.redis_feeds)
 
 
 def test_health_and_x_release_name_the_version_of_pyproject(

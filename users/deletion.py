@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from feeds import news, store
 from instagram import rediskeys
-from instagram.redis_client import redis_primary
+from instagram.redis_client import feed_redis, redis_primary
 from photos.actions import do_clean_up_media, do_delete_media, do_remove_comments_of, do_remove_like_of
 from photos.models import Comment, Like, LikedMedia, Media
 from photos.text import mentions
@@ -150,9 +150,8 @@ def _forget_news(*, user_id: int, texts: Sequence[str] = (), also: Iterable[int]
 def _redis(record: AccountDeletion) -> None:
     user_id = record.user_id
     store.drop(user_id=user_id)
-    client = redis_primary()
-    client.delete(*(rediskeys.news(user_id, tab) for tab in news.TABS))
-    client.srem(rediskeys.feed_celebrities(), user_id)
+    feed_redis(user_id).delete(*(rediskeys.news(user_id, tab) for tab in news.TABS))
+    redis_primary().srem(rediskeys.feed_celebrities(), user_id)
 
 
 def _account(record: AccountDeletion) -> None:

@@ -18,7 +18,7 @@ from feeds import news
 from feeds.store import member
 from instagram import rediskeys
 from instagram.progress import progress
-from instagram.redis_client import redis_primary
+from instagram.redis_client import feed_primary, feed_redis, feed_shard_count, redis_primary
 from photos import geo, photomap
 from photos.actions import stored_keys
 from photos.models import Comment, Like, LikedMedia, LocationMedia, Media, TagMedia
@@ -96,32 +96,34 @@ def _shards(user_id: int, media_ids: list[int], *, label: str) -> list[str]:
 
 def _redis(user_id: int, media_ids: list[int], *, label: str) -> list[str]:
     """Its own lists, its media in anyone's feed, news naming it, the photo map and the geo index."""
-    client = redis_primary()
+    own = feed_redis(user_id)
     found = [
         f"redis key {key}"
         for key in (rediskeys.feed(user_id), *(rediskeys.news(user_id, t) for t in news.TABS))
-        if client.exists(key)
+        if own.exists(key)
     ]
-    if client.sismember(rediskeys.feed_celebrities(), str(user_id)):
+    if redis_primary().sismember(rediskeys.feed_celebrities(), str(user_id)):
         found.append("it is still in the celebrities set")
     owners = photomap.owners_of(media_ids)
     found += [f"the photo map still maps media {media_id}" for media_id in owners]
     found += [f"the geo index still holds media {m}" for m in media_ids if geo.is_indexed(media_id=m)]
     members = [member(media_id) for media_id in media_ids]
-    feeds = list(client.scan_iter(match=rediskeys.feed_pattern(), count=1000))
-    for key in progress(feeds, total=len(feeds), label=label):
-        if members and key.decode() != rediskeys.feed_celebrities():
-            scores = client.zmscore(key, members)
-            found += [
-                f"{key.decode()} holds media {m}"
-                for m, s in zip(media_ids, scores, strict=True)
-                if s is not None
-            ]
-    for key in client.scan_iter(match=rediskeys.news_pattern(), count=1000):
-        entries: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]
-        acted = [e for e in entries if str(json.loads(e).get("actor_id")) == str(user_id)]
-        if acted:
-            found.append(f"{key.decode()} holds {len(acted)} entries of its actions")
+    # Anyone's feed and news may name it: every feed shard is scanned.
+    for client in (feed_primary(index) for index in range(feed_shard_count())):
+        feeds = list(client.scan_iter(match=rediskeys.feed_pattern(), count=1000))
+        for key in progress(feeds, total=len(feeds), label=label):
+            if members and key.decode() != rediskeys.feed_celebrities():
+                scores = client.zmscore(key, members)
+                found += [
+                    f"{key.decode()} holds media {m}"
+                    for m, s in zip(media_ids, scores, strict=True)
+                    if s is not None
+                ]
+        for key in client.scan_iter(match=rediskeys.news_pattern(), count=1000):
+            entries: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]
+            acted = [e for e in entries if str(json.loads(e).get("actor_id")) == str(user_id)]
+            if acted:
+                found.append(f"{key.decode()} holds {len(acted)} entries of its actions")
     return found
 
 

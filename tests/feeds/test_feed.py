@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from feeds import store
 from instagram import rediskeys
-from instagram.redis_client import redis_primary
+from instagram.redis_client import feed_primary, feed_shard_count, redis_primary
 from tests.conftest import Stack, wait_for
 from tests.photos.images import jpeg
 from tests.v1 import Account
@@ -198,6 +198,8 @@ def test_feeds_are_rebuilt_after_redis_loses_everything(signup: Any, stack: Stac
     follow(reader, author)
     posted = [post(author, "one"), post(author, "two")]
     wait_for(lambda: len(stored(reader)) == 2, timeout=20)
+    for index in range(feed_shard_count()):
+        feed_primary(index).flushall()
     redis_primary().flushall()
     assert stored(reader) == []
     assert feed(reader) == posted[::-1]

@@ -166,6 +166,17 @@ def test_the_local_stack_writes_a_topology_the_ops_commands_read(stack: Stack) -
     assert t.redis_port == urlsplit(settings.REDIS_URL).port
     assert t.pg_roles()[0] in {"postgres-primary", "postgres-standby"}
     assert t.service("status", t.redis_service, check=False).stdout.split()[1] == "RUNNING"
+    # Every Redis instance the app uses, and the Sentinels it asks for primaries.
+    assert [(i.name, i.port, i.replica_port) for i in t.redis_instances] == [
+        ("main", stack.profile.redis_primary, stack.profile.redis_replica),
+        ("feed-0", stack.profile.redis_feeds[0], stack.profile.redis_feed_replicas[0]),
+        ("feed-1", stack.profile.redis_feeds[1], stack.profile.redis_feed_replicas[1]),
+    ]
+    assert [urlsplit(url).port for url in settings.REDIS_FEED_URLS] == [i.port for i in t.redis_instances[1:]]
+    assert list(t.redis_sentinels) == settings.REDIS_SENTINELS
+    for instance in t.redis_instances:
+        for service in (instance.service, instance.replica_service):
+            assert t.service("status", service, check=False).stdout.split()[1] == "RUNNING"
 
 
 def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inventory() -> None:

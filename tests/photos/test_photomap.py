@@ -10,9 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
+from redis.client import Pipeline
 
 from instagram import rediskeys
-from instagram.redis_client import redis_primary
+from instagram.redis_client import feed_index_of_media, feed_primary, feed_redis_for_media
 from photos import photomap
 from photos.models import Media
 from sharding.ids import EPOCH_MS, MAX_LOGICAL_SHARDS, SEQUENCE_BITS, SHARD_BITS, InvalidIdError
@@ -42,17 +43,17 @@ class Pairs:
         self.written: list[int] = []
 
     def remember(self, owners: dict[int, int]) -> None:
-        pipe = redis_primary().pipeline(transaction=False)
+        pipes: dict[int, Pipeline] = {}
         for mid, user_id in owners.items():
+            pipe = pipes.setdefault(index := feed_index_of_media(mid), feed_primary(index).pipeline(False))
             photomap.remember_owner(media_id=mid, user_id=user_id, pipe=pipe)
-        pipe.execute()
+        for pipe in pipes.values():
+            pipe.execute()
         self.written += owners
 
     def forget_all(self) -> None:
-        pipe = redis_primary().pipeline(transaction=False)
         for mid in self.written:
-            photomap.forget_owner(media_id=mid, pipe=pipe)
-        pipe.execute()
+            photomap.forget_owner(media_id=mid)
 
 
 @pytest.fixture
@@ -107,8 +108,10 @@ def test_bulk_load_writes_the_same_pairs_as_single_writes(pairs: Pairs) -> None:
         media_id(unix_ms=start + i * 13, shard=i % MAX_LOGICAL_SHARDS, sequence=i % 3): 1000 + i
         for i in range(500)
     }
-    pipe = redis_primary().pipeline(transaction=False)
-    assert photomap.remember_owners(owners.items(), pipe=pipe) == 500
+    # The pairs of one feed shard (the map is sharded by the shard in the id).
+    owners = {mid: owner for mid, owner in owners.items() if feed_index_of_media(mid) == 0}
+    pipe = feed_primary(0).pipeline(transaction=False)
+    assert photomap.remember_owners(owners.items(), pipe=pipe) == len(owners)
     assert len(pipe) == 1  # 6.5 s of media: one bucket, one HSET
     pipe.execute()
     pairs.written += owners
@@ -130,11 +133,13 @@ def test_a_busy_bucket_stays_a_listpack_of_about_twelve_bytes_a_pair(pairs: Pair
     owners: dict[int, int] = {}
     while len(owners) < 1000:
         unix_ms, shard = start + random.randrange(WINDOW_MS), random.randrange(MAX_LOGICAL_SHARDS)
-        owners[media_id(unix_ms=unix_ms, shard=shard, sequence=0)] = random.randint(1, USERS_2011)
+        mid = media_id(unix_ms=unix_ms, shard=shard, sequence=0)
+        if feed_index_of_media(mid) == 0:  # one feed shard's bucket
+            owners[mid] = random.randint(1, USERS_2011)
     pairs.remember(owners)
 
     key = rediskeys.photo_owners(photomap.bucket_and_field(next(iter(owners)))[0])
-    client = redis_primary()
+    client = feed_primary(0)
     assert client.hlen(key) == 1000
     assert client.object("encoding", key) == b"listpack"
     usage = client.memory_usage(key)
@@ -154,7 +159,7 @@ def test_forget_owner_removes_the_pair_and_the_last_one_drops_the_bucket(pairs: 
     photomap.forget_owner(media_id=second)  # again: no error
 
     bucket, _ = photomap.bucket_and_field(first)
-    assert redis_primary().exists(rediskeys.photo_owners(bucket)) == 0
+    assert feed_redis_for_media(first).exists(rediskeys.photo_owners(bucket)) == 0
 
 
 def test_owners_of_leaves_out_what_the_map_does_not_hold(pairs: Pairs) -> None:
