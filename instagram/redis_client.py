@@ -18,8 +18,9 @@ With REDIS_SENTINELS set, each primary (and replica) is looked up by its
 Sentinel name (`main`, `feed-0`, `feed-1` ...) on every new connection:
 when Sentinel promotes a replica, the next connection reaches the new
 primary without a restart, and a connection to a demoted primary is dropped
-on its first READONLY answer. The URL then only gives the database number
-and password. Without sentinels, the URLs are the servers.
+on its first READONLY answer and its command sent again to the new primary
+(PrimaryConnection). The URL then only gives the database number and
+password. Without sentinels, the URLs are the servers.
 
 Short timeouts: a Redis that accepts nothing (black-holed) must fail a
 request in about a second or two, not hold it until gunicorn's timeout. A
@@ -29,11 +30,16 @@ refused connection fails at once, and instagram.errors renders it as a 503.
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import cache
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import redis
 from django.conf import settings
-from redis.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.connection import Connection
+from redis.exceptions import ReadOnlyError
+from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 from sharding.ids import MAX_LOGICAL_SHARDS, SEQUENCE_BITS
 
@@ -57,6 +63,36 @@ def sentinel() -> Sentinel | None:
     return Sentinel(addresses, sentinel_kwargs=timeouts, **timeouts)  # type: ignore[no-untyped-call]
 
 
+class DemotedPrimaryError(redis.ConnectionError):
+    """A pooled connection still reached a primary that Sentinel has since made a replica."""
+
+
+class PrimaryConnection(SentinelManagedConnection):
+    """A connection to a Sentinel-named primary that tells a demoted primary apart.
+
+    redis-py drops such a connection on its first READONLY answer and raises
+    a plain ConnectionError, which a request would turn into a 503 although
+    the new primary is one lookup away. Raising DemotedPrimaryError instead
+    lets the client's Retry (one attempt, that error only) send the command
+    again on a fresh connection, which asks Sentinel. Safe to repeat: a
+    replica refused every write in it, so none was applied. A refused or
+    timed-out connection is not retried (a write may have landed, and a dead
+    Redis must fail fast).
+    """
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return Connection.read_response(self, *args, **kwargs)
+        except ReadOnlyError as error:
+            if not self.connection_pool.is_master:
+                raise
+            self.disconnect()  # type: ignore[no-untyped-call]
+            # redis-py reconnects a dropped connection to its last address, not through
+            # Sentinel: point it at the primary Sentinel names now.
+            self.host, self.port = self.connection_pool.get_master_address()
+            raise DemotedPrimaryError("The previous primary is now a replica") from error
+
+
 def _connect(url: str, service: str, *, replica: bool) -> redis.Redis:
     found = sentinel()
     if found is None:
@@ -67,7 +103,12 @@ def _connect(url: str, service: str, *, replica: bool) -> redis.Redis:
         options["password"] = unquote(parts.password)
     if replica:
         return found.slave_for(service, **options)  # type: ignore[no-untyped-call,no-any-return]
-    return found.master_for(service, **options)  # type: ignore[no-untyped-call,no-any-return]
+    return found.master_for(  # type: ignore[no-untyped-call,no-any-return]
+        service,
+        connection_class=PrimaryConnection,
+        retry=Retry(NoBackoff(), 1, supported_errors=(DemotedPrimaryError,)),
+        **options,
+    )
 
 
 @cache

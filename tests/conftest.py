@@ -130,7 +130,11 @@ class Stack:
         def follow(port: int, primary: int) -> None:
             # What Sentinel does to a returning or demoted primary, about ten seconds later.
             if not streaming(port):
-                redis.Redis(port=port, socket_timeout=2).replicaof("127.0.0.1", primary)
+                demoted = redis.Redis(port=port, socket_timeout=2)
+                demoted.replicaof("127.0.0.1", primary)
+                # As Sentinel does: clients still connected to it would read a replica's
+                # data as the primary's; dropped, they ask Sentinel again.
+                demoted.client_kill_filter(_type="normal", skipme=True)
 
         for instance in stack_script.redis_instances(self.profile):
             current = wait_for(partial(primary_port, instance.name), timeout=timeout, interval=0.2)

@@ -93,3 +93,28 @@ def test_one_fan_out_call_writes_the_feeds_of_every_shard(stack: Stack) -> None:
     finally:
         for user_id in users:
             store.drop(user_id=user_id)
+
+
+def test_a_pooled_connection_to_a_demoted_primary_is_dropped_and_the_command_sent_to_the_primary(
+    stack: Stack,
+) -> None:
+    """A connection made before its server was demoted by hand (REPLICAOF, which, unlike
+    Sentinel, does not kill the clients) answers READONLY: the client drops it, asks Sentinel
+    again and sends the write to the primary, instead of failing the request with a 503."""
+    client = feed_primary(1)
+    key = f"test:demoted:{uuid.uuid4().hex}"
+    # The feed shard's replica stands for the demoted primary: the pool's last Sentinel lookup
+    # found it the primary, and one pooled connection still reaches it.
+    demoted = ("127.0.0.1", stack.profile.redis_feed_replicas[1])
+    pool: Any = client.connection_pool
+    stale = pool.get_connection()
+    stale.disconnect()
+    stale.connect_to(demoted)
+    pool.proxy.master_address = demoted
+    pool.release(stale)
+    assert client.set(key, "written")
+    try:
+        assert client.info("server")["tcp_port"] == stack.profile.redis_feeds[1]
+        assert client.get(key) == b"written"
+    finally:
+        client.delete(key)

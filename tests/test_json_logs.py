@@ -63,7 +63,7 @@ def json_app_server(healthy_stack: Stack, tmp_path: Path) -> Iterator[JsonAppSer
     def serving() -> bool:
         try:
             return requests.get(f"{server.url}/ping", timeout=5).status_code == 200
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # starting, or slow on a loaded machine
             return False
 
     try:

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import redis
 import requests
 from redis.sentinel import MasterNotFoundError
 
-from instagram.redis_client import feed_index_of_user, feed_service, sentinel
+from instagram.redis_client import feed_index_of_user, feed_primary, feed_service, sentinel
 from tests.conftest import Stack, wait_for, wait_until_serving
 from tests.feeds.test_feed import feed, follow, opened, post
 from tests.v1 import Account
@@ -163,3 +164,47 @@ def test_sentinel_promotes_a_killed_feed_primary_and_feeds_keep_serving(
     # Failed reads of shard 0 are enveloped 503s (load.bad is empty), sent between the kill (or just
     # before it: in flight when it came) and the app's follow; none before, none after.
     assert all(killed - 1.0 <= t <= followed for t in failed), [round(t - killed, 2) for t in failed]
+
+
+def test_a_planned_switch_of_a_feed_primary_fails_no_request(stack: Stack, signup: Any) -> None:
+    """SENTINEL FAILOVER (a planned switch, or the old primary coming back as a replica): the app
+    servers' pooled connections to the demoted primary get READONLY, are dropped and their command
+    is sent again to the new primary, so no request fails, not even the first one after the switch."""
+    name, old_port = feed_service(1), stack.profile.redis_feeds[1]
+    new_port = stack.profile.redis_feed_replicas[1]
+    assert primary_port(name) == old_port
+    readers = readers_by_shard(signup)[1]
+    client = feed_primary(1)
+    key = f"test:planned-switch:{os.getpid()}"
+    client.set(key, "before")  # this process's pooled connection: to the old primary
+    opened(*readers)
+    api = f"http://127.0.0.1:{stack.profile.nginx}/v1"
+    session = requests.Session()
+
+    def read_all(times: int) -> list[int]:
+        return [
+            session.get(f"{api}/users/self/feed", params={"access_token": r.token}, timeout=10).status_code
+            for _ in range(times)
+            for r in readers
+        ]
+
+    assert set(read_all(10)) == {200}  # the app servers' workers hold connections to the old primary too
+    sentinels = [redis.Redis(port=port, socket_timeout=2) for port in stack.profile.redis_sentinels]
+
+    def switched() -> bool:
+        addresses = [s.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", name) for s in sentinels]  # type: ignore[no-untyped-call]
+        demoted = redis.Redis(port=old_port, socket_timeout=2).info("replication")["role"] == "slave"
+        return demoted and all(int(address[1]) == new_port for address in addresses)
+
+    try:
+        sentinels[0].execute_command("SENTINEL", "FAILOVER", name)  # type: ignore[no-untyped-call]
+        wait_for(switched, timeout=40, interval=0.2)
+        client.set(key, "after")
+        assert client.get(key) == b"after"
+        assert client.info("server")["tcp_port"] == new_port
+        statuses = read_all(10)
+        client.delete(key)
+    finally:
+        stack.restore_redis_roles("redis-feed-1")
+    print(f"\nplanned switch of {name}: {Counter(statuses)} feed reads after it")
+    assert set(statuses) == {200}, Counter(statuses)
