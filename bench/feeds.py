@@ -93,6 +93,7 @@ from oauth2_provider.models import AccessToken  # noqa: E402
 
 from feeds import store  # noqa: E402
 from feeds.actions import do_fan_out_chunk, do_rebuild_feed  # noqa: E402
+from feeds.jobs import MediaPosted  # noqa: E402
 from instagram import rediskeys  # noqa: E402
 from instagram.redis_client import (  # noqa: E402
     by_feed_shard,
@@ -511,7 +512,7 @@ def post_through_workers(fx: Fixtures, *, timeout: float) -> dict[str, float]:
     client.delete(progress)
     submitted = time.time()
     started = time.perf_counter()
-    submit_job_rollback_unsafe(functions.MEDIA_POSTED, {"media_id": media_id, "user_id": fx.author})
+    submit_job_rollback_unsafe(MediaPosted(media_id=media_id, user_id=fx.author))
     while True:
         raw: dict[bytes, bytes] = client.hgetall(progress)  # type: ignore[assignment]
         record = {k.decode(): v.decode() for k, v in raw.items()}

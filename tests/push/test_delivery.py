@@ -14,19 +14,19 @@ from django.conf import settings
 
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
+from push.jobs import PushNotification
 from push.models import Device
 from tests.conftest import Stack
 from tests.photos.images import jpeg
 from tests.push.conftest import device_token, job_attempt_ended, pushes_to, register, wait_for_pushes
 from tests.v1 import Account
-from workers import functions
 from workers.submit import submit_job_rollback_unsafe
 
 
 def push(recipient: Account, kind: str, actor: Account, **extra: Any) -> str:
     """Submit a PUSH job as the actions' handlers do; return its id."""
-    args = {"recipient_id": int(recipient.id), "kind": kind, "actor_id": int(actor.id), **extra}
-    return submit_job_rollback_unsafe(functions.PUSH, args)
+    job = PushNotification(recipient_id=int(recipient.id), kind=kind, actor_id=int(actor.id), **extra)
+    return submit_job_rollback_unsafe(job)
 
 
 def nothing_pushed(stack: Stack, job_id: str, *tokens: str) -> bool:
