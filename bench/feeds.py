@@ -475,6 +475,7 @@ def extra_workers(count: int, *, log_path: Path) -> Iterator[int]:
     """
     before = fanout_workers()
     processes: list[subprocess.Popen[bytes]] = []
+    log_path.parent.mkdir(parents=True, exist_ok=True)  # a first run on a fresh checkout has no var/bench
     with log_path.open("ab") as out:
         try:
             for _ in range(count):
