@@ -19,11 +19,11 @@ does not lose the posts it made while above it.
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 
 from feeds import news, store
+from feeds.jobs import FeedFanout, FeedRemove, NewsFanout
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
 from monitoring.stats import fanout_finished
@@ -31,7 +31,7 @@ from photos import photomap
 from photos.selectors import recent_media_of
 from relationships.selectors import followees, follower_chunks, followers_in
 from users.models import User
-from workers import functions
+from workers.jobs import JobPayload
 from workers.submit import submit_job_on_commit
 
 logger = logging.getLogger(__name__)
@@ -49,9 +49,9 @@ def mark_if_celebrity(user_id: int) -> bool:
 
 
 def for_each_follower_chunk(
-    *, owner_id: int, function: str, args: dict[str, Any], inline: Callable[[int, int], object]
+    *, owner_id: int, job: Callable[[int, int], JobPayload], inline: Callable[[int, int], object]
 ) -> int:
-    """Run `inline(after_edge, last_edge)` for a single chunk, or submit `function` jobs, one per chunk.
+    """Run `inline(after, last)` for a single chunk, or submit `job(after, last)` for each chunk.
 
     Returns the number of chunks.
     """
@@ -60,7 +60,7 @@ def for_each_follower_chunk(
         inline(*chunks[0])
     elif chunks:
         for after_edge, last_edge in chunks:
-            submit_job_on_commit(function, {**args, "after_edge": after_edge, "last_edge": last_edge})
+            submit_job_on_commit(job(after_edge, last_edge))
     return len(chunks)
 
 
@@ -82,8 +82,9 @@ def do_fan_out_post(*, media_id: int, owner_id: int) -> None:
         pipe.execute()
     chunks = for_each_follower_chunk(
         owner_id=owner_id,
-        function=functions.FEED_FANOUT,
-        args={"media_id": media_id, "owner_id": owner_id},
+        job=lambda after, last: FeedFanout(
+            media_id=media_id, owner_id=owner_id, after_edge=after, last_edge=last
+        ),
         inline=lambda after, last: do_fan_out_chunk(
             media_id=media_id, owner_id=owner_id, after_edge=after, last_edge=last
         ),
@@ -122,8 +123,9 @@ def do_remove_post(*, media_id: int, owner_id: int) -> None:
     store.remove_from_feeds(user_ids=[owner_id], media_ids=[media_id])
     for_each_follower_chunk(
         owner_id=owner_id,
-        function=functions.FEED_REMOVE,
-        args={"media_ids": [media_id], "owner_id": owner_id},
+        job=lambda after, last: FeedRemove(
+            media_ids=(media_id,), owner_id=owner_id, after_edge=after, last_edge=last
+        ),
         inline=lambda after, last: do_remove_chunk(
             media_ids=[media_id], owner_id=owner_id, after_edge=after, last_edge=last
         ),
@@ -200,8 +202,9 @@ def do_fan_out_news(*, actor_id: int, entry: news.NewsEntry, at_ms: int) -> None
         return  # bounded cost: a celebrity's every like is not written to millions of lists
     for_each_follower_chunk(
         owner_id=actor_id,
-        function=functions.NEWS_FANOUT,
-        args={"actor_id": actor_id, "entry": entry.as_dict(), "at_ms": at_ms},
+        job=lambda after, last: NewsFanout(
+            actor_id=actor_id, entry=entry, at_ms=at_ms, after_edge=after, last_edge=last
+        ),
         inline=lambda after, last: do_fan_out_news_chunk(
             actor_id=actor_id, entry=entry, at_ms=at_ms, after_edge=after, last_edge=last
         ),

@@ -78,11 +78,11 @@ class VersionedCache(Generic[T]):
         try:
             bump_versions(namespace=self.namespace, ids=wanted)
         except pylibmc.Error as exc:
-            from workers import functions
+            from workers.payloads import CacheForget
             from workers.submit import submit_job_on_commit
 
             logger.error("could not invalidate cached %s %s (%s): a job retries", self.namespace, wanted, exc)
-            submit_job_on_commit(functions.CACHE_FORGET, {"namespace": self.namespace, "ids": wanted})
+            submit_job_on_commit(CacheForget(namespace=self.namespace, ids=tuple(wanted)))
 
     def _versions(self, ids: list[int]) -> dict[int, object]:
         keys = {self.version_key(i): i for i in ids}

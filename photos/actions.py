@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 
+from feeds.jobs import Commented, MediaDeleted, MediaLiked, MediaPosted, Mentioned
 from instagram.errors import APIInvalidParametersError, APINotAllowedError, APINotFoundError
 from instagram.parameters import is_digits
 from monitoring import stats
@@ -74,7 +75,6 @@ from sharding.routing import (
 )
 from users.cache import Profile, forget_profiles_on_commit, profiles
 from users.models import User
-from workers import functions
 from workers.submit import submit_job_on_commit
 
 logger = logging.getLogger(__name__)
@@ -452,7 +452,7 @@ def _place_id(request: UploadRequest) -> int | None:
 
 
 def _submit_post_jobs(media: Media) -> None:
-    submit_job_on_commit(functions.MEDIA_POSTED, {"media_id": media.id, "user_id": media.user_id})
+    submit_job_on_commit(MediaPosted(media_id=media.id, user_id=media.user_id))
 
 
 def _after_post(media: Media, *, mentioned: list[str]) -> None:
@@ -475,10 +475,9 @@ def _notify_mentions(
     found = User.objects.filter(username__lower__in=usernames, is_active=True).exclude(id=actor_id)
     user_ids = sorted(found.values_list("id", flat=True))
     if user_ids:
-        args = {"media_id": media_id, "actor_id": actor_id, "user_ids": user_ids}
-        if comment_id is not None:
-            args["comment_id"] = comment_id
-        submit_job_on_commit(functions.MENTIONED, args)
+        submit_job_on_commit(
+            Mentioned(media_id=media_id, actor_id=actor_id, user_ids=tuple(user_ids), comment_id=comment_id)
+        )
 
 
 def _media_for_key(user_id: int, upload_key: str) -> Media | None:
@@ -526,7 +525,7 @@ def do_delete_media(*, media_id: int, owner_id: int) -> bool:
         User.objects.filter(id=owner_id).update(media_count=F("media_count") - deleted)
         forget_profiles_on_commit(owner_id)
         transaction.on_commit(lambda: _after_delete(media, likers), using="default", robust=True)
-        submit_job_on_commit(functions.MEDIA_DELETED, {"media_id": media_id, "user_id": owner_id})
+        submit_job_on_commit(MediaDeleted(media_id=media_id, user_id=owner_id))
     return True
 
 
@@ -606,8 +605,7 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
             forget_cards_on_commit(card.id, using=shard.alias)
             stats.count_on_commit(stats.LIKES, using=shard.alias)
             submit_job_on_commit(
-                functions.MEDIA_LIKED,
-                {"media_id": card.id, "user_id": user.id, "owner_id": card.user_id, "like_id": like_id},
+                MediaLiked(media_id=card.id, user_id=user.id, owner_id=card.user_id, like_id=like_id),
                 using=shard.alias,
             )
     if not exists:
@@ -736,8 +734,7 @@ def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[
         Media.objects.filter(id=card.id).update(comment_count=F("comment_count") + 1)
         forget_cards_on_commit(card.id, using=shard.alias)
         submit_job_on_commit(
-            functions.COMMENTED,
-            {"media_id": card.id, "comment_id": comment.id, "user_id": user.id, "owner_id": card.user_id},
+            Commented(media_id=card.id, comment_id=comment.id, user_id=user.id, owner_id=card.user_id),
             using=shard.alias,
         )
     _notify_mentions(actor_id=user.id, media_id=card.id, usernames=mentioned, comment_id=comment.id)

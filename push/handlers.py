@@ -42,12 +42,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 from instagram import rediskeys
 from instagram.errors import APIError
-from instagram.parameters import is_digits
 from instagram.redis_client import redis_primary
 from photos.refs import media_ref
 from photos.selectors import access_media
 from push import apns
 from push.actions import do_deactivate_device
+from push.jobs import PushNotification
 from push.models import Audience, Device
 from push.notifications import (
     FOLLOW,
@@ -64,8 +64,7 @@ from relationships.models import Kind
 from relationships.selectors import relationship_state
 from users.cache import profile
 from users.models import User
-from workers import functions
-from workers.jobs import JobArgs, JobContext, PermanentJobError, job_handler
+from workers.jobs import JobContext, PermanentJobError, job_handler
 
 logger = logging.getLogger(__name__)
 
@@ -93,39 +92,31 @@ class PushRequest:
     event: str | None  # the event's stable id (a news entry's id), None in older payloads
 
 
-def _id(args: JobArgs, name: str) -> int:
-    value = args.get(name)
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+def _id(value: int, name: str) -> int:
+    if value > 0:
         return value
-    if isinstance(value, str) and is_digits(value) and len(value) <= 19:
-        return int(value)
     raise PermanentJobError(f"push job: {name} must be a user id, not {value!r:.40}")
 
 
-def push_request(args: JobArgs) -> PushRequest:
-    """Read a PUSH job's args; PermanentJobError when they are malformed (a bug in the submitter)."""
-    kind = args.get("kind")
-    if kind not in KINDS:
-        raise PermanentJobError(f"push job: unknown kind {kind!r:.40}")
-    media = args.get("media_id")
-    if media is not None and not isinstance(media, str | int):
-        raise PermanentJobError(f"push job: media_id must be a media id, not {media!r:.40}")
-    if kind in MEDIA_KINDS and media is None:
-        raise PermanentJobError(f"push job: a {kind} push names its media_id")
-    text = args.get("comment_text")
-    if text is not None and not isinstance(text, str):
-        raise PermanentJobError("push job: comment_text must be text")
-    event = args.get("event")
-    if event is not None and (not isinstance(event, str) or not 0 < len(event) <= 100):
+def push_request(job: PushNotification) -> PushRequest:
+    """Check a PUSH job's payload; PermanentJobError when it is malformed (a bug in the submitter).
+
+    The types are the codec's (workers.jobs); what is left is what a push means.
+    """
+    if job.kind not in KINDS:
+        raise PermanentJobError(f"push job: unknown kind {job.kind!r:.40}")
+    if job.kind in MEDIA_KINDS and job.media_id is None:
+        raise PermanentJobError(f"push job: a {job.kind} push names its media_id")
+    if job.event is not None and not 0 < len(job.event) <= 100:
         raise PermanentJobError("push job: event must be an event id")
     return PushRequest(
-        recipient_id=_id(args, "recipient_id"),
-        kind=str(kind),
-        actor_id=_id(args, "actor_id"),
-        media_ref=None if media is None else str(media),
-        comment_text=text,
-        in_comment=args.get("comment_id") is not None,
-        event=event,
+        recipient_id=_id(job.recipient_id, "recipient_id"),
+        kind=job.kind,
+        actor_id=_id(job.actor_id, "actor_id"),
+        media_ref=None if job.media_id is None else str(job.media_id),
+        comment_text=job.comment_text,
+        in_comment=job.comment_id is not None,
+        event=job.event,
     )
 
 
@@ -259,10 +250,10 @@ def _settle(
         raise PermanentJobError("APNS refused the push: " + "; ".join(refused))
 
 
-@job_handler(functions.PUSH)
-def push(args: JobArgs, ctx: JobContext) -> None:
+@job_handler(PushNotification)
+def push(job: PushNotification, ctx: JobContext) -> None:
     """Push one event (a like, comment, follow, follow request or mention) to its recipient's phones."""
-    request = push_request(args)
+    request = push_request(job)
     # The devices first: one indexed query, and a recipient without a phone needs nothing else read.
     devices = active_devices(user_id=request.recipient_id)
     if not devices:

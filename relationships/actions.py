@@ -17,13 +17,13 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.db.models.expressions import CombinedExpression
 
+from feeds.jobs import RelationshipChanged
 from instagram.errors import APIInvalidParametersError
 from relationships.models import Edge, Kind
 from relationships.transitions import Action, State, mirror, transition
 from sharding.routing import current_shard, shard_for_user
 from users.cache import forget_profiles_on_commit
 from users.models import User
-from workers import functions
 from workers.submit import submit_job_on_commit
 
 
@@ -60,14 +60,13 @@ def do_change_relationship(
         _store(low, high, low_before, low_after)
         # Feeds, news and pushes follow once the last of the writes (this shard's) commits.
         submit_job_on_commit(
-            functions.RELATIONSHIP_CHANGED,
-            {
-                "actor_id": actor_id,
-                "target_id": target_id,
-                "action": action.value,
-                "before": sorted(before),
-                "after": sorted(after),
-            },
+            RelationshipChanged(
+                actor_id=actor_id,
+                target_id=target_id,
+                action=action.value,
+                before=tuple(sorted(before)),
+                after=tuple(sorted(after)),
+            ),
             using=current_shard().alias,
         )
     return after
@@ -93,14 +92,13 @@ def do_sever_relationship(*, user_id: int, other_id: int) -> None:
         if low_before:
             before = low_before if user_id == low else mirror(low_before)
             submit_job_on_commit(
-                functions.RELATIONSHIP_CHANGED,
-                {
-                    "actor_id": user_id,
-                    "target_id": other_id,
-                    "action": Action.UNFOLLOW.value,
-                    "before": sorted(before),
-                    "after": [],
-                },
+                RelationshipChanged(
+                    actor_id=user_id,
+                    target_id=other_id,
+                    action=Action.UNFOLLOW.value,
+                    before=tuple(sorted(before)),
+                    after=(),
+                ),
                 using=current_shard().alias,
             )
 

@@ -36,9 +36,9 @@ from subscriptions.callbacks import (
     verify_callback,
 )
 from subscriptions.errors import APISubscriptionError
+from subscriptions.jobs import SubscriptionDeliver
 from subscriptions.models import Subscription, SubscriptionObject
 from subscriptions.selectors import PostedMedia, live_subscriptions, object_id_of
-from workers import functions
 from workers.jobs import PermanentJobError
 from workers.submit import submit_job_on_commit
 
@@ -222,7 +222,7 @@ def do_queue_media_updates(*, media: PostedMedia, subscriptions: list[Subscripti
         updates.setdefault(key, []).append(json.dumps(update_object(subscription=subscription, media=media)))
     queue.enqueue_once(media_id=media.id, updates=updates)
     for key in updates:
-        submit_job_on_commit(functions.SUBSCRIPTION_DELIVER, {"callback": key})
+        submit_job_on_commit(SubscriptionDeliver(callback=key))
     return list(updates)
 
 
@@ -263,5 +263,5 @@ def do_deliver_updates(*, callback: str, job_id: str, last_attempt: bool) -> int
         raise
     queue.finish_batch(job_id=job_id)
     if queue.pending_count(callback=callback):
-        submit_job_on_commit(functions.SUBSCRIPTION_DELIVER, {"callback": callback})
+        submit_job_on_commit(SubscriptionDeliver(callback=callback))
     return len(updates)

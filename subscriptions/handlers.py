@@ -8,19 +8,19 @@ the batch it took, never another one.
 import logging
 
 from subscriptions.actions import DELIVERY_ATTEMPTS, do_deliver_updates, do_queue_media_updates
+from subscriptions.jobs import SubscriptionDeliver, SubscriptionsMatch
 from subscriptions.selectors import matching_subscriptions, owner_is_private, posted_media
-from workers import functions
-from workers.jobs import JobArgs, JobContext, job_handler
+from workers.jobs import JobContext, job_handler
 
 logger = logging.getLogger(__name__)
 
 
-@job_handler(functions.SUBSCRIPTIONS_MATCH)
-def match_media(args: JobArgs, ctx: JobContext) -> None:
+@job_handler(SubscriptionsMatch)
+def match_media(job: SubscriptionsMatch, ctx: JobContext) -> None:
     """Queue an update of media `media_id` for every subscription it matches; nothing if it is gone."""
-    media = posted_media(media_id=int(args["media_id"]))
+    media = posted_media(media_id=job.media_id)
     if media is None:
-        logger.info("media %s is gone: no subscription updates", args["media_id"])
+        logger.info("media %s is gone: no subscription updates", job.media_id)
         return
     private = owner_is_private(user_id=media.user_id)
     if private is None:
@@ -32,11 +32,9 @@ def match_media(args: JobArgs, ctx: JobContext) -> None:
     )
 
 
-@job_handler(functions.SUBSCRIPTION_DELIVER, max_attempts=DELIVERY_ATTEMPTS)
-def deliver(args: JobArgs, ctx: JobContext) -> None:
+@job_handler(SubscriptionDeliver, max_attempts=DELIVERY_ATTEMPTS)
+def deliver(job: SubscriptionDeliver, ctx: JobContext) -> None:
     """POST the batch of updates this job took for callback `callback` (see subscriptions.actions)."""
-    sent = do_deliver_updates(
-        callback=str(args["callback"]), job_id=ctx.job_id, last_attempt=ctx.last_attempt
-    )
+    sent = do_deliver_updates(callback=job.callback, job_id=ctx.job_id, last_attempt=ctx.last_attempt)
     if sent:
-        logger.info("delivered %d updates to callback %s (attempt %d)", sent, args["callback"], ctx.attempt)
+        logger.info("delivered %d updates to callback %s (attempt %d)", sent, job.callback, ctx.attempt)

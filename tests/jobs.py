@@ -12,13 +12,18 @@ from typing import Any
 from unittest import mock
 
 from workers import submit, transport
-from workers.jobs import Payload
+from workers.jobs import REGISTRY, JobPayload, Payload
 
 
 @dataclass(frozen=True)
 class SubmittedJob:
     function: str
     args: dict[str, Any]
+
+    @property
+    def job(self) -> JobPayload:
+        """The args as the worker reads them: the job's typed payload."""
+        return REGISTRY[self.function].payload_type.from_args(self.args)
 
 
 @contextmanager

@@ -27,8 +27,8 @@ from photos.imaging import ImageRejected, Rendition, process_profile_picture
 from photos.storage import delete_objects, new_profile_picture_key, purge_cdn, put_object
 from ratelimits.credentials import check_credential_attempt, credential_failed, credential_succeeded
 from users.cache import forget_profiles_on_commit
+from users.jobs import AccountDelete, PasswordResetMail
 from users.models import AccountDeletion, User
-from workers import functions
 from workers.submit import submit_job_on_commit
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,7 @@ def do_request_password_reset(*, login: str) -> None:
         users = User.objects.filter(username__iexact=login, is_active=True).exclude(email="")
     with transaction.atomic(using="default"):
         for user_id in users.values_list("id", flat=True)[:10]:
-            submit_job_on_commit(functions.PASSWORD_RESET_MAIL, {"user_id": user_id})
+            submit_job_on_commit(PasswordResetMail(user_id=user_id))
 
 
 def check_confirm_password_reset(*, uid: str, token: str, new_password: str) -> None:
@@ -310,5 +310,5 @@ def do_delete_account(*, user_id: int) -> bool:
         AccountDeletion.objects.create(user_id=user_id)
         do_revoke_access(user_id=user_id)
         forget_profiles_on_commit(user_id)
-        submit_job_on_commit(functions.ACCOUNT_DELETE, {"user_id": user_id})
+        submit_job_on_commit(AccountDelete(user_id=user_id))
     return True

@@ -7,9 +7,9 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
 
 from users.deletion import do_continue_deletion
+from users.jobs import AccountDelete, PasswordResetMail
 from users.models import User
-from workers import functions
-from workers.jobs import JobArgs, JobContext, job_handler
+from workers.jobs import JobContext, job_handler
 
 logger = logging.getLogger(__name__)
 
@@ -26,14 +26,14 @@ your password stays as it is.
 """
 
 
-@job_handler(functions.PASSWORD_RESET_MAIL)
-def password_reset_mail(args: JobArgs, ctx: JobContext) -> None:
+@job_handler(PasswordResetMail)
+def password_reset_mail(job: PasswordResetMail, ctx: JobContext) -> None:
     """Mail the account a fresh reset token; nothing when it is gone, inactive or has no address.
 
     A retry after a failed send mails another token; each works until the
     password changes or it expires.
     """
-    user = User.objects.filter(id=int(args["user_id"]), is_active=True).exclude(email="").first()
+    user = User.objects.filter(id=job.user_id, is_active=True).exclude(email="").first()
     if user is None:
         return
     body = RESET_MAIL.format(
@@ -46,8 +46,8 @@ def password_reset_mail(args: JobArgs, ctx: JobContext) -> None:
     send_mail("Reset your Instagram password", body, None, [user.email])
 
 
-@job_handler(functions.ACCOUNT_DELETE)
-def account_delete(args: JobArgs, ctx: JobContext) -> None:
+@job_handler(AccountDelete)
+def account_delete(job: AccountDelete, ctx: JobContext) -> None:
     """Carry the account's deletion on from its record to the end (users.deletion)."""
-    reached = do_continue_deletion(user_id=int(args["user_id"]))
-    logger.info("account %s deletion: %s", args["user_id"], reached)
+    reached = do_continue_deletion(user_id=job.user_id)
+    logger.info("account %s deletion: %s", job.user_id, reached)

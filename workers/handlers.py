@@ -6,24 +6,24 @@ import os
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
 from instagram.versioned_cache import bump_versions
-from workers import functions
-from workers.jobs import JobArgs, JobContext, PermanentJobError, job_handler
+from workers.jobs import JobContext, PermanentJobError, job_handler
+from workers.payloads import CacheForget, Ping
 
 
 class ProbeFailure(Exception):
     """The failure a ping asked for (`fail_attempts`), to exercise retries end to end."""
 
 
-@job_handler(functions.PING, max_attempts=3)
-def ping(args: JobArgs, ctx: JobContext) -> None:
-    """Record which worker ran the ping carrying `args["token"]`; proves the job path end to end.
+@job_handler(Ping, max_attempts=3)
+def ping(job: Ping, ctx: JobContext) -> None:
+    """Record which worker ran the ping carrying `job.token`; proves the job path end to end.
 
     Diagnostics: `fail_attempts: n` fails the first n attempts (so the retry
     path can be checked on a live system: `manage.py ping_workers --fail 2`),
     `permanent: true` fails at once for the dead letters. Every attempt is
     appended to the token's attempt log.
     """
-    token = str(args["token"])
+    token = job.token
     record = {
         "worker": ctx.worker_id,
         "pid": os.getpid(),
@@ -37,16 +37,16 @@ def ping(args: JobArgs, ctx: JobContext) -> None:
         pipe.rpush(attempts_key, json.dumps(record))
         pipe.expire(attempts_key, 86400)
         pipe.execute()
-    if args.get("permanent"):
+    if job.permanent:
         raise PermanentJobError("the ping asked to fail permanently")
-    if ctx.attempt <= int(args.get("fail_attempts", 0)):
+    if ctx.attempt <= job.fail_attempts:
         raise ProbeFailure(f"the ping asked to fail attempt {ctx.attempt}")
     client.set(rediskeys.worker_ping(token), json.dumps(record), ex=86400)
 
 
 # Many attempts: a stale copy must not outlive a memcached outage (backoff
 # doubles from JOB_RETRY_SECONDS to an hour between attempts).
-@job_handler(functions.CACHE_FORGET, max_attempts=12)
-def cache_forget(args: JobArgs, ctx: JobContext) -> None:
+@job_handler(CacheForget, max_attempts=12)
+def cache_forget(job: CacheForget, ctx: JobContext) -> None:
     """Bump the versions a change could not bump at commit; raising (memcached still away) retries."""
-    bump_versions(namespace=str(args["namespace"]), ids=[int(i) for i in args["ids"]])
+    bump_versions(namespace=job.namespace, ids=list(job.ids))

@@ -106,7 +106,7 @@ class Worker(gearman.GearmanWorker):  # type: ignore[misc]
         started = time.perf_counter()
         close_old_connections()
         try:
-            registered.handler(payload.args, ctx)
+            registered.run(payload.args, ctx)
         except Exception as exc:
             elapsed = (time.perf_counter() - started) * 1000
             parked = isinstance(exc, PermanentJobError) or ctx.last_attempt

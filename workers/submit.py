@@ -16,15 +16,15 @@ from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS, transaction
 
-from workers.jobs import REGISTRY, JobArgs, Payload, new_payload
+from workers.jobs import REGISTRY, JobPayload, Payload, PayloadError, new_payload
 from workers.outbox import outbox_add, outbox_remove
 from workers.transport import send as _send
 
 logger = logging.getLogger(__name__)
 
 
-def submit_job_on_commit(function: str, args: JobArgs, *, using: str = DEFAULT_DB_ALIAS) -> str:
-    """Queue `function(args)` to run on a worker once the transaction on `using` commits.
+def submit_job_on_commit(job: JobPayload, *, using: str = DEFAULT_DB_ALIAS) -> str:
+    """Queue `job` (its class names the Gearman function) to run once the transaction on `using` commits.
 
     The job's outbox row is written on `using` now, in the open transaction,
     so it commits or rolls back with the write that causes it. Outside an
@@ -32,26 +32,31 @@ def submit_job_on_commit(function: str, args: JobArgs, *, using: str = DEFAULT_D
     Django runs on_commit callbacks immediately in autocommit mode. Returns
     the job id.
     """
-    payload = _checked_payload(function, args)
+    function, payload = _checked_payload(job)
     row_id = outbox_add(using=using, function=function, payload=payload)
     send = partial(_send_from_outbox, using, row_id, function, payload)
     transaction.on_commit(send, using=using, robust=True)
     return payload.job_id
 
 
-def submit_job_rollback_unsafe(function: str, args: JobArgs) -> str:
+def submit_job_rollback_unsafe(job: JobPayload) -> str:
     """Submit at once, whatever the state of any open transaction (tools and tests)."""
-    payload = _checked_payload(function, args)
+    function, payload = _checked_payload(job)
     _send(function, payload)
     return payload.job_id
 
 
-def _checked_payload(function: str, args: JobArgs) -> Payload:
-    if function not in REGISTRY:
-        raise ValueError(f"unknown job function {function!r}")
-    payload = new_payload(args)
-    payload.encode()  # fail in the caller, not on a worker
-    return payload
+def _checked_payload(job: JobPayload) -> tuple[str, Payload]:
+    """Return the job's function and payload, failing here, in the caller, not on a worker."""
+    function = job.function
+    registered = REGISTRY.get(function)
+    if registered is None or registered.payload_type is not type(job):
+        raise ValueError(f"unknown job function {function!r} (or not {type(job).__name__}'s)")
+    payload = new_payload(job.to_args())
+    payload.encode()
+    if type(job).from_args(payload.args) != job:
+        raise PayloadError(f"{function}: {job!r:.80} does not survive its codec")
+    return function, payload
 
 
 def _send_from_outbox(using: str, row_id: int, function: str, payload: Payload) -> None:

@@ -13,6 +13,7 @@ from monitoring.sentry import scrub_event, scrub_text
 from tests.conftest import Stack, wait_for
 from tests.monitoring.helpers import recorded
 from workers import functions
+from workers.payloads import Ping
 from workers.submit import submit_job_rollback_unsafe
 
 
@@ -98,7 +99,7 @@ def test_a_failed_job_attempt_arrives_tagged_with_its_job_and_request(stack: Sta
     request_id = f"sentry-job-{uuid.uuid4().hex[:12]}"
     reset = request_id_var.set(request_id)
     try:
-        job_id = submit_job_rollback_unsafe(functions.PING, {"token": uuid.uuid4().hex, "fail_attempts": 1})
+        job_id = submit_job_rollback_unsafe(Ping(token=uuid.uuid4().hex, fail_attempts=1))
     finally:
         request_id_var.reset(reset)
     event = wait_for(lambda: event_tagged(stack, request_id), timeout=20)

@@ -14,19 +14,19 @@ from django.conf import settings
 
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
+from push.jobs import PushNotification
 from push.models import Device
 from tests.conftest import Stack
 from tests.photos.images import jpeg
 from tests.push.conftest import device_token, job_attempt_ended, pushes_to, register, wait_for_pushes
 from tests.v1 import Account
-from workers import functions
 from workers.submit import submit_job_rollback_unsafe
 
 
 def push(recipient: Account, kind: str, actor: Account, **extra: Any) -> str:
     """Submit a PUSH job as the actions' handlers do; return its id."""
-    args = {"recipient_id": int(recipient.id), "kind": kind, "actor_id": int(actor.id), **extra}
-    return submit_job_rollback_unsafe(functions.PUSH, args)
+    job = PushNotification(recipient_id=int(recipient.id), kind=kind, actor_id=int(actor.id), **extra)
+    return submit_job_rollback_unsafe(job)
 
 
 def nothing_pushed(stack: Stack, job_id: str, *tokens: str) -> bool:
@@ -188,7 +188,7 @@ def test_apples_failure_retries_the_job_without_pushing_twice_to_a_phone_that_go
 ) -> None:
     kevin, mike = signup("kevin"), signup("mike")
     media = mike.post_photo(jpeg(200, 200))
-    phone, failing = device_token(), device_token("5e")
+    phone, failing = device_token(), device_token("5e0")  # "5e3..." would answer 503
     register(mike, phone)
     register(mike, failing)
     job_id = push(mike, "comment", kevin, media_id=media["id"], comment_text="hi")

@@ -8,7 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from push.apns import ProviderToken, Result
-from push.handlers import apns_id, notification_key, push_request
+from push.handlers import PushRequest, apns_id, notification_key, push_request
+from push.jobs import PushNotification
 from push.models import Audience
 from push.notifications import (
     ELLIPSIS,
@@ -108,17 +109,22 @@ def test_audiences(audience: str, follows: bool, allowed: bool) -> None:
     assert audience_allows(audience=audience, recipient_follows_actor=follows) is allowed
 
 
+def read_push(args: dict[str, object]) -> PushRequest:
+    """A PUSH job's args as the worker reads them: the codec (types), then push_request (meaning)."""
+    return push_request(PushNotification.from_args(args))
+
+
 def test_job_args_are_read_or_refused_for_good() -> None:
-    request = push_request({"recipient_id": 2, "kind": "like", "actor_id": "3", "media_id": "12_2"})
+    request = read_push({"recipient_id": 2, "kind": "like", "actor_id": "3", "media_id": "12_2"})
     assert (request.recipient_id, request.actor_id, request.media_ref, request.comment_text) == (
         2,
         3,
         "12_2",
         None,
     )
-    assert push_request({"recipient_id": 2, "kind": "follow", "actor_id": 3}).media_ref is None
+    assert read_push({"recipient_id": 2, "kind": "follow", "actor_id": 3}).media_ref is None
     assert not request.in_comment
-    assert push_request(
+    assert read_push(
         {"recipient_id": 2, "kind": "mention", "actor_id": 3, "media_id": 1, "comment_id": 9}
     ).in_comment
     for bad in (
@@ -130,7 +136,7 @@ def test_job_args_are_read_or_refused_for_good() -> None:
         {"recipient_id": 2, "kind": "comment", "actor_id": 3, "media_id": "1", "comment_text": ["x"]},
     ):
         with pytest.raises(PermanentJobError):
-            push_request(bad)
+            read_push(bad)
 
 
 def test_a_push_keeps_its_apns_id_across_attempts() -> None:
@@ -145,10 +151,10 @@ def test_a_push_keeps_its_apns_id_across_attempts() -> None:
 
 def test_every_job_of_one_event_shares_the_notification_key() -> None:
     args = {"recipient_id": 3, "kind": "like", "actor_id": 5, "media_id": "9", "event": "like:11"}
-    request = push_request(args)
+    request = read_push(args)
     assert notification_key(request, job_id="a") == notification_key(request, job_id="b") == "like:like:11:3"
-    assert notification_key(push_request({**args, "recipient_id": 4}), job_id="a") != "like:like:11:3"
-    older = push_request({k: v for k, v in args.items() if k != "event"})
+    assert notification_key(read_push({**args, "recipient_id": 4}), job_id="a") != "like:like:11:3"
+    older = read_push({k: v for k, v in args.items() if k != "event"})
     assert notification_key(older, job_id="a") != notification_key(older, job_id="b")
 
 

@@ -16,10 +16,10 @@ from photos.refs import shortcode
 from sandboxes.records import read
 from sharding.routing import shard_for_id
 from sharing.handlers import MAX_ATTEMPTS
+from sharing.jobs import ShareMedia
 from tests.conftest import Stack, wait_for
 from tests.photos.images import jpeg
 from tests.v1 import Account
-from workers import functions
 from workers.submit import submit_job_rollback_unsafe
 
 
@@ -38,7 +38,7 @@ def media_id(media: dict[str, Any]) -> int:
 def share(media: dict[str, Any], *services: str) -> list[str]:
     """Submit more SHARE jobs for a posted photo (its upload submitted one per target); return their ids."""
     return [
-        submit_job_rollback_unsafe(functions.SHARE, {"media_id": media_id(media), "service": service})
+        submit_job_rollback_unsafe(ShareMedia(media_id=media_id(media), service=service))
         for service in services
     ]
 

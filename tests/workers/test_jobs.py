@@ -8,6 +8,8 @@ import json
 import os
 import time
 import uuid
+from dataclasses import dataclass
+from typing import cast
 
 import gearman
 import pytest
@@ -22,8 +24,9 @@ from tests.conftest import Stack, wait_for
 from users.models import User
 from workers import functions
 from workers.actions import do_replay_dead_job
-from workers.jobs import Payload, PayloadError
+from workers.jobs import JobPayload, Payload, PayloadError
 from workers.models import DeadJob
+from workers.payloads import Ping
 from workers.retry import backoff_seconds
 from workers.submit import submit_job_on_commit
 
@@ -37,7 +40,7 @@ def test_job_submitted_on_commit_runs_in_a_separate_worker_process(stack: Stack)
     token = uuid.uuid4().hex
     with transaction.atomic():
         User.objects.create(username=f"job_{token[:12]}")
-        submit_job_on_commit(functions.PING, {"token": token})
+        submit_job_on_commit(Ping(token=token))
         assert ran(token) is None  # nothing leaves before the commit
     record = wait_for(lambda: ran(token))
     assert record["pid"] != os.getpid()
@@ -50,12 +53,12 @@ def test_job_submitted_in_a_rolled_back_transaction_never_runs(stack: Stack) -> 
 
     def submit_then_fail() -> None:
         with transaction.atomic():
-            submit_job_on_commit(functions.PING, {"token": lost})
+            submit_job_on_commit(Ping(token=lost))
             raise RuntimeError("roll back")
 
     with pytest.raises(RuntimeError):
         submit_then_fail()
-    submit_job_on_commit(functions.PING, {"token": later})
+    submit_job_on_commit(Ping(token=later))
     # gearmand hands out one function's jobs in submission order: had the
     # rolled-back job been submitted, a worker would have taken it first.
     wait_for(lambda: ran(later))
@@ -67,7 +70,7 @@ def test_worker_logs_the_job_with_the_submitting_request_id(stack: Stack) -> Non
     token, request_id = uuid.uuid4().hex, f"req-{uuid.uuid4().hex[:16]}"
     reset = request_id_var.set(request_id)
     try:
-        job_id = submit_job_on_commit(functions.PING, {"token": token})
+        job_id = submit_job_on_commit(Ping(token=token))
     finally:
         request_id_var.reset(reset)
     assert wait_for(lambda: ran(token))["request_id"] == request_id
@@ -77,11 +80,20 @@ def test_worker_logs_the_job_with_the_submitting_request_id(stack: Stack) -> Non
     assert "done in" in line
 
 
+@dataclass(frozen=True, kw_only=True)
+class Unregistered(JobPayload):
+    """A payload whose job name no handler serves."""
+
+    function = "instagram.nope.v1"
+
+    token: str
+
+
 def test_bad_payload_fails_in_the_caller_not_on_a_worker() -> None:
     with pytest.raises(PayloadError):
-        submit_job_on_commit(functions.PING, {"token": object()})
+        submit_job_on_commit(Ping(token=cast(str, object())))
     with pytest.raises(ValueError, match="unknown job function"):
-        submit_job_on_commit("instagram.nope.v1", {})
+        submit_job_on_commit(Unregistered(token="x"))
     with pytest.raises(PayloadError):
         Payload.decode('{"v": 99, "args": {}}')
 
@@ -90,7 +102,7 @@ def test_bad_payload_fails_in_the_caller_not_on_a_worker() -> None:
 def test_queued_job_survives_a_gearmand_restart(stack: Stack) -> None:
     token = uuid.uuid4().hex
     with stack.stopped("worker:*"):
-        job_id = submit_job_on_commit(functions.PING, {"token": token})
+        job_id = submit_job_on_commit(Ping(token=token))
         stack.ctl("restart", "gearmand")
         assert ran(token) is None
     record = wait_for(lambda: ran(token), timeout=20)
@@ -103,7 +115,7 @@ def attempts(token: str) -> list[dict[str, object]]:
 
 def test_a_failing_job_is_retried_with_backoff_until_it_succeeds(stack: Stack) -> None:
     token = uuid.uuid4().hex
-    job_id = submit_job_on_commit(functions.PING, {"token": token, "fail_attempts": 2})
+    job_id = submit_job_on_commit(Ping(token=token, fail_attempts=2))
     record = wait_for(lambda: ran(token), timeout=30)
     assert (record["job_id"], record["attempt"]) == (job_id, 3)
     assert [a["attempt"] for a in attempts(token)] == [1, 2, 3]
@@ -112,7 +124,7 @@ def test_a_failing_job_is_retried_with_backoff_until_it_succeeds(stack: Stack) -
 
 def test_a_job_failing_every_attempt_is_parked_then_replayed(stack: Stack) -> None:
     token = uuid.uuid4().hex
-    job_id = submit_job_on_commit(functions.PING, {"token": token, "fail_attempts": 3})
+    job_id = submit_job_on_commit(Ping(token=token, fail_attempts=3))
     dead = wait_for(lambda: DeadJob.objects.filter(job_id=job_id).first(), timeout=30)
     assert (dead.function, dead.attempts, dead.args["token"]) == (functions.PING, 3, token)
     assert "ProbeFailure: the ping asked to fail attempt 3" in dead.error
@@ -138,7 +150,7 @@ def test_a_job_failing_every_attempt_is_parked_then_replayed(stack: Stack) -> No
 
 def test_a_permanent_failure_is_parked_at_once(stack: Stack) -> None:
     token = uuid.uuid4().hex
-    job_id = submit_job_on_commit(functions.PING, {"token": token, "permanent": True})
+    job_id = submit_job_on_commit(Ping(token=token, permanent=True))
     dead = wait_for(lambda: DeadJob.objects.filter(job_id=job_id).first(), timeout=30)
     assert dead.attempts == 1
     assert "PermanentJobError" in dead.error
@@ -156,6 +168,20 @@ def test_an_unreadable_payload_is_parked_not_lost(stack: Stack) -> None:
     assert DeadJob.objects.count() == before + 1
     with pytest.raises(ValueError, match="nothing to replay"):
         do_replay_dead_job(dead_job=dead)
+
+
+def test_args_that_are_not_their_jobs_payload_are_parked_at_once_naming_the_field(stack: Stack) -> None:
+    """A well-formed envelope whose args the job's payload class refuses: no attempt runs, no retry."""
+    token = uuid.uuid4().hex
+    envelope = Payload(job_id=uuid.uuid4().hex, request_id="-", args={"token": token, "colour": "red"})
+    client = gearman.GearmanClient(settings.GEARMAN_SERVERS)
+    client.submit_job(functions.PING, envelope.encode(), background=True, wait_until_complete=False)
+    dead = wait_for(lambda: DeadJob.objects.filter(job_id=envelope.job_id).first(), timeout=30)
+    assert dead.attempts == 1
+    assert "PayloadError" in dead.error
+    assert "unknown fields ['colour']" in dead.error
+    assert dead.args == {"token": token, "colour": "red"}  # kept as sent, for the operator
+    assert attempts(token) == []  # the handler never ran
 
 
 def test_backoff_doubles_with_jitter() -> None:
@@ -179,6 +205,6 @@ def test_payload_attempts_round_trip() -> None:
 def test_a_job_gearmand_cannot_take_is_relayed_from_the_outbox(stack: Stack) -> None:
     token = uuid.uuid4().hex
     with stack.stopped("gearmand"), transaction.atomic():
-        job_id = submit_job_on_commit(functions.PING, {"token": token})
+        job_id = submit_job_on_commit(Ping(token=token))
     record = wait_for(lambda: ran(token), timeout=60)
     assert (record["job_id"], record["attempt"]) == (job_id, 1)

@@ -14,6 +14,7 @@ from tests.conftest import Stack, wait_for
 from tests.photos.images import jpeg
 from workers import functions
 from workers.outbox import TABLE, outbox_databases
+from workers.payloads import Ping
 from workers.submit import submit_job_on_commit
 
 pytestmark = pytest.mark.disruptive
@@ -39,7 +40,7 @@ def test_a_job_committed_while_gearmand_is_down_waits_in_the_outbox(stack: Stack
     token = uuid.uuid4().hex
     with stack.stopped("gearmand"):
         with transaction.atomic():
-            submit_job_on_commit(functions.PING, {"token": token})
+            submit_job_on_commit(Ping(token=token))
         assert outbox_rows(token) == [("default", functions.PING)]
     wait_for(lambda: not outbox_rows(token), timeout=60, interval=0.5)
 
@@ -49,7 +50,7 @@ def test_a_rolled_back_job_leaves_no_outbox_row(stack: Stack) -> None:
 
     def submit_then_fail() -> None:
         with transaction.atomic():
-            submit_job_on_commit(functions.PING, {"token": token})
+            submit_job_on_commit(Ping(token=token))
             assert outbox_rows(token)  # written in the transaction...
             raise RuntimeError("roll back")
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
-from workers import functions
+from workers.payloads import Ping
 from workers.submit import submit_job_on_commit
 
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         token = uuid.uuid4().hex
         started = time.monotonic()
-        job_id = submit_job_on_commit(functions.PING, {"token": token, "fail_attempts": options["fail"]})
+        job_id = submit_job_on_commit(Ping(token=token, fail_attempts=options["fail"]))
         self.stdout.write(f"submitted ping job {job_id}")
         while time.monotonic() - started < options["timeout"]:
             raw = redis_primary().get(rediskeys.worker_ping(token))
