@@ -33,6 +33,7 @@ TARGETS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("photos", "like", "like", ("ratio", 0.3)),
     ("photos", "unlike", "unlike", ("ratio", 0.3)),
     ("photos", "upload normal", "upload 1080x1080 (req/s)", ("rps", 40.0)),
+    ("photos", "upload 612", "upload 612x612 (req/s)", None),
 ]
 
 
