@@ -7,7 +7,7 @@ import zlib
 from typing import Any
 
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageFile, JpegImagePlugin
 
 from photos.filters import UnknownFilter
 from photos.imaging import (
@@ -455,6 +455,26 @@ def test_an_upright_jpeg_up_to_2048_is_stored_as_sent_without_its_metadata() -> 
     assert len(original.data) < len(upload)
     # The renditions are made from the pixels as before.
     assert decoded(photo, "standard_resolution").size == (612, 612)
+
+
+def test_a_kept_original_lets_a_large_jpeg_be_decoded_at_half_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    drafts: list[tuple[int, int]] = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def recording_draft(self: Any, mode: Any, size: Any) -> Any:
+        drafts.append(size)
+        return real_draft(self, mode, size)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", recording_draft)
+    upload = encode(band((2048, 1536)), quality=80)
+    photo = process_photo(upload, filter_name="normal")
+    # Only the renditions' 612 square is needed from the pixels: libjpeg decodes at 1/2 (1024x768).
+    assert drafts == [(816, 612)]
+    assert pixels(photo.renditions["original"].data) == pixels(upload)
+    standard = decoded(photo, "standard_resolution")
+    assert standard.size == (612, 612)
+    assert near(standard.getpixel((306, 306)), GREEN)
+    assert near(standard.getpixel((5, 306)), GREEN), "the centred square, not the red margin"
 
 
 def test_a_progressive_upload_is_stored_as_sent_too() -> None:
