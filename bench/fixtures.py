@@ -111,20 +111,25 @@ def photo_jpeg(*, side: int = 1080, seed: int = 0, quality: int = 90) -> bytes:
     return out.getvalue()
 
 
-def bench_users(prefix: str, count: int, *, scope: str = PHOTO_SCOPE) -> list[tuple[int, str]]:
+def bench_users(
+    prefix: str, count: int, *, scope: str = PHOTO_SCOPE, mobile_app: bool = False
+) -> list[tuple[int, str]]:
     """Return (user id, token) of accounts `<prefix>0000`... with live tokens of the benchmarks client.
 
-    Made in bulk on the first call (a few statements for hundreds of
-    accounts), found on the next ones.
+    With mobile_app, the tokens are the mobile app's instead: the endpoints
+    only it may call (uploads) refuse any other client's. Made in bulk on
+    the first call (a few statements for hundreds of accounts), found on
+    the next ones.
     """
     setup_django()
+    from django.conf import settings
     from django.contrib.auth.hashers import make_password
     from django.utils import timezone
-    from oauth2_provider.models import AccessToken
+    from oauth2_provider.models import AccessToken, Application
 
     from users.models import User
 
-    app = bench_application()
+    app = Application.objects.get(client_id=settings.MOBILE_CLIENT_ID) if mobile_app else bench_application()
     names = [f"{prefix}{i:04d}" for i in range(count)]
     unusable = make_password(None)
     User.objects.bulk_create(
@@ -209,7 +214,7 @@ def photo_fixtures(
         check_comment_media(user=user, card=card, text=f"@{author.username} lovely light #benchmark")
     return PhotoFixtures(
         reader_token=accounts.token,
-        uploaders=bench_users("bench_uploader_", uploaders),
+        uploaders=bench_users("bench_uploader_", uploaders, mobile_app=True),
         likers=liker_accounts,
         like_media=liked,
         read_media=read_id,

@@ -4,7 +4,9 @@
 - uploads/s end to end: POST /v1/media/upload, multipart/form-data with a
   1080x1080 photo-like JPEG (about 420 KB), a caption with a hashtag, filter
   normal, and again with x-pro-ii (the heaviest look), at 8 and 32
-  connections. Each request comes from another of --uploaders accounts, as
+  connections; and "upload 612": the photo as Instagram's 2011 app sent it,
+  already resized on the phone to 612x612 (about 140 KB, the same
+  generator and quality 90), filter normal. Each request comes from another of --uploaders accounts, as
   one user's uploads run one at a time by design (a row lock). Every answer
   must be 201. The uploads are deleted after each run (as a user deletes
   media: rows, S3 objects, CDN copies, indexes), so the in-memory dev S3
@@ -24,6 +26,12 @@ Uploads run --upload-duration (default 15 s, 3x the others): wrk counts
 the requests that completed, so the ones in flight when it stops (one per
 connection) go uncounted, about p50 / (2 x duration) of the figure: at 32
 connections an upload takes 2-3 s, a quarter of a 5 s run.
+Uploads also report the CPU time the stack's own processes spent per
+request sent, by program (bench/cputime.py: app servers, workers, S3,
+PostgreSQL, nginx...), counted until the requests still in flight when wrk
+stopped and the run's background jobs are done (the stack quiet): unlike
+req/s, it hardly moves with the load of other stacks on the machine, and
+2 cores / that figure bounds the uploads/s this box could reach.
 Results go to var/bench/photos.json. A run with any failed request (or a
 repeated like) is invalid: the script says so and exits 1.
 
@@ -50,6 +58,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import cputime  # noqa: E402
 from bench.fixtures import (  # noqa: E402
     PhotoFixtures,
     clear_likes,
@@ -68,6 +77,7 @@ HEAVY_FILTER = "x-pro-ii"
 SETTLE_S = 1.0  # after each run: let its last requests and background jobs finish
 LUA_LINE = re.compile(r"^lua: sent=(\d+) bad=(\d+) exhausted=(\d+) status=(\d+) body=(.*)$", re.MULTILINE)
 PHOTO = photo_jpeg(side=1080, seed=7, quality=90)
+PHONE_PHOTO = photo_jpeg(side=612, seed=7, quality=90)  # resized on the phone, as the 2011 app sent it
 
 
 @dataclass
@@ -81,6 +91,7 @@ class Run:
     elapsed_s: float = 0.0
     repeated: int = 0  # likes: requests after the distinct pairs ran out
     last_error: str = ""
+    cpu_s: dict[str, float] = field(default_factory=dict)  # uploads: the stack's CPU seconds, by program
 
 
 @dataclass
@@ -95,6 +106,7 @@ class Cell:
     repeated: int
     ratio_rps: float
     runs: list[Run] = field(default_factory=list)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # uploads: CPU ms per request, by program (median)
 
 
 @dataclass
@@ -150,6 +162,11 @@ def run_wrk(args: list[str], *, connections: int, duration: int) -> Run:
 def cell(name: str, connections: int, duration: int, runs: list[Run], baseline: list[Run]) -> Cell:
     rps = statistics.median(r.requests_per_second for r in runs)
     ping = statistics.median(r.requests_per_second for r in baseline)
+    per_request = [{k: v * 1000 / r.sent for k, v in r.cpu_s.items()} for r in runs if r.cpu_s and r.sent]
+    groups = sorted({k for run in per_request for k in run})
+    cpu_ms = {k: round(statistics.median(run.get(k, 0.0) for run in per_request), 1) for k in groups}
+    if per_request:
+        cpu_ms["total"] = round(statistics.median(sum(run.values()) for run in per_request), 1)
     return Cell(
         name=name,
         connections=connections,
@@ -161,12 +178,14 @@ def cell(name: str, connections: int, duration: int, runs: list[Run], baseline: 
         repeated=sum(r.repeated for r in runs),
         ratio_rps=round(rps / ping, 4),
         runs=runs,
+        cpu_ms=cpu_ms,
     )
 
 
 def benchmarks(fixtures: PhotoFixtures, files: Path, names: set[str]) -> list[Bench]:
-    photo = files / "photo.jpg"
+    photo, phone_photo = files / "photo.jpg", files / "phone-photo.jpg"
     photo.write_bytes(PHOTO)
+    phone_photo.write_bytes(PHONE_PHOTO)
     uploaders, likers, media = files / "uploaders.txt", files / "likers.txt", files / "media.txt"
     uploaders.write_text("".join(f"{token}\n" for _, token in fixtures.uploaders))
     likers.write_text("".join(f"{token}\n" for _, token in fixtures.likers))
@@ -177,9 +196,9 @@ def benchmarks(fixtures: PhotoFixtures, files: Path, names: set[str]) -> list[Be
     def delete_uploads() -> None:
         delete_media_of(uploader_ids)
 
-    def upload(filter_name: str) -> Callable[[str], list[str]]:
+    def upload(filter_name: str, source: Path = photo) -> Callable[[str], list[str]]:
         script = ["-s", str(LUA / "upload.lua")]
-        args = [str(photo), str(uploaders), str(THREADS), filter_name, CAPTION, "201"]
+        args = [str(source), str(uploaders), str(THREADS), filter_name, CAPTION, "201"]
         return lambda base: [*script, f"{base}/v1/media/upload", "--", *args]
 
     def likes(method: str) -> Callable[[str], list[str]]:
@@ -190,6 +209,7 @@ def benchmarks(fixtures: PhotoFixtures, files: Path, names: set[str]) -> list[Be
     all_benchmarks = [
         Bench("upload normal", (8, 32), upload("normal"), slow=True, after=delete_uploads),
         Bench(f"upload {HEAVY_FILTER}", (8, 32), upload(HEAVY_FILTER), slow=True, after=delete_uploads),
+        Bench("upload 612", (8, 32), upload("normal", phone_photo), slow=True, after=delete_uploads),
         Bench("like", (8, 32), likes("POST"), before=lambda: clear_likes(fixtures.like_media, liker_ids)),
         Bench("unlike", (8, 32), likes("DELETE"), before=lambda: fill_likes(fixtures.like_media, liker_ids)),
         Bench("get media", (16, 64), lambda base: [f"{base}{read_path}"]),
@@ -220,9 +240,26 @@ def table(cells: list[Cell], pings: dict[int, list[Run]], duration: int) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(cells: list[Cell]) -> str:
+    """CPU ms the stack spent per upload, by program: the figure the neighbours' load moves least."""
+    measured = [c for c in cells if c.cpu_ms]
+    if not measured:
+        return ""
+    named = dict.fromkeys(g for g, _ in cputime.GROUPS if g != "other")
+    groups = [g for g in named if any(g in c.cpu_ms for c in measured)] + ["other", "total"]
+    header = f"{'CPU ms/request':<18}{'conns':>6}" + "".join(f"{g[:9]:>10}" for g in groups)
+    lines = [header, "-" * len(header)]
+    for c in measured:
+        values = "".join(f"{c.cpu_ms.get(g, 0.0):>10.1f}" for g in groups)
+        lines.append(f"{c.name:<18}{c.connections:>6}{values}")
+    return "\n".join(lines)
+
+
 def context(cells: list[Cell]) -> str:
     best: dict[str, float] = {}
     for c in cells:
+        if c.name == "upload 612":
+            continue  # the best of the 1080x1080 uploads: the figure issue 16 targets
         kind = c.name.split()[0]
         best[kind] = max(best.get(kind, 0.0), c.requests_per_second)
     lines = [
@@ -261,8 +298,13 @@ def measure_all(
                 print(f"bench: {step}", file=sys.stderr, flush=True)
                 b.before()
                 duration = options.upload_duration if b.slow else options.duration
+                cpu_before = cputime.snapshot() if b.slow else {}
                 run = run_wrk(b.wrk_args(base), connections=connections, duration=duration)
                 time.sleep(SETTLE_S)
+                if cpu_before:
+                    # The requests in flight when wrk stopped still run: count them, and their jobs.
+                    cputime.wait_until_quiet()
+                    run.cpu_s = cputime.since(cpu_before)
                 b.after()
                 if run.errors or run.repeated:
                     message = f"{run.errors} failed, {run.repeated} repeated; {run.last_error}"
@@ -311,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             delete_media_of(uploader_ids)
 
     print(table(cells, pings, options.duration))
+    if cpu := cpu_table(cells):
+        print(cpu)
     print(context(cells))
     for c in cells:
         if c.p50_ms > c.duration_s * 1000 / 10:
@@ -331,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "upload_duration_s": options.upload_duration,
         "repeat": options.repeat,
         "photo_bytes": len(PHOTO),
+        "phone_photo_bytes": len(PHONE_PHOTO),
         "ping": {str(c): [asdict(r) for r in runs] for c, runs in pings.items()},
         "results": [asdict(c) for c in cells],
     }

@@ -56,7 +56,7 @@ from photos.storage import (
     is_video_prefix,
     new_object_prefix,
     purge_cdn,
-    put_object,
+    put_objects,
     rendition_key,
     video_key,
 )
@@ -340,17 +340,15 @@ def do_upload_media(
 ) -> tuple[Media, bool]:
     """Store the renditions (a video's MP4s too), then the row; a failure before the commit deletes them."""
     prefix = new_object_prefix(video=videos is not None)
+    objects = [
+        (rendition_key(prefix, rendition.name), rendition.data, rendition.content_type)
+        for rendition in processed.renditions.values()
+    ] + [(video_key(prefix, name), data, MP4) for name, data in (videos or {}).items()]
     stored: list[str] = []
     row_committed: list[Media] = []
     try:
-        for rendition in processed.renditions.values():
-            key = rendition_key(prefix, rendition.name)
-            put_object(key=key, data=rendition.data, content_type=rendition.content_type)
-            stored.append(key)
-        for name, data in (videos or {}).items():
-            key = video_key(prefix, name)
-            put_object(key=key, data=data, content_type=MP4)
-            stored.append(key)
+        put_objects(objects)  # in parallel; a failure leaves none of them stored
+        stored = [key for key, _, _ in objects]
         media, created = _insert_media(
             owner=owner, request=request, processed=processed, prefix=prefix, row_committed=row_committed
         )

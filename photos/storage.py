@@ -5,6 +5,7 @@ import logging
 import secrets
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_PROFILE_PICTURE_KEY = "profiles/anonymousUser.jpg"
 DEFAULT_PROFILE_PICTURE_FILE = Path(__file__).resolve().parent / "assets" / "anonymousUser.jpg"
 
+# PUTs in flight at once per process (put_objects): an upload's four objects go out together,
+# and a gthread worker's few request threads share the pool. The client's connection pool
+# holds these plus the request threads' own calls.
+PARALLEL_PUTS = 8
+_CONNECTIONS = PARALLEL_PUTS + 8
+
 
 @cache
 def s3_client() -> Any:
@@ -34,6 +41,7 @@ def s3_client() -> Any:
             connect_timeout=2,
             read_timeout=10,
             retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=_CONNECTIONS,
             s3={"addressing_style": "path"},
         ),
     )
@@ -128,6 +136,39 @@ def put_object(*, key: str, data: bytes, content_type: str) -> None:
         ContentType=content_type,
         CacheControl="public, max-age=31536000, immutable",
     )
+
+
+@cache
+def _put_pool() -> ThreadPoolExecutor:
+    # Made on first use, in the process that uses it (never inherited across a fork).
+    return ThreadPoolExecutor(max_workers=PARALLEL_PUTS, thread_name_prefix="s3-put")
+
+
+def put_objects(objects: list[tuple[str, bytes, str]]) -> None:
+    """Store each (key, data, content type) as put_object does, all at once; all or none stay.
+
+    The PUTs run in parallel, so an upload waits for the slowest, not the
+    sum. If any fails, the others are waited for and the stored ones are
+    deleted before the first error is raised.
+    """
+    if len(objects) <= 1:
+        for key, data, content_type in objects:
+            put_object(key=key, data=data, content_type=content_type)
+        return
+    pool = _put_pool()
+    futures = {
+        pool.submit(put_object, key=key, data=data, content_type=content_type): key
+        for key, data, content_type in objects
+    }
+    wait(futures)
+    failed = [future for future in futures if future.exception() is not None]
+    if failed:
+        stored = [key for future, key in futures.items() if future.exception() is None]
+        try:
+            delete_objects(stored)
+        except Exception:
+            logger.exception("could not delete %d objects of a failed upload: %s", len(stored), stored)
+        failed[0].result()  # raises its error
 
 
 def delete_objects(keys: list[str]) -> None:

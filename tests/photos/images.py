@@ -6,14 +6,19 @@ from PIL import Image
 
 
 def jpeg(
-    width: int = 1080, height: int = 1080, *, color: tuple[int, int, int] = (200, 120, 40), **save: object
+    width: int = 1080,
+    height: int = 1080,
+    *,
+    color: tuple[int, int, int] = (200, 120, 40),
+    quality: int = 90,
+    **save: object,
 ) -> bytes:
     """A JPEG of one color with a darker square in the middle (so crops and filters show)."""
     image = Image.new("RGB", (width, height), color)
     inner = (width // 4, height // 4, 3 * width // 4, 3 * height // 4)
     image.paste((color[0] // 2, color[1] // 2, color[2] // 2), inner)
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=90, **save)
+    image.save(out, "JPEG", quality=quality, **save)
     return out.getvalue()
 
 

@@ -7,7 +7,7 @@ import zlib
 from typing import Any
 
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageFile, JpegImagePlugin
 
 from photos.filters import UnknownFilter
 from photos.imaging import (
@@ -418,3 +418,114 @@ def test_a_multi_picture_jpeg_is_taken_as_its_first_picture() -> None:
     photo = process_photo(upload, filter_name="normal")
     assert photo.source_format == "JPEG"
     assert near(decoded(photo, "original").getpixel((10, 150)), RED)
+
+
+# Renditions stored as sent: the upload's own JPEG data, when re-encoding could only lose
+
+
+def noisy(size: tuple[int, int], seed: int = 1) -> Image.Image:
+    """A photo-like image (gradient and noise): a re-encode of it never comes out byte-identical."""
+    rng = random.Random(seed)
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    noise = Image.frombytes("RGB", size, rng.randbytes(size[0] * size[1] * 3))
+    return Image.blend(image, noise, 0.2)
+
+
+def pixels(data: bytes) -> bytes:
+    image = Image.open(io.BytesIO(data))
+    return image.convert("RGB").tobytes()
+
+
+def test_an_upright_jpeg_up_to_2048_is_stored_as_sent_without_its_metadata() -> None:
+    upload = encode(
+        noisy((1080, 810)),
+        quality=90,
+        exif=gps_exif(orientation=1).tobytes(),
+        comment=b"taken at home",
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+    )
+    photo = process_photo(upload + b"trailing bytes", filter_name="normal")
+    original = photo.renditions["original"]
+    assert (original.width, original.height) == (1080, 810)
+    assert pixels(original.data) == pixels(upload), "the original is the upload's own data, not a re-encode"
+    assert app_markers(original.data) == [0xE0]
+    for metadata in (b"GPS", b"Apple", b"taken at home"):
+        assert metadata not in original.data
+    assert original.data.endswith(b"\xff\xd9")
+    assert len(original.data) < len(upload)
+    # The renditions are made from the pixels as before.
+    assert decoded(photo, "standard_resolution").size == (612, 612)
+
+
+def test_a_kept_original_lets_a_large_jpeg_be_decoded_at_half_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    drafts: list[tuple[int, int]] = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def recording_draft(self: Any, mode: Any, size: Any) -> Any:
+        drafts.append(size)
+        return real_draft(self, mode, size)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", recording_draft)
+    upload = encode(band((2048, 1536)), quality=80)
+    photo = process_photo(upload, filter_name="normal")
+    # Only the renditions' 612 square is needed from the pixels: libjpeg decodes at 1/2 (1024x768).
+    assert drafts == [(816, 612)]
+    assert pixels(photo.renditions["original"].data) == pixels(upload)
+    standard = decoded(photo, "standard_resolution")
+    assert standard.size == (612, 612)
+    assert near(standard.getpixel((306, 306)), GREEN)
+    assert near(standard.getpixel((5, 306)), GREEN), "the centred square, not the red margin"
+
+
+def test_a_progressive_upload_is_stored_as_sent_too() -> None:
+    upload = encode(noisy((900, 900)), quality=80, progressive=True, exif=gps_exif(orientation=1).tobytes())
+    photo = process_photo(upload, filter_name="normal")
+    assert pixels(photo.renditions["original"].data) == pixels(upload)
+    assert app_markers(photo.renditions["original"].data) == [0xE0]
+
+
+def test_a_612_square_from_the_phone_is_the_standard_rendition_as_sent() -> None:
+    # Instagram's app resized on the phone and sent 612x612: at quality 85 or less nothing is re-encoded.
+    upload = encode(noisy((612, 612)), quality=85)
+    photo = process_photo(upload, filter_name="normal")
+    assert photo.renditions["standard_resolution"].data == photo.renditions["original"].data
+    assert pixels(photo.renditions["standard_resolution"].data) == pixels(upload)
+    assert decoded(photo, "low_resolution").size == (306, 306)
+    assert decoded(photo, "thumbnail").size == (150, 150)
+
+
+def test_a_612_square_finer_than_quality_85_is_re_encoded_at_85() -> None:
+    upload = encode(noisy((612, 612)), quality=90)
+    photo = process_photo(upload, filter_name="normal")
+    standard = photo.renditions["standard_resolution"]
+    assert pixels(standard.data) != pixels(upload)
+    assert len(standard.data) < len(upload)
+    assert Image.open(io.BytesIO(standard.data)).info.get("progressive") == 1
+    assert pixels(photo.renditions["original"].data) == pixels(upload), "quality 90 is the original's own"
+
+
+@pytest.mark.parametrize(
+    ("why", "upload", "filter_name"),
+    [
+        ("finer than quality 90", encode(noisy((800, 600)), quality=95), "normal"),
+        ("4:4:4 chroma", encode(noisy((800, 600)), quality=80, subsampling=0), "normal"),
+        ("a filter to apply", encode(noisy((800, 600)), quality=80), "x-pro-ii"),
+        (
+            "sideways (EXIF orientation 6)",
+            encode(noisy((800, 600)), quality=80, exif=gps_exif(orientation=6).tobytes()),
+            "normal",
+        ),
+        ("larger than 2048", encode(noisy((2400, 1800)), quality=80), "normal"),
+        ("grayscale", encode(noisy((800, 600)).convert("L"), quality=80), "normal"),
+        ("a PNG", encode(noisy((800, 600)), "PNG"), "normal"),
+    ],
+)
+def test_an_upload_that_cannot_stand_for_the_original_is_re_encoded(
+    why: str, upload: bytes, filter_name: str
+) -> None:
+    photo = process_photo(upload, filter_name=filter_name)
+    original = photo.renditions["original"]
+    image = Image.open(io.BytesIO(original.data))
+    assert image.mode == "RGB", why
+    assert pixels(original.data) != pixels(upload), why
+    assert app_markers(original.data) == [0xE0], why

@@ -77,6 +77,24 @@ def test_renditions_come_from_the_cdn_square_stripped_and_cached(signup: Any, st
         assert b"Exif" not in first.content[:4096]
 
 
+def test_a_612_square_from_the_phone_is_served_as_sent_less_its_gps(signup: Any, stack: Stack) -> None:
+    # Instagram's 2011 app resized on the phone and sent 612x612; at quality 85 it is served as it came.
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"  # Make
+    exif.get_ifd(0x8825)[2] = (37.0, 46.0, 30.0)  # GPSLatitude
+    upload = jpeg(612, 612, quality=85, exif=exif.tobytes())
+    media = signup("kevin").post_photo(upload)
+    served = {}
+    for name in ("standard_resolution", "low_resolution"):
+        answer = requests.get(f"{stack.cdn}/{cdn_path(media['images'][name]['url'])}", timeout=10)
+        assert answer.status_code == 200
+        served[name] = Image.open(io.BytesIO(answer.content))
+        assert not served[name].getexif()
+        assert b"Apple" not in answer.content
+    assert served["standard_resolution"].tobytes() == Image.open(io.BytesIO(upload)).tobytes()
+    assert served["low_resolution"].size == (306, 306)
+
+
 def test_media_by_v1_id_bare_id_and_shortcode(signup: Any) -> None:
     kevin = signup("kevin")
     media = kevin.post_photo(jpeg(400, 300))

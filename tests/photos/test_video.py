@@ -179,7 +179,7 @@ def test_storage_failing_at_the_first_mp4_leaves_no_row_and_no_object(
         real_put(key=key, data=data, content_type=content_type)
         stored.append(key)
 
-    monkeypatch.setattr("photos.actions.put_object", put_until_a_video)
+    monkeypatch.setattr("photos.storage.put_object", put_until_a_video)
     with pytest.raises(ConnectionError):
         actions.check_upload_video(owner=owner, video=clip(), values={}, upload_key=None)
     assert len(stored) == 4  # the cover's renditions, stored before the failure

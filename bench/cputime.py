@@ -1,0 +1,107 @@
+"""CPU time the stack's own processes spend, by program: what a request costs, whatever else runs.
+
+On a machine shared with other stacks, requests per second move with the
+neighbours' load; the CPU seconds this stack's processes use per request do
+not (much). Every server of a stack runs under its supervisord
+(var/<profile>/run/supervisord.pid), so its process tree is the stack:
+`snapshot()` sums user + system time of each process and of its reaped
+children (a PostgreSQL backend that exits is counted in the postmaster's),
+grouped by program, and `since()` subtracts an earlier snapshot.
+
+    before = cputime.snapshot()
+    ...                                   # the benchmark
+    spent = cputime.since(before)         # {"app": 12.3, "s3": 4.5, ...} seconds
+"""
+
+import os
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_TICK = os.sysconf("SC_CLK_TCK")
+
+# First match of the command line wins; anything else counts as "other".
+GROUPS = (
+    ("app", "gunicorn"),
+    ("other", "repmgrd"),  # before postgres: its path names PostgreSQL's
+    ("workers", "run_worker"),
+    ("s3", "s3server.py"),
+    ("postgres", "postgres"),
+    ("pgbouncer", "pgbouncer"),
+    ("redis", "redis-"),
+    ("memcached", "memcached"),
+    ("gearmand", "gearmand"),
+    ("nginx", "nginx"),
+)
+
+
+def _supervisord_pid() -> int | None:
+    profile = os.environ.get("IG_ENVIRONMENT", "dev")
+    pid_file = ROOT / "var" / profile / "run" / "supervisord.pid"
+    try:
+        return int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """Return (parent pid, user + system ticks of the process and its reaped children)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
+    ppid = int(fields[1])
+    utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+    return ppid, utime + stime + cutime + cstime
+
+
+def _group(pid: int) -> str:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    return next((name for name, needle in GROUPS if needle in command), "other")
+
+
+def snapshot() -> dict[str, float]:
+    """Return CPU seconds used so far by the stack's processes, by group; {} without a running stack."""
+    root = _supervisord_pid()
+    if root is None:
+        return {}
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)], ticks[int(entry.name)] = stat
+    totals: dict[str, float] = {}
+    for pid, used in ticks.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor != root or pid == root:
+            continue
+        group = _group(pid)
+        totals[group] = totals.get(group, 0.0) + used / _TICK
+    return totals
+
+
+def since(before: dict[str, float]) -> dict[str, float]:
+    """Return the CPU seconds used since `before` (a snapshot()), by group."""
+    after = snapshot()
+    return {group: round(after[group] - before.get(group, 0.0), 3) for group in sorted(after)}
+
+
+def wait_until_quiet(*, groups: tuple[str, ...] = ("app", "workers"), timeout_s: float = 60.0) -> float:
+    """Wait until `groups` use under 10% of a core over half a second (the requests in flight and
+    their background jobs done); return the seconds waited."""
+    started = last = time.monotonic()
+    previous = snapshot()
+    while time.monotonic() - started < timeout_s:
+        time.sleep(0.5)
+        now, current = time.monotonic(), snapshot()
+        busy = sum(current.get(g, 0.0) - previous.get(g, 0.0) for g in groups)
+        if busy < 0.1 * (now - last):
+            break
+        previous, last = current, now
+    return time.monotonic() - started
