@@ -227,6 +227,27 @@ def healthy_stack(stack: Stack, http: requests.Session) -> Stack:
 
 
 @pytest.fixture
+def memcached(healthy_stack: Stack) -> Stack:
+    """The stack once this process's memcached client works again (after a test restarted memcached).
+
+    libmemcached retries a failed server after RETRY_TIMEOUT (1 s); the app
+    servers' clients do the same on their own.
+    """
+    import pylibmc
+    from django.core.cache import cache
+
+    def usable() -> bool:
+        try:
+            cache.set("memcached-usable-probe", 1, 5)
+        except pylibmc.Error:
+            return False
+        return True
+
+    wait_for(usable, timeout=10, interval=0.2)
+    return healthy_stack
+
+
+@pytest.fixture
 def signup(healthy_stack: Stack, http: requests.Session):  # type: ignore[no-untyped-def]
     """Make accounts through the real sign-up endpoint: signup("alice"), signup("carol", private=True)."""
     from tests.v1 import Account, sign_up

@@ -33,12 +33,12 @@ def memcached_get(port: int, key: str) -> bytes | None:
     return rest[:length]
 
 
-def test_cache_write_is_readable_over_memcacheds_own_protocol(stack: Stack) -> None:
+def test_cache_write_is_readable_over_memcacheds_own_protocol(memcached: Stack) -> None:
     assert str(settings.CACHES["default"]["BACKEND"]).endswith("PyLibMCCache")
     value = f"hello-{uuid.uuid4().hex}"
     cache.set("wire-check", value, 60)
     stored_key = cache.make_key("wire-check")
-    assert memcached_get(stack.profile.memcached, stored_key) == value.encode()
+    assert memcached_get(memcached.profile.memcached, stored_key) == value.encode()
 
 
 def test_redis_write_appears_on_the_replica(stack: Stack) -> None:

@@ -1,6 +1,5 @@
 """Profiles come from memcached, and a change is never followed by a stale read."""
 
-import pylibmc
 import pytest
 import requests
 from django.core.cache import cache
@@ -9,25 +8,6 @@ from tests.conftest import Stack, wait_for
 from tests.v1 import sign_up
 from users import cache as profile_cache
 from users.models import User
-
-
-@pytest.fixture
-def memcached(healthy_stack: Stack) -> Stack:
-    """The stack once this process's memcached client works again (after a test restarted memcached).
-
-    libmemcached retries a failed server after RETRY_TIMEOUT (1 s); the app
-    servers' clients do the same on their own.
-    """
-
-    def usable() -> bool:
-        try:
-            cache.set("profile-cache-test", 1, 5)
-        except pylibmc.Error:
-            return False
-        return True
-
-    wait_for(usable, timeout=10, interval=0.2)
-    return healthy_stack
 
 
 def test_an_edit_or_a_follow_is_seen_at_once_by_every_app_server(
