@@ -30,8 +30,12 @@ TARGETS: list[tuple[str, str, str, tuple[str, float] | None]] = [
     ("feeds", "feed cold-first", "feed, cold-first", ("ratio", 0.3)),
     ("feeds", "feed cold-every", "feed, cold every request", None),
     ("photos", "get media", "media/{id}", ("ratio", 0.4)),
+    ("photos", "popular", "media/popular", ("ratio", 0.4)),
+    ("photos", "tag", "tags/{name}/media/recent", ("ratio", 0.4)),
+    ("photos", "location", "locations/{id}/media/recent", ("ratio", 0.4)),
     ("photos", "like", "like", ("ratio", 0.3)),
     ("photos", "unlike", "unlike", ("ratio", 0.3)),
+    ("photos", "comment", "comment", ("ratio", 0.3)),
     ("photos", "upload normal", "upload 1080x1080 (req/s)", ("rps", 40.0)),
 ]
 
