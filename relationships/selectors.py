@@ -1,5 +1,8 @@
 """Reads of relationships: one pair's state, a user's lists, who is hidden from whom, followers in chunks."""
 
+from django.db.models import Q
+
+from instagram.request_memo import memoized, remember
 from relationships.models import Edge, Kind
 from relationships.transitions import State
 from sharding.routing import shard_for_user
@@ -15,9 +18,21 @@ def relationship_state(*, viewer_id: int, other_id: int) -> State:
 
 
 def blocked_ids(*, viewer_id: int) -> set[int]:
-    """Return the users `viewer_id` blocks or is blocked by: each is hidden from the other."""
+    """Return the users `viewer_id` blocks or is blocked by: each is hidden from the other.
+
+    Read once per request (instagram.request_memo): a media page asks for
+    its cards and again for their likes and comments.
+    """
+    return set(memoized(_blocked_key(viewer_id), lambda: _read_blocked_ids(viewer_id)))
+
+
+def _blocked_key(viewer_id: int) -> tuple[str, int]:
+    return ("blocked_ids", viewer_id)
+
+
+def _read_blocked_ids(viewer_id: int) -> frozenset[int]:
     with shard_for_user(viewer_id, read_only=True):
-        return set(
+        return frozenset(
             Edge.objects.filter(user_id=viewer_id, kind__in=[Kind.BLOCKS, Kind.BLOCKED_BY]).values_list(
                 "other_id", flat=True
             )
@@ -40,14 +55,26 @@ def edge_page(*, user_id: int, kind: Kind, before: int | None, count: int) -> tu
 
 
 def states_towards(*, viewer_id: int, other_ids: set[int]) -> dict[int, State]:
-    """Return the edge kinds `viewer_id` holds towards each of `other_ids` (one query, viewer's shard)."""
+    """Return the edge kinds `viewer_id` holds towards each of `other_ids` (one query, viewer's shard).
+
+    The same query reads every block of the viewer's, kept for the request's
+    blocked_ids (a media page asks for both).
+    """
     others = other_ids - {viewer_id}
     states: dict[int, set[Kind]] = {other: set() for other in others}
     if others:
+        blocks = {Kind.BLOCKS, Kind.BLOCKED_BY}
+        blocked: set[int] = set()
         with shard_for_user(viewer_id, read_only=True):
-            edges = Edge.objects.filter(user_id=viewer_id, other_id__in=list(others))
+            edges = Edge.objects.filter(user_id=viewer_id).filter(
+                Q(other_id__in=list(others)) | Q(kind__in=list(blocks))
+            )
             for other_id, kind in edges.values_list("other_id", "kind"):
-                states[other_id].add(Kind(kind))
+                if kind in blocks:
+                    blocked.add(other_id)
+                if other_id in states:
+                    states[other_id].add(Kind(kind))
+        remember(_blocked_key(viewer_id), frozenset(blocked))
     return {other: frozenset(kinds) for other, kinds in states.items()}
 
 

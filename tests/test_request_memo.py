@@ -1,0 +1,31 @@
+"""instagram.request_memo: a fact is read once per request, afresh after a write, every time outside one.
+
+Through the stack: tests/photos/test_request_memo.py.
+"""
+
+import contextvars
+
+import pytest
+
+from instagram.request_memo import forget_request_memo, memoized, open_request_memo
+
+pytestmark = pytest.mark.fast  # pure logic: `make test-fast`
+
+
+def test_the_memo_reads_once_per_request_and_not_at_all_outside_one() -> None:
+    reads: list[str] = []
+
+    def read() -> int:
+        reads.append("read")
+        return len(reads)
+
+    assert [memoized("fact", read), memoized("fact", read)] == [1, 2]  # no request: every call reads
+
+    def one_request() -> list[int]:
+        open_request_memo()
+        first = [memoized("fact", read), memoized("fact", read)]
+        forget_request_memo()  # what a write to a shard does
+        return [*first, memoized("fact", read)]
+
+    assert contextvars.Context().run(one_request) == [3, 3, 4]
+    assert contextvars.Context().run(one_request) == [5, 5, 6]  # the next request starts empty
