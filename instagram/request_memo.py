@@ -39,6 +39,12 @@ def remember(key: Hashable, value: object) -> None:
         memo[key] = value
 
 
+def recalled(key: Hashable) -> Any:
+    """Return what `remember` kept for `key` in this request, or None."""
+    memo = _memo.get()
+    return None if memo is None else memo.get(key)
+
+
 def memoized(key: Hashable, read: Callable[[], T]) -> T:
     """Return `read()`, or the value an earlier call with `key` got in this request."""
     memo = _memo.get()
