@@ -169,13 +169,20 @@ class PhotoFixtures:
     likers: list[tuple[int, str]]  # (user id, token) with scope likes
     like_media: dict[int, int]  # media id -> owner id: what the like benchmark likes (reset between runs)
     read_media: int  # bench_author's media with likes and comments, for GET /v1/media/{id}
+    page_media: list[int]  # liked, tagged #benchmark, at one place: the popular, tag and location pages
+    location_id: int  # where page_media were taken
+
+
+BENCH_TAG = "benchmark"
+PAGE_MEDIA = 20  # a full page of popular, tag and location media
 
 
 def photo_fixtures(
     *, uploaders: int = 64, likers: int = 400, like_media: int = 50, owners: int = 10
 ) -> PhotoFixtures:
     """Accounts and media for bench/photos.py: `like_media` media of `owners` accounts (so on several
-    shards), and one media of bench_author's with likes and comments.
+    shards), one media of bench_author's with likes and comments, and PAGE_MEDIA media at one place,
+    each liked and commented, which fill the popular, tag and location pages.
 
     The media are posted through photos.actions with upload keys, so a
     second run finds them rather than posting again.
@@ -188,8 +195,8 @@ def photo_fixtures(
 
     small = photo_jpeg(side=320, seed=1, quality=80)
 
-    def post(owner: User, key: str) -> int:
-        values = {"caption": "a benchmark photo #benchmark", "filter": "normal"}
+    def post(owner: User, key: str, **place: str) -> int:
+        values = {"caption": f"a benchmark photo #{BENCH_TAG}", "filter": "normal", **place}
         media, _ = check_upload_media(owner=owner, photo=small, values=values, upload_key=key)
         return int(media.id)
 
@@ -212,12 +219,33 @@ def photo_fixtures(
             do_like_media(user=user, card=card, owner=author_profile)
     for user in list(people.values())[: max(0, wanted_comments - card.comment_count)]:
         check_comment_media(user=user, card=card, text=f"@{author.username} lovely light #benchmark")
+
+    place = {"lat": "37.8080", "lng": "-122.4177", "location_name": "Bench Pier"}
+    page_media = [
+        post(owner_users[sorted(owner_users)[i % owners]], f"bench-page-{i:03d}", **place)
+        for i in range(PAGE_MEDIA)
+    ]
+    # popular ranks likes of the last two days on media under three days old: a fresh stack's.
+    fans = list(people.values())[:LIKES_SHOWN]
+    for page_card in media_cards(page_media).values():
+        owner_profile = profile(page_card.user_id)
+        assert owner_profile is not None
+        if page_card.like_count < len(fans):
+            for user in fans:
+                do_like_media(user=user, card=page_card, owner=owner_profile)
+        if page_card.comment_count == 0:
+            check_comment_media(user=fans[0], card=page_card, text="lovely light #benchmark")
+    location_id = media_cards(page_media[:1])[page_media[0]].location
+    assert location_id is not None
+    assert location_id.id is not None
     return PhotoFixtures(
         reader_token=accounts.token,
         uploaders=bench_users("bench_uploader_", uploaders, mobile_app=True),
         likers=liker_accounts,
         like_media=liked,
         read_media=read_id,
+        page_media=page_media,
+        location_id=location_id.id,
     )
 
 
@@ -256,6 +284,19 @@ def clear_likes(media: dict[int, int], user_ids: list[int]) -> None:
     CARDS.forget_now(list(media))
     for media_id in media:
         popular.forget_media(media_id=media_id)
+
+
+def clear_comments(media: dict[int, int]) -> None:
+    """Remove every comment of `media`, as if never commented (the captions stay: they are the media's)."""
+    from photos.cache import CARDS
+    from photos.models import Comment, Media
+    from sharding.routing import use_shard
+
+    for shard, ids in _by_media_shard(media).items():
+        with use_shard(shard):
+            Comment.objects.filter(media_id__in=ids).delete()
+            Media.objects.filter(id__in=ids).update(comment_count=0)
+    CARDS.forget_now(list(media))
 
 
 def fill_likes(media: dict[int, int], user_ids: list[int]) -> None:

@@ -16,8 +16,14 @@
   x --likers accounts, walked so no pair repeats); the likes are cleared
   before each run. Unlikes likewise: DELETE, each removing a like that
   exists (every pair is liked in bulk before each run).
+- comments/s: POST /v1/media/{id}/comments (text=...) at 8 and 32
+  connections over the same (user, media) pairs as likes; the comments
+  are cleared before each run.
 - get media: GET /v1/media/{id} at 16 and 64 connections, a media with
   likes and comments, memcached warm.
+- popular, tag, location: GET /v1/media/popular, /v1/tags/benchmark/media/recent
+  and /v1/locations/{id}/media/recent at 16 and 64 connections, each a full
+  page of 20 liked and commented media, memcached warm.
 
 bench/lua/ has the wrk scripts. Every figure is next to its ratio to `/ping`
 measured in the same run at the same connection count (a noisy machine
@@ -60,7 +66,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench import cputime  # noqa: E402
 from bench.fixtures import (  # noqa: E402
+    BENCH_TAG,
     PhotoFixtures,
+    clear_comments,
     clear_likes,
     delete_media_of,
     fill_likes,
@@ -201,18 +209,28 @@ def benchmarks(fixtures: PhotoFixtures, files: Path, names: set[str]) -> list[Be
         args = [str(source), str(uploaders), str(THREADS), filter_name, CAPTION, "201"]
         return lambda base: [*script, f"{base}/v1/media/upload", "--", *args]
 
-    def likes(method: str) -> Callable[[str], list[str]]:
-        args = [method, str(likers), str(media), str(THREADS), "200"]
+    def likes(method: str, what: str = "likes") -> Callable[[str], list[str]]:
+        args = [method, str(likers), str(media), str(THREADS), "200", what]
         return lambda base: ["-s", str(LUA / "likes.lua"), f"{base}/", "--", *args]
 
+    def page(path: str) -> Callable[[str], list[str]]:
+        return lambda base: [f"{base}{path}"]
+
     read_path = f"/v1/media/{fixtures.read_media}?access_token={fixtures.reader_token}"
+    token = f"access_token={fixtures.reader_token}"
     all_benchmarks = [
         Bench("upload normal", (8, 32), upload("normal"), slow=True, after=delete_uploads),
         Bench(f"upload {HEAVY_FILTER}", (8, 32), upload(HEAVY_FILTER), slow=True, after=delete_uploads),
         Bench("upload 612", (8, 32), upload("normal", phone_photo), slow=True, after=delete_uploads),
         Bench("like", (8, 32), likes("POST"), before=lambda: clear_likes(fixtures.like_media, liker_ids)),
         Bench("unlike", (8, 32), likes("DELETE"), before=lambda: fill_likes(fixtures.like_media, liker_ids)),
-        Bench("get media", (16, 64), lambda base: [f"{base}{read_path}"]),
+        Bench(
+            "comment", (8, 32), likes("POST", "comments"), before=lambda: clear_comments(fixtures.like_media)
+        ),
+        Bench("get media", (16, 64), page(read_path)),
+        Bench("popular", (16, 64), page(f"/v1/media/popular?{token}")),
+        Bench("tag", (16, 64), page(f"/v1/tags/{BENCH_TAG}/media/recent?{token}")),
+        Bench("location", (16, 64), page(f"/v1/locations/{fixtures.location_id}/media/recent?{token}")),
     ]
     return [b for b in all_benchmarks if not names or b.name.split()[0] in names]
 
@@ -325,7 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upload-duration", type=int, default=15, help="seconds per upload run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is reported")
     parser.add_argument("--quick", action="store_true", help="2 s single runs, uploads too")
-    parser.add_argument("--only", default="", help="comma-separated: upload, like, unlike, get")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated: upload, like, unlike, comment, get, popular, tag, location",
+    )
     parser.add_argument("--uploaders", type=int, default=100, help="accounts the uploads rotate over")
     parser.add_argument("--likers", type=int, default=400, help="accounts that like (x 50 media: the pairs)")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "photos.json"))
@@ -342,7 +364,14 @@ def main(argv: list[str] | None = None) -> int:
     if leftovers:
         print(f"bench: deleted {leftovers} uploads an earlier run left", file=sys.stderr)
     base = options.base_url.rstrip("/")
-    warm(base, f"/v1/media/{fixtures.read_media}?access_token={fixtures.reader_token}")
+    token = f"access_token={fixtures.reader_token}"
+    for path in (
+        f"/v1/media/{fixtures.read_media}?{token}",
+        f"/v1/media/popular?{token}",
+        f"/v1/tags/{BENCH_TAG}/media/recent?{token}",
+        f"/v1/locations/{fixtures.location_id}/media/recent?{token}",
+    ):
+        warm(base, path)
 
     names = {n.strip() for n in options.only.split(",") if n.strip()}
     with tempfile.TemporaryDirectory(prefix="bench-photos-") as tmp:
@@ -350,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             cells, pings = measure_all(benchmarks(fixtures, Path(tmp), names), base=base, options=options)
         finally:
             clear_likes(fixtures.like_media, [user_id for user_id, _ in fixtures.likers])
+            clear_comments(fixtures.like_media)
             delete_media_of(uploader_ids)
 
     print(table(cells, pings, options.duration))

@@ -14,6 +14,12 @@ fraction. The median time of one request is printed beside it.
 
     .venv/bin/python bench/roundtrips.py                 # users_self, users_id
     .venv/bin/python bench/roundtrips.py --requests 200
+    .venv/bin/python bench/roundtrips.py --only media,popular,tag,location,like,unlike,comment
+
+The photo endpoints use bench/photos.py's fixtures. like, unlike and
+comment are real writes, each request on another (user, media) pair (a
+like that exists already would cost less than a new one); what they leave
+is cleared afterwards.
 
 bench/feeds.py runs count() on the warm feed too.
 """
@@ -36,7 +42,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.fixtures import bench_accounts
+from bench.fixtures import PhotoFixtures, bench_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
 PATHS = {
@@ -44,6 +50,15 @@ PATHS = {
     "users_self": "/v1/users/self?access_token={token}",
     "users_id": "/v1/users/{other_id}?access_token={token}",
 }
+PHOTO_READS = {
+    "media": "/v1/media/{read_media}?access_token={token}",
+    "popular": "/v1/media/popular?access_token={token}",
+    "tag": "/v1/tags/benchmark/media/recent?access_token={token}",
+    "location": "/v1/locations/{location_id}/media/recent?access_token={token}",
+}
+PHOTO_WRITES = {"like": ("POST", "likes"), "unlike": ("DELETE", "likes"), "comment": ("POST", "comments")}
+COMMENT = b"text=lovely+light+at+the+pier"
+FORM = "application/x-www-form-urlencoded"
 
 
 def pgbouncer_stats(port: str) -> Counter[str]:
@@ -98,26 +113,66 @@ def snapshot() -> Counter[str]:
     counts.update({f"{k} (standby)": v for k, v in pgbouncer_stats(os.environ["DB_REPLICA_PORT"]).items()})
     counts.update(redis_stats(os.environ["REDIS_URL"], "primary"))
     counts.update(redis_stats(os.environ["REDIS_REPLICA_URL"], "replica"))
+    # The feed shards (feeds, news, the photo map), counted together: a request reaches one or two.
+    for url in [
+        u for u in os.environ.get("REDIS_FEED_URLS", "").split(",") if u and u != os.environ["REDIS_URL"]
+    ]:
+        counts.update(redis_stats(url, "feeds"))
     counts.update(memcached_stats())
     return counts
 
 
-def count(url: str, *, requests: int = 100) -> dict[str, Any]:
-    """Per request: each server's counter that moved, and the median milliseconds of one request."""
-    urllib.request.urlopen(url).read()  # noqa: S310 (our own stack) warm: caches filled
+def count(url: str | list[urllib.request.Request], *, requests: int = 100) -> dict[str, Any]:
+    """Per request: each server's counter that moved, and the median milliseconds of one request.
+
+    `url` is fetched `requests` times, after one fetch to warm the caches;
+    or a list of requests is sent once each, in order (writes: no warming).
+    """
+    if isinstance(url, str):
+        urllib.request.urlopen(url).read()  # noqa: S310 (our own stack) warm: caches filled
+        todo = [urllib.request.Request(url)] * requests  # noqa: S310 (our own stack)
+    else:
+        todo = url
     time.sleep(1.0)  # pgbouncer's counters catch up
     before = snapshot()
     timings = []
-    for _ in range(requests):
+    for request in todo:
         started = time.perf_counter()
-        with urllib.request.urlopen(url) as answer:  # noqa: S310 (our own stack)
+        with urllib.request.urlopen(request) as answer:  # noqa: S310 (our own stack)
             answer.read()
         timings.append((time.perf_counter() - started) * 1000)
+    requests = len(todo)
     time.sleep(1.0)
     after = snapshot()
     after.subtract(before)
     per_request = {k: round(v / requests, 2) for k, v in sorted(after.items()) if v > 0 and "info" not in k}
     return {"median_ms": round(statistics.median(timings), 2), "per_request": per_request}
+
+
+def photo_writes(
+    base: str, name: str, fixtures: PhotoFixtures, requests: int
+) -> list[urllib.request.Request]:
+    """`requests` likes, unlikes or comments, each on another (user, media) pair, with the state they need."""
+    from bench.fixtures import clear_comments, clear_likes, fill_likes
+
+    method, what = PHOTO_WRITES[name]
+    users = [user_id for user_id, _ in fixtures.likers]
+    if name == "unlike":
+        fill_likes(fixtures.like_media, users)
+    else:
+        clear_likes(fixtures.like_media, users)
+        clear_comments(fixtures.like_media)
+    media = list(fixtures.like_media)
+    pairs = [(token, media_id) for _, token in fixtures.likers for media_id in media][:requests]
+    return [
+        urllib.request.Request(  # noqa: S310 (our own stack)
+            f"{base}/v1/media/{media_id}/{what}?access_token={token}",
+            data=COMMENT if what == "comments" else b"",
+            headers={"Content-Type": FORM},
+            method=method,
+        )
+        for token, media_id in pairs
+    ]
 
 
 def show(name: str, result: dict[str, Any]) -> str:
@@ -138,12 +193,29 @@ def main(argv: list[str] | None = None) -> int:
     if urlsplit(options.base_url).scheme not in ("http", "https"):
         parser.error("--base-url must be http(s)")
     accounts = bench_accounts()
-    values = {"token": accounts.token, "other_id": accounts.other_id}
+    values: dict[str, object] = {"token": accounts.token, "other_id": accounts.other_id}
+    names = options.only.split(",")
+    base = options.base_url.rstrip("/")
+    fixtures = None
+    if set(names) & (set(PHOTO_READS) | set(PHOTO_WRITES)):
+        from bench.fixtures import photo_fixtures
+
+        fixtures = photo_fixtures(uploaders=1, likers=max(2, options.requests // 50 + 1))
+        values.update(read_media=fixtures.read_media, location_id=fixtures.location_id)
     report = {}
-    for name in options.only.split(","):
-        result = count(options.base_url.rstrip("/") + PATHS[name].format(**values), requests=options.requests)
+    for name in names:
+        if name in PHOTO_WRITES:
+            assert fixtures is not None
+            result = count(photo_writes(base, name, fixtures, options.requests))
+        else:
+            result = count(base + {**PATHS, **PHOTO_READS}[name].format(**values), requests=options.requests)
         print(show(name, result))
         report[name] = result
+    if fixtures is not None:
+        from bench.fixtures import clear_comments, clear_likes
+
+        clear_likes(fixtures.like_media, [user_id for user_id, _ in fixtures.likers])
+        clear_comments(fixtures.like_media)
     out = Path(options.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

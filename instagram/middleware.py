@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from instagram.errors import as_api_error, error_envelope, render_api_error, unavailable_component
+from instagram.request_memo import open_request_memo
 from instagram.requestid import clean_request_id, request_id_var
 from monitoring.sentry import capture_request_exception
 from ratelimits.credentials import CredentialsThrottled, remember_address
@@ -42,6 +43,7 @@ class RequestLogMiddleware:
     def _handle(self, request: HttpRequest) -> HttpResponse:
         request_id = clean_request_id(request.headers.get("X-Request-ID"))
         request_id_var.set(request_id)
+        open_request_memo()
         remember_address(request)
         started = time.perf_counter()
         response = self.get_response(request)

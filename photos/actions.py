@@ -588,18 +588,12 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
 
     Locks the media row first, then the like: every writer of a media's likes,
     comments or counts takes the same order, and the count moves only by
-    what the INSERT did, so it equals its rows whoever races.
+    what the INSERT did, so it equals its rows whoever races. The lock, the
+    insert and the count are one statement (_insert_like).
     """
     with shard_for_id(card.id) as shard:
-        liked_at: datetime | None = None
-        exists = lock_media(card.id)
-        if exists:
-            inserted = insert_unless_exists(
-                Like, returning="id, created_at", media_id=card.id, user_id=user.id
-            )
-            like_id, liked_at = inserted if inserted else (None, None)
+        exists, like_id, liked_at = _insert_like(media_id=card.id, user_id=user.id)
         if liked_at is not None:
-            Media.objects.filter(id=card.id).update(like_count=F("like_count") + 1)
             forget_cards_on_commit(card.id, using=shard.alias)
             stats.count_on_commit(stats.LIKES, using=shard.alias)
             submit_job_on_commit(
@@ -608,10 +602,36 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
             )
     if not exists:
         return
-    with shard_for_user(user.id):  # also heals the liker's half that a crash left out
+    # One statement, in no transaction of its own; also heals the liker's half that a crash left out.
+    with shard_for_user(user.id, one_statement=True):
         insert_unless_exists(LikedMedia, user_id=user.id, media_id=card.id, owner_id=card.user_id)
     if liked_at is not None and _may_rank(card, owner):
         popular.record_like(media_id=card.id, liked_at=liked_at.timestamp())
+
+
+def _insert_like(*, media_id: int, user_id: int) -> tuple[bool, int | None, datetime | None]:
+    """Lock the media row, insert the like unless it exists, and count it, in one statement.
+
+    Return whether the media exists, and the new like's id and time (None,
+    None when there was nothing to insert). Call in the media's write
+    context. The count moves only if this INSERT added the row; a count
+    raised by a concurrent writer meanwhile is re-read under the lock
+    (READ COMMITTED's re-check of an updated row), so it stays exact.
+    """
+    media, like = Media._meta.db_table, Like._meta.db_table
+    with connections[current_shard().alias].cursor() as cursor:
+        cursor.execute(
+            f"WITH locked AS (SELECT id FROM {media} WHERE id = %s FOR NO KEY UPDATE), "  # noqa: S608
+            f"liked AS (INSERT INTO {like} (media_id, user_id) SELECT id, %s FROM locked "
+            "ON CONFLICT DO NOTHING RETURNING id, created_at), "
+            f"counted AS (UPDATE {media} SET like_count = like_count + 1 "
+            "WHERE id = %s AND EXISTS (SELECT FROM liked)) "
+            "SELECT EXISTS (SELECT FROM locked), (SELECT id FROM liked), (SELECT created_at FROM liked)",
+            [media_id, user_id, media_id],
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return bool(row[0]), row[1], row[2]
 
 
 def do_unlike_media(*, user: User, card: MediaCard, owner: Profile) -> None:
@@ -621,12 +641,19 @@ def do_unlike_media(*, user: User, card: MediaCard, owner: Profile) -> None:
         if lock_media(card.id):
             liked_at = _delete_like(media_id=card.id, user_id=user.id)
         if liked_at is not None:
-            Media.objects.filter(id=card.id).update(like_count=F("like_count") - 1)
             forget_cards_on_commit(card.id, using=shard.alias)
-    with shard_for_user(user.id):
-        LikedMedia.objects.filter(user_id=user.id, media_id=card.id).delete()
+    _delete_liked_media(user_id=user.id, media_id=card.id)
     if liked_at is not None and _may_rank(card, owner):  # the like was ranked under the same rule
         popular.record_unlike(media_id=card.id, liked_at=liked_at.timestamp())
+
+
+def _delete_liked_media(*, user_id: int, media_id: int) -> None:
+    """Delete the liker's half of a like: one statement on the liker's shard, in no transaction of its own."""
+    with shard_for_user(user_id, one_statement=True) as shard, connections[shard.alias].cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {LikedMedia._meta.db_table} WHERE user_id = %s AND media_id = %s",  # noqa: S608
+            [user_id, media_id],
+        )
 
 
 def lock_media(media_id: int) -> bool:
@@ -639,12 +666,21 @@ def lock_media(media_id: int) -> bool:
 
 
 def _delete_like(*, media_id: int, user_id: int) -> datetime | None:
-    """Delete the like in the current shard context; return when it was made, None if none was there."""
+    """Delete the like and uncount it in the current shard context; return when it was made, None if none was.
+
+    Call with the media row locked (lock_media), in a statement of its own
+    after the lock: its snapshot then sees a like committed while it waited.
+    """
     alias = current_shard().alias
+    media, like = Media._meta.db_table, Like._meta.db_table
     with connections[alias].cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {Like._meta.db_table} WHERE media_id = %s AND user_id = %s RETURNING created_at",  # noqa: S608
-            [media_id, user_id],
+            f"WITH unliked AS (DELETE FROM {like} WHERE media_id = %s AND user_id = %s "  # noqa: S608
+            "RETURNING created_at), "
+            f"counted AS (UPDATE {media} SET like_count = like_count - 1 "
+            "WHERE id = %s AND EXISTS (SELECT FROM unliked)) "
+            "SELECT created_at FROM unliked",
+            [media_id, user_id, media_id],
         )
         row = cursor.fetchone()
     return row[0] if row is not None else None
@@ -655,10 +691,8 @@ def do_remove_like_of(*, media_id: int, user_id: int) -> bool:
     with shard_for_id(media_id) as shard:
         liked_at = _delete_like(media_id=media_id, user_id=user_id) if lock_media(media_id) else None
         if liked_at is not None:
-            Media.objects.filter(id=media_id).update(like_count=F("like_count") - 1)
             forget_cards_on_commit(media_id, using=shard.alias)
-    with shard_for_user(user_id):
-        LikedMedia.objects.filter(user_id=user_id, media_id=media_id).delete()
+    _delete_liked_media(user_id=user_id, media_id=media_id)
     if liked_at is None:
         return False
     card = media_cards([media_id]).get(media_id)
@@ -726,10 +760,9 @@ def check_comment_media(*, user: User, card: MediaCard, text: str) -> Comment:
 
 def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[str]) -> Comment:
     with shard_for_id(card.id) as shard:
-        if not lock_media(card.id):
+        comment = _insert_comment(media_id=card.id, user_id=user.id, text=text)
+        if comment is None:
             raise APINotFoundError(f"No media with id {card.id}.")
-        comment = Comment.objects.create(media_id=card.id, user_id=user.id, text=text)
-        Media.objects.filter(id=card.id).update(comment_count=F("comment_count") + 1)
         forget_cards_on_commit(card.id, using=shard.alias)
         submit_job_on_commit(
             Commented(media_id=card.id, comment_id=comment.id, user_id=user.id, owner_id=card.user_id),
@@ -737,6 +770,29 @@ def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[
         )
     _notify_mentions(actor_id=user.id, media_id=card.id, usernames=mentioned, comment_id=comment.id)
     return comment
+
+
+def _insert_comment(*, media_id: int, user_id: int, text: str) -> Comment | None:
+    """Lock the media row, insert the comment and count it, in one statement; None if the media is gone.
+
+    Call in the media's write context. The lock comes first, as for every
+    writer of a media's comments and counts (lock_media).
+    """
+    media, table = Media._meta.db_table, Comment._meta.db_table
+    with connections[current_shard().alias].cursor() as cursor:
+        cursor.execute(
+            f"WITH locked AS (SELECT id FROM {media} WHERE id = %s FOR NO KEY UPDATE), "  # noqa: S608
+            f"added AS (INSERT INTO {table} (media_id, user_id, text) SELECT id, %s, %s FROM locked "
+            "RETURNING id, created_at), "
+            f"counted AS (UPDATE {media} SET comment_count = comment_count + 1 "
+            "WHERE id = %s AND EXISTS (SELECT FROM added)) "
+            "SELECT id, created_at FROM added",
+            [media_id, user_id, text, media_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Comment(id=row[0], media_id=media_id, user_id=user_id, text=text, created_at=row[1])
 
 
 def do_delete_caption(*, user: User, card: MediaCard) -> None:

@@ -20,6 +20,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from instagram.errors import APINotAllowedError, APINotFoundError
+from instagram.request_memo import recalled, remember
 from photos import photomap
 from photos.cache import COMMENTS_SHOWN, CommentCard, MediaCard, media_cards
 from photos.filters import filter_display_name
@@ -29,7 +30,7 @@ from photos.refs import media_id_from_ref, media_ref, shortcode
 from photos.storage import cdn_url, is_video_prefix, rendition_key, video_key
 from photos.video import VIDEO_SIDES
 from relationships.models import Kind
-from relationships.selectors import blocked_ids, states_towards
+from relationships.selectors import blocked_ids, states_towards, states_with
 from relationships.transitions import State
 from sharding.multiget import query_shards
 from sharding.routing import shard_for_id, shard_for_user, user_shard
@@ -58,7 +59,7 @@ def access_media_and_owner(*, viewer: User | None, ref: str) -> tuple[MediaCard,
     owner = profiles([card.user_id]).get(card.user_id) if card else None
     if card is None or owner is None:
         raise APINotFoundError(f"No media with id {ref[:40]}.")
-    state = _states(viewer, {owner.id}).get(owner.id, frozenset())
+    state = _states(viewer, {owner.id}, media_ids=[card.id]).get(owner.id, frozenset())
     if Kind.BLOCKED_BY in state:
         raise APINotFoundError(f"No media with id {ref[:40]}.")
     if not _may_see(viewer, owner, state):
@@ -66,8 +67,23 @@ def access_media_and_owner(*, viewer: User | None, ref: str) -> tuple[MediaCard,
     return card, owner
 
 
-def _states(viewer: User | None, owner_ids: set[int]) -> dict[int, State]:
-    return states_towards(viewer_id=viewer.id, other_ids=owner_ids) if viewer else {}
+def _states(viewer: User | None, owner_ids: set[int], media_ids: Iterable[int] = ()) -> dict[int, State]:
+    """The viewer's edges towards `owner_ids`; with `media_ids`, which of them the viewer likes is read
+    in the same round trip and kept for the request's liked_by (the page's media objects ask next).
+    """
+    if viewer is None:
+        return {}
+    wanted = sorted(set(media_ids))
+    if not wanted:
+        return states_towards(viewer_id=viewer.id, other_ids=owner_ids)
+    liked = f"SELECT media_id FROM {LikedMedia._meta.db_table} WHERE user_id = %s AND media_id = ANY(%s)"  # noqa: S608
+    states, found = states_with(viewer_id=viewer.id, other_ids=owner_ids, along=(liked, [viewer.id, wanted]))
+    remember(_liked_key(viewer.id), (frozenset(wanted), frozenset(found)))
+    return states
+
+
+def _liked_key(user_id: int) -> tuple[str, int]:
+    return ("liked_by", user_id)
 
 
 def _may_see(viewer: User | None, owner: Profile, state: State) -> bool:
@@ -86,7 +102,7 @@ def visible_cards(*, viewer: User | None, ids: Iterable[int]) -> list[MediaCard]
     wanted = list(ids)
     mapped = owners_of_media(wanted)
     owners = profiles(set(mapped.values()))
-    states = _states(viewer, set(owners))
+    states = _states(viewer, set(owners), media_ids=wanted)
     visible_owners = {i for i, owner in owners.items() if _may_see(viewer, owner, states.get(i, frozenset()))}
     cards = media_cards([i for i in wanted if i not in mapped or mapped[i] in visible_owners])
     unmapped = {card.user_id for i, card in cards.items() if i not in mapped} - set(owners)
@@ -144,9 +160,15 @@ def liked_media_page(*, user_id: int, before: int | None, count: int) -> tuple[l
 
 
 def liked_by(*, user_id: int, media_ids: list[int]) -> set[int]:
-    """Return which of `media_ids` `user_id` likes (one query on the user's own shard)."""
+    """Return which of `media_ids` `user_id` likes (one query on the user's own shard).
+
+    No query when this request already read them with the page's states (_states).
+    """
     if not media_ids:
         return set()
+    read: tuple[frozenset[int], frozenset[int]] | None = recalled(_liked_key(user_id))
+    if read is not None and read[0].issuperset(media_ids):
+        return set(read[1].intersection(media_ids))
     with shard_for_user(user_id, read_only=True):
         found = LikedMedia.objects.filter(user_id=user_id, media_id__in=media_ids)
         return set(found.values_list("media_id", flat=True))

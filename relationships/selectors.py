@@ -1,5 +1,10 @@
 """Reads of relationships: one pair's state, a user's lists, who is hidden from whom, followers in chunks."""
 
+from typing import Any
+
+from django.db import connections
+
+from instagram.request_memo import memoized, remember
 from relationships.models import Edge, Kind
 from relationships.transitions import State
 from sharding.routing import shard_for_user
@@ -15,9 +20,21 @@ def relationship_state(*, viewer_id: int, other_id: int) -> State:
 
 
 def blocked_ids(*, viewer_id: int) -> set[int]:
-    """Return the users `viewer_id` blocks or is blocked by: each is hidden from the other."""
+    """Return the users `viewer_id` blocks or is blocked by: each is hidden from the other.
+
+    Read once per request (instagram.request_memo): a media page asks for
+    its cards and again for their likes and comments.
+    """
+    return set(memoized(_blocked_key(viewer_id), lambda: _read_blocked_ids(viewer_id)))
+
+
+def _blocked_key(viewer_id: int) -> tuple[str, int]:
+    return ("blocked_ids", viewer_id)
+
+
+def _read_blocked_ids(viewer_id: int) -> frozenset[int]:
     with shard_for_user(viewer_id, read_only=True):
-        return set(
+        return frozenset(
             Edge.objects.filter(user_id=viewer_id, kind__in=[Kind.BLOCKS, Kind.BLOCKED_BY]).values_list(
                 "other_id", flat=True
             )
@@ -40,15 +57,53 @@ def edge_page(*, user_id: int, kind: Kind, before: int | None, count: int) -> tu
 
 
 def states_towards(*, viewer_id: int, other_ids: set[int]) -> dict[int, State]:
-    """Return the edge kinds `viewer_id` holds towards each of `other_ids` (one query, viewer's shard)."""
+    """Return the edge kinds `viewer_id` holds towards each of `other_ids` (one query, viewer's shard).
+
+    The same query reads every block of the viewer's, kept for the request's
+    blocked_ids (a media page asks for both).
+    """
+    return states_with(viewer_id=viewer_id, other_ids=other_ids, along=None)[0]
+
+
+def states_with(
+    *, viewer_id: int, other_ids: set[int], along: tuple[str, list[Any]] | None
+) -> tuple[dict[int, State], set[int]]:
+    """states_towards, and in the same round trip another read of the viewer's shard (`along`).
+
+    `along` is SQL and its parameters selecting one bigint column from the
+    viewer's shard (UNION ALL to the edges): the ids it found come back
+    beside the states.
+    """
     others = other_ids - {viewer_id}
     states: dict[int, set[Kind]] = {other: set() for other in others}
-    if others:
-        with shard_for_user(viewer_id, read_only=True):
-            edges = Edge.objects.filter(user_id=viewer_id, other_id__in=list(others))
-            for other_id, kind in edges.values_list("other_id", "kind"):
+    found: set[int] = set()
+    if others or along is not None:
+        blocks = [Kind.BLOCKS.value, Kind.BLOCKED_BY.value]
+        blocked: set[int] = set()
+        sql = (
+            f"SELECT other_id, kind FROM {Edge._meta.db_table} "  # noqa: S608 (names from models)
+            "WHERE user_id = %s AND (other_id = ANY(%s) OR kind = ANY(%s))"
+        )
+        params: list[Any] = [viewer_id, sorted(others), blocks]
+        if along is not None:
+            sql = f"{sql} UNION ALL SELECT along.id, NULL FROM ({along[0]}) AS along(id)"  # noqa: S608
+            params += along[1]
+        with (
+            shard_for_user(viewer_id, read_only=True) as shard,
+            connections[shard.alias].cursor() as cursor,
+        ):
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for other_id, kind in rows:
+            if kind is None:
+                found.add(other_id)
+                continue
+            if kind in blocks:
+                blocked.add(other_id)
+            if other_id in states:
                 states[other_id].add(Kind(kind))
-    return {other: frozenset(kinds) for other, kinds in states.items()}
+        remember(_blocked_key(viewer_id), frozenset(blocked))
+    return {other: frozenset(kinds) for other, kinds in states.items()}, found
 
 
 def follower_chunks(*, owner_id: int, chunk: int) -> list[tuple[int, int]]:

@@ -38,6 +38,7 @@ from django.db import DatabaseError, connections, transaction
 
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
+from instagram.request_memo import forget_request_memo, memoized
 from sharding.ids import decode_id
 from sharding.models import Shard, ShardedModel
 from sharding.sql import schema_name
@@ -187,12 +188,16 @@ def mark_replica_down(replica: str, error: Exception, *, reading: str) -> None:
 # ----------------------------------------------------------------- contexts
 
 
-def _enter(stack: ExitStack, *, shard: int, alias: str, read_only: bool) -> ShardContext:
+def _enter(
+    stack: ExitStack, *, shard: int, alias: str, read_only: bool, one_statement: bool = False
+) -> ShardContext:
     schema = schema_name(shard)
     connection = connections[alias]
-    if read_only:
+    if read_only or one_statement:
         if qualify not in connection.execute_wrappers:
             connection.execute_wrappers.append(qualify)
+        if one_statement:  # on the primary: its own statement is the first, no probe needed
+            return ShardContext(shard=shard, alias=alias, schema=schema, read_only=False, qualified=True)
         if alias not in _probed.get():
             _probe(alias)
         return ShardContext(shard=shard, alias=alias, schema=schema, read_only=True, qualified=True)
@@ -245,22 +250,41 @@ def qualify(execute: Callable[..., Any], sql: str, params: Any, many: bool, cont
 
 
 @contextmanager
-def use_shard(shard: int, *, read_only: bool = False, for_user: int | None = None) -> Iterator[ShardContext]:
+def use_shard(
+    shard: int, *, read_only: bool = False, for_user: int | None = None, one_statement: bool = False
+) -> Iterator[ShardContext]:
     """Open one transaction on logical shard `shard` and route sharded models to it.
 
     read_only: use the streaming standby, unless `for_user` wrote within the
     read-your-writes window, or the standby is unreachable (then the primary,
     with a log line). A write context notes `for_user` as a recent writer
     once it commits.
+
+    one_statement: a write that is a single statement (an idempotent insert,
+    a delete) on the primary, in no transaction of its own but the
+    statement's: no BEGIN, SET LOCAL and COMMIT around it (one round trip
+    instead of four); its tables are named with their schema, as a read
+    context's are. Only for a write that is one statement: two statements
+    would commit one by one.
     """
     primary = shard_map().database(shard)
     outer = _current.get()
     with ExitStack() as stack:
         context: ShardContext | None = None
-        if read_only and not _wrote.get() and not (for_user is not None and wrote_recently(for_user)):
+        if (
+            read_only
+            and not _wrote.get()
+            and not (for_user is not None and _wrote_recently_memoized(for_user))
+        ):
             context = _try_replica(stack, shard=shard, primary=primary)
         if context is None:
-            context = _enter(stack, shard=shard, alias=primary, read_only=read_only)
+            context = _enter(
+                stack,
+                shard=shard,
+                alias=primary,
+                read_only=read_only,
+                one_statement=one_statement and not read_only,
+            )
         token = _current.set(context)
         try:
             yield context
@@ -283,8 +307,14 @@ def use_shard(shard: int, *, read_only: bool = False, for_user: int | None = Non
                     cursor.execute(f"SET LOCAL search_path TO {outer.schema}")
     if not read_only:
         _wrote.set(True)
+        forget_request_memo()
         if for_user is not None:
             note_write(for_user)
+
+
+def _wrote_recently_memoized(user_id: int) -> bool:
+    """wrote_recently, asked of Redis once per request (instagram.request_memo), not before each read."""
+    return memoized(("wrote_recently", user_id), lambda: wrote_recently(user_id))
 
 
 def _try_replica(stack: ExitStack, *, shard: int, primary: str) -> ShardContext | None:
@@ -302,9 +332,11 @@ def _try_replica(stack: ExitStack, *, shard: int, primary: str) -> ShardContext 
     return context
 
 
-def shard_for_user(user_id: int, *, read_only: bool = False) -> AbstractContextManager[ShardContext]:
+def shard_for_user(
+    user_id: int, *, read_only: bool = False, one_statement: bool = False
+) -> AbstractContextManager[ShardContext]:
     """Shard context for `user_id`'s own rows (their media, their follow edges)."""
-    return use_shard(user_shard(user_id), read_only=read_only, for_user=user_id)
+    return use_shard(user_shard(user_id), read_only=read_only, for_user=user_id, one_statement=one_statement)
 
 
 def shard_for_id(

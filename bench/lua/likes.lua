@@ -3,9 +3,11 @@
 -- repeats within a run while there are pairs left (M x U of them), and
 -- neighbouring requests hit different media. wrk's threads interleave:
 -- thread t of T sends i = t, t + T, t + 2T...
+-- With "comments" as the 6th argument it POSTs a comment instead (text=...),
+-- over the same (user, media) pairs.
 --
 --   wrk -s bench/lua/likes.lua http://host/ -- \
---       <POST|DELETE> <tokens file> <media ids file> <wrk threads> [expected status, 200]
+--       <POST|DELETE> <tokens file> <media ids file> <wrk threads> [expected status, 200] [likes|comments]
 --
 -- done() prints "lua: sent=N bad=N exhausted=N status=S body=...": bad counts
 -- answers other than the expected status, exhausted the requests sent after
@@ -34,7 +36,13 @@ function init(args)
   media = read_lines(args[3])
   nthreads = tonumber(args[4])
   expected = tonumber(args[5] or "200")
+  what = args[6] or "likes"
   body = method == "POST" and "" or nil -- a POST says Content-Length: 0
+  headers = nil
+  if what == "comments" then
+    body = "text=" .. "lovely+light+at+the+pier+%23benchmark"
+    headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+  end
   sent, bad, exhausted, last_status, last_body = 0, 0, 0, 0, ""
 end
 
@@ -49,7 +57,7 @@ function request()
   end
   local media_id = media[(i % #media) + 1]
   local token = tokens[(math.floor(i / #media) % #tokens) + 1]
-  return wrk.format(method, "/v1/media/" .. media_id .. "/likes?access_token=" .. token, nil, body)
+  return wrk.format(method, "/v1/media/" .. media_id .. "/" .. what .. "?access_token=" .. token, headers, body)
 end
 
 function response(status, headers, body)
