@@ -22,6 +22,9 @@ from tests.conftest import Stack
 from tests.oauth.conftest import register
 from tests.v1 import Account, sign_up
 
+# This process reads memcached too (cached()): wait for its client after a test restarted memcached.
+pytestmark = pytest.mark.usefixtures("memcached")
+
 
 def on_each_app_server(stack: Stack, account: Account, path: str = "users/self") -> list[requests.Response]:
     """GET `path` with `account`'s token from each app server directly (no nginx, no retry)."""
