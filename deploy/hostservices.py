@@ -1,0 +1,542 @@
+"""The servers of a host's db, redis, cache and gearman roles, and how `fab setup` provisions them.
+
+One description per server (`Service`: its command line and user), rendered
+for the host's service manager: a systemd unit on real hosts
+(`/etc/systemd/system/instagram-<name>.service`), or a program of a
+supervisord that fab runs for the host where there is no systemd (the fleet
+test's network namespaces; `service_manager = "supervisord"` in the
+inventory). The configuration files are the repository's templates under
+deploy/ (the ones the local stack runs), rendered with the host's values.
+
+Provisioning is idempotent: a file is written only when its content changes,
+a server restarts only when its unit or its files changed, PostgreSQL is
+initialized only once, and roles and databases are created only when
+missing. A run that changes nothing says so: "services: unchanged".
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+DEPLOY = Path(__file__).resolve().parent
+SERVICE_ROLES = ("db", "redis", "cache", "gearman")
+SERVICE_MANAGERS = ("systemd", "supervisord")
+# Debian packages each role needs; `fab setup` installs the missing ones.
+PACKAGES = {
+    "app": ("ffmpeg",),
+    "db": ("postgresql-15", "postgresql-15-repmgr", "pgbouncer", "barman-cli-cloud"),
+    "redis": ("redis-server", "redis-sentinel"),
+    "cache": ("memcached",),
+    "gearman": ("gearman-job-server",),
+    "lb": ("nginx",),
+}
+UNIT_PREFIX = "instagram-"
+PG_DATABASES = {"main": "instagram_main", "shard0": "instagram_shard0", "shard1": "instagram_shard1"}
+
+
+class HostLike(Protocol):
+    """What this module reads of an inventory host (fab's Host, a frozen dataclass)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+    @property
+    def root(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def python(self) -> str: ...
+    @property
+    def service_manager(self) -> str: ...
+    @property
+    def pg_bin(self) -> str: ...
+    @property
+    def pg_data(self) -> str: ...
+    @property
+    def service_user(self) -> str: ...
+    @property
+    def services(self) -> dict[str, int]: ...
+
+    def path(self, *parts: str) -> str: ...
+
+
+class RemoteLike(Protocol):
+    """What this module needs of an SSH session to the host (fab's Remote)."""
+
+    def run(self, command: str, *, step: str, check: bool = True) -> str: ...
+
+    def test(self, command: str, *, step: str) -> bool: ...
+
+    def put(self, local: Path | io.BytesIO, remote: str, *, step: str) -> None: ...
+
+
+class ServiceError(Exception):
+    """A server could not be provisioned; the message says which and why (with its log's tail)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One server process: what runs it and as whom."""
+
+    name: str
+    description: str
+    command: str
+    user: str
+    port: int  # it is up once it accepts connections here (on 127.0.0.1)
+    stop_signal: str = "TERM"
+    files: tuple[str, ...] = ()  # its configuration files: a change restarts it
+
+    @property
+    def unit(self) -> str:
+        return f"{UNIT_PREFIX}{self.name}"
+
+
+def q(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+def has_services(host: HostLike) -> bool:
+    return bool(set(SERVICE_ROLES) & set(host.roles))
+
+
+def folders(host: HostLike) -> dict[str, str]:
+    """The host's service folders: configuration, sockets, logs (data lives under host.data)."""
+    base = host.path("shared", "services")
+    return {"etc": f"{base}/etc", "run": f"{base}/run", "log": f"{base}/log"}
+
+
+def render(template: str, values: dict[str, object]) -> str:
+    from deploy.stack import render as render_template  # the stack's {{name}} templates, shared
+
+    return render_template(template, values)
+
+
+def host_files(host: HostLike, settings: dict[str, str]) -> dict[str, str]:
+    """Return the configuration files of the host's servers: path on the host -> content."""
+    etc, run = folders(host)["etc"], folders(host)["run"]
+    files: dict[str, str] = {}
+    if "db" in host.roles:
+        s3 = urlsplit(settings.get("S3_ENDPOINT_URL", "")).netloc or "127.0.0.1:9000"
+        values: dict[str, object] = {
+            "pg_node_port": host.services["pg_port"],
+            "run": run,
+            "etc": etc,
+            "s3_addr": s3,
+            "backup_bucket": settings.get("BACKUP_BUCKET", "instagram-backups"),
+        }
+        files[f"{etc}/postgresql.conf"] = render(
+            (DEPLOY / "postgresql" / "postgresql.conf").read_text(), values
+        )
+        files[f"{etc}/pg_hba.conf"] = render((DEPLOY / "postgresql" / "pg_hba.conf").read_text(), values)
+        pg = {"host": "127.0.0.1", "port": host.services["pg_port"]}
+        bouncer = {
+            "listen_host": f"{host.address},127.0.0.1",
+            "pgbouncer_port": pgbouncer_port(settings),
+            "etc": etc,
+            "db_user": settings.get("DB_USER", "instagram"),
+            "db_password": settings.get("DB_PASSWORD", "instagram"),
+            "main_db": PG_DATABASES["main"],
+            "shard0_db": PG_DATABASES["shard0"],
+            "shard1_db": PG_DATABASES["shard1"],
+            # One cluster: the `_replica` names reach the primary until a standby is set up.
+            "pg_primary_host": pg["host"],
+            "pg_primary_port": pg["port"],
+            "pg_standby_host": pg["host"],
+            "pg_standby_port": pg["port"],
+            "query_wait_timeout": 30,
+            "fallback_database": "",
+        }
+        files[f"{etc}/pgbouncer.ini"] = render((DEPLOY / "pgbouncer" / "pgbouncer.ini").read_text(), bouncer)
+        files[f"{etc}/pgbouncer-users.txt"] = render(
+            (DEPLOY / "pgbouncer" / "userlist.txt").read_text(), bouncer
+        )
+    if "redis" in host.roles:
+        redis = {
+            "redis_primary_port": host.services["redis_port"],
+            "data": host.data,
+            "redis_primary_dir": "redis",
+        }
+        files[f"{etc}/redis.conf"] = render((DEPLOY / "redis" / "primary.conf").read_text(), redis)
+    return files
+
+
+def pgbouncer_port(settings: dict[str, str]) -> int:
+    """pgbouncer listens where the apps connect: the settings' DB_PORT."""
+    return int(settings.get("DB_PORT", "6432"))
+
+
+def host_services(host: HostLike, settings: dict[str, str]) -> list[Service]:
+    """Return the servers the host's roles run, in start order."""
+    etc, run = folders(host)["etc"], folders(host)["run"]
+    services: list[Service] = []
+    if "db" in host.roles:
+        services.append(
+            Service(
+                name="postgresql",
+                description="PostgreSQL (the shard cluster's node)",
+                command=f"{host.pg_bin}/postgres -D {host.pg_data} -c config_file={etc}/postgresql.conf",
+                user=host.service_user,
+                port=host.services["pg_port"],
+                stop_signal="INT",  # fast shutdown: roll back open transactions, checkpoint, exit
+                files=(f"{etc}/postgresql.conf", f"{etc}/pg_hba.conf"),
+            )
+        )
+        services.append(
+            Service(
+                name="pgbouncer",
+                description="pgbouncer (transaction pooling in front of PostgreSQL)",
+                command=f"/usr/sbin/pgbouncer {etc}/pgbouncer.ini",
+                user=host.service_user,
+                port=pgbouncer_port(settings),
+                files=(f"{etc}/pgbouncer.ini", f"{etc}/pgbouncer-users.txt"),
+            )
+        )
+    if "redis" in host.roles:
+        services.append(
+            Service(
+                name="redis",
+                description="Redis (the main instance)",
+                # The template binds loopback; the host's address is added for the apps.
+                command=f"/usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1",
+                user="redis",
+                port=host.services["redis_port"],
+                files=(f"{etc}/redis.conf",),
+            )
+        )
+    if "cache" in host.roles:
+        port = host.services["memcached_port"]
+        services.append(
+            Service(
+                name="memcached",
+                description="memcached (the object cache)",
+                command=f"/usr/bin/memcached -l {host.address},127.0.0.1 -p {port} -U 0 -m 64 -c 1024",
+                user="memcache",
+                port=port,
+            )
+        )
+    if "gearman" in host.roles:
+        port = host.services["gearman_port"]
+        # libsqlite3 keeps every queued job on disk until a worker finishes it.
+        # gearmand listens on one address or all: all of this host's.
+        services.append(
+            Service(
+                name="gearmand",
+                description="gearmand (the job server, persistent queue)",
+                command=(
+                    f"/usr/sbin/gearmand -p {port} -t 2 -q libsqlite3"
+                    f" --libsqlite3-db={host.data}/gearmand/queue.sqlite3 --log-file=stderr"
+                    f" --verbose=WARNING --pid-file={run}/gearmand.pid"
+                ),
+                user="gearman",
+                port=port,
+            )
+        )
+    return services
+
+
+def data_folders(host: HostLike, services: list[Service]) -> dict[str, str]:
+    """The data folders of the host's servers, each owned by its server's user."""
+    owned = {"redis": f"{host.data}/redis", "gearmand": f"{host.data}/gearmand"}
+    result = {owned[s.name]: s.user for s in services if s.name in owned}
+    if "db" in host.roles:
+        result[host.pg_data] = host.service_user
+    return result
+
+
+# ---------------------------------------------------------------- rendering for a service manager
+
+
+def systemd_unit(service: Service) -> str:
+    """Return the systemd unit of `service` (real hosts)."""
+    return "\n".join(
+        [
+            "# Rendered by `fab setup` (deploy/hostservices.py).",
+            "[Unit]",
+            f"Description=Instagram: {service.description}",
+            "After=network-online.target",
+            "Wants=network-online.target",
+            "",
+            "[Service]",
+            f"User={service.user}",
+            f"ExecStart={service.command}",
+            f"KillSignal=SIG{service.stop_signal}",
+            "TimeoutStopSec=60",
+            "Restart=always",
+            "RestartSec=1",
+            "LimitNOFILE=65536",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
+
+
+def supervisord_conf(host: HostLike, services: list[Service]) -> str:
+    """Return the supervisord.conf that stands in for systemd on `host` (the fleet test's hosts)."""
+    f = folders(host)
+    lines = [
+        "; Rendered by `fab setup` (deploy/hostservices.py): the host's servers, where there is no systemd.",
+        "[unix_http_server]",
+        f"file = {f['run']}/supervisor.sock",
+        "chmod = 0700",
+        "",
+        "[supervisord]",
+        f"logfile = {f['log']}/supervisord.log",
+        f"pidfile = {f['run']}/supervisord.pid",
+        f"childlogdir = {f['log']}",
+        f"directory = {host.root}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl = unix://{f['run']}/supervisor.sock",
+    ]
+    for service in services:
+        lines += [
+            "",
+            f"; {service.description}",
+            f"[program:{service.unit}]",
+            f"command = {service.command}",
+            f"user = {service.user}",
+            "autostart = true",
+            "autorestart = true",
+            "startsecs = 0",
+            f"stopsignal = {service.stop_signal}",
+            "stopwaitsecs = 60",
+            "redirect_stderr = true",
+            f"stdout_logfile = {f['log']}/{service.name}.log",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- provisioning
+
+
+Say = Callable[[str], None]
+
+
+def supervisor_paths(host: HostLike) -> tuple[str, str]:
+    """The services' supervisord.conf and supervisorctl wrapper on a supervisord host."""
+    base = host.path("shared", "services")
+    return f"{base}/supervisord.conf", f"{base}/bin/supervisorctl"
+
+
+def write_file(remote: RemoteLike, path: str, content: str, *, mode: str = "644") -> bool:
+    """Write `content` to `path` unless it already holds it; return whether it changed."""
+    remote.put(io.BytesIO(content.encode()), f"{path}.next", step="setup: services")
+    if remote.test(f"cmp -s {q(path)}.next {q(path)}", step="setup: services"):
+        remote.run(f"rm -f {q(path)}.next", step="setup: services")
+        return False
+    remote.run(f"chmod {mode} {q(path)}.next && mv {q(path)}.next {q(path)}", step="setup: services")
+    return True
+
+
+def ensure_packages(remote: RemoteLike, host: HostLike, say: Say) -> None:
+    """Install the Debian packages the host's roles need (nothing when all are there)."""
+    wanted = sorted({pkg for role in host.roles for pkg in PACKAGES.get(role, ())})
+    if not wanted:
+        return
+    listing = remote.run(
+        f"dpkg-query -W -f '${{Package}} ${{db:Status-Status}}\\n' {' '.join(wanted)} 2>/dev/null; true",
+        step="setup: packages",
+    )
+    installed = {line.split()[0] for line in listing.splitlines() if line.endswith(" installed")}
+    missing = [pkg for pkg in wanted if pkg not in installed]
+    if missing:
+        say(f"installing {', '.join(missing)}")
+        remote.run(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + " ".join(missing),
+            step="setup: apt-get install",
+        )
+
+
+def install_supervisor(remote: RemoteLike, host: HostLike, wheel: Path, say: Say) -> bool:
+    """Unpack supervisor's wheel on a supervisord host (once) and write its supervisorctl wrapper."""
+    base = host.path("shared", "services")
+    lib = f"{base}/lib/{wheel.stem}"
+    if remote.test(f"test -f {q(lib)}/.complete", step="setup: supervisor"):
+        return False
+    say(f"installing {wheel.name} for the host's services")
+    remote.run(f"mkdir -p {q(base)}/lib {q(base)}/bin", step="setup: supervisor")
+    remote.put(wheel, f"{base}/lib/{wheel.name}", step="setup: supervisor")
+    remote.run(
+        f"rm -rf {q(lib)} && {q(host.python)} -m zipfile -e {q(base)}/lib/{q(wheel.name)} {q(lib)}"
+        f" && rm -f {q(base)}/lib/{q(wheel.name)} && ln -sfn {q(lib)} {q(base)}/lib/current"
+        f" && touch {q(lib)}/.complete",
+        step="setup: supervisor",
+    )
+    for tool in ("supervisord", "supervisorctl"):
+        script = f'#!/bin/sh\nPYTHONPATH={base}/lib/current exec {host.python} -m supervisor.{tool} "$@"\n'
+        write_file(remote, f"{base}/bin/{tool}", script, mode="755")
+    return True
+
+
+def provision(
+    remote: RemoteLike, host: HostLike, settings: dict[str, str], *, wheel: Path | None, say: Say
+) -> None:
+    """Install, configure and start the servers of the host's db, redis, cache and gearman roles."""
+    services = host_services(host, settings)
+    ensure_packages(remote, host, say)
+    if not services:
+        return
+    f = folders(host)
+    changed: list[str] = []
+    data = data_folders(host, services)
+    remote.run(
+        f"mkdir -p {q(f['etc'])} {q(f['run'])} {q(f['log'])} {' '.join(q(d) for d in data)}",
+        step="setup: services",
+    )
+    for folder, user in data.items():
+        remote.run(f"chown {q(user)}: {q(folder)} && chmod 700 {q(folder)}", step="setup: services")
+    # The socket folder: PostgreSQL writes its socket there, pgbouncer and gearmand their files.
+    remote.run(f"chmod 1777 {q(f['run'])}", step="setup: services")
+    for path, content in host_files(host, settings).items():
+        secret = path.endswith("users.txt")
+        if write_file(remote, path, content, mode="600" if secret else "644"):
+            changed.append(path)
+        if secret:
+            remote.run(f"chown {q(host.service_user)}: {q(path)}", step="setup: services")
+    if "db" in host.roles and not remote.test(f"test -f {q(host.pg_data)}/PG_VERSION", step="setup: db"):
+        say("initdb: a new PostgreSQL cluster")
+        remote.run(
+            f"runuser -u {q(host.service_user)} -- {q(host.pg_bin)}/initdb -D {q(host.pg_data)} -U postgres"
+            " --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8",
+            step="setup: initdb",
+        )
+        changed.append("initdb")
+    if host.service_manager == "supervisord":
+        if wheel is None:
+            raise ServiceError("supervisord hosts need supervisor's wheel")
+        if install_supervisor(remote, host, wheel, say):
+            changed.append("supervisor")
+        started = start_supervisord(remote, host, services, changed, say)
+    else:
+        started = start_systemd(remote, host, services, changed, say)
+    for service in services:
+        wait_listening(remote, host, service)
+    if "db" in host.roles and create_databases(remote, host, settings, say):
+        started = True
+    if not changed and not started:
+        say("services: unchanged")
+
+
+def restart_set(services: list[Service], changed: list[str]) -> list[Service]:
+    return [s for s in services if set(s.files) & set(changed)]
+
+
+def start_supervisord(
+    remote: RemoteLike, host: HostLike, services: list[Service], changed: list[str], say: Say
+) -> bool:
+    """Start the services' supervisord, or apply what changed to the running one.
+
+    Returns whether anything started or restarted.
+    """
+    conf, ctl = supervisor_paths(host)
+    supervisord = ctl.replace("supervisorctl", "supervisord")
+    conf_changed = write_file(remote, conf, supervisord_conf(host, services))
+    running = remote.test(
+        f"{q(ctl)} -c {q(conf)} pid 2>/dev/null | grep -qE '^[0-9]+$'", step="setup: services"
+    )
+    if not running:
+        remote.run(f"{q(supervisord)} -c {q(conf)}", step="setup: supervisord")
+        say(f"services started: {', '.join(s.unit for s in services)}")
+        return True
+    acted = False
+    if conf_changed:
+        out = remote.run(f"{q(ctl)} -c {q(conf)} update", step="setup: supervisord")
+        say(f"services updated: {' '.join(out.split()) or 'nothing'}")
+        acted = True
+    for service in restart_set(services, changed):
+        remote.run(f"{q(ctl)} -c {q(conf)} restart {q(service.unit)}", step=f"setup: restart {service.name}")
+        say(f"{service.unit} restarted (its configuration changed)")
+        acted = True
+    return acted
+
+
+def start_systemd(
+    remote: RemoteLike, host: HostLike, services: list[Service], changed: list[str], say: Say
+) -> bool:
+    """Write the units, enable and start them, restart those whose files changed."""
+    acted = False
+    units_changed = [
+        s for s in services if write_file(remote, f"/etc/systemd/system/{s.unit}.service", systemd_unit(s))
+    ]
+    if units_changed:
+        remote.run("systemctl daemon-reload", step="setup: systemd")
+    for service in services:
+        if not remote.test(f"systemctl is-active -q {q(service.unit)}", step="setup: systemd"):
+            remote.run(f"systemctl enable --now {q(service.unit)}", step=f"setup: start {service.name}")
+            say(f"{service.unit} started")
+            acted = True
+        elif service in units_changed or service in restart_set(services, changed):
+            remote.run(f"systemctl restart {q(service.unit)}", step=f"setup: restart {service.name}")
+            say(f"{service.unit} restarted (its unit or configuration changed)")
+            acted = True
+    return acted
+
+
+# Waits on the host until a port accepts connections on 127.0.0.1.
+PORT_PROBE = """
+import socket, sys, time
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0:
+            sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+"""
+
+
+def wait_listening(remote: RemoteLike, host: HostLike, service: Service, timeout: float = 60) -> None:
+    if remote.test(f"{q(host.python)} -c {q(PORT_PROBE)} {service.port} {timeout:.0f}", step="setup: wait"):
+        return
+    if host.service_manager == "supervisord":
+        log = remote.run(f"tail -n 20 {q(folders(host)['log'])}/{service.name}.log", step="log", check=False)
+    else:
+        log = remote.run(f"journalctl -n 20 --no-pager -u {q(service.unit)}", step="log", check=False)
+    raise ServiceError(f"{service.unit} does not listen on port {service.port} after {timeout:.0f}s:\n{log}")
+
+
+def psql(remote: RemoteLike, host: HostLike, sql: str, *, step: str) -> str:
+    """Run `sql` as PostgreSQL's superuser over the host's unix socket."""
+    return remote.run(
+        f"runuser -u {q(host.service_user)} -- psql -h {q(folders(host)['run'])}"
+        f" -p {host.services['pg_port']} -U postgres -d postgres -v ON_ERROR_STOP=1 -Atqc {q(sql)}",
+        step=step,
+    ).strip()
+
+
+def create_databases(remote: RemoteLike, host: HostLike, settings: dict[str, str], say: Say) -> bool:
+    """Create the app's role and the main and shard databases once; return whether anything was created."""
+    user = settings.get("DB_USER", "instagram")
+    password = settings.get("DB_PASSWORD", "instagram").replace("'", "''")
+    created = False
+    roles = psql(remote, host, "SELECT string_agg(rolname, ',') FROM pg_roles", step="setup: db").split(",")
+    if user not in roles:
+        psql(remote, host, f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'", step="setup: db role")
+        say(f"PostgreSQL role {user} created")
+        created = True
+    existing = psql(remote, host, "SELECT string_agg(datname, ',') FROM pg_database", step="setup: db").split(
+        ","
+    )
+    for name in PG_DATABASES.values():
+        if name not in existing:
+            psql(remote, host, f'CREATE DATABASE {name} OWNER "{user}"', step="setup: db")
+            # Fixed per database, so no session-level SET leaks through pgbouncer.
+            psql(remote, host, f"ALTER DATABASE {name} SET timezone TO 'UTC'", step="setup: db")
+            say(f"database {name} created")
+            created = True
+    return created
