@@ -94,6 +94,8 @@ class Service:
     port: int  # it is up once it accepts connections here (on 127.0.0.1)
     stop_signal: str = "TERM"
     files: tuple[str, ...] = ()  # its configuration files: a change restarts it
+    # Secrets it needs in its environment (PostgreSQL's WAL archiving: the S3 keys).
+    environment: tuple[tuple[str, str], ...] = ()
 
     @property
     def unit(self) -> str:
@@ -188,6 +190,16 @@ def host_services(host: HostLike, settings: dict[str, str]) -> list[Service]:
                 port=host.services["pg_port"],
                 stop_signal="INT",  # fast shutdown: roll back open transactions, checkpoint, exit
                 files=(f"{etc}/postgresql.conf", f"{etc}/pg_hba.conf"),
+                # archive_command (barman-cloud-wal-archive) reaches the object store with these.
+                environment=tuple(
+                    (name, settings[key])
+                    for name, key in (
+                        ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+                        ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+                        ("AWS_DEFAULT_REGION", "S3_REGION"),
+                    )
+                    if settings.get(key)
+                ),
             )
         )
         services.append(
@@ -205,8 +217,13 @@ def host_services(host: HostLike, settings: dict[str, str]) -> list[Service]:
             Service(
                 name="redis",
                 description="Redis (the main instance)",
-                # The template binds loopback; the host's address is added for the apps.
-                command=f"/usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1",
+                # The template binds loopback only; the apps reach the host's address.
+                # Protected mode refuses them (no password): the private network is
+                # the boundary, as for memcached and gearmand (docs/fleet.md).
+                command=(
+                    f"/usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1"
+                    " --protected-mode no"
+                ),
                 user="redis",
                 port=host.services["redis_port"],
                 files=(f"{etc}/redis.conf",),
@@ -255,8 +272,14 @@ def data_folders(host: HostLike, services: list[Service]) -> dict[str, str]:
 # ---------------------------------------------------------------- rendering for a service manager
 
 
-def systemd_unit(service: Service) -> str:
+def environment_file(host: HostLike, service: Service) -> str:
+    """The file (mode 600) a systemd unit reads its secrets from."""
+    return f"{folders(host)['etc']}/{service.name}.env"
+
+
+def systemd_unit(host: HostLike, service: Service) -> str:
     """Return the systemd unit of `service` (real hosts)."""
+    secrets = [f"EnvironmentFile={environment_file(host, service)}"] if service.environment else []
     return "\n".join(
         [
             "# Rendered by `fab setup` (deploy/hostservices.py).",
@@ -267,6 +290,7 @@ def systemd_unit(service: Service) -> str:
             "",
             "[Service]",
             f"User={service.user}",
+            *secrets,
             f"ExecStart={service.command}",
             f"KillSignal=SIG{service.stop_signal}",
             "TimeoutStopSec=60",
@@ -309,6 +333,11 @@ def supervisord_conf(host: HostLike, services: list[Service]) -> str:
             f"[program:{service.unit}]",
             f"command = {service.command}",
             f"user = {service.user}",
+            *(
+                ["environment = " + ",".join(f'{key}="{value}"' for key, value in service.environment)]
+                if service.environment
+                else []
+            ),
             "autostart = true",
             "autorestart = true",
             "startsecs = 0",
@@ -435,6 +464,10 @@ def restart_set(services: list[Service], changed: list[str]) -> list[Service]:
     return [s for s in services if set(s.files) & set(changed)]
 
 
+def restart_set_with_secrets(host: HostLike, services: list[Service], changed: list[str]) -> list[Service]:
+    return [s for s in services if {*s.files, environment_file(host, s)} & set(changed)]
+
+
 def start_supervisord(
     remote: RemoteLike, host: HostLike, services: list[Service], changed: list[str], say: Say
 ) -> bool:
@@ -444,7 +477,8 @@ def start_supervisord(
     """
     conf, ctl = supervisor_paths(host)
     supervisord = ctl.replace("supervisorctl", "supervisord")
-    conf_changed = write_file(remote, conf, supervisord_conf(host, services))
+    # Mode 600: the programs' environment holds secrets.
+    conf_changed = write_file(remote, conf, supervisord_conf(host, services), mode="600")
     running = remote.test(
         f"{q(ctl)} -c {q(conf)} pid 2>/dev/null | grep -qE '^[0-9]+$'", step="setup: services"
     )
@@ -469,8 +503,15 @@ def start_systemd(
 ) -> bool:
     """Write the units, enable and start them, restart those whose files changed."""
     acted = False
+    for service in services:
+        if service.environment:
+            secrets = "".join(f"{key}={value}\n" for key, value in service.environment)
+            if write_file(remote, environment_file(host, service), secrets, mode="600"):
+                changed.append(environment_file(host, service))
     units_changed = [
-        s for s in services if write_file(remote, f"/etc/systemd/system/{s.unit}.service", systemd_unit(s))
+        s
+        for s in services
+        if write_file(remote, f"/etc/systemd/system/{s.unit}.service", systemd_unit(host, s))
     ]
     if units_changed:
         remote.run("systemctl daemon-reload", step="setup: systemd")
@@ -479,7 +520,7 @@ def start_systemd(
             remote.run(f"systemctl enable --now {q(service.unit)}", step=f"setup: start {service.name}")
             say(f"{service.unit} started")
             acted = True
-        elif service in units_changed or service in restart_set(services, changed):
+        elif service in units_changed or service in restart_set_with_secrets(host, services, changed):
             remote.run(f"systemctl restart {q(service.unit)}", step=f"setup: restart {service.name}")
             say(f"{service.unit} restarted (its unit or configuration changed)")
             acted = True

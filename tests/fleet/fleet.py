@@ -322,7 +322,7 @@ class Fleet:
             process.wait(timeout=10)
 
 
-def tail(path: Path, lines: int = 20) -> str:
+def tail(path: Path, lines: int = 12) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
