@@ -764,7 +764,11 @@ def report_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+ALL_BENCHES = ("fanout", "workers", "read", "rebuild")
+
+
+def parse_options(argv: list[str] | None) -> argparse.Namespace:
+    """Read the command line; --quick shrinks the sizes, --only names the benchmarks (all by default)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -788,27 +792,90 @@ def main(argv: list[str] | None = None) -> int:
     if options.quick:
         options.followers, options.duration, options.repeat = 20_000, 2, 1
         options.readers, options.rebuild_feeds, options.rebuild_repeat, options.singles = 500, 1000, 5, 5
-    only = {name.strip() for name in options.only.split(",") if name.strip()} or {
-        "fanout",
-        "workers",
-        "read",
-        "rebuild",
-    }
+    options.only = {name.strip() for name in options.only.split(",") if name.strip()} or set(ALL_BENCHES)
     if options.followers > settings.FEED_FANOUT_MAX_FOLLOWERS:
         parser.error(f"--followers above FEED_FANOUT_MAX_FOLLOWERS ({settings.FEED_FANOUT_MAX_FOLLOWERS}): "
                      "the author would not be fanned out")  # fmt: skip
     if options.rebuild_follows > options.accounts:
         parser.error("--rebuild-follows is more than --accounts")
+    options.base_url = options.base_url.rstrip("/")
+    return options
+
+
+def make_fixtures(fx: Fixtures, options: argparse.Namespace) -> None:
+    """Create what the chosen benchmarks read, then wait until the standby has it too."""
+    if options.only & {"fanout", "workers"}:
+        say(f"fixtures: an author with {options.followers} followers")
+        make_author(fx, followers=options.followers)
+    if options.only & {"read", "rebuild"}:
+        say(f"fixtures: {options.accounts} accounts x {options.posts} media, {options.readers} readers")
+        make_accounts(fx, accounts=options.accounts, posts=options.posts, readers=options.readers)
+    if "rebuild" in options.only:
+        say(f"fixtures: {options.rebuild_feeds} users following {options.rebuild_follows} accounts each")
+        make_rebuild_users(fx, count=options.rebuild_feeds, follows=options.rebuild_follows)
+    wait_for_standby()
+
+
+def run_benches(fx: Fixtures, options: argparse.Namespace, report: dict[str, Any]) -> None:
+    """Run the chosen benchmarks in order, each adding its figures to `report`."""
+    if "fanout" in options.only:
+        report["fanout_rate"] = bench_fanout_rate(fx, repeat=options.repeat)
+    if "workers" in options.only:
+        counts = [int(n) for n in options.workers.split(",")]
+        report["workers"] = bench_workers(fx, counts=counts, repeat=options.repeat, timeout=120)
+    if "read" in options.only:
+        base = options.base_url
+        with tempfile.TemporaryDirectory(prefix="bench-feeds-") as tmp:
+            cells, single = bench_reads(
+                fx,
+                base=base,
+                connections=[int(c) for c in options.connections.split(",")],
+                duration=options.duration,
+                repeat=options.repeat,
+                singles=options.singles,
+                files=Path(tmp),
+            )
+        report["reads"] = [asdict(c) for c in cells]
+        report["single_requests"] = single
+        # Each server's own count of what one warm request costs (bench/roundtrips.py).
+        token = fx.readers[0][1]
+        report["round_trips"] = {
+            name: roundtrips.count(f"{base}{path}?access_token={token}", requests=50)
+            for name, path in (("users self", "/v1/users/self"), ("feed warm", "/v1/users/self/feed"))
+        }
+    if "rebuild" in options.only:
+        report["rebuild"] = bench_rebuild(
+            fx, repeat=options.rebuild_repeat, follows=options.rebuild_follows, posts=options.posts
+        )
+
+
+def publish(report: dict[str, Any], out: Path) -> bool:
+    """Print the report and its notes, write it to `out`; return whether every read succeeded."""
+    print(report_text(report))
+    for name, counted in report.get("round_trips", {}).items():
+        print(roundtrips.show(name, counted))
+    failed = [r for r in report.get("reads", []) if r["errors"]]
+    for r in failed:
+        print(f"INVALID: {r['name']} at {r['connections']}: {r['errors']} failed requests")
+    for r in report.get("reads", []):
+        if r["exhausted"]:
+            print(f"note: {r['name']} at {r['connections']}: {r['exhausted']} requests after readers ran out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    say(f"wrote {out}")
+    return not failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
     highest = User.objects.order_by("-id").values_list("id", flat=True).first() or 0
     if highest >= SYNTHETIC:
         raise BenchError(f"user ids reach {highest}: the synthetic ids from {SYNTHETIC} would collide")
     logging.getLogger("workers").setLevel(logging.WARNING)  # not a line per job submitted
-    base = options.base_url.rstrip("/")
     sizes = {"followers": options.followers, "rebuild_feeds": options.rebuild_feeds}
-
     report: dict[str, Any] = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "base_url": base,
+        "base_url": options.base_url,
         "cpus": os.cpu_count(),
         "repeat": options.repeat,
         "duration_s": options.duration,
@@ -819,64 +886,13 @@ def main(argv: list[str] | None = None) -> int:
     fx = Fixtures()
     try:
         started = time.perf_counter()
-        if only & {"fanout", "workers"}:
-            say(f"fixtures: an author with {options.followers} followers")
-            make_author(fx, followers=options.followers)
-        if only & {"read", "rebuild"}:
-            say(f"fixtures: {options.accounts} accounts x {options.posts} media, {options.readers} readers")
-            make_accounts(fx, accounts=options.accounts, posts=options.posts, readers=options.readers)
-        if "rebuild" in only:
-            say(f"fixtures: {options.rebuild_feeds} users following {options.rebuild_follows} accounts each")
-            make_rebuild_users(fx, count=options.rebuild_feeds, follows=options.rebuild_follows)
-        wait_for_standby()
+        make_fixtures(fx, options)
         report["fixtures_s"] = round(time.perf_counter() - started, 1)
-
-        if "fanout" in only:
-            report["fanout_rate"] = bench_fanout_rate(fx, repeat=options.repeat)
-        if "workers" in only:
-            counts = [int(n) for n in options.workers.split(",")]
-            report["workers"] = bench_workers(fx, counts=counts, repeat=options.repeat, timeout=120)
-        if "read" in only:
-            with tempfile.TemporaryDirectory(prefix="bench-feeds-") as tmp:
-                cells, single = bench_reads(
-                    fx,
-                    base=base,
-                    connections=[int(c) for c in options.connections.split(",")],
-                    duration=options.duration,
-                    repeat=options.repeat,
-                    singles=options.singles,
-                    files=Path(tmp),
-                )
-            report["reads"] = [asdict(c) for c in cells]
-            report["single_requests"] = single
-            # Each server's own count of what one warm request costs (bench/roundtrips.py).
-            token = fx.readers[0][1]
-            report["round_trips"] = {
-                name: roundtrips.count(f"{base}{path}?access_token={token}", requests=50)
-                for name, path in (("users self", "/v1/users/self"), ("feed warm", "/v1/users/self/feed"))
-            }
-        if "rebuild" in only:
-            report["rebuild"] = bench_rebuild(
-                fx, repeat=options.rebuild_repeat, follows=options.rebuild_follows, posts=options.posts
-            )
+        run_benches(fx, options, report)
     finally:
         say("cleaning up")
         cleanup(**sizes)
-
-    print(report_text(report))
-    for name, counted in report.get("round_trips", {}).items():
-        print(roundtrips.show(name, counted))
-    failed = [r for r in report.get("reads", []) if r["errors"]]
-    for r in failed:
-        print(f"INVALID: {r['name']} at {r['connections']}: {r['errors']} failed requests")
-    for r in report.get("reads", []):
-        if r["exhausted"]:
-            print(f"note: {r['name']} at {r['connections']}: {r['exhausted']} requests after readers ran out")
-    out = Path(options.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    say(f"wrote {out}")
-    return 1 if failed else 0
+    return 0 if publish(report, Path(options.out)) else 1
 
 
 if __name__ == "__main__":

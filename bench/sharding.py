@@ -38,7 +38,8 @@ from django.core.cache import cache  # noqa: E402
 from django.db import connections  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from deploy import stack  # noqa: E402
+from deploy.localstack.postgres import DB_USER, psql  # noqa: E402
+from deploy.localstack.profiles import PROFILES  # noqa: E402
 from instagram.pgbouncer import pgbouncer_connection  # noqa: E402
 from photos.models import Media  # noqa: E402
 from sharding.multiget import fetch_many, object_cache_key  # noqa: E402
@@ -115,12 +116,12 @@ def bench_ids(repeat: int) -> dict[str, float]:
 
 def bench_create_shards(count: int) -> dict[str, float]:
     """Create `count` shards in scratch databases (dropped afterwards); return seconds."""
-    profile = stack.PROFILES["dev"]
+    profile = PROFILES["dev"]
     names = ["bench_main", "bench_shard0", "bench_shard1"]
     for name in names:
-        stack.psql(profile, f"DROP DATABASE IF EXISTS {name}")
-        stack.psql(profile, f"CREATE DATABASE {name} OWNER {stack.DB_USER}")
-        stack.psql(profile, f"ALTER DATABASE {name} SET timezone TO 'UTC'")
+        psql(profile, f"DROP DATABASE IF EXISTS {name}")
+        psql(profile, f"CREATE DATABASE {name} OWNER {DB_USER}")
+        psql(profile, f"ALTER DATABASE {name} SET timezone TO 'UTC'")
     env = {
         **os.environ,
         "DB_MAIN": "bench_main",
@@ -137,7 +138,7 @@ def bench_create_shards(count: int) -> dict[str, float]:
         for alias in ("default", *settings.SHARD_DATABASES):
             connections[alias].close()
         for name in names:
-            stack.psql(profile, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            psql(profile, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     return {"logical_shards": count, "seconds": seconds, "ms_per_shard": seconds * 1000 / count}
 
 

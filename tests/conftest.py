@@ -20,9 +20,12 @@ import redis
 import requests
 from django.db import connections
 
-from deploy import stack as stack_script
+from deploy.localstack import base
+from deploy.localstack.profiles import PROFILES, Profile
+from deploy.localstack.redis_sentinel import redis_instances
+from deploy.localstack.supervisor import supervisorctl
 
-ROOT = stack_script.ROOT
+ROOT = base.ROOT
 
 T = TypeVar("T")
 
@@ -31,7 +34,7 @@ T = TypeVar("T")
 class Stack:
     """The running test stack: its ports, folders and supervisorctl."""
 
-    profile: stack_script.Profile
+    profile: Profile
 
     @property
     def api(self) -> str:
@@ -61,7 +64,7 @@ class Stack:
 
     def ctl(self, *args: str) -> str:
         """Run supervisorctl against the test stack; raise if it reports an error."""
-        result = stack_script.supervisorctl(self.profile, *args, check=False)
+        result = supervisorctl(self.profile, *args, check=False)
         if result.returncode != 0 or "ERROR" in result.stdout:
             raise AssertionError(f"supervisorctl {' '.join(args)}: {result.stdout}")
         return result.stdout
@@ -132,7 +135,7 @@ class Stack:
             if not streaming(port):
                 redis.Redis(port=port, socket_timeout=2).replicaof("127.0.0.1", primary)
 
-        for instance in stack_script.redis_instances(self.profile):
+        for instance in redis_instances(self.profile):
             current = wait_for(partial(primary_port, instance.name), timeout=timeout, interval=0.2)
             if current != instance.port:
                 wait_for(partial(self.program_running, instance.program), timeout=timeout, interval=0.2)
@@ -144,11 +147,11 @@ class Stack:
             wait_for(partial(streaming, instance.replica_port), timeout=timeout, interval=0.2)
 
     def program_running(self, program: str) -> bool:
-        return "RUNNING" in stack_script.supervisorctl(self.profile, "status", program, check=False).stdout
+        return "RUNNING" in supervisorctl(self.profile, "status", program, check=False).stdout
 
     def start(self, *programs: str) -> None:
         """Start `programs` unless they already run."""
-        result = stack_script.supervisorctl(self.profile, "start", *programs, check=False)
+        result = supervisorctl(self.profile, "start", *programs, check=False)
         errors = [ln for ln in result.stdout.splitlines() if "ERROR" in ln and "already started" not in ln]
         if errors:
             raise AssertionError(f"supervisorctl start {' '.join(programs)}: {result.stdout}")
@@ -171,7 +174,7 @@ def stack() -> Stack:
     name = os.environ.get("IG_ENVIRONMENT", "")
     if name != "test" and not name.startswith("test-"):
         pytest.exit("run the suite with `make test` (or `make pytest` against a running test stack)", 2)
-    return Stack(profile=stack_script.PROFILES[name])
+    return Stack(profile=PROFILES[name])
 
 
 @pytest.fixture(autouse=True, scope="session")

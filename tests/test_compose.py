@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from deploy import stack as stack_script
+from deploy.localstack.compose import render_compose_files
 from instagram.env import READ
 from tests.conftest import ROOT
 
@@ -92,7 +92,7 @@ def test_app_environment_points_at_the_compose_services(compose: dict[str, Any])
 
 
 def test_compose_configs_are_rendered_from_the_native_templates() -> None:
-    for name, text in stack_script.render_compose_files().items():
+    for name, text in render_compose_files().items():
         committed = (ROOT / "deploy" / "docker" / name).read_text()
         assert committed == text, f"deploy/docker/{name} is stale: run python3 deploy/stack.py render-compose"
 

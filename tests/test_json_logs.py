@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from deploy import stack as stack_script
+from deploy.localstack.configs import environment
 from tests.conftest import Stack, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def json_app_server(healthy_stack: Stack, tmp_path: Path) -> Iterator[JsonAppSer
     """A third gunicorn on the stack's databases and caches, as app-1 runs but with LOG_FORMAT=json."""
     port = free_port()
     env = {
-        **stack_script.environment(healthy_stack.profile),
+        **environment(healthy_stack.profile),
         "LOG_FORMAT": "json",
         "APP_SERVER_NAME": "app-json",
     }

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from deploy import stack as stack_script
+from deploy.localstack.base import ROOT
 from instagram.errors import APIError
 from instagram.openapi import SPEC_PATH, openapi_spec
 from oauth.actions import check_register_client
@@ -151,7 +151,7 @@ def test_error_types_and_scopes_are_the_ones_the_code_has() -> None:
             yield sub
             yield from subclasses(sub)
 
-    nginx = (stack_script.ROOT / "deploy/nginx/nginx.conf").read_text()
+    nginx = (ROOT / "deploy/nginx/nginx.conf").read_text()
     raised = {APIError.error_type} | {cls.error_type for cls in subclasses(APIError)}
     raised |= set(re.findall(r'"error_type": "(\w+)"', nginx))
     components = openapi_spec()["components"]

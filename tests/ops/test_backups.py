@@ -16,7 +16,7 @@ import redis
 from django.conf import settings
 from django.core.management import call_command
 
-from deploy import stack as stack_script
+from deploy.localstack.postgres import MAIN_DB, pg_roles
 from instagram.redis_client import redis_primary, redis_replica
 from ops import backups
 from ops.layout import superuser_connection, topology
@@ -51,7 +51,7 @@ def scratch(stack: Stack) -> Iterator[Path]:
 
 def archive_current_wal(stack: Stack) -> None:
     """Close the current WAL segment and wait until the archiver has shipped it."""
-    primary = stack_script.pg_roles(stack.profile)[0]
+    primary = pg_roles(stack.profile)[0]
     with superuser_connection(topology(), primary) as conn:
         row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
         assert row is not None
@@ -79,7 +79,7 @@ def test_a_restore_to_a_point_in_time_has_what_was_committed_before_it_and_nothi
     before = [f"pitr_{tag}_before_{n}" for n in range(3)]
     after = [f"pitr_{tag}_after_{n}" for n in range(3)]
     User.objects.bulk_create([User(username=name) for name in before])
-    with superuser_connection(topology(), stack_script.pg_roles(stack.profile)[0]) as conn:
+    with superuser_connection(topology(), pg_roles(stack.profile)[0]) as conn:
         time.sleep(0.5)  # commit timestamps clearly on either side of the target
         row = conn.execute("SELECT clock_timestamp()").fetchone()
         assert row is not None
@@ -97,7 +97,7 @@ def test_a_restore_to_a_point_in_time_has_what_was_committed_before_it_and_nothi
     with psycopg.connect(
         host="127.0.0.1",
         port=port,
-        dbname=stack_script.MAIN_DB,
+        dbname=MAIN_DB,
         user=settings.DB_USER,
         password=settings.DB_PASSWORD,
         autocommit=True,

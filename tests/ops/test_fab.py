@@ -230,34 +230,36 @@ class RequestStream:
 
 
 def test_setup_derives_the_server_lists_from_the_inventory() -> None:
-    import fabfile
+    from deploy.fleet.inventory import Inventory
+    from deploy.fleet.roles import inventory_settings
 
-    inventory = fabfile.Inventory.load(ROOT / "deploy" / "inventory.example.toml")
-    derived = fabfile.inventory_settings(inventory, inventory.hosts["app1"], given=set())
+    inventory = Inventory.load(ROOT / "deploy" / "inventory.example.toml")
+    derived = inventory_settings(inventory, inventory.hosts["app1"], given=set())
     assert derived == {
         "FORWARDED_ALLOW_IPS": "10.0.0.10",
         "MEMCACHED_SERVERS": "10.0.2.31:11211",
         "GEARMAN_SERVERS": "10.0.2.41:4730",
     }
     # What the uploaded settings file says stays as it says.
-    assert "GEARMAN_SERVERS" not in fabfile.inventory_settings(
+    assert "GEARMAN_SERVERS" not in inventory_settings(
         inventory, inventory.hosts["app1"], given={"GEARMAN_SERVERS"}
     )
-    assert "IG_TOPOLOGY" in fabfile.inventory_settings(inventory, inventory.hosts["db1"], given=set())
+    assert "IG_TOPOLOGY" in inventory_settings(inventory, inventory.hosts["db1"], given=set())
 
 
 def test_the_2011_fleet_inventory_renders_a_valid_lb(stack: Stack, tmp_path: Path) -> None:
     """docs/fleet.md's inventory: 3 lb, 25 app, 200 workers, 12+12 db, 4+4 Redis, 6 memcached, 2 gearmand."""
     import dataclasses
 
-    import fabfile
+    from deploy.fleet.inventory import ROLES, Inventory
+    from deploy.fleet.roles import inventory_settings, render_lb_nginx
 
-    inventory = fabfile.Inventory.load(ROOT / "deploy" / "inventory.2011.toml")
+    inventory = Inventory.load(ROOT / "deploy" / "inventory.2011.toml")
     hosts = list(inventory.hosts.values())
-    counts = {role: sum(role in h.roles for h in hosts) for role in fabfile.ROLES}
+    counts = {role: sum(role in h.roles for h in hosts) for role in ROLES}
     assert counts == {"app": 25, "worker": 25, "db": 24, "redis": 8, "cache": 6, "gearman": 2, "lb": 3}
     assert sum(h.workers for h in hosts if "worker" in h.roles) == 200
-    derived = fabfile.inventory_settings(inventory, inventory.hosts["app01"], given=set())
+    derived = inventory_settings(inventory, inventory.hosts["app01"], given=set())
     assert len(derived["MEMCACHED_SERVERS"].split(",")) == 6
     assert derived["GEARMAN_SERVERS"] == "10.0.6.11:4730,10.0.6.12:4730"
     assert derived["FORWARDED_ALLOW_IPS"] == "10.0.0.11,10.0.0.12,10.0.0.13"
@@ -268,7 +270,7 @@ def test_the_2011_fleet_inventory_renders_a_valid_lb(stack: Stack, tmp_path: Pat
         tls_certificate=str(stack.profile.var / "tls" / "server.pem"),
         tls_certificate_key=str(stack.profile.var / "tls" / "server.key"),
     )
-    conf = fabfile.render_lb_nginx(inventory, lb1, {"S3_ENDPOINT_URL": "http://10.0.7.10:9000"})
+    conf = render_lb_nginx(inventory, lb1, {"S3_ENDPOINT_URL": "http://10.0.7.10:9000"})
     assert conf.count(" max_fails=1 fail_timeout=10s;") == 25
     assert "server 10.0.1.35:8000 max_fails=1" in conf
     assert conf.count("/32 1;") == 50  # every app and worker host may purge the CDN
@@ -285,10 +287,10 @@ def test_the_2011_fleet_inventory_renders_a_valid_lb(stack: Stack, tmp_path: Pat
 
 
 def test_the_example_inventory_reads_and_h_narrows_it() -> None:
-    import fabfile
+    from deploy.fleet.inventory import RELEASE_ROLES, Inventory
 
-    inventory = fabfile.Inventory.load(ROOT / "deploy" / "inventory.example.toml")
-    assert [h.name for h in inventory.select(fabfile.RELEASE_ROLES)] == [
+    inventory = Inventory.load(ROOT / "deploy" / "inventory.example.toml")
+    assert [h.name for h in inventory.select(RELEASE_ROLES)] == [
         "app1",
         "app2",
         "worker1",

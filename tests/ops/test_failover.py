@@ -15,7 +15,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
 
-from deploy import stack as stack_script
+from deploy.localstack.postgres import MAIN_DB, PG_NODES, pg_port, pg_roles, repmgr
+from deploy.localstack.profiles import PROFILES, Profile
+from deploy.localstack.supervisor import port_open, supervisorctl
 from ops import postgres
 from ops.layout import topology
 from photos.models import Comment
@@ -130,9 +132,9 @@ def all_green(stack: Stack, http: requests.Session) -> bool:
 def roles_restored(healthy_stack: Stack) -> Iterator[tuple[str, str]]:
     """The (primary, standby) nodes; put back in these roles after the test, whatever happened."""
     p = healthy_stack.profile
-    roles = stack_script.pg_roles(p)
+    roles = pg_roles(p)
     yield roles
-    if stack_script.pg_roles(p) != roles:
+    if pg_roles(p) != roles:
         t = topology()
         if not postgres.is_up(t, roles[0]) or not postgres.in_recovery(t, roles[0]):
             call_command("rebuild_standby", stdout=io.StringIO())
@@ -142,15 +144,15 @@ def roles_restored(healthy_stack: Stack) -> Iterator[tuple[str, str]]:
 def test_a_failover_refuses_while_the_primary_answers(roles_restored: tuple[str, str]) -> None:
     with pytest.raises(CommandError, match="answers: not failing over"):
         failover()
-    assert stack_script.pg_roles(stack_script.PROFILES[settings.ENVIRONMENT]) == roles_restored
+    assert pg_roles(PROFILES[settings.ENVIRONMENT]) == roles_restored
 
 
-def commit(p: stack_script.Profile, node: str) -> float:
+def commit(p: Profile, node: str) -> float:
     """Commit one transaction that writes WAL on `node`, straight to it; return the seconds it took."""
     with psycopg.connect(
         host="127.0.0.1",
-        port=stack_script.pg_port(p, node),
-        dbname=stack_script.MAIN_DB,
+        port=pg_port(p, node),
+        dbname=MAIN_DB,
         user=settings.DB_USER,
         password=settings.DB_PASSWORD,
         autocommit=True,
@@ -204,13 +206,13 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
     load.phase = "killed and failing over"
     # The operator's failover, for when repmgrd does not act (paused here; the
     # next test lets it act): the command must not race it.
-    stack_script.repmgr(stack.profile, old, "service", "pause")
+    repmgr(stack.profile, old, "service", "pause")
     stack.ctl("signal", "KILL", old)
     # supervisord restarts what dies: stop it for good (the failover fences it too).
-    stack_script.supervisorctl(stack.profile, "stop", old, check=False)
+    supervisorctl(stack.profile, "stop", old, check=False)
     killed = load.acknowledged
     crash_output = failover()
-    assert stack_script.pg_roles(stack.profile) == (new, old)
+    assert pg_roles(stack.profile) == (new, old)
     assert not postgres.in_recovery(topology(), new)
     assert postgres.in_recovery(topology(), old)
     failed_over = load.acknowledged
@@ -221,7 +223,7 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
     switched = load.acknowledged
     load.phase = "switching over"
     switch_output = failover("--planned")
-    assert stack_script.pg_roles(stack.profile) == (old, new)
+    assert pg_roles(stack.profile) == (old, new)
     switched_back = load.acknowledged
     load.phase = "after the switchover"
     wait_for(lambda: load.acknowledged >= switched_back + 10, timeout=60)
@@ -247,8 +249,8 @@ def test_every_write_acknowledged_is_there_after_the_primary_is_killed_and_after
         )
 
 
-def repmgr_cluster_show(p: stack_script.Profile) -> str:
-    return stack_script.repmgr(p, stack_script.PG_NODES[0], "cluster", "show").stdout
+def repmgr_cluster_show(p: Profile) -> str:
+    return repmgr(p, PG_NODES[0], "cluster", "show").stdout
 
 
 def test_repmgrd_promotes_the_standby_when_the_primary_dies_and_every_acknowledged_comment_survives(
@@ -267,7 +269,7 @@ def test_repmgrd_promotes_the_standby_when_the_primary_dies_and_every_acknowledg
     p = stack.profile
     old, new = roles_restored
     before = repmgr_cluster_show(p)
-    assert all(node in before for node in stack_script.PG_NODES), before
+    assert all(node in before for node in PG_NODES), before
     owner, fan = signup("rm_owner"), signup("rm_fan")
     media_id = owner.post_photo(jpeg(320, 320))["id"]
     load = WriteLoad(api=stack.api, commenter=fan, media_id=media_id)
@@ -278,12 +280,12 @@ def test_repmgrd_promotes_the_standby_when_the_primary_dies_and_every_acknowledg
     killed_at, killed = time.monotonic(), load.acknowledged
     stack.ctl("signal", "KILL", old)
     # A dead host: supervisord, which restarts what dies, must not bring this node back.
-    stack_script.supervisorctl(p, "stop", old, check=False)
-    wait_for(lambda: not stack_script.port_open(stack_script.pg_port(p, old)), timeout=30)
+    supervisorctl(p, "stop", old, check=False)
+    wait_for(lambda: not port_open(pg_port(p, old)), timeout=30)
     gone_at = time.monotonic()
 
     # Nobody runs a command from here: repmgrd promotes, its hook repoints pgbouncer.
-    wait_for(lambda: stack_script.pg_roles(p) == (new, old), timeout=60, interval=0.2)
+    wait_for(lambda: pg_roles(p) == (new, old), timeout=60, interval=0.2)
     assert not postgres.in_recovery(topology(), new)
 
     def resumed() -> list[float]:

@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 
-import fabfile
+from deploy.fleet.inventory import Inventory
+from deploy.fleet.roles import inventory_settings, render_topology
 from ops import topology
 from ops.topology import TopologyError
 from tests.conftest import Stack
@@ -180,11 +181,9 @@ def test_the_local_stack_writes_a_topology_the_ops_commands_read(stack: Stack) -
 
 
 def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inventory() -> None:
-    inventory = fabfile.Inventory.load(ROOT / "deploy" / "inventory.example.toml")
+    inventory = Inventory.load(ROOT / "deploy" / "inventory.example.toml")
     db1, app1 = inventory.hosts["db1"], inventory.hosts["app1"]
-    t = topology.parse(
-        tomllib.loads(fabfile.render_topology(inventory, db1)), path=Path("/srv/x/topology.toml")
-    )
+    t = topology.parse(tomllib.loads(render_topology(inventory, db1)), path=Path("/srv/x/topology.toml"))
     assert t.service_manager == "systemctl"
     assert [(n.name, n.host, n.port, n.data) for n in t.pg_nodes] == [
         ("postgresql@15-main", "10.0.2.11", 5432, Path("/var/lib/postgresql/15/main"))
@@ -194,15 +193,15 @@ def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inv
         t.pg_roles()
     assert (t.redis_service, t.redis_port) == ("redis-server", 6379)
     servers = {"MEMCACHED_SERVERS": "10.0.2.31:11211", "GEARMAN_SERVERS": "10.0.2.41:4730"}
-    assert fabfile.inventory_settings(inventory, app1, set()) == {
+    assert inventory_settings(inventory, app1, set()) == {
         "FORWARDED_ALLOW_IPS": "10.0.0.10",
         **servers,
     }
-    assert fabfile.inventory_settings(inventory, db1, set()) == {
+    assert inventory_settings(inventory, db1, set()) == {
         "FORWARDED_ALLOW_IPS": "10.0.0.10",
         **servers,
         "IG_TOPOLOGY": "/srv/instagram/shared/topology.toml",
     }
     # What the operator's settings file says wins.
     given = {"FORWARDED_ALLOW_IPS", "MEMCACHED_SERVERS", "GEARMAN_SERVERS"}
-    assert fabfile.inventory_settings(inventory, app1, given) == {}
+    assert inventory_settings(inventory, app1, given) == {}

@@ -1,0 +1,190 @@
+"""The inventory: its hosts, their roles and settings, and the hosts a task runs on (-H)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fabric import Connection
+from fabric.executor import Executor
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_INVENTORY = ROOT / "deploy" / "inventory.toml"
+
+ROLES = ("app", "worker", "db", "redis", "cache", "gearman", "lb")
+# Hosts that hold releases: app and worker hosts run them; db and redis hosts
+# run their management commands (backups, failover) through them.
+RELEASE_ROLES = ("app", "worker", "db", "redis")
+# Default service ports the status checks probe on db, redis, cache and lb hosts.
+SERVICE_PORTS = {
+    "pg_port": 5432,
+    "redis_port": 6379,
+    "memcached_port": 11211,
+    "gearman_port": 4730,
+    "http_port": 80,
+    # lb hosts: the API over HTTPS, and the CDN's two ports (deploy/nginx/nginx.conf).
+    "https_port": 443,
+    "cdn_port": 8001,
+    "cdn_https_port": 8444,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Host:
+    """One machine of the inventory: how to reach it and what it runs (hashed by identity)."""
+
+    name: str
+    address: str
+    roles: tuple[str, ...]
+    user: str = "deploy"
+    port: int = 22
+    root: str = "/srv/instagram"
+    python: str = "python3"
+    bind: str = "127.0.0.1:8000"
+    workers: int = 2
+    identity: str | None = None
+    known_hosts: str | None = None
+    # db hosts: what the topology file (ops/topology.py) says of their PostgreSQL.
+    pg_bin: str = "/usr/lib/postgresql/15/bin"
+    pg_data: str = "/var/lib/postgresql/15/main"
+    pg_service: str = "postgresql@15-main"
+    service_user: str = "postgres"
+    # lb hosts: the nginx `fab setup` configures and runs, and what it listens with.
+    nginx: str = "/usr/sbin/nginx"
+    nginx_user: str = "www-data"
+    listen: str = "0.0.0.0"  # noqa: S104 (the lb's public side)
+    tls_certificate: str = "/etc/ssl/instagram/server.pem"
+    tls_certificate_key: str = "/etc/ssl/instagram/server.key"
+    services: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user}@{self.address}:{self.port})"
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    @property
+    def local_url(self) -> str:
+        """The gunicorn bind as a URL the host itself can fetch."""
+        address, _, port = self.bind.rpartition(":")
+        if address in {"", "0.0.0.0", "[::]"}:  # noqa: S104 (a listen address, read here)
+            address = "127.0.0.1"
+        return f"http://{address}:{port}"
+
+
+class InventoryError(Exception):
+    """The inventory file is missing or wrong; the message says where."""
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    hosts: dict[str, Host]
+    defaults: dict[str, Any]
+    keep_releases: int
+
+    @classmethod
+    def load(cls, path: Path) -> Inventory:
+        if not path.exists():
+            raise InventoryError(
+                f"no inventory at {path}: copy deploy/inventory.example.toml there, "
+                "or point IG_INVENTORY at yours"
+            )
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+        defaults = dict(data.get("defaults", {}))
+        keep = int(data.get("deploy", {}).get("keep_releases", 5))
+        if keep < 2:
+            raise InventoryError(f"{path}: deploy.keep_releases must be at least 2 (one to roll back to)")
+        roles: dict[str, list[str]] = {}
+        for role, names in data.get("roles", {}).items():
+            if role not in ROLES:
+                raise InventoryError(f"{path}: unknown role {role!r} (roles are {', '.join(ROLES)})")
+            for name in names:
+                if name not in data.get("hosts", {}):
+                    raise InventoryError(f"{path}: role {role} names host {name!r}, which [hosts] lacks")
+                roles.setdefault(name, []).append(role)
+        hosts = {
+            name: make_host(name, {**defaults, **settings}, tuple(roles.get(name, ())), where=path)
+            for name, settings in data.get("hosts", {}).items()
+        }
+        return cls(path=path, hosts=hosts, defaults=defaults, keep_releases=keep)
+
+    def select(self, roles: Iterable[str], only: Sequence[str] = ()) -> list[Host]:
+        """Return the hosts having any of `roles`, in inventory order; `only` (from -H) narrows them."""
+        wanted = set(roles)
+        if not only:
+            return [h for h in self.hosts.values() if wanted & set(h.roles)]
+        chosen: list[Host] = []
+        for spec in only:
+            known = self.hosts.get(spec) or next(
+                (h for h in self.hosts.values() if spec in {h.address, f"{h.address}:{h.port}"}), None
+            )
+            if known is None:
+                # A host the inventory does not list: an app and worker host with the defaults.
+                user, _, rest = spec.rpartition("@")
+                address, _, port = rest.partition(":")
+                if not address or not (port or "22").isdigit():
+                    raise InventoryError(f"-H {spec}: give an inventory name or [user@]address[:port]")
+                settings = {**self.defaults, "host": address}
+                settings.update({"user": user} if user else {})
+                settings.update({"port": int(port)} if port else {})
+                known = make_host(spec, settings, ("app", "worker"), where=self.path)
+            if wanted & set(known.roles):
+                chosen.append(known)
+        return chosen
+
+
+def make_host(name: str, settings: dict[str, Any], roles: tuple[str, ...], *, where: Path) -> Host:
+    settings = dict(settings)
+    services = {key: int(settings.pop(key, default)) for key, default in SERVICE_PORTS.items()}
+    try:
+        return Host(
+            name=name,
+            address=str(settings.pop("host", name)),
+            roles=roles,
+            services=services,
+            **settings,
+        )
+    except TypeError as exc:
+        raise InventoryError(f"{where}: host {name}: {exc}") from None
+
+
+def inventory_path() -> Path:
+    return Path(os.environ.get("IG_INVENTORY", DEFAULT_INVENTORY))
+
+
+class InventoryExecutor(Executor):  # type: ignore[misc]
+    """Run each task once with the `-H` hosts in its config, instead of once per host.
+
+    A rollout prepares every host before it switches any, so a task must see
+    the whole host list; fabric's own executor would call it once per host.
+    fabric.yaml (next to this file) selects this class.
+    """
+
+    def expand_calls(self, calls: list[Any], apply_hosts: bool = True) -> list[Any]:
+        hosts = self.core[0].args.hosts.value if self.core else None
+        if apply_hosts and hosts:
+            self.config["cli_hosts"] = [h.strip() for h in hosts.split(",") if h.strip()]
+        return list(super().expand_calls(calls, apply_hosts=False))
+
+
+def targets(c: Context, roles: Iterable[str]) -> tuple[Inventory, list[Host]]:
+    """Return the inventory and its hosts of `roles` (narrowed by -H); exit when there are none."""
+    if isinstance(c, Connection):
+        raise Exit("run fab from the repository root: its fabric.yaml selects fabfile.InventoryExecutor")
+    roles = tuple(roles)
+    try:
+        inventory = Inventory.load(inventory_path())
+        hosts = inventory.select(roles, c.config.get("cli_hosts") or ())
+    except (InventoryError, tomllib.TOMLDecodeError) as exc:
+        raise Exit(str(exc), code=2) from None
+    if not hosts:
+        raise Exit(f"no host with role {' or '.join(roles)} in {inventory.path}", code=2)
+    return inventory, hosts

@@ -1,0 +1,197 @@
+"""What `fab setup` gives each role: settings and the topology file, nginx on the lb hosts."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from invoke.exceptions import Exit
+
+from deploy.fleet.inventory import RELEASE_ROLES, ROOT, Host, Inventory
+from deploy.fleet.remote import Remote, RolloutError, fail, on_hosts, q, say
+from deploy.localstack.templates import geo_allow, render, upstream_servers
+
+
+def render_topology(inventory: Inventory, host: Host) -> str:
+    """Return the topology file (ops/topology.py) of a db or redis host, from the inventory.
+
+    The db hosts, in inventory order, are the PostgreSQL nodes (the first is
+    the primary until a failover records another); the first redis host is
+    the Redis primary. Services run under systemd.
+    """
+    dbs = [h for h in inventory.hosts.values() if "db" in h.roles][:2]
+    redis = next((h for h in inventory.hosts.values() if "redis" in h.roles), host)
+    lines = [
+        "# Written by `fab setup` from the inventory; read by ops/topology.py.",
+        "[host]",
+        'service_manager = "systemctl"',
+        f"service_user = {json.dumps(host.service_user)}",
+        "",
+        "[postgres]",
+        f"bin = {json.dumps(host.pg_bin)}",
+        'socket_dir = "/var/run/postgresql"',
+        'primary_file = "postgres-primary"',
+        'replication_user = "replicator"',
+        'standby_name = "standby1"',
+        'database = "instagram_main"',
+        'db_user = "instagram"',
+        'pgbouncer_reconfigure = ["systemctl", "reload", "pgbouncer"]',
+    ]
+    for db in dbs:
+        lines += [
+            "",
+            "[[postgres.nodes]]",
+            f"name = {json.dumps(db.pg_service)}",
+            f"host = {json.dumps(db.address)}",
+            f"port = {db.services['pg_port']}",
+            f"data = {json.dumps(db.pg_data)}",
+        ]
+    lines += ["", "[redis]", 'service = "redis-server"', f"port = {redis.services['redis_port']}", ""]
+    return "\n".join(lines)
+
+
+def inventory_settings(inventory: Inventory, host: Host, given: set[str]) -> dict[str, str]:
+    """Return the settings the inventory decides for `host`, those the uploaded file lacks.
+
+    gunicorn trusts X-Forwarded-* from the lb hosts only; ops commands on db
+    and redis hosts read the topology file `fab setup` writes next to the
+    settings.
+    """
+
+    def addresses(*roles: str) -> str:
+        return ",".join(h.address for h in inventory.hosts.values() if set(roles) & set(h.roles))
+
+    def servers(role: str, port: str) -> str:
+        hosts = [h for h in inventory.hosts.values() if role in h.roles]
+        return ",".join(f"{h.address}:{h.services[port]}" for h in hosts)
+
+    derived = {
+        "FORWARDED_ALLOW_IPS": addresses("lb") or "127.0.0.1",
+        # Every app and worker talks to all of them: memcached keys are spread
+        # over the cache hosts (pylibmc's consistent hashing), jobs over the
+        # gearmand hosts (a client tries the next one when one is down).
+        "MEMCACHED_SERVERS": servers("cache", "memcached_port"),
+        "GEARMAN_SERVERS": servers("gearman", "gearman_port"),
+    }
+    if {"db", "redis"} & set(host.roles):
+        derived["IG_TOPOLOGY"] = host.path("shared", "topology.toml")
+    return {key: value for key, value in derived.items() if value and key not in given}
+
+
+def env_values(text: str) -> dict[str, str]:
+    """The KEY=VALUE lines of a settings file (comments and blank lines skipped, quotes dropped)."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.lstrip().startswith("#"):
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def render_lb_nginx(inventory: Inventory, host: Host, settings: dict[str, str]) -> str:
+    """Return nginx.conf for lb `host`: the API in front of every app host, and the CDN.
+
+    The same template the local stack runs (deploy/nginx/nginx.conf). The
+    upstream lists each app host of the inventory at its gunicorn bind (its
+    address where the bind is a wildcard or loopback); the CDN takes purges
+    from the app and worker hosts only (the ones that delete photos) and
+    fetches from the S3 origin of the settings.
+    """
+
+    def reachable(app: Host) -> str:
+        address, _, port = app.bind.rpartition(":")
+        if address in {"", "0.0.0.0", "[::]", "127.0.0.1", "localhost"}:  # noqa: S104
+            address = app.address
+        return f"{address}:{port}"
+
+    apps = [reachable(h) for h in inventory.hosts.values() if "app" in h.roles]
+    if not apps:
+        raise Exit("the inventory has lb hosts but no app host to send them to", code=2)
+    purgers = sorted({h.address for h in inventory.hosts.values() if {"app", "worker"} & set(h.roles)})
+    origin = urlsplit(settings.get("S3_ENDPOINT_URL", ""))
+    if not origin.netloc:
+        raise Exit("the settings file names no S3_ENDPOINT_URL for the CDN on the lb hosts", code=2)
+    folder = host.path("shared", "nginx")
+    values = {
+        "nginx_user": host.nginx_user,
+        "var": folder,
+        "log": f"{folder}/log",
+        "run": f"{folder}/run",
+        "listen_host": host.listen,
+        "nginx_port": host.services["http_port"],
+        "nginx_tls_port": host.services["https_port"],
+        "cdn_port": host.services["cdn_port"],
+        "cdn_tls_port": host.services["cdn_https_port"],
+        "tls_certificate": host.tls_certificate,
+        "tls_certificate_key": host.tls_certificate_key,
+        "app_servers": upstream_servers(apps),
+        "status_allow": host.address,
+        "cdn_purge_allow": geo_allow([f"{address}/32" for address in purgers]),
+        "s3_addr": origin.netloc,
+        "bucket": settings.get("S3_BUCKET", "instagram-media"),
+    }
+    return render((ROOT / "deploy" / "nginx" / "nginx.conf").read_text(), values)
+
+
+def configure_lb(remote: Remote, config: str) -> None:
+    """Install `config` as the host's nginx.conf (checked by `nginx -t` first); start or reload nginx.
+
+    Unchanged, nothing happens: a second `fab setup` changes nothing.
+    """
+    host = remote.host
+    folder = host.path("shared", "nginx")
+    conf, pid = f"{folder}/nginx.conf", f"{folder}/run/nginx.pid"
+    remote.run(f"mkdir -p {q(folder)}/log {q(folder)}/run {q(folder)}/nginx", step="lb")
+    remote.put(io.BytesIO(config.encode()), f"{conf}.next", step="lb")
+    if remote.test(f"cmp -s {q(conf)}.next {q(conf)} && kill -0 $(cat {q(pid)})", step="lb"):
+        remote.run(f"rm -f {q(conf)}.next", step="lb")
+        say(host, "nginx: configuration unchanged")
+        return
+    remote.run(f"{q(host.nginx)} -t -q -c {q(conf)}.next", step="lb: nginx -t")
+    remote.run(f"mv {q(conf)}.next {q(conf)}", step="lb")
+    if remote.test(f"kill -0 $(cat {q(pid)})", step="lb"):
+        remote.run(f"{q(host.nginx)} -c {q(conf)} -s reload", step="lb: reload nginx")
+        say(host, "nginx reloaded")
+    else:
+        remote.run(f"{q(host.nginx)} -c {q(conf)}", step="lb: start nginx")
+        say(host, "nginx started")
+
+
+def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
+    """Give each host what its roles need from the settings file `text`, in parallel.
+
+    The file, then what the inventory decides and the file does not say
+    (inventory_settings), becomes <root>/shared/env (mode 600) on app, worker,
+    db and redis hosts; db and redis hosts get shared/topology.toml; lb hosts
+    get nginx in front of every app host of the inventory (render_lb_nginx).
+    """
+    given = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
+    lb_configs = {h: render_lb_nginx(inventory, h, env_values(text)) for h in hosts if "lb" in h.roles}
+
+    def upload(remote: Remote) -> None:
+        host = remote.host
+        if host in lb_configs:
+            configure_lb(remote, lb_configs[host])
+        if not set(RELEASE_ROLES) & set(host.roles):
+            return
+        shared = host.path("shared")
+        extra = inventory_settings(inventory, host, given)
+        with tempfile.TemporaryDirectory() as folder:
+            rendered = Path(folder) / "env"
+            rendered.write_text(text.rstrip("\n") + "\n" + "".join(f"{k}={v}\n" for k, v in extra.items()))
+            remote.run(f"mkdir -p {q(shared)} && umask 077 && touch {q(shared)}/env.next", step="setup")
+            remote.put(rendered, f"{shared}/env.next", step="setup")
+            if {"db", "redis"} & set(host.roles):
+                topology = Path(folder) / "topology.toml"
+                topology.write_text(render_topology(inventory, host))
+                remote.put(topology, f"{shared}/topology.toml", step="setup")
+        remote.run(f"chmod 600 {q(shared)}/env.next && mv {q(shared)}/env.next {q(shared)}/env", step="setup")
+        say(host, f"settings written to {shared}/env")
+
+    try:
+        on_hosts(hosts, upload)
+    except RolloutError as exc:
+        raise fail("setup failed", exc) from None
