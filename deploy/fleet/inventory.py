@@ -14,6 +14,8 @@ from fabric.executor import Executor
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from deploy.fleet.services import SERVICE_MANAGERS
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = ROOT / "deploy" / "inventory.toml"
 
@@ -62,6 +64,10 @@ class Host:
     tls_certificate: str = "/etc/ssl/instagram/server.pem"
     tls_certificate_key: str = "/etc/ssl/instagram/server.key"
     services: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    # db, redis, cache and gearman hosts: what runs their servers (systemd, or a
+    # supervisord fab starts where there is none) and where their data lives.
+    service_manager: str = "systemd"
+    data: str = "/var/lib/instagram"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user}@{self.address}:{self.port})"
@@ -144,6 +150,11 @@ class Inventory:
 def make_host(name: str, settings: dict[str, Any], roles: tuple[str, ...], *, where: Path) -> Host:
     settings = dict(settings)
     services = {key: int(settings.pop(key, default)) for key, default in SERVICE_PORTS.items()}
+    manager = settings.get("service_manager", "systemd")
+    if manager not in SERVICE_MANAGERS:
+        raise InventoryError(
+            f"{where}: host {name}: service_manager is {manager!r}, not one of {', '.join(SERVICE_MANAGERS)}"
+        )
     try:
         return Host(
             name=name,

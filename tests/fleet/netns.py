@@ -99,6 +99,11 @@ class Network:
         for namespace in self.own_namespaces():
             self.kill_processes(namespace)
             ip("netns", "del", namespace, check=False)
+        # A namespace goes once its last process has; its veth pair may outlive it a moment.
+        for line in ip("-o", "link", "show").stdout.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name.startswith(self.prefix) and name != self.bridge:
+                ip("link", "del", name, check=False)
         ip("link", "del", self.bridge, check=False)
 
     def create(self) -> None:

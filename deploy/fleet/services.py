@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-DEPLOY = Path(__file__).resolve().parent
+from deploy.localstack.templates import render  # the local stack's {{name}} templates, shared
+
+DEPLOY = Path(__file__).resolve().parent.parent
 SERVICE_ROLES = ("db", "redis", "cache", "gearman")
 SERVICE_MANAGERS = ("systemd", "supervisord")
 # Debian packages each role needs; `fab setup` installs the missing ones.
@@ -114,12 +116,6 @@ def folders(host: HostLike) -> dict[str, str]:
     """The host's service folders: configuration, sockets, logs (data lives under host.data)."""
     base = host.path("shared", "services")
     return {"etc": f"{base}/etc", "run": f"{base}/run", "log": f"{base}/log"}
-
-
-def render(template: str, values: dict[str, object]) -> str:
-    from deploy.stack import render as render_template  # the stack's {{name}} templates, shared
-
-    return render_template(template, values)
 
 
 def host_files(host: HostLike, settings: dict[str, str]) -> dict[str, str]:
@@ -282,7 +278,7 @@ def systemd_unit(host: HostLike, service: Service) -> str:
     secrets = [f"EnvironmentFile={environment_file(host, service)}"] if service.environment else []
     return "\n".join(
         [
-            "# Rendered by `fab setup` (deploy/hostservices.py).",
+            "# Rendered by `fab setup` (deploy/fleet/services.py).",
             "[Unit]",
             f"Description=Instagram: {service.description}",
             "After=network-online.target",
@@ -309,7 +305,7 @@ def supervisord_conf(host: HostLike, services: list[Service]) -> str:
     """Return the supervisord.conf that stands in for systemd on `host` (the fleet test's hosts)."""
     f = folders(host)
     lines = [
-        "; Rendered by `fab setup` (deploy/hostservices.py): the host's servers, where there is no systemd.",
+        "; Rendered by `fab setup` (deploy/fleet/services.py): the host's servers, without systemd.",
         "[unix_http_server]",
         f"file = {f['run']}/supervisor.sock",
         "chmod = 0700",
