@@ -14,7 +14,7 @@ from invoke.exceptions import Exit
 
 from deploy.fleet.inventory import RELEASE_ROLES, ROOT, Host, Inventory
 from deploy.fleet.remote import Remote, RolloutError, fail, on_hosts, q, say, tail
-from deploy.fleet.services import has_services, provision, supervisor_paths
+from deploy.fleet.services import Cluster, has_services, provision, supervisor_paths
 from deploy.localstack.templates import geo_allow, render, upstream_servers
 
 
@@ -176,6 +176,22 @@ def configure_lb(remote: Remote, config: str) -> None:
         say(host, "nginx started")
 
 
+def cluster_of(inventory: Inventory, host: Host) -> Cluster:
+    """Return where `host` stands: the first db host is the primary, the first redis host too."""
+
+    def first(role: str, port: str) -> str | None:
+        hosts = [h for h in inventory.hosts.values() if role in h.roles]
+        if role not in host.roles or not hosts or hosts[0] is host:
+            return None
+        return f"{hosts[0].address}:{hosts[0].services[port]}"
+
+    return Cluster(
+        db_primary=first("db", "pg_port"),
+        db_addresses=tuple(h.address for h in inventory.hosts.values() if "db" in h.roles),
+        redis_primary=first("redis", "redis_port"),
+    )
+
+
 def supervisor_wheel() -> Path:
     """Return supervisor's wheel (the pin of requirements.txt), downloaded once into var/.
 
@@ -222,7 +238,14 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
         host = remote.host
         if host in lb_configs:
             configure_lb(remote, lb_configs[host])
-        provision(remote, host, env_values(text), wheel=wheel, say=lambda message: say(host, message))
+        provision(
+            remote,
+            host,
+            env_values(text),
+            wheel=wheel,
+            say=lambda message: say(host, message),
+            cluster=cluster_of(inventory, host),
+        )
         if not set(RELEASE_ROLES) & set(host.roles):
             return
         shared = host.path("shared")

@@ -28,7 +28,8 @@ from deploy.localstack.templates import render  # the local stack's {{name}} tem
 
 DEPLOY = Path(__file__).resolve().parent.parent
 SERVICE_ROLES = ("db", "redis", "cache", "gearman")
-SERVICE_MANAGERS = ("systemd", "supervisord")
+# "none": the host's servers are run by someone else; fab setup leaves them alone.
+SERVICE_MANAGERS = ("systemd", "supervisord", "none")
 # Debian packages each role needs; `fab setup` installs the missing ones.
 PACKAGES = {
     "app": ("ffmpeg",),
@@ -104,12 +105,28 @@ class Service:
         return f"{UNIT_PREFIX}{self.name}"
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """Where the host stands among its role's hosts: the first db and redis hosts are the primaries.
+
+    A db host after the first is a streaming standby of the first (cloned with
+    pg_basebackup); a redis host after the first is a replica of the first.
+    """
+
+    db_primary: str | None = None  # the primary's address:port, on a standby
+    db_addresses: tuple[str, ...] = ()  # every db host's address (replication is allowed from them)
+    redis_primary: str | None = None  # the primary's address:port, on a replica
+
+
+REPLICATION_USER = "replicator"
+
+
 def q(value: object) -> str:
     return shlex.quote(str(value))
 
 
 def has_services(host: HostLike) -> bool:
-    return bool(set(SERVICE_ROLES) & set(host.roles))
+    return bool(set(SERVICE_ROLES) & set(host.roles)) and host.service_manager != "none"
 
 
 def folders(host: HostLike) -> dict[str, str]:
@@ -118,7 +135,7 @@ def folders(host: HostLike) -> dict[str, str]:
     return {"etc": f"{base}/etc", "run": f"{base}/run", "log": f"{base}/log"}
 
 
-def host_files(host: HostLike, settings: dict[str, str]) -> dict[str, str]:
+def host_files(host: HostLike, settings: dict[str, str], cluster: Cluster = Cluster()) -> dict[str, str]:
     """Return the configuration files of the host's servers: path on the host -> content."""
     etc, run = folders(host)["etc"], folders(host)["run"]
     files: dict[str, str] = {}
@@ -134,8 +151,18 @@ def host_files(host: HostLike, settings: dict[str, str]) -> dict[str, str]:
         files[f"{etc}/postgresql.conf"] = render(
             (DEPLOY / "postgresql" / "postgresql.conf").read_text(), values
         )
-        files[f"{etc}/pg_hba.conf"] = render((DEPLOY / "postgresql" / "pg_hba.conf").read_text(), values)
-        pg = {"host": "127.0.0.1", "port": host.services["pg_port"]}
+        hba = render((DEPLOY / "postgresql" / "pg_hba.conf").read_text(), values)
+        # The other db hosts stream from this one (either may be the primary after a failover).
+        hba += "".join(
+            f"host    replication  {REPLICATION_USER}  {address}/32   scram-sha-256\n"
+            for address in cluster.db_addresses
+        )
+        files[f"{etc}/pg_hba.conf"] = hba
+        local = {"host": "127.0.0.1", "port": host.services["pg_port"]}
+        # A standby's pgbouncer sends the primary's names to the primary, the
+        # `_replica` names to its own PostgreSQL; a lone primary serves both.
+        primary_host, _, primary_port = (cluster.db_primary or "").rpartition(":")
+        pg = {"host": primary_host, "port": int(primary_port)} if cluster.db_primary else local
         bouncer = {
             "listen_host": f"{host.address},127.0.0.1",
             "pgbouncer_port": pgbouncer_port(settings),
@@ -145,11 +172,10 @@ def host_files(host: HostLike, settings: dict[str, str]) -> dict[str, str]:
             "main_db": PG_DATABASES["main"],
             "shard0_db": PG_DATABASES["shard0"],
             "shard1_db": PG_DATABASES["shard1"],
-            # One cluster: the `_replica` names reach the primary until a standby is set up.
             "pg_primary_host": pg["host"],
             "pg_primary_port": pg["port"],
-            "pg_standby_host": pg["host"],
-            "pg_standby_port": pg["port"],
+            "pg_standby_host": local["host"],
+            "pg_standby_port": local["port"],
             "query_wait_timeout": 30,
             "fallback_database": "",
         }
@@ -160,10 +186,14 @@ def host_files(host: HostLike, settings: dict[str, str]) -> dict[str, str]:
     if "redis" in host.roles:
         redis = {
             "redis_primary_port": host.services["redis_port"],
+            "redis_replica_port": host.services["redis_port"],
             "data": host.data,
             "redis_primary_dir": "redis",
+            "redis_replica_dir": "redis",
         }
-        files[f"{etc}/redis.conf"] = render((DEPLOY / "redis" / "primary.conf").read_text(), redis)
+        # A replica keeps the AOF (the continuous persistence), as on the local stack.
+        template = "replica.conf" if cluster.redis_primary else "primary.conf"
+        files[f"{etc}/redis.conf"] = render((DEPLOY / "redis" / template).read_text(), redis)
     return files
 
 
@@ -172,7 +202,7 @@ def pgbouncer_port(settings: dict[str, str]) -> int:
     return int(settings.get("DB_PORT", "6432"))
 
 
-def host_services(host: HostLike, settings: dict[str, str]) -> list[Service]:
+def host_services(host: HostLike, settings: dict[str, str], cluster: Cluster = Cluster()) -> list[Service]:
     """Return the servers the host's roles run, in start order."""
     etc, run = folders(host)["etc"], folders(host)["run"]
     services: list[Service] = []
@@ -181,7 +211,11 @@ def host_services(host: HostLike, settings: dict[str, str]) -> list[Service]:
             Service(
                 name="postgresql",
                 description="PostgreSQL (the shard cluster's node)",
-                command=f"{host.pg_bin}/postgres -D {host.pg_data} -c config_file={etc}/postgresql.conf",
+                # The template listens on loopback (pgbouncer); the standby streams over the address.
+                command=(
+                    f"{host.pg_bin}/postgres -D {host.pg_data} -c config_file={etc}/postgresql.conf"
+                    f" -c listen_addresses=127.0.0.1,{host.address}"
+                ),
                 user=host.service_user,
                 port=host.services["pg_port"],
                 stop_signal="INT",  # fast shutdown: roll back open transactions, checkpoint, exit
@@ -219,6 +253,11 @@ def host_services(host: HostLike, settings: dict[str, str]) -> list[Service]:
                 command=(
                     f"/usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1"
                     " --protected-mode no"
+                    + (
+                        f" --replicaof {cluster.redis_primary.replace(':', ' ')}"
+                        if cluster.redis_primary
+                        else ""
+                    )
                 ),
                 user="redis",
                 port=host.services["redis_port"],
@@ -408,10 +447,18 @@ def install_supervisor(remote: RemoteLike, host: HostLike, wheel: Path, say: Say
 
 
 def provision(
-    remote: RemoteLike, host: HostLike, settings: dict[str, str], *, wheel: Path | None, say: Say
+    remote: RemoteLike,
+    host: HostLike,
+    settings: dict[str, str],
+    *,
+    wheel: Path | None,
+    say: Say,
+    cluster: Cluster = Cluster(),
 ) -> None:
     """Install, configure and start the servers of the host's db, redis, cache and gearman roles."""
-    services = host_services(host, settings)
+    if host.service_manager == "none":
+        return
+    services = host_services(host, settings, cluster)
     ensure_packages(remote, host, say)
     if not services:
         return
@@ -426,13 +473,19 @@ def provision(
         remote.run(f"chown {q(user)}: {q(folder)} && chmod 700 {q(folder)}", step="setup: services")
     # The socket folder: PostgreSQL writes its socket there, pgbouncer and gearmand their files.
     remote.run(f"chmod 1777 {q(f['run'])}", step="setup: services")
-    for path, content in host_files(host, settings).items():
+    for path, content in host_files(host, settings, cluster).items():
         secret = path.endswith("users.txt")
         if write_file(remote, path, content, mode="600" if secret else "644"):
             changed.append(path)
         if secret:
             remote.run(f"chown {q(host.service_user)}: {q(path)}", step="setup: services")
-    if "db" in host.roles and not remote.test(f"test -f {q(host.pg_data)}/PG_VERSION", step="setup: db"):
+    new_cluster = "db" in host.roles and not remote.test(
+        f"test -f {q(host.pg_data)}/PG_VERSION", step="setup: db"
+    )
+    if new_cluster and cluster.db_primary:
+        clone_standby(remote, host, settings, cluster.db_primary, say)
+        changed.append("pg_basebackup")
+    elif new_cluster:
         say("initdb: a new PostgreSQL cluster")
         remote.run(
             f"runuser -u {q(host.service_user)} -- {q(host.pg_bin)}/initdb -D {q(host.pg_data)} -U postgres"
@@ -450,7 +503,7 @@ def provision(
         started = start_systemd(remote, host, services, changed, say)
     for service in services:
         wait_listening(remote, host, service)
-    if "db" in host.roles and create_databases(remote, host, settings, say):
+    if "db" in host.roles and not cluster.db_primary and create_databases(remote, host, settings, say):
         started = True
     if not changed and not started:
         say("services: unchanged")
@@ -556,6 +609,34 @@ def psql(remote: RemoteLike, host: HostLike, sql: str, *, step: str) -> str:
     ).strip()
 
 
+def replication_password(settings: dict[str, str]) -> str:
+    return settings.get("DB_REPLICATION_PASSWORD") or settings.get("DB_PASSWORD", "instagram")
+
+
+def clone_standby(
+    remote: RemoteLike, host: HostLike, settings: dict[str, str], primary: str, say: Say
+) -> None:
+    """Make the host's PostgreSQL a streaming standby of `primary` (address:port) with pg_basebackup.
+
+    The primary may still be starting (hosts are set up in parallel): the
+    clone is tried again for two minutes.
+    """
+    address, _, port = primary.rpartition(":")
+    passfile = f"{folders(host)['etc']}/pgpass"
+    write_file(remote, passfile, f"*:*:*:{REPLICATION_USER}:{replication_password(settings)}\n", mode="600")
+    remote.run(f"chown {q(host.service_user)}: {q(passfile)}", step="setup: standby")
+    say(f"pg_basebackup from {primary}: a new standby")
+    clone = (
+        f"runuser -u {q(host.service_user)} -- env PGPASSFILE={q(passfile)} {q(host.pg_bin)}/pg_basebackup"
+        f" -h {q(address)} -p {q(port)} -U {REPLICATION_USER} -D {q(host.pg_data)} -R -X stream -c fast"
+    )
+    remote.run(
+        f"for attempt in $(seq 60); do {clone} && exit 0; rm -rf {q(host.pg_data)}/*; sleep 2; done;"
+        f" echo 'pg_basebackup from {primary} failed for two minutes' >&2; exit 1",
+        step="setup: pg_basebackup",
+    )
+
+
 def create_databases(remote: RemoteLike, host: HostLike, settings: dict[str, str], say: Say) -> bool:
     """Create the app's role and the main and shard databases once; return whether anything was created."""
     user = settings.get("DB_USER", "instagram")
@@ -565,6 +646,16 @@ def create_databases(remote: RemoteLike, host: HostLike, settings: dict[str, str
     if user not in roles:
         psql(remote, host, f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'", step="setup: db role")
         say(f"PostgreSQL role {user} created")
+        created = True
+    if REPLICATION_USER not in roles:
+        secret = replication_password(settings).replace("'", "''")
+        psql(
+            remote,
+            host,
+            f"CREATE ROLE {REPLICATION_USER} REPLICATION LOGIN PASSWORD '{secret}'",
+            step="setup: db role",
+        )
+        say(f"PostgreSQL role {REPLICATION_USER} created")
         created = True
     existing = psql(remote, host, "SELECT string_agg(datname, ',') FROM pg_database", step="setup: db").split(
         ","

@@ -6,7 +6,8 @@ Hosts (addresses on the fleet's subnet, standard ports on each):
     app1/2   .11/.12  gunicorn
     worker1  .21  run_worker processes, and gearmand
     db1      .31  PostgreSQL (primary) and pgbouncer
-    redis1   .41  Redis
+    replica1 .32  PostgreSQL (streaming standby of db1) with its pgbouncer, and a Redis replica of redis1
+    redis1   .41  Redis (primary)
     cache1   .51  memcached
     s3       .70  the S3-protocol server (deploy/s3server.py), started by the test: not a fab role
 
@@ -36,7 +37,9 @@ HOSTS = {
     "app2": (12, ("app",)),
     "worker1": (21, ("worker", "gearman")),
     "db1": (31, ("db",)),
+    # Inventory order makes the primaries: db1 and redis1 come first in their roles.
     "redis1": (41, ("redis",)),
+    "replica1": (32, ("db", "redis")),
     "cache1": (51, ("cache",)),
     "s3": (70, ()),
 }
@@ -191,11 +194,11 @@ class Fleet:
             "DB_PASSWORD": "fleet-db-password",
             "DB_MAIN": "main",
             "DB_SHARDS": "shard0,shard1",
-            "DB_REPLICA_HOST": self.address("db1"),
+            "DB_REPLICA_HOST": self.address("replica1"),
             "DB_REPLICA_PORT": str(PGBOUNCER_PORT),
             "LOGICAL_SHARDS": "16",
             "REDIS_URL": redis,
-            "REDIS_REPLICA_URL": redis,
+            "REDIS_REPLICA_URL": f"redis://{self.address('replica1')}:6379/0",
             "S3_ENDPOINT_URL": f"http://{s3}:{S3_PORT}",
             "S3_BUCKET": "instagram-media",
             "S3_REGION": "us-east-1",
@@ -243,8 +246,9 @@ class Fleet:
             if "db" in host_roles:
                 lines.append(f'pg_data = "{self.root(name) / "data" / "postgresql"}"')
             if "lb" in host_roles:
+                # nginx listens on every address of the host (the default,
+                # 0.0.0.0): `fab status` asks it on loopback.
                 lines += [
-                    f'listen = "{address}"',
                     f'tls_certificate = "{self.workdir / "tls" / "server.pem"}"',
                     f'tls_certificate_key = "{self.workdir / "tls" / "server.key"}"',
                 ]

@@ -27,7 +27,7 @@ from tests.photos.images import jpeg
 
 pytestmark = [pytest.mark.fleet, pytest.mark.timeout(900)]
 
-SERVICE_HOSTS = ("db1", "redis1", "cache1", "worker1")
+SERVICE_HOSTS = ("db1", "replica1", "redis1", "cache1", "worker1")
 
 
 def session() -> requests.Session:
@@ -80,9 +80,11 @@ def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fle
     first = fleet.fab("setup", "--env", str(fleet.env_file))
     assert "initdb: a new PostgreSQL cluster" in first.stdout
     assert "database instagram_shard1 created" in first.stdout
+    assert "[replica1] pg_basebackup from " in first.stdout
     assert "nginx started" in first.stdout
     servers = {
         "db1": {"instagram-postgresql", "instagram-pgbouncer"},
+        "replica1": {"instagram-postgresql", "instagram-pgbouncer", "instagram-redis"},
         "redis1": {"instagram-redis"},
         "cache1": {"instagram-memcached"},
         "worker1": {"instagram-gearmand"},
@@ -159,12 +161,17 @@ def test_deploy_brings_the_fleet_up_and_the_api_answers_through_the_lb(fleet: Fl
     print(json.dumps(report, indent=1))
     assert isinstance(components, dict)
     # Every host's server is in the report and up: db1's PostgreSQL (main and both
-    # shards) through its pgbouncer, redis1, cache1, worker1's gearmand and workers,
-    # the S3 bucket. The `_replica` names reach the primary (no standby here).
+    # shards) through its pgbouncer, replica1's standby through its own, redis1 and
+    # its replica on replica1, cache1, worker1's gearmand and workers, the S3 bucket.
+    assert report["status"] == "up", report["down"]
     for name in (
-        "postgres:main",
+        "postgres:default",
+        "postgres:default_replica",
         "postgres:shard0",
+        "postgres:shard0_replica",
         "postgres:shard1",
+        "postgres:shard1_replica",
+        "redis_replica",
         "shard_map",
         "pgbouncer",
         "redis",
@@ -175,6 +182,7 @@ def test_deploy_brings_the_fleet_up_and_the_api_answers_through_the_lb(fleet: Fl
     ):
         assert components[name]["status"] == "up", f"{name}: {components[name]}"
     assert components["redis"]["port"] == 6379
+    assert components["redis"]["connected_replicas"] == 1
     assert components["memcached"]["servers"] == 1
 
 

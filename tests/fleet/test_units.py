@@ -53,7 +53,8 @@ def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accep
     assert "User=postgres\n" in postgres
     assert (
         "ExecStart=/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main"
-        " -c config_file=/srv/instagram/shared/services/etc/postgresql.conf\n"
+        " -c config_file=/srv/instagram/shared/services/etc/postgresql.conf"
+        " -c listen_addresses=127.0.0.1,10.0.2.11\n"
     ) in postgres
     assert "KillSignal=SIGINT\n" in postgres
     # Its S3 keys (WAL archiving) come from a file of mode 600, never from the unit.
@@ -111,5 +112,37 @@ def test_a_supervisord_host_names_its_supervisorctl_in_the_topology(tmp_path: Pa
     assert "[program:instagram-postgresql]\n" in conf
     assert 'environment = AWS_ACCESS_KEY_ID="AKIAEXAMPLE",' in conf
     (tmp_path / "inventory.toml").write_text(text.replace('"supervisord"', '"runit"'))
-    with pytest.raises(InventoryError, match="service_manager is 'runit', not one of systemd, supervisord"):
+    with pytest.raises(
+        InventoryError, match="service_manager is 'runit', not one of systemd, supervisord, none"
+    ):
         Inventory.load(tmp_path / "inventory.toml")
+
+
+def test_a_second_db_and_redis_host_is_the_standby_and_the_replica_of_the_first(tmp_path: Path) -> None:
+    from deploy.fleet.roles import cluster_of
+
+    text = (ROOT / "deploy" / "inventory.example.toml").read_text()
+    text = text.replace('db = ["db1"]', 'db = ["db1", "db2"]').replace(
+        'redis = ["redis1"]', 'redis = ["redis1", "db2"]'
+    )
+    (tmp_path / "inventory.toml").write_text(text + '\n[hosts.db2]\nhost = "10.0.2.12"\n')
+    inventory = Inventory.load(tmp_path / "inventory.toml")
+    db1, db2 = inventory.hosts["db1"], inventory.hosts["db2"]
+    assert cluster_of(inventory, db1).db_primary is None
+    standby = cluster_of(inventory, db2)
+    assert (standby.db_primary, standby.redis_primary) == ("10.0.2.11:5432", "10.0.2.21:6379")
+    etc = "/srv/instagram/shared/services/etc"
+    files = host_files(db2, SETTINGS, standby)
+    pgbouncer = files[f"{etc}/pgbouncer.ini"]
+    assert "main = host=10.0.2.11 port=5432 dbname=instagram_main\n" in pgbouncer
+    assert "main_replica = host=127.0.0.1 port=5432 dbname=instagram_main\n" in pgbouncer
+    for address in ("10.0.2.11", "10.0.2.12"):
+        assert (
+            f"host    replication  replicator  {address}/32   scram-sha-256\n" in files[f"{etc}/pg_hba.conf"]
+        )
+    assert (
+        "replicaof 127.0.0.1" in files[f"{etc}/redis.conf"]
+    )  # the template's, overridden on the command line:
+    redis = next(s for s in host_services(db2, SETTINGS, standby) if s.name == "redis")
+    assert redis.command.endswith(" --replicaof 10.0.2.21 6379")
+    assert "appendonly yes" in files[f"{etc}/redis.conf"]
