@@ -175,7 +175,8 @@ class Fleet:
     def write_env(self) -> None:
         """The settings `fab setup --env` uploads (what the inventory decides, fab adds itself)."""
         lb, s3 = self.address("lb1"), self.address("s3")
-        hosts = ",".join([lb, "localhost", *(self.address(h) for h in ("app1", "app2"))])
+        # The lb (and `fab status` asking it on loopback), the app hosts (fab's own probes).
+        hosts = ",".join([lb, "localhost", "127.0.0.1", *(self.address(h) for h in ("app1", "app2"))])
         redis = f"redis://{self.address('redis1')}:6379/0"
         values = {
             # A test environment: the development keys below are allowed.
@@ -197,6 +198,9 @@ class Fleet:
             "DB_REPLICA_HOST": self.address("replica1"),
             "DB_REPLICA_PORT": str(PGBOUNCER_PORT),
             "LOGICAL_SHARDS": "16",
+            # The load tests' few tokens make thousands of requests an hour.
+            "RATE_LIMIT_REQUESTS_PER_HOUR": "1000000",
+            "RATE_LIMIT_WRITES_PER_HOUR": "1000000",
             "REDIS_URL": redis,
             "REDIS_REPLICA_URL": f"redis://{self.address('replica1')}:6379/0",
             "S3_ENDPOINT_URL": f"http://{s3}:{S3_PORT}",

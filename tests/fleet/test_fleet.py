@@ -145,7 +145,9 @@ def test_deploy_brings_the_fleet_up_and_the_api_answers_through_the_lb(fleet: Fl
     assert comment.status_code == 200, comment.text
     read = alice.data(f"media/{media['id']}")
     assert read["likes"]["count"] == 1
-    assert [c["text"] for c in alice.data(f"media/{media['id']}/comments")] == ["from the other app host"]
+    # The caption comes first, as v1 lists it.
+    comments = [c["text"] for c in alice.data(f"media/{media['id']}/comments")]
+    assert comments == ["Pier at dusk #fleet", "from the other app host"]
     # The photo's renditions through the lb's CDN, from the fleet's S3 server.
     image = http.get(read["images"]["thumbnail"]["url"], timeout=10)
     assert image.status_code == 200
@@ -196,13 +198,13 @@ class Load:
     """
 
     fleet: Fleet
-    media: str
+    media: list[str]  # reads ask the first; writes go round all (the API lists 150 comments a media)
     readers: int = 3
     limit: float = 240  # seconds: the load stops by itself, whatever happens
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     answers: list[tuple[float, str, str]] = field(default_factory=list)  # (time, served by, release)
-    failures: list[tuple[float, str]] = field(default_factory=list)
+    failures: list[tuple[float, str, str]] = field(default_factory=list)  # (time, read or write, what)
     acknowledged: list[str] = field(default_factory=list)
     in_flight: int = 0
     threads: list[threading.Thread] = field(default_factory=list)
@@ -218,13 +220,16 @@ class Load:
 
     def read(self, http: requests.Session) -> requests.Response:
         token = self.account.token  # type: ignore[attr-defined]
-        return http.get(f"{self.fleet.lb}/v1/media/{self.media}", params={"access_token": token}, timeout=90)
+        return http.get(
+            f"{self.fleet.lb}/v1/media/{self.media[0]}", params={"access_token": token}, timeout=90
+        )
 
     def write(self, http: requests.Session) -> requests.Response:
         token = self.account.token  # type: ignore[attr-defined]
         text = f"load {time.monotonic():.6f}"
+        media = self.media[len(self.acknowledged) // 100 % len(self.media)]
         return http.post(
-            f"{self.fleet.lb}/v1/media/{self.media}/comments",
+            f"{self.fleet.lb}/v1/media/{media}/comments",
             params={"access_token": token},
             data={"text": text},
             timeout=90,
@@ -238,7 +243,7 @@ class Load:
             try:
                 response = request(http)
             except requests.RequestException as exc:
-                self.note_failure(f"{type(exc).__name__}: {exc}")
+                self.note_failure(request, f"{type(exc).__name__}: {exc}")
             else:
                 if response.status_code == 200:
                     with self.lock:
@@ -249,15 +254,21 @@ class Load:
                         if request == self.write:
                             self.acknowledged.append(response.json()["data"]["id"])
                 else:
-                    self.note_failure(f"{response.status_code}: {response.text[:200]}")
+                    self.note_failure(request, f"{response.status_code}: {response.text[:200]}")
             finally:
                 with self.lock:
                     self.in_flight -= 1
-            time.sleep(0.02)
+            # About 20 requests a second in all on a loaded machine; a few writes a second.
+            time.sleep(0.25 if request == self.write else 0.02)
 
-    def note_failure(self, what: str) -> None:
+    def note_failure(self, request: Callable[[requests.Session], requests.Response], what: str) -> None:
+        kind = "write" if request == self.write else "read"
         with self.lock:
-            self.failures.append((time.monotonic(), what))
+            self.failures.append((time.monotonic(), kind, what))
+
+    def failed(self, kind: str) -> list[tuple[float, str, str]]:
+        with self.lock:
+            return [f for f in self.failures if f[1] == kind]
 
     def finish(self) -> None:
         self.stop.set()
@@ -266,7 +277,12 @@ class Load:
 
     def lost(self, reader: object) -> list[str]:
         """The acknowledged comments the API no longer has."""
-        listed = {c["id"] for c in reader.data(f"media/{self.media}/comments")}  # type: ignore[attr-defined]
+        listed = {
+            comment["id"]
+            for media in self.media
+            for comment in reader.data(f"media/{media}/comments")  # type: ignore[attr-defined]
+        }
+        assert len(self.acknowledged) <= 100 * len(self.media), "more writes than the check can read back"
         return [comment for comment in self.acknowledged if comment not in listed]
 
     def served_between(self, start: float, end: float) -> set[str]:
@@ -288,8 +304,8 @@ def load_fixture(fleet: Fleet) -> tuple[Load, object]:
 
     http = session()
     owner = sign_up(fleet.lb, http, prefix="owner")
-    media = owner.post_photo(jpeg(), caption="under load")
-    return Load(fleet=fleet, media=media["id"]), owner
+    media = [owner.post_photo(jpeg(), caption=f"under load {n}")["id"] for n in range(4)]
+    return Load(fleet=fleet, media=media), owner
 
 
 def app_processes(fleet: Fleet, host: str) -> list[int]:
@@ -310,8 +326,12 @@ def test_an_app_host_out_under_a_read_load_fails_no_request(fleet: Fleet) -> Non
     load, owner = load_fixture(fleet)
     load.start(owner)
     try:
-        time.sleep(3)
-        assert load.served_between(load.started, time.monotonic()) == {"app1", "app2"}
+        wait_until(
+            lambda: load.served_between(load.started, time.monotonic()) == {"app1", "app2"},
+            timeout=30,
+            what="both app hosts answering the load",
+            fleet=fleet,
+        )
         # 1. SIGKILL every gunicorn process of app1: in-flight requests see a reset.
         killed_at = time.monotonic()
         with load.lock:
@@ -323,7 +343,10 @@ def test_an_app_host_out_under_a_read_load_fails_no_request(fleet: Fleet) -> Non
         fleet.network.link("app1", up=False)
         dropped_at = time.monotonic()
         time.sleep(10)
-        assert load.served_between(dropped_at + 3, time.monotonic()) == {"app2"}
+        # While app1 is off the network only app2 answers (requests nginx had sent
+        # app1 over kept-alive connections wait for it, and finish once it is back).
+        offline = load.served_between(dropped_at + 3, time.monotonic())
+        assert offline <= {"app2"}
         fleet.network.link("app1", up=True)
         # Back on the network (and restarted by its supervisord): nginx sends it requests again.
         wait_until(
@@ -345,12 +368,14 @@ def test_an_app_host_out_under_a_read_load_fails_no_request(fleet: Fleet) -> Non
             seconds=round(time.monotonic() - load.started, 1),
         ),
     )
-    reads_failed = [f for f in load.failures if not f[1].startswith("4")]
     assert lost == []
-    # GETs are retried on the other app server (proxy_next_upstream error timeout);
-    # only a write in flight on app1 at the kill may fail (nginx does not resend a POST).
-    assert len(reads_failed) <= in_flight_at_kill, load.failures
-    assert all(at >= killed_at for at, _ in load.failures), load.failures
+    # GETs are retried on the other app server (proxy_next_upstream error timeout):
+    # none fails. A POST nginx had already sent to app1 is not resent: the one
+    # write in flight at the kill may fail, no other.
+    assert load.failed("read") == []
+    assert len(load.failed("write")) <= 1, load.failures
+    assert all(at >= killed_at for at, _, _ in load.failures), load.failures
+    assert offline == {"app2"}, "nothing answered while app1 was off the network"
     assert len(load.answers) > 100
 
 
