@@ -14,8 +14,6 @@ from fabric.executor import Executor
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from deploy.fleet.services import SERVICE_MANAGERS
-
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = ROOT / "deploy" / "inventory.toml"
 
@@ -23,6 +21,9 @@ ROLES = ("app", "worker", "db", "redis", "cache", "gearman", "lb")
 # Hosts that hold releases: app and worker hosts run them; db and redis hosts
 # run their management commands (backups, failover) through them.
 RELEASE_ROLES = ("app", "worker", "db", "redis")
+# What runs a db, redis, cache or gearman host's servers (deploy/fleet/services.py);
+# "none": someone else runs them, and fab setup leaves them alone.
+SERVICE_MANAGERS = ("systemd", "supervisord", "none")
 # Default service ports the status checks probe on db, redis, cache and lb hosts.
 SERVICE_PORTS = {
     "pg_port": 5432,

@@ -21,15 +21,14 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 from urllib.parse import urlsplit
 
+from deploy.fleet.inventory import Host
+from deploy.fleet.remote import Remote
 from deploy.localstack.templates import render  # the local stack's {{name}} templates, shared
 
 DEPLOY = Path(__file__).resolve().parent.parent
 SERVICE_ROLES = ("db", "redis", "cache", "gearman")
-# "none": the host's servers are run by someone else; fab setup leaves them alone.
-SERVICE_MANAGERS = ("systemd", "supervisord", "none")
 # Debian packages each role needs; `fab setup` installs the missing ones.
 PACKAGES = {
     "app": ("ffmpeg",),
@@ -41,45 +40,6 @@ PACKAGES = {
 }
 UNIT_PREFIX = "instagram-"
 PG_DATABASES = {"main": "instagram_main", "shard0": "instagram_shard0", "shard1": "instagram_shard1"}
-
-
-class HostLike(Protocol):
-    """What this module reads of an inventory host (fab's Host, a frozen dataclass)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def address(self) -> str: ...
-    @property
-    def roles(self) -> tuple[str, ...]: ...
-    @property
-    def root(self) -> str: ...
-    @property
-    def data(self) -> str: ...
-    @property
-    def python(self) -> str: ...
-    @property
-    def service_manager(self) -> str: ...
-    @property
-    def pg_bin(self) -> str: ...
-    @property
-    def pg_data(self) -> str: ...
-    @property
-    def service_user(self) -> str: ...
-    @property
-    def services(self) -> dict[str, int]: ...
-
-    def path(self, *parts: str) -> str: ...
-
-
-class RemoteLike(Protocol):
-    """What this module needs of an SSH session to the host (fab's Remote)."""
-
-    def run(self, command: str, *, step: str, check: bool = True) -> str: ...
-
-    def test(self, command: str, *, step: str) -> bool: ...
-
-    def put(self, local: Path | io.BytesIO, remote: str, *, step: str) -> None: ...
 
 
 class ServiceError(Exception):
@@ -125,17 +85,17 @@ def q(value: object) -> str:
     return shlex.quote(str(value))
 
 
-def has_services(host: HostLike) -> bool:
+def has_services(host: Host) -> bool:
     return bool(set(SERVICE_ROLES) & set(host.roles)) and host.service_manager != "none"
 
 
-def folders(host: HostLike) -> dict[str, str]:
+def folders(host: Host) -> dict[str, str]:
     """The host's service folders: configuration, sockets, logs (data lives under host.data)."""
     base = host.path("shared", "services")
     return {"etc": f"{base}/etc", "run": f"{base}/run", "log": f"{base}/log"}
 
 
-def host_files(host: HostLike, settings: dict[str, str], cluster: Cluster = Cluster()) -> dict[str, str]:
+def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster()) -> dict[str, str]:
     """Return the configuration files of the host's servers: path on the host -> content."""
     etc, run = folders(host)["etc"], folders(host)["run"]
     files: dict[str, str] = {}
@@ -202,7 +162,7 @@ def pgbouncer_port(settings: dict[str, str]) -> int:
     return int(settings.get("DB_PORT", "6432"))
 
 
-def host_services(host: HostLike, settings: dict[str, str], cluster: Cluster = Cluster()) -> list[Service]:
+def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Cluster()) -> list[Service]:
     """Return the servers the host's roles run, in start order."""
     etc, run = folders(host)["etc"], folders(host)["run"]
     services: list[Service] = []
@@ -295,7 +255,7 @@ def host_services(host: HostLike, settings: dict[str, str], cluster: Cluster = C
     return services
 
 
-def data_folders(host: HostLike, services: list[Service]) -> dict[str, str]:
+def data_folders(host: Host, services: list[Service]) -> dict[str, str]:
     """The data folders of the host's servers, each owned by its server's user."""
     owned = {"redis": f"{host.data}/redis", "gearmand": f"{host.data}/gearmand"}
     result = {owned[s.name]: s.user for s in services if s.name in owned}
@@ -307,12 +267,12 @@ def data_folders(host: HostLike, services: list[Service]) -> dict[str, str]:
 # ---------------------------------------------------------------- rendering for a service manager
 
 
-def environment_file(host: HostLike, service: Service) -> str:
+def environment_file(host: Host, service: Service) -> str:
     """The file (mode 600) a systemd unit reads its secrets from."""
     return f"{folders(host)['etc']}/{service.name}.env"
 
 
-def systemd_unit(host: HostLike, service: Service) -> str:
+def systemd_unit(host: Host, service: Service) -> str:
     """Return the systemd unit of `service` (real hosts)."""
     secrets = [f"EnvironmentFile={environment_file(host, service)}"] if service.environment else []
     return "\n".join(
@@ -340,7 +300,7 @@ def systemd_unit(host: HostLike, service: Service) -> str:
     )
 
 
-def supervisord_conf(host: HostLike, services: list[Service]) -> str:
+def supervisord_conf(host: Host, services: list[Service]) -> str:
     """Return the supervisord.conf that stands in for systemd on `host` (the fleet test's hosts)."""
     f = folders(host)
     lines = [
@@ -390,13 +350,13 @@ def supervisord_conf(host: HostLike, services: list[Service]) -> str:
 Say = Callable[[str], None]
 
 
-def supervisor_paths(host: HostLike) -> tuple[str, str]:
+def supervisor_paths(host: Host) -> tuple[str, str]:
     """The services' supervisord.conf and supervisorctl wrapper on a supervisord host."""
     base = host.path("shared", "services")
     return f"{base}/supervisord.conf", f"{base}/bin/supervisorctl"
 
 
-def write_file(remote: RemoteLike, path: str, content: str, *, mode: str = "644") -> bool:
+def write_file(remote: Remote, path: str, content: str, *, mode: str = "644") -> bool:
     """Write `content` to `path` unless it already holds it; return whether it changed."""
     remote.put(io.BytesIO(content.encode()), f"{path}.next", step="setup: services")
     if remote.test(f"cmp -s {q(path)}.next {q(path)}", step="setup: services"):
@@ -406,7 +366,7 @@ def write_file(remote: RemoteLike, path: str, content: str, *, mode: str = "644"
     return True
 
 
-def ensure_packages(remote: RemoteLike, host: HostLike, say: Say) -> None:
+def ensure_packages(remote: Remote, host: Host, say: Say) -> None:
     """Install the Debian packages the host's roles need (nothing when all are there)."""
     wanted = sorted({pkg for role in host.roles for pkg in PACKAGES.get(role, ())})
     if not wanted:
@@ -425,7 +385,7 @@ def ensure_packages(remote: RemoteLike, host: HostLike, say: Say) -> None:
         )
 
 
-def install_supervisor(remote: RemoteLike, host: HostLike, wheel: Path, say: Say) -> bool:
+def install_supervisor(remote: Remote, host: Host, wheel: Path, say: Say) -> bool:
     """Unpack supervisor's wheel on a supervisord host (once) and write its supervisorctl wrapper."""
     base = host.path("shared", "services")
     lib = f"{base}/lib/{wheel.stem}"
@@ -447,8 +407,8 @@ def install_supervisor(remote: RemoteLike, host: HostLike, wheel: Path, say: Say
 
 
 def provision(
-    remote: RemoteLike,
-    host: HostLike,
+    remote: Remote,
+    host: Host,
     settings: dict[str, str],
     *,
     wheel: Path | None,
@@ -509,16 +469,13 @@ def provision(
         say("services: unchanged")
 
 
-def restart_set(services: list[Service], changed: list[str]) -> list[Service]:
-    return [s for s in services if set(s.files) & set(changed)]
-
-
-def restart_set_with_secrets(host: HostLike, services: list[Service], changed: list[str]) -> list[Service]:
+def restart_set(host: Host, services: list[Service], changed: list[str]) -> list[Service]:
+    """The services whose configuration or secrets file is among the `changed` paths."""
     return [s for s in services if {*s.files, environment_file(host, s)} & set(changed)]
 
 
 def start_supervisord(
-    remote: RemoteLike, host: HostLike, services: list[Service], changed: list[str], say: Say
+    remote: Remote, host: Host, services: list[Service], changed: list[str], say: Say
 ) -> bool:
     """Start the services' supervisord, or apply what changed to the running one.
 
@@ -540,16 +497,14 @@ def start_supervisord(
         out = remote.run(f"{q(ctl)} -c {q(conf)} update", step="setup: supervisord")
         say(f"services updated: {' '.join(out.split()) or 'nothing'}")
         acted = True
-    for service in restart_set(services, changed):
+    for service in restart_set(host, services, changed):
         remote.run(f"{q(ctl)} -c {q(conf)} restart {q(service.unit)}", step=f"setup: restart {service.name}")
         say(f"{service.unit} restarted (its configuration changed)")
         acted = True
     return acted
 
 
-def start_systemd(
-    remote: RemoteLike, host: HostLike, services: list[Service], changed: list[str], say: Say
-) -> bool:
+def start_systemd(remote: Remote, host: Host, services: list[Service], changed: list[str], say: Say) -> bool:
     """Write the units, enable and start them, restart those whose files changed."""
     acted = False
     for service in services:
@@ -569,7 +524,7 @@ def start_systemd(
             remote.run(f"systemctl enable --now {q(service.unit)}", step=f"setup: start {service.name}")
             say(f"{service.unit} started")
             acted = True
-        elif service in units_changed or service in restart_set_with_secrets(host, services, changed):
+        elif service in units_changed or service in restart_set(host, services, changed):
             remote.run(f"systemctl restart {q(service.unit)}", step=f"setup: restart {service.name}")
             say(f"{service.unit} restarted (its unit or configuration changed)")
             acted = True
@@ -590,7 +545,7 @@ sys.exit(1)
 """
 
 
-def wait_listening(remote: RemoteLike, host: HostLike, service: Service, timeout: float = 60) -> None:
+def wait_listening(remote: Remote, host: Host, service: Service, timeout: float = 60) -> None:
     if remote.test(f"{q(host.python)} -c {q(PORT_PROBE)} {service.port} {timeout:.0f}", step="setup: wait"):
         return
     if host.service_manager == "supervisord":
@@ -600,7 +555,7 @@ def wait_listening(remote: RemoteLike, host: HostLike, service: Service, timeout
     raise ServiceError(f"{service.unit} does not listen on port {service.port} after {timeout:.0f}s:\n{log}")
 
 
-def psql(remote: RemoteLike, host: HostLike, sql: str, *, step: str) -> str:
+def psql(remote: Remote, host: Host, sql: str, *, step: str) -> str:
     """Run `sql` as PostgreSQL's superuser over the host's unix socket."""
     return remote.run(
         f"runuser -u {q(host.service_user)} -- psql -h {q(folders(host)['run'])}"
@@ -613,9 +568,7 @@ def replication_password(settings: dict[str, str]) -> str:
     return settings.get("DB_REPLICATION_PASSWORD") or settings.get("DB_PASSWORD", "instagram")
 
 
-def clone_standby(
-    remote: RemoteLike, host: HostLike, settings: dict[str, str], primary: str, say: Say
-) -> None:
+def clone_standby(remote: Remote, host: Host, settings: dict[str, str], primary: str, say: Say) -> None:
     """Make the host's PostgreSQL a streaming standby of `primary` (address:port) with pg_basebackup.
 
     The primary may still be starting (hosts are set up in parallel): the
@@ -637,7 +590,7 @@ def clone_standby(
     )
 
 
-def create_databases(remote: RemoteLike, host: HostLike, settings: dict[str, str], say: Say) -> bool:
+def create_databases(remote: Remote, host: Host, settings: dict[str, str], say: Say) -> bool:
     """Create the app's role and the main and shard databases once; return whether anything was created."""
     user = settings.get("DB_USER", "instagram")
     password = settings.get("DB_PASSWORD", "instagram").replace("'", "''")
