@@ -19,6 +19,7 @@ has no systemd.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -328,6 +329,10 @@ class Fleet:
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=10)
+        # The releases and virtualenvs weigh about 250 MB a host; the logs stay for reading.
+        for host in HOSTS:
+            for bulk in ("releases", "shared/venvs", "shared/wheelhouses", "shared/services/lib"):
+                shutil.rmtree(self.root(host) / bulk, ignore_errors=True)
 
 
 def tail(path: Path, lines: int = 12) -> str:
