@@ -300,6 +300,8 @@ class Load:
             "answered": len(self.answers),
             "acknowledged_writes": len(self.acknowledged),
             "failed": len(self.failures),
+            "failed_reads": len(self.failed("read")),
+            "failed_writes": len(self.failed("write")),
             **extra,
         }
 
