@@ -69,14 +69,16 @@ def rollback(c: Context, release: str = "") -> None:
 
 @task(help={"env": "local file of KEY=VALUE settings for the hosts (the app's environment)"})
 def setup(c: Context, env: str) -> None:
-    """Write <root>/shared/env (mode 600) on every app, worker, db and redis host, and the topology file;
-    configure and start nginx on the lb hosts.
+    """Provision every host's roles: settings, topology file, servers, nginx.
 
     The settings file, then what the inventory decides and the file does not
-    say (inventory_settings); db and redis hosts get shared/topology.toml; lb
-    hosts get nginx in front of every app host of the inventory (render_lb_nginx).
+    say (inventory_settings), goes to <root>/shared/env (mode 600) on app,
+    worker, db and redis hosts; db and redis hosts get shared/topology.toml;
+    db, redis, cache and gearman hosts get their servers installed,
+    configured and running (deploy/fleet/services.py); lb hosts get nginx in
+    front of every app host of the inventory (render_lb_nginx).
     """
-    inventory, hosts = targets(c, (*RELEASE_ROLES, "lb"))
+    inventory, hosts = targets(c, (*RELEASE_ROLES, "cache", "gearman", "lb"))
     source = Path(env)
     if not source.is_file():
         raise Exit(f"no such file: {env}", code=2)

@@ -21,6 +21,9 @@ ROLES = ("app", "worker", "db", "redis", "cache", "gearman", "lb")
 # Hosts that hold releases: app and worker hosts run them; db and redis hosts
 # run their management commands (backups, failover) through them.
 RELEASE_ROLES = ("app", "worker", "db", "redis")
+# What runs a db, redis, cache or gearman host's servers (deploy/fleet/services.py);
+# "none": someone else runs them, and fab setup leaves them alone.
+SERVICE_MANAGERS = ("systemd", "supervisord", "none")
 # Default service ports the status checks probe on db, redis, cache and lb hosts.
 SERVICE_PORTS = {
     "pg_port": 5432,
@@ -62,6 +65,10 @@ class Host:
     tls_certificate: str = "/etc/ssl/instagram/server.pem"
     tls_certificate_key: str = "/etc/ssl/instagram/server.key"
     services: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    # db, redis, cache and gearman hosts: what runs their servers (systemd, or a
+    # supervisord fab starts where there is none) and where their data lives.
+    service_manager: str = "systemd"
+    data: str = "/var/lib/instagram"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user}@{self.address}:{self.port})"
@@ -144,6 +151,11 @@ class Inventory:
 def make_host(name: str, settings: dict[str, Any], roles: tuple[str, ...], *, where: Path) -> Host:
     settings = dict(settings)
     services = {key: int(settings.pop(key, default)) for key, default in SERVICE_PORTS.items()}
+    manager = settings.get("service_manager", "systemd")
+    if manager not in SERVICE_MANAGERS:
+        raise InventoryError(
+            f"{where}: host {name}: service_manager is {manager!r}, not one of {', '.join(SERVICE_MANAGERS)}"
+        )
     try:
         return Host(
             name=name,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,7 +13,8 @@ from urllib.parse import urlsplit
 from invoke.exceptions import Exit
 
 from deploy.fleet.inventory import RELEASE_ROLES, ROOT, Host, Inventory
-from deploy.fleet.remote import Remote, RolloutError, fail, on_hosts, q, say
+from deploy.fleet.remote import Remote, RolloutError, fail, on_hosts, q, say, tail
+from deploy.fleet.services import Cluster, has_services, provision, supervisor_paths
 from deploy.localstack.templates import geo_allow, render, upstream_servers
 
 
@@ -20,25 +23,38 @@ def render_topology(inventory: Inventory, host: Host) -> str:
 
     The db hosts, in inventory order, are the PostgreSQL nodes (the first is
     the primary until a failover records another); the first redis host is
-    the Redis primary. Services run under systemd.
+    the Redis primary. Services run under the host's service manager: systemd,
+    or the supervisord `fab setup` runs for them (deploy/fleet/services.py).
     """
     dbs = [h for h in inventory.hosts.values() if "db" in h.roles][:2]
     redis = next((h for h in inventory.hosts.values() if "redis" in h.roles), host)
+    if host.service_manager == "supervisord":
+        conf, ctl = supervisor_paths(host)
+        manager = [
+            'service_manager = "supervisorctl"',
+            f"supervisor_conf = {json.dumps(conf)}",
+            f"supervisorctl = {json.dumps(ctl)}",
+        ]
+        reconfigure = [ctl, "-c", conf, "signal", "HUP", "instagram-pgbouncer"]
+    else:
+        manager = ['service_manager = "systemctl"']
+        reconfigure = ["systemctl", "reload", "instagram-pgbouncer"]
     lines = [
         "# Written by `fab setup` from the inventory; read by ops/topology.py.",
         "[host]",
-        'service_manager = "systemctl"',
+        *manager,
         f"service_user = {json.dumps(host.service_user)}",
         "",
         "[postgres]",
         f"bin = {json.dumps(host.pg_bin)}",
-        'socket_dir = "/var/run/postgresql"',
+        # The socket folder of the PostgreSQL `fab setup` runs (services.folders).
+        f"socket_dir = {json.dumps(host.path('shared', 'services', 'run'))}",
         'primary_file = "postgres-primary"',
         'replication_user = "replicator"',
         'standby_name = "standby1"',
         'database = "instagram_main"',
         'db_user = "instagram"',
-        'pgbouncer_reconfigure = ["systemctl", "reload", "pgbouncer"]',
+        f"pgbouncer_reconfigure = {json.dumps(reconfigure)}",
     ]
     for db in dbs:
         lines += [
@@ -49,7 +65,7 @@ def render_topology(inventory: Inventory, host: Host) -> str:
             f"port = {db.services['pg_port']}",
             f"data = {json.dumps(db.pg_data)}",
         ]
-    lines += ["", "[redis]", 'service = "redis-server"', f"port = {redis.services['redis_port']}", ""]
+    lines += ["", "[redis]", 'service = "instagram-redis"', f"port = {redis.services['redis_port']}", ""]
     return "\n".join(lines)
 
 
@@ -160,6 +176,51 @@ def configure_lb(remote: Remote, config: str) -> None:
         say(host, "nginx started")
 
 
+def cluster_of(inventory: Inventory, host: Host) -> Cluster:
+    """Return where `host` stands: the first db host is the primary, the first redis host too."""
+
+    def first(role: str, port: str) -> str | None:
+        hosts = [h for h in inventory.hosts.values() if role in h.roles]
+        if role not in host.roles or not hosts or hosts[0] is host:
+            return None
+        return f"{hosts[0].address}:{hosts[0].services[port]}"
+
+    return Cluster(
+        db_primary=first("db", "pg_port"),
+        db_addresses=tuple(h.address for h in inventory.hosts.values() if "db" in h.roles),
+        redis_primary=first("redis", "redis_port"),
+    )
+
+
+def supervisor_wheel() -> Path:
+    """Return supervisor's wheel (the pin of requirements.txt), downloaded once into var/.
+
+    Hosts whose service manager is supervisord run their servers under it,
+    unpacked from this wheel by `fab setup` (before any release is there).
+    """
+    requirements = (ROOT / "requirements.txt").read_text().splitlines()
+    pin = next((line.split("#")[0].strip() for line in requirements if line.startswith("supervisor==")), "")
+    if not pin:
+        raise Exit("requirements.txt pins no supervisor version", code=2)
+    folder = ROOT / "var" / "service-wheels"
+    pattern = f"supervisor-{pin.split('==', 1)[1]}-*.whl"
+    if not sorted(folder.glob(pattern)):
+        folder.mkdir(parents=True, exist_ok=True)
+        download = ["download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(folder), pin]
+        pip = subprocess.run(
+            [sys.executable, "-m", "pip", "--disable-pip-version-check", *download],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if pip.returncode != 0:
+            raise Exit(f"pip download {pin} failed:\n{tail(pip.stderr)}", code=1)
+    found = sorted(folder.glob(pattern))
+    if not found:
+        raise Exit(f"pip download {pin} left no wheel in {folder}", code=1)
+    return found[0]
+
+
 def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
     """Give each host what its roles need from the settings file `text`, in parallel.
 
@@ -170,11 +231,21 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
     """
     given = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
     lb_configs = {h: render_lb_nginx(inventory, h, env_values(text)) for h in hosts if "lb" in h.roles}
+    needs_wheel = any(h.service_manager == "supervisord" and has_services(h) for h in hosts)
+    wheel = supervisor_wheel() if needs_wheel else None
 
     def upload(remote: Remote) -> None:
         host = remote.host
         if host in lb_configs:
             configure_lb(remote, lb_configs[host])
+        provision(
+            remote,
+            host,
+            env_values(text),
+            wheel=wheel,
+            say=lambda message: say(host, message),
+            cluster=cluster_of(inventory, host),
+        )
         if not set(RELEASE_ROLES) & set(host.roles):
             return
         shared = host.path("shared")

@@ -386,9 +386,12 @@ def discard(hosts: Sequence[Host], release: str) -> None:
 
 
 # manage.py migrate, then migrate_shards, in one process (one Django start-up).
+# A new fleet's empty shard map gets its logical shards first (create_shards).
 MIGRATE = (
     "import django; django.setup(); from django.core.management import call_command;"
-    " call_command('migrate', interactive=False); call_command('migrate_shards')"
+    " call_command('migrate', interactive=False); from sharding.models import Shard;"
+    " Shard.objects.using('default').exists() or call_command('create_shards');"
+    " call_command('migrate_shards')"
 )
 
 

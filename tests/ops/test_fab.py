@@ -179,6 +179,8 @@ def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
     profile = stack.profile
     after_app1 = lines.index("[hosts.app1]") + 1
     lines[after_app1:after_app1] = [
+        # Its db, redis, cache and gearman servers are the test stack's: fab setup leaves them alone.
+        'service_manager = "none"',
         f"pg_port = {profile.pg_primary}",
         f"redis_port = {profile.redis_primary}",
         f"memcached_port = {profile.memcached}",

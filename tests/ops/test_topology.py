@@ -191,7 +191,9 @@ def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inv
     assert t.primary() == "postgresql@15-main"
     with pytest.raises(TopologyError, match="names no standby"):
         t.pg_roles()
-    assert (t.redis_service, t.redis_port) == ("redis-server", 6379)
+    # The Redis unit `fab setup` installs (deploy/fleet/services.py).
+    assert (t.redis_service, t.redis_port) == ("instagram-redis", 6379)
+    assert t.pgbouncer_reconfigure == ("systemctl", "reload", "instagram-pgbouncer")
     servers = {"MEMCACHED_SERVERS": "10.0.2.31:11211", "GEARMAN_SERVERS": "10.0.2.41:4730"}
     assert inventory_settings(inventory, app1, set()) == {
         "FORWARDED_ALLOW_IPS": "10.0.0.10",

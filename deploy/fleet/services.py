@@ -1,0 +1,623 @@
+"""The servers of a host's db, redis, cache and gearman roles, and how `fab setup` provisions them.
+
+One description per server (`Service`: its command line and user), rendered
+for the host's service manager: a systemd unit on real hosts
+(`/etc/systemd/system/instagram-<name>.service`), or a program of a
+supervisord that fab runs for the host where there is no systemd (the fleet
+test's network namespaces; `service_manager = "supervisord"` in the
+inventory). The configuration files are the repository's templates under
+deploy/ (the ones the local stack runs), rendered with the host's values.
+
+Provisioning is idempotent: a file is written only when its content changes,
+a server restarts only when its unit or its files changed, PostgreSQL is
+initialized only once, and roles and databases are created only when
+missing. A run that changes nothing says so: "services: unchanged".
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from deploy.fleet.inventory import Host
+from deploy.fleet.remote import Remote
+from deploy.localstack.templates import render  # the local stack's {{name}} templates, shared
+
+DEPLOY = Path(__file__).resolve().parent.parent
+SERVICE_ROLES = ("db", "redis", "cache", "gearman")
+# Debian packages each role needs; `fab setup` installs the missing ones.
+PACKAGES = {
+    "app": ("ffmpeg",),
+    "db": ("postgresql-15", "postgresql-15-repmgr", "pgbouncer", "barman-cli-cloud"),
+    "redis": ("redis-server", "redis-sentinel"),
+    "cache": ("memcached",),
+    "gearman": ("gearman-job-server",),
+    "lb": ("nginx",),
+}
+UNIT_PREFIX = "instagram-"
+PG_DATABASES = {"main": "instagram_main", "shard0": "instagram_shard0", "shard1": "instagram_shard1"}
+
+
+class ServiceError(Exception):
+    """A server could not be provisioned; the message says which and why (with its log's tail)."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One server process: what runs it and as whom."""
+
+    name: str
+    description: str
+    command: str
+    user: str
+    port: int  # it is up once it accepts connections here (on 127.0.0.1)
+    stop_signal: str = "TERM"
+    files: tuple[str, ...] = ()  # its configuration files: a change restarts it
+    # Secrets it needs in its environment (PostgreSQL's WAL archiving: the S3 keys).
+    environment: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def unit(self) -> str:
+        return f"{UNIT_PREFIX}{self.name}"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where the host stands among its role's hosts: the first db and redis hosts are the primaries.
+
+    A db host after the first is a streaming standby of the first (cloned with
+    pg_basebackup); a redis host after the first is a replica of the first.
+    """
+
+    db_primary: str | None = None  # the primary's address:port, on a standby
+    db_addresses: tuple[str, ...] = ()  # every db host's address (replication is allowed from them)
+    redis_primary: str | None = None  # the primary's address:port, on a replica
+
+
+REPLICATION_USER = "replicator"
+
+
+def q(value: object) -> str:
+    return shlex.quote(str(value))
+
+
+def has_services(host: Host) -> bool:
+    return bool(set(SERVICE_ROLES) & set(host.roles)) and host.service_manager != "none"
+
+
+def folders(host: Host) -> dict[str, str]:
+    """The host's service folders: configuration, sockets, logs (data lives under host.data)."""
+    base = host.path("shared", "services")
+    return {"etc": f"{base}/etc", "run": f"{base}/run", "log": f"{base}/log"}
+
+
+def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster()) -> dict[str, str]:
+    """Return the configuration files of the host's servers: path on the host -> content."""
+    etc, run = folders(host)["etc"], folders(host)["run"]
+    files: dict[str, str] = {}
+    if "db" in host.roles:
+        s3 = urlsplit(settings.get("S3_ENDPOINT_URL", "")).netloc or "127.0.0.1:9000"
+        values: dict[str, object] = {
+            "pg_node_port": host.services["pg_port"],
+            "run": run,
+            "etc": etc,
+            "s3_addr": s3,
+            "backup_bucket": settings.get("BACKUP_BUCKET", "instagram-backups"),
+        }
+        files[f"{etc}/postgresql.conf"] = render(
+            (DEPLOY / "postgresql" / "postgresql.conf").read_text(), values
+        )
+        hba = render((DEPLOY / "postgresql" / "pg_hba.conf").read_text(), values)
+        # The other db hosts stream from this one (either may be the primary after a failover).
+        hba += "".join(
+            f"host    replication  {REPLICATION_USER}  {address}/32   scram-sha-256\n"
+            for address in cluster.db_addresses
+        )
+        files[f"{etc}/pg_hba.conf"] = hba
+        local = {"host": "127.0.0.1", "port": host.services["pg_port"]}
+        # A standby's pgbouncer sends the primary's names to the primary, the
+        # `_replica` names to its own PostgreSQL; a lone primary serves both.
+        primary_host, _, primary_port = (cluster.db_primary or "").rpartition(":")
+        pg = {"host": primary_host, "port": int(primary_port)} if cluster.db_primary else local
+        bouncer = {
+            "listen_host": f"{host.address},127.0.0.1",
+            "pgbouncer_port": pgbouncer_port(settings),
+            "etc": etc,
+            "db_user": settings.get("DB_USER", "instagram"),
+            "db_password": settings.get("DB_PASSWORD", "instagram"),
+            "main_db": PG_DATABASES["main"],
+            "shard0_db": PG_DATABASES["shard0"],
+            "shard1_db": PG_DATABASES["shard1"],
+            "pg_primary_host": pg["host"],
+            "pg_primary_port": pg["port"],
+            "pg_standby_host": local["host"],
+            "pg_standby_port": local["port"],
+            "query_wait_timeout": 30,
+            "fallback_database": "",
+        }
+        files[f"{etc}/pgbouncer.ini"] = render((DEPLOY / "pgbouncer" / "pgbouncer.ini").read_text(), bouncer)
+        files[f"{etc}/pgbouncer-users.txt"] = render(
+            (DEPLOY / "pgbouncer" / "userlist.txt").read_text(), bouncer
+        )
+    if "redis" in host.roles:
+        redis = {
+            "redis_primary_port": host.services["redis_port"],
+            "redis_replica_port": host.services["redis_port"],
+            "data": host.data,
+            "redis_primary_dir": "redis",
+            "redis_replica_dir": "redis",
+        }
+        # A replica keeps the AOF (the continuous persistence), as on the local stack.
+        template = "replica.conf" if cluster.redis_primary else "primary.conf"
+        files[f"{etc}/redis.conf"] = render((DEPLOY / "redis" / template).read_text(), redis)
+    return files
+
+
+def pgbouncer_port(settings: dict[str, str]) -> int:
+    """pgbouncer listens where the apps connect: the settings' DB_PORT."""
+    return int(settings.get("DB_PORT", "6432"))
+
+
+def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Cluster()) -> list[Service]:
+    """Return the servers the host's roles run, in start order."""
+    etc, run = folders(host)["etc"], folders(host)["run"]
+    services: list[Service] = []
+    if "db" in host.roles:
+        services.append(
+            Service(
+                name="postgresql",
+                description="PostgreSQL (the shard cluster's node)",
+                # The template listens on loopback (pgbouncer); the standby streams over the address.
+                command=(
+                    f"{host.pg_bin}/postgres -D {host.pg_data} -c config_file={etc}/postgresql.conf"
+                    f" -c listen_addresses=127.0.0.1,{host.address}"
+                ),
+                user=host.service_user,
+                port=host.services["pg_port"],
+                stop_signal="INT",  # fast shutdown: roll back open transactions, checkpoint, exit
+                files=(f"{etc}/postgresql.conf", f"{etc}/pg_hba.conf"),
+                # archive_command (barman-cloud-wal-archive) reaches the object store with these.
+                environment=tuple(
+                    (name, settings[key])
+                    for name, key in (
+                        ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+                        ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+                        ("AWS_DEFAULT_REGION", "S3_REGION"),
+                    )
+                    if settings.get(key)
+                ),
+            )
+        )
+        services.append(
+            Service(
+                name="pgbouncer",
+                description="pgbouncer (transaction pooling in front of PostgreSQL)",
+                command=f"/usr/sbin/pgbouncer {etc}/pgbouncer.ini",
+                user=host.service_user,
+                port=pgbouncer_port(settings),
+                files=(f"{etc}/pgbouncer.ini", f"{etc}/pgbouncer-users.txt"),
+            )
+        )
+    if "redis" in host.roles:
+        services.append(
+            Service(
+                name="redis",
+                description="Redis (the main instance)",
+                # The template binds loopback only; the apps reach the host's address.
+                # Protected mode refuses them (no password): the private network is
+                # the boundary, as for memcached and gearmand (docs/fleet.md).
+                command=(
+                    f"/usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1"
+                    " --protected-mode no"
+                    + (
+                        f" --replicaof {cluster.redis_primary.replace(':', ' ')}"
+                        if cluster.redis_primary
+                        else ""
+                    )
+                ),
+                user="redis",
+                port=host.services["redis_port"],
+                files=(f"{etc}/redis.conf",),
+            )
+        )
+    if "cache" in host.roles:
+        port = host.services["memcached_port"]
+        services.append(
+            Service(
+                name="memcached",
+                description="memcached (the object cache)",
+                command=f"/usr/bin/memcached -l {host.address},127.0.0.1 -p {port} -U 0 -m 64 -c 1024",
+                user="memcache",
+                port=port,
+            )
+        )
+    if "gearman" in host.roles:
+        port = host.services["gearman_port"]
+        # libsqlite3 keeps every queued job on disk until a worker finishes it.
+        # gearmand listens on one address or all: all of this host's.
+        services.append(
+            Service(
+                name="gearmand",
+                description="gearmand (the job server, persistent queue)",
+                command=(
+                    f"/usr/sbin/gearmand -p {port} -t 2 -q libsqlite3"
+                    f" --libsqlite3-db={host.data}/gearmand/queue.sqlite3 --log-file=stderr"
+                    f" --verbose=WARNING --pid-file={run}/gearmand.pid"
+                ),
+                user="gearman",
+                port=port,
+            )
+        )
+    return services
+
+
+def data_folders(host: Host, services: list[Service]) -> dict[str, str]:
+    """The data folders of the host's servers, each owned by its server's user."""
+    owned = {"redis": f"{host.data}/redis", "gearmand": f"{host.data}/gearmand"}
+    result = {owned[s.name]: s.user for s in services if s.name in owned}
+    if "db" in host.roles:
+        result[host.pg_data] = host.service_user
+    return result
+
+
+# ---------------------------------------------------------------- rendering for a service manager
+
+
+def environment_file(host: Host, service: Service) -> str:
+    """The file (mode 600) a systemd unit reads its secrets from."""
+    return f"{folders(host)['etc']}/{service.name}.env"
+
+
+def systemd_unit(host: Host, service: Service) -> str:
+    """Return the systemd unit of `service` (real hosts)."""
+    secrets = [f"EnvironmentFile={environment_file(host, service)}"] if service.environment else []
+    return "\n".join(
+        [
+            "# Rendered by `fab setup` (deploy/fleet/services.py).",
+            "[Unit]",
+            f"Description=Instagram: {service.description}",
+            "After=network-online.target",
+            "Wants=network-online.target",
+            "",
+            "[Service]",
+            f"User={service.user}",
+            *secrets,
+            f"ExecStart={service.command}",
+            f"KillSignal=SIG{service.stop_signal}",
+            "TimeoutStopSec=60",
+            "Restart=always",
+            "RestartSec=1",
+            "LimitNOFILE=65536",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
+
+
+def supervisord_conf(host: Host, services: list[Service]) -> str:
+    """Return the supervisord.conf that stands in for systemd on `host` (the fleet test's hosts)."""
+    f = folders(host)
+    lines = [
+        "; Rendered by `fab setup` (deploy/fleet/services.py): the host's servers, without systemd.",
+        "[unix_http_server]",
+        f"file = {f['run']}/supervisor.sock",
+        "chmod = 0700",
+        "",
+        "[supervisord]",
+        f"logfile = {f['log']}/supervisord.log",
+        f"pidfile = {f['run']}/supervisord.pid",
+        f"childlogdir = {f['log']}",
+        f"directory = {host.root}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl = unix://{f['run']}/supervisor.sock",
+    ]
+    for service in services:
+        lines += [
+            "",
+            f"; {service.description}",
+            f"[program:{service.unit}]",
+            f"command = {service.command}",
+            f"user = {service.user}",
+            *(
+                ["environment = " + ",".join(f'{key}="{value}"' for key, value in service.environment)]
+                if service.environment
+                else []
+            ),
+            "autostart = true",
+            "autorestart = true",
+            "startsecs = 0",
+            f"stopsignal = {service.stop_signal}",
+            "stopwaitsecs = 60",
+            "redirect_stderr = true",
+            f"stdout_logfile = {f['log']}/{service.name}.log",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- provisioning
+
+
+Say = Callable[[str], None]
+
+
+def supervisor_paths(host: Host) -> tuple[str, str]:
+    """The services' supervisord.conf and supervisorctl wrapper on a supervisord host."""
+    base = host.path("shared", "services")
+    return f"{base}/supervisord.conf", f"{base}/bin/supervisorctl"
+
+
+def write_file(remote: Remote, path: str, content: str, *, mode: str = "644") -> bool:
+    """Write `content` to `path` unless it already holds it; return whether it changed."""
+    remote.put(io.BytesIO(content.encode()), f"{path}.next", step="setup: services")
+    if remote.test(f"cmp -s {q(path)}.next {q(path)}", step="setup: services"):
+        remote.run(f"rm -f {q(path)}.next", step="setup: services")
+        return False
+    remote.run(f"chmod {mode} {q(path)}.next && mv {q(path)}.next {q(path)}", step="setup: services")
+    return True
+
+
+def ensure_packages(remote: Remote, host: Host, say: Say) -> None:
+    """Install the Debian packages the host's roles need (nothing when all are there)."""
+    wanted = sorted({pkg for role in host.roles for pkg in PACKAGES.get(role, ())})
+    if not wanted:
+        return
+    listing = remote.run(
+        f"dpkg-query -W -f '${{Package}} ${{db:Status-Status}}\\n' {' '.join(wanted)} 2>/dev/null; true",
+        step="setup: packages",
+    )
+    installed = {line.split()[0] for line in listing.splitlines() if line.endswith(" installed")}
+    missing = [pkg for pkg in wanted if pkg not in installed]
+    if missing:
+        say(f"installing {', '.join(missing)}")
+        remote.run(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q " + " ".join(missing),
+            step="setup: apt-get install",
+        )
+
+
+def install_supervisor(remote: Remote, host: Host, wheel: Path, say: Say) -> bool:
+    """Unpack supervisor's wheel on a supervisord host (once) and write its supervisorctl wrapper."""
+    base = host.path("shared", "services")
+    lib = f"{base}/lib/{wheel.stem}"
+    if remote.test(f"test -f {q(lib)}/.complete", step="setup: supervisor"):
+        return False
+    say(f"installing {wheel.name} for the host's services")
+    remote.run(f"mkdir -p {q(base)}/lib {q(base)}/bin", step="setup: supervisor")
+    remote.put(wheel, f"{base}/lib/{wheel.name}", step="setup: supervisor")
+    remote.run(
+        f"rm -rf {q(lib)} && {q(host.python)} -m zipfile -e {q(base)}/lib/{q(wheel.name)} {q(lib)}"
+        f" && rm -f {q(base)}/lib/{q(wheel.name)} && ln -sfn {q(lib)} {q(base)}/lib/current"
+        f" && touch {q(lib)}/.complete",
+        step="setup: supervisor",
+    )
+    for tool in ("supervisord", "supervisorctl"):
+        script = f'#!/bin/sh\nPYTHONPATH={base}/lib/current exec {host.python} -m supervisor.{tool} "$@"\n'
+        write_file(remote, f"{base}/bin/{tool}", script, mode="755")
+    return True
+
+
+def provision(
+    remote: Remote,
+    host: Host,
+    settings: dict[str, str],
+    *,
+    wheel: Path | None,
+    say: Say,
+    cluster: Cluster = Cluster(),
+) -> None:
+    """Install, configure and start the servers of the host's db, redis, cache and gearman roles."""
+    if host.service_manager == "none":
+        return
+    services = host_services(host, settings, cluster)
+    ensure_packages(remote, host, say)
+    if not services:
+        return
+    f = folders(host)
+    changed: list[str] = []
+    data = data_folders(host, services)
+    remote.run(
+        f"mkdir -p {q(f['etc'])} {q(f['run'])} {q(f['log'])} {' '.join(q(d) for d in data)}",
+        step="setup: services",
+    )
+    for folder, user in data.items():
+        remote.run(f"chown {q(user)}: {q(folder)} && chmod 700 {q(folder)}", step="setup: services")
+    # The socket folder: PostgreSQL writes its socket there, pgbouncer and gearmand their files.
+    remote.run(f"chmod 1777 {q(f['run'])}", step="setup: services")
+    for path, content in host_files(host, settings, cluster).items():
+        secret = path.endswith("users.txt")
+        if write_file(remote, path, content, mode="600" if secret else "644"):
+            changed.append(path)
+        if secret:
+            remote.run(f"chown {q(host.service_user)}: {q(path)}", step="setup: services")
+    new_cluster = "db" in host.roles and not remote.test(
+        f"test -f {q(host.pg_data)}/PG_VERSION", step="setup: db"
+    )
+    if new_cluster and cluster.db_primary:
+        clone_standby(remote, host, settings, cluster.db_primary, say)
+        changed.append("pg_basebackup")
+    elif new_cluster:
+        say("initdb: a new PostgreSQL cluster")
+        remote.run(
+            f"runuser -u {q(host.service_user)} -- {q(host.pg_bin)}/initdb -D {q(host.pg_data)} -U postgres"
+            " --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8",
+            step="setup: initdb",
+        )
+        changed.append("initdb")
+    if host.service_manager == "supervisord":
+        if wheel is None:
+            raise ServiceError("supervisord hosts need supervisor's wheel")
+        if install_supervisor(remote, host, wheel, say):
+            changed.append("supervisor")
+        started = start_supervisord(remote, host, services, changed, say)
+    else:
+        started = start_systemd(remote, host, services, changed, say)
+    for service in services:
+        wait_listening(remote, host, service)
+    if "db" in host.roles and not cluster.db_primary and create_databases(remote, host, settings, say):
+        started = True
+    if not changed and not started:
+        say("services: unchanged")
+
+
+def restart_set(host: Host, services: list[Service], changed: list[str]) -> list[Service]:
+    """The services whose configuration or secrets file is among the `changed` paths."""
+    return [s for s in services if {*s.files, environment_file(host, s)} & set(changed)]
+
+
+def start_supervisord(
+    remote: Remote, host: Host, services: list[Service], changed: list[str], say: Say
+) -> bool:
+    """Start the services' supervisord, or apply what changed to the running one.
+
+    Returns whether anything started or restarted.
+    """
+    conf, ctl = supervisor_paths(host)
+    supervisord = ctl.replace("supervisorctl", "supervisord")
+    # Mode 600: the programs' environment holds secrets.
+    conf_changed = write_file(remote, conf, supervisord_conf(host, services), mode="600")
+    running = remote.test(
+        f"{q(ctl)} -c {q(conf)} pid 2>/dev/null | grep -qE '^[0-9]+$'", step="setup: services"
+    )
+    if not running:
+        remote.run(f"{q(supervisord)} -c {q(conf)}", step="setup: supervisord")
+        say(f"services started: {', '.join(s.unit for s in services)}")
+        return True
+    acted = False
+    if conf_changed:
+        out = remote.run(f"{q(ctl)} -c {q(conf)} update", step="setup: supervisord")
+        say(f"services updated: {' '.join(out.split()) or 'nothing'}")
+        acted = True
+    for service in restart_set(host, services, changed):
+        remote.run(f"{q(ctl)} -c {q(conf)} restart {q(service.unit)}", step=f"setup: restart {service.name}")
+        say(f"{service.unit} restarted (its configuration changed)")
+        acted = True
+    return acted
+
+
+def start_systemd(remote: Remote, host: Host, services: list[Service], changed: list[str], say: Say) -> bool:
+    """Write the units, enable and start them, restart those whose files changed."""
+    acted = False
+    for service in services:
+        if service.environment:
+            secrets = "".join(f"{key}={value}\n" for key, value in service.environment)
+            if write_file(remote, environment_file(host, service), secrets, mode="600"):
+                changed.append(environment_file(host, service))
+    units_changed = [
+        s
+        for s in services
+        if write_file(remote, f"/etc/systemd/system/{s.unit}.service", systemd_unit(host, s))
+    ]
+    if units_changed:
+        remote.run("systemctl daemon-reload", step="setup: systemd")
+    for service in services:
+        if not remote.test(f"systemctl is-active -q {q(service.unit)}", step="setup: systemd"):
+            remote.run(f"systemctl enable --now {q(service.unit)}", step=f"setup: start {service.name}")
+            say(f"{service.unit} started")
+            acted = True
+        elif service in units_changed or service in restart_set(host, services, changed):
+            remote.run(f"systemctl restart {q(service.unit)}", step=f"setup: restart {service.name}")
+            say(f"{service.unit} restarted (its unit or configuration changed)")
+            acted = True
+    return acted
+
+
+# Waits on the host until a port accepts connections on 127.0.0.1.
+PORT_PROBE = """
+import socket, sys, time
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        if s.connect_ex(("127.0.0.1", int(sys.argv[1]))) == 0:
+            sys.exit(0)
+    time.sleep(0.1)
+sys.exit(1)
+"""
+
+
+def wait_listening(remote: Remote, host: Host, service: Service, timeout: float = 60) -> None:
+    if remote.test(f"{q(host.python)} -c {q(PORT_PROBE)} {service.port} {timeout:.0f}", step="setup: wait"):
+        return
+    if host.service_manager == "supervisord":
+        log = remote.run(f"tail -n 20 {q(folders(host)['log'])}/{service.name}.log", step="log", check=False)
+    else:
+        log = remote.run(f"journalctl -n 20 --no-pager -u {q(service.unit)}", step="log", check=False)
+    raise ServiceError(f"{service.unit} does not listen on port {service.port} after {timeout:.0f}s:\n{log}")
+
+
+def psql(remote: Remote, host: Host, sql: str, *, step: str) -> str:
+    """Run `sql` as PostgreSQL's superuser over the host's unix socket."""
+    return remote.run(
+        f"runuser -u {q(host.service_user)} -- psql -h {q(folders(host)['run'])}"
+        f" -p {host.services['pg_port']} -U postgres -d postgres -v ON_ERROR_STOP=1 -Atqc {q(sql)}",
+        step=step,
+    ).strip()
+
+
+def replication_password(settings: dict[str, str]) -> str:
+    return settings.get("DB_REPLICATION_PASSWORD") or settings.get("DB_PASSWORD", "instagram")
+
+
+def clone_standby(remote: Remote, host: Host, settings: dict[str, str], primary: str, say: Say) -> None:
+    """Make the host's PostgreSQL a streaming standby of `primary` (address:port) with pg_basebackup.
+
+    The primary may still be starting (hosts are set up in parallel): the
+    clone is tried again for two minutes.
+    """
+    address, _, port = primary.rpartition(":")
+    passfile = f"{folders(host)['etc']}/pgpass"
+    write_file(remote, passfile, f"*:*:*:{REPLICATION_USER}:{replication_password(settings)}\n", mode="600")
+    remote.run(f"chown {q(host.service_user)}: {q(passfile)}", step="setup: standby")
+    say(f"pg_basebackup from {primary}: a new standby")
+    clone = (
+        f"runuser -u {q(host.service_user)} -- env PGPASSFILE={q(passfile)} {q(host.pg_bin)}/pg_basebackup"
+        f" -h {q(address)} -p {q(port)} -U {REPLICATION_USER} -D {q(host.pg_data)} -R -X stream -c fast"
+    )
+    remote.run(
+        f"for attempt in $(seq 60); do {clone} && exit 0; rm -rf {q(host.pg_data)}/*; sleep 2; done;"
+        f" echo 'pg_basebackup from {primary} failed for two minutes' >&2; exit 1",
+        step="setup: pg_basebackup",
+    )
+
+
+def create_databases(remote: Remote, host: Host, settings: dict[str, str], say: Say) -> bool:
+    """Create the app's role and the main and shard databases once; return whether anything was created."""
+    user = settings.get("DB_USER", "instagram")
+    password = settings.get("DB_PASSWORD", "instagram").replace("'", "''")
+    created = False
+    roles = psql(remote, host, "SELECT string_agg(rolname, ',') FROM pg_roles", step="setup: db").split(",")
+    if user not in roles:
+        psql(remote, host, f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'", step="setup: db role")
+        say(f"PostgreSQL role {user} created")
+        created = True
+    if REPLICATION_USER not in roles:
+        secret = replication_password(settings).replace("'", "''")
+        psql(
+            remote,
+            host,
+            f"CREATE ROLE {REPLICATION_USER} REPLICATION LOGIN PASSWORD '{secret}'",
+            step="setup: db role",
+        )
+        say(f"PostgreSQL role {REPLICATION_USER} created")
+        created = True
+    existing = psql(remote, host, "SELECT string_agg(datname, ',') FROM pg_database", step="setup: db").split(
+        ","
+    )
+    for name in PG_DATABASES.values():
+        if name not in existing:
+            psql(remote, host, f'CREATE DATABASE {name} OWNER "{user}"', step="setup: db")
+            # Fixed per database, so no session-level SET leaks through pgbouncer.
+            psql(remote, host, f"ALTER DATABASE {name} SET timezone TO 'UTC'", step="setup: db")
+            say(f"database {name} created")
+            created = True
+    return created

@@ -1,0 +1,30 @@
+"""The fleet fixture: built once for the module, removed at the end even when a test fails."""
+
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fleet.fleet import ROOT, Fleet, profile_number
+from tests.fleet.netns import Network, unavailable
+from tests.ops.sshd import SSHServers
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    number = profile_number()
+    workdir = ROOT / "var" / f"fleet-{number}"
+    network = Network(prefix=f"igf{number}", subnet=f"10.77.{number}")
+    # A killed earlier run may have left namespaces, processes and files: start clean.
+    network.remove_leftovers()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    fleet = Fleet(workdir=workdir, network=network, servers=SSHServers(workdir / "ssh"))
+    try:
+        fleet.build()
+        yield fleet
+    finally:
+        fleet.destroy()
