@@ -71,7 +71,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -515,7 +515,7 @@ def post_through_workers(fx: Fixtures, *, timeout: float) -> dict[str, float]:
     started = time.perf_counter()
     submit_job_rollback_unsafe(MediaPosted(media_id=media_id, user_id=fx.author))
     while True:
-        raw: dict[bytes, bytes] = client.hgetall(progress)  # type: ignore[assignment]
+        raw = cast(dict[bytes, bytes], client.hgetall(progress))
         record = {k.decode(): v.decode() for k, v in raw.items()}
         if "chunks" in record and int(record.get("chunks_done", 0)) >= int(record["chunks"]):
             break

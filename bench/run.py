@@ -54,7 +54,10 @@ class Result:
 
 def parse_wrk(output: str) -> tuple[float, float, float, int]:
     """Return requests/s, p50 and p99 in ms, and the non-2xx count from `wrk --latency` output."""
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if found is None:
+        raise RuntimeError(f"wrk printed no Requests/sec:\n{output}")
+    rps = float(found.group(1))
     latency = {}
     for pct, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE):
         latency[pct] = float(value) * UNITS[unit]

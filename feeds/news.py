@@ -15,7 +15,7 @@ entry to the top instead of adding a second one.
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -109,7 +109,7 @@ def remove_matching(*, user_id: int, tab: str, event_id: str) -> None:
     """Remove the entries with `event_id` from one list (an unlike, a deleted comment)."""
     key = rediskeys.news(user_id, tab)
     client = feed_redis(user_id)
-    members: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]
+    members = cast(list[bytes], client.zrange(key, 0, -1))
     gone = [m for m in members if NewsEntry.from_json(m).id == event_id]
     if gone:
         client.zrem(key, *gone)
@@ -118,8 +118,11 @@ def remove_matching(*, user_id: int, tab: str, event_id: str) -> None:
 def page(*, user_id: int, tab: str, before_ms: int | None, count: int) -> list[tuple[NewsEntry, int]]:
     """The newest `count` entries (entry, at_ms) of one list, strictly before `before_ms`."""
     high = f"({before_ms}" if before_ms is not None else "+inf"
-    raw: list[tuple[bytes, float]] = feed_redis(user_id).zrevrangebyscore(  # type: ignore[assignment]
-        rediskeys.news(user_id, tab), high, "-inf", start=0, num=count, withscores=True
+    raw = cast(
+        list[tuple[bytes, float]],
+        feed_redis(user_id).zrevrangebyscore(
+            rediskeys.news(user_id, tab), high, "-inf", start=0, num=count, withscores=True
+        ),
     )
     return [(NewsEntry.from_json(member), int(score)) for member, score in raw]
 
@@ -131,7 +134,7 @@ def remove_naming(*, user_ids: Sequence[int], person_id: int) -> int:
         client = feed_redis(user_id)
         for tab in TABS:
             key = rediskeys.news(user_id, tab)
-            members: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]
+            members = cast(list[bytes], client.zrange(key, 0, -1))
             gone = [m for m in members if NewsEntry.from_json(m).names(person_id)]
             if gone:
                 removed += int(client.zrem(key, *gone))

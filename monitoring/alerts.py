@@ -26,7 +26,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import requests
 from django.conf import settings
@@ -176,7 +176,7 @@ class StateStore:
 
     def load(self, rule: str) -> dict[str, str]:
         try:
-            raw: dict[bytes, bytes] = redis_primary().hgetall(rediskeys.alert_state(rule))  # type: ignore[assignment]
+            raw = cast(dict[bytes, bytes], redis_primary().hgetall(rediskeys.alert_state(rule)))
         except RedisError as exc:
             logger.warning("alert state of %s unreadable (%s); using this process's", rule, exc)
             return dict(self.local.get(rule, {}))

@@ -8,7 +8,7 @@ answer proves the account is gone.
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import requests
 from django.conf import settings
@@ -120,7 +120,7 @@ def _redis(user_id: int, media_ids: list[int], *, label: str) -> list[str]:
                     if s is not None
                 ]
         for key in client.scan_iter(match=rediskeys.news_pattern(), count=1000):
-            entries: list[bytes] = client.zrange(key, 0, -1)  # type: ignore[assignment]
+            entries = cast(list[bytes], client.zrange(key, 0, -1))
             acted = [e for e in entries if str(json.loads(e).get("actor_id")) == str(user_id)]
             if acted:
                 found.append(f"{key.decode()} holds {len(acted)} entries of its actions")

@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import time
+from typing import cast
 
 from django.conf import settings
 
@@ -48,7 +49,7 @@ def pump_due_retries(*, owner: str, now: float | None = None) -> int:
         return 0
     try:
         key = rediskeys.job_retries()
-        due: list[str] = client.zrangebyscore(key, "-inf", now or time.time(), start=0, num=PUMP_BATCH)  # type: ignore[assignment]
+        due = cast(list[str], client.zrangebyscore(key, "-inf", now or time.time(), start=0, num=PUMP_BATCH))
         for member in due:
             entry = json.loads(member)
             submit_payload_rollback_unsafe(entry["function"], Payload.decode(entry["payload"]))
