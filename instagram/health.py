@@ -94,6 +94,13 @@ def check_redis(client: redis.Redis) -> Details:
 def check_redis_replica(client: redis.Redis) -> Details:
     info = client.info("replication")
     if info.get("role") != "slave":
+        # A connection made while its server was a replica still reaches it once Sentinel
+        # has promoted it (Sentinel drops the clients of the servers it demotes, not of the
+        # one it promotes): reads there are right, but ask again on fresh connections, which
+        # find the replicas through Sentinel, before calling the replica down.
+        client.connection_pool.disconnect(inuse_connections=False)
+        info = client.info("replication")
+    if info.get("role") != "slave":
         raise RuntimeError(f"role is {info.get('role')}, not replica")
     if info.get("master_link_status") != "up":
         raise RuntimeError(f"link to the primary is {info.get('master_link_status')}")

@@ -9,7 +9,14 @@ from django.core.cache import cache
 
 from feeds import store
 from instagram import rediskeys
-from instagram.redis_client import feed_index_of_user, feed_primary, redis_primary, redis_replica
+from instagram.health import check_redis_replica
+from instagram.redis_client import (
+    feed_index_of_user,
+    feed_primary,
+    feed_replica,
+    redis_primary,
+    redis_replica,
+)
 from photos import photomap
 from tests.conftest import Stack, wait_for
 from tests.photos.images import jpeg
@@ -118,3 +125,18 @@ def test_a_pooled_connection_to_a_demoted_primary_is_dropped_and_the_command_sen
         assert client.get(key) == b"written"
     finally:
         client.delete(key)
+
+
+def test_a_replica_connection_left_on_a_promoted_server_does_not_make_the_replica_down(stack: Stack) -> None:
+    """Sentinel does not drop the clients of the replica it promotes: a pooled replica connection
+    can still reach that server, now a primary. /health's check reconnects (through Sentinel)
+    before it calls the replica down."""
+    client = feed_replica(1)
+    promoted = ("127.0.0.1", stack.profile.redis_feeds[1])  # the primary stands for the promoted replica
+    pool: Any = client.connection_pool
+    stale = pool.get_connection()
+    stale.disconnect()
+    stale.connect_to(promoted)
+    pool.release(stale)
+    assert check_redis_replica(client)["primary_port"] == stack.profile.redis_feeds[1]
+    assert client.info("server")["tcp_port"] == stack.profile.redis_feed_replicas[1]
