@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.fleet.netns import Network
-from tests.ops.sshd import SSHServers
+from tests.ops.sshd import SSHServers, commit_head_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 FAB = Path(sys.executable).parent / "fab"
@@ -282,17 +282,7 @@ class Fleet:
 
     def new_revision(self, message: str) -> str:
         """Make a commit of HEAD's tree (no branch or file moves) and return its id: a new release."""
-        identity = {"GIT_AUTHOR_NAME": "fleet test", "GIT_AUTHOR_EMAIL": "fleet-test@localhost"}
-        identity.update({"GIT_COMMITTER_NAME": "fleet test", "GIT_COMMITTER_EMAIL": "fleet-test@localhost"})
-        result = subprocess.run(
-            ["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", message],
-            cwd=ROOT,
-            env={**os.environ, **identity},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return result.stdout.strip()
+        return commit_head_tree(message, who="fleet")
 
     def manage(self, host: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run manage.py of `host`'s current release with its settings, on the host."""

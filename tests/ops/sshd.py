@@ -127,3 +127,19 @@ class SSHServers:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def commit_head_tree(message: str, *, who: str) -> str:
+    """Make a commit of HEAD's tree (no ref or file moves) and return its id: a new release to deploy."""
+    name, email = f"{who} test", f"{who}-test@localhost"
+    identity = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
+    identity.update({"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email})
+    result = subprocess.run(
+        ["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", message],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, **identity},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()

@@ -26,7 +26,7 @@ import requests
 from django.conf import settings
 
 from tests.conftest import ROOT, Stack, wait_for
-from tests.ops.sshd import SSHServers, free_port
+from tests.ops.sshd import SSHServers, commit_head_tree, free_port
 
 FAB = Path(sys.executable).parent / "fab"
 HOSTS = ("app1", "app2")
@@ -72,17 +72,7 @@ class Fleet:
 
     def new_revision(self, message: str) -> str:
         """Make a commit of HEAD's tree (no ref moves) and return its id."""
-        identity = {"GIT_AUTHOR_NAME": "fab test", "GIT_AUTHOR_EMAIL": "fab-test@localhost"}
-        identity.update({"GIT_COMMITTER_NAME": "fab test", "GIT_COMMITTER_EMAIL": "fab-test@localhost"})
-        result = subprocess.run(
-            ["git", "commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", message],
-            cwd=ROOT,
-            env={**os.environ, **identity},
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        revision = result.stdout.strip()
+        revision = commit_head_tree(message, who="fab")
         self.revisions.append(revision)
         return revision
 
