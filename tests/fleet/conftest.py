@@ -1,4 +1,5 @@
-"""The fleet fixture: built once for the module, removed at the end even when a test fails."""
+"""The fleet fixtures: one fleet built for the whole run (every module of tests/fleet uses it,
+in file order), removed at the end even when a test fails."""
 
 import shutil
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from tests.fleet.netns import Network, unavailable
 from tests.ops.sshd import SSHServers
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fleet() -> Iterator[Fleet]:
     reason = unavailable()
     if reason:
@@ -28,3 +29,10 @@ def fleet() -> Iterator[Fleet]:
         yield fleet
     finally:
         fleet.destroy()
+
+
+@pytest.fixture
+def deployed(fleet: Fleet) -> Fleet:
+    """The fleet set up and serving a release: test_fleet.py's first tests do it, or else this does."""
+    fleet.set_up_and_deploy()
+    return fleet

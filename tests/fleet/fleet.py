@@ -68,6 +68,8 @@ class Fleet:
     servers: SSHServers
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     figures: dict[str, object] = field(default_factory=dict)
+    set_up: bool = False
+    revision: str = ""  # the release `fab deploy` put on the fleet last
 
     @property
     def inventory(self) -> Path:
@@ -279,6 +281,23 @@ class Fleet:
                 f"{self.log_tails()}"
             )
         return result
+
+    def set_up_and_deploy(self) -> None:
+        """What the first fleet tests do, for a module run on its own: `fab setup`, then a first release."""
+        if not self.set_up:
+            self.fab("setup", "--env", str(self.env_file))
+            self.set_up = True
+        if not self.revision:
+            self.deploy_first_release()
+
+    def deploy_first_release(self) -> None:
+        revision = self.new_revision("fleet test: first release")
+        self.fab("deploy", "--revision", revision, timeout=600)
+        self.revision = revision
+        # The media bucket, once, from an app host (docs/deploy.md).
+        bucket = self.manage("app1", "ensure_bucket")
+        if bucket.returncode != 0:
+            raise FleetError(f"ensure_bucket on app1: {bucket.stdout}{bucket.stderr}")
 
     def new_revision(self, message: str) -> str:
         """Make a commit of HEAD's tree (no branch or file moves) and return its id: a new release."""

@@ -14,41 +14,17 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
-import requests
 
-from tests.fleet.fleet import Fleet, FleetError
+from tests.fleet.fleet import Fleet
+from tests.fleet.load import load_fixture, record, session, wait_until
 from tests.photos.images import jpeg
 
 pytestmark = [pytest.mark.fleet, pytest.mark.timeout(900)]
 
 SERVICE_HOSTS = ("db1", "replica1", "redis1", "cache1", "worker1")
-
-
-def session() -> requests.Session:
-    http = requests.Session()
-    http.trust_env = False  # the fleet's addresses, never through a proxy of the environment
-    return http
-
-
-def wait_until(check: Callable[[], object], *, timeout: float, what: str, fleet: Fleet) -> object:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.5)
-    raise FleetError(f"{what}: not within {timeout:.0f}s (last: {last!r}){fleet.log_tails()}")
 
 
 def supervised_pids(fleet: Fleet, host: str) -> dict[str, str]:
@@ -68,16 +44,9 @@ def supervised_pids(fleet: Fleet, host: str) -> dict[str, str]:
     return pids
 
 
-def record(fleet: Fleet, name: str, figures: dict[str, object]) -> None:
-    fleet.figures[name] = figures
-    print(f"\nFLEET FIGURES {name}: {json.dumps(figures)}")
-    (fleet.workdir.parent / f"{fleet.workdir.name}-figures.json").write_text(
-        json.dumps(fleet.figures, indent=2)
-    )
-
-
 def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fleet) -> None:
     first = fleet.fab("setup", "--env", str(fleet.env_file))
+    fleet.set_up = True
     assert "initdb: a new PostgreSQL cluster" in first.stdout
     assert "database instagram_shard1 created" in first.stdout
     assert "[replica1] pg_basebackup from " in first.stdout
@@ -111,21 +80,8 @@ def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fle
     assert {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS} == pids
 
 
-@dataclass
-class Deployed:
-    revision: str = ""
-
-
-DEPLOYED = Deployed()
-
-
 def test_deploy_brings_the_fleet_up_and_the_api_answers_through_the_lb(fleet: Fleet) -> None:
-    revision = fleet.new_revision("fleet test: first release")
-    fleet.fab("deploy", "--revision", revision, timeout=600)
-    DEPLOYED.revision = revision
-    # The media bucket, once, from an app host (docs/deploy.md).
-    bucket = fleet.manage("app1", "ensure_bucket")
-    assert bucket.returncode == 0, bucket.stdout + bucket.stderr
+    fleet.deploy_first_release()
 
     status = fleet.fab("status")
     assert "all hosts up" in status.stdout
@@ -186,133 +142,6 @@ def test_deploy_brings_the_fleet_up_and_the_api_answers_through_the_lb(fleet: Fl
     assert components["redis"]["port"] == 6379
     assert components["redis"]["connected_replicas"] == 1
     assert components["memcached"]["servers"] == 1
-
-
-@dataclass
-class Load:
-    """Requests through the lb from a few threads until stopped: reads, and comments as writes.
-
-    Each answer is recorded with when it came and which app host and release
-    served it; a write counts as acknowledged when the API answered 200 with
-    the comment's id, and is looked for again at the end (lost = not found).
-    """
-
-    fleet: Fleet
-    media: list[str]  # reads ask the first; writes go round all (the API lists 150 comments a media)
-    readers: int = 2
-    limit: float = 240  # seconds: the load stops by itself, whatever happens
-    stop: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    answers: list[tuple[float, str, str]] = field(default_factory=list)  # (time, served by, release)
-    failures: list[tuple[float, str, str]] = field(default_factory=list)  # (time, read or write, what)
-    acknowledged: list[str] = field(default_factory=list)
-    in_flight: int = 0
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self, account: object) -> None:
-        self.account = account
-        self.started = time.monotonic()
-        for _ in range(self.readers):
-            self.threads.append(threading.Thread(target=self.run, args=(self.read,), daemon=True))
-        for request in (self.ping, self.write):
-            self.threads.append(threading.Thread(target=self.run, args=(request,), daemon=True))
-        for thread in self.threads:
-            thread.start()
-
-    def read(self, http: requests.Session) -> requests.Response:
-        token = self.account.token  # type: ignore[attr-defined]
-        return http.get(
-            f"{self.fleet.lb}/v1/media/{self.media[0]}", params={"access_token": token}, timeout=90
-        )
-
-    def ping(self, http: requests.Session) -> requests.Response:
-        """GET /ping: its X-Release says which release answered."""
-        return http.get(f"{self.fleet.lb}/ping", timeout=90)
-
-    def write(self, http: requests.Session) -> requests.Response:
-        token = self.account.token  # type: ignore[attr-defined]
-        text = f"load {time.monotonic():.6f}"
-        media = self.media[len(self.acknowledged) // 100 % len(self.media)]
-        return http.post(
-            f"{self.fleet.lb}/v1/media/{media}/comments",
-            params={"access_token": token},
-            data={"text": text},
-            timeout=90,
-        )
-
-    def run(self, request: Callable[[requests.Session], requests.Response]) -> None:
-        http = session()
-        while not self.stop.is_set() and time.monotonic() - self.started < self.limit:
-            with self.lock:
-                self.in_flight += 1
-            try:
-                response = request(http)
-            except requests.RequestException as exc:
-                self.note_failure(request, f"{type(exc).__name__}: {exc}")
-            else:
-                if response.status_code == 200:
-                    with self.lock:
-                        release = response.headers.get("X-Release", "").partition("+")[2]
-                        self.answers.append(
-                            (time.monotonic(), response.headers.get("X-Served-By", ""), release)
-                        )
-                        if request == self.write:
-                            self.acknowledged.append(response.json()["data"]["id"])
-                else:
-                    self.note_failure(request, f"{response.status_code}: {response.text[:200]}")
-            finally:
-                with self.lock:
-                    self.in_flight -= 1
-            # About 20 requests a second in all on a loaded machine; a few writes a second.
-            time.sleep(0.25 if request == self.write else 0.02)
-
-    def note_failure(self, request: Callable[[requests.Session], requests.Response], what: str) -> None:
-        kind = "write" if request == self.write else "read"
-        with self.lock:
-            self.failures.append((time.monotonic(), kind, what))
-
-    def failed(self, kind: str) -> list[tuple[float, str, str]]:
-        with self.lock:
-            return [f for f in self.failures if f[1] == kind]
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=120)
-
-    def lost(self, reader: object) -> list[str]:
-        """The acknowledged comments the API no longer has."""
-        listed = {
-            comment["id"]
-            for media in self.media
-            for comment in reader.data(f"media/{media}/comments")  # type: ignore[attr-defined]
-        }
-        assert len(self.acknowledged) <= 100 * len(self.media), "more writes than the check can read back"
-        return [comment for comment in self.acknowledged if comment not in listed]
-
-    def served_between(self, start: float, end: float) -> set[str]:
-        with self.lock:
-            return {host for at, host, _ in self.answers if start <= at <= end}
-
-    def figures(self, **extra: object) -> dict[str, object]:
-        return {
-            "requests": len(self.answers) + len(self.failures),
-            "answered": len(self.answers),
-            "acknowledged_writes": len(self.acknowledged),
-            "failed": len(self.failures),
-            "failed_reads": len(self.failed("read")),
-            "failed_writes": len(self.failed("write")),
-            **extra,
-        }
-
-
-def load_fixture(fleet: Fleet) -> tuple[Load, object]:
-    from tests.v1 import sign_up
-
-    http = session()
-    owner = sign_up(fleet.lb, http, prefix="owner")
-    media = [owner.post_photo(jpeg(), caption=f"under load {n}")["id"] for n in range(4)]
-    return Load(fleet=fleet, media=media), owner
 
 
 def app_processes(fleet: Fleet, host: str) -> list[int]:
@@ -388,13 +217,14 @@ def test_an_app_host_out_under_a_read_load_fails_no_request(fleet: Fleet) -> Non
 
 def test_deploy_of_a_new_release_under_load_fails_no_request(fleet: Fleet) -> None:
     load, owner = load_fixture(fleet)
-    previous = DEPLOYED.revision
+    previous = fleet.revision
     revision = fleet.new_revision("fleet test: second release")
     load.start(owner)
     try:
         time.sleep(2)
         started = time.monotonic()
         fleet.fab("deploy", "--revision", revision, timeout=600)
+        fleet.revision = revision
         deploy_seconds = time.monotonic() - started
         time.sleep(2)
     finally:

@@ -1,0 +1,168 @@
+"""Load through the fleet's lb, and waiting on it: what every fleet test module uses."""
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import requests
+
+from tests.fleet.fleet import Fleet, FleetError
+from tests.photos.images import jpeg
+
+
+def session() -> requests.Session:
+    http = requests.Session()
+    http.trust_env = False  # the fleet's addresses, never through a proxy of the environment
+    return http
+
+
+def wait_until(check: Callable[[], object], *, timeout: float, what: str, fleet: Fleet) -> object:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.5)
+    raise FleetError(f"{what}: not within {timeout:.0f}s (last: {last!r}){fleet.log_tails()}")
+
+
+def record(fleet: Fleet, name: str, figures: dict[str, object]) -> None:
+    fleet.figures[name] = figures
+    print(f"\nFLEET FIGURES {name}: {json.dumps(figures)}")
+    (fleet.workdir.parent / f"{fleet.workdir.name}-figures.json").write_text(
+        json.dumps(fleet.figures, indent=2)
+    )
+
+
+@dataclass
+class Load:
+    """Requests through the lb from a few threads until stopped: reads, and comments as writes.
+
+    Each answer is recorded with when it came and which app host and release
+    served it; a write counts as acknowledged when the API answered 200 with
+    the comment's id, and is looked for again at the end (lost = not found).
+    """
+
+    fleet: Fleet
+    media: list[str]  # reads ask the first; writes go round all (the API lists 150 comments a media)
+    readers: int = 2
+    limit: float = 240  # seconds: the load stops by itself, whatever happens
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    answers: list[tuple[float, str, str]] = field(default_factory=list)  # (time, served by, release)
+    failures: list[tuple[float, str, str]] = field(default_factory=list)  # (time, read or write, what)
+    acknowledged: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self, account: object) -> None:
+        self.account = account
+        self.started = time.monotonic()
+        for _ in range(self.readers):
+            self.threads.append(threading.Thread(target=self.run, args=(self.read,), daemon=True))
+        for request in (self.ping, self.write):
+            self.threads.append(threading.Thread(target=self.run, args=(request,), daemon=True))
+        for thread in self.threads:
+            thread.start()
+
+    def read(self, http: requests.Session) -> requests.Response:
+        token = self.account.token  # type: ignore[attr-defined]
+        return http.get(
+            f"{self.fleet.lb}/v1/media/{self.media[0]}", params={"access_token": token}, timeout=90
+        )
+
+    def ping(self, http: requests.Session) -> requests.Response:
+        """GET /ping: its X-Release says which release answered."""
+        return http.get(f"{self.fleet.lb}/ping", timeout=90)
+
+    def write(self, http: requests.Session) -> requests.Response:
+        token = self.account.token  # type: ignore[attr-defined]
+        text = f"load {time.monotonic():.6f}"
+        media = self.media[len(self.acknowledged) // 100 % len(self.media)]
+        return http.post(
+            f"{self.fleet.lb}/v1/media/{media}/comments",
+            params={"access_token": token},
+            data={"text": text},
+            timeout=90,
+        )
+
+    def run(self, request: Callable[[requests.Session], requests.Response]) -> None:
+        http = session()
+        while not self.stop.is_set() and time.monotonic() - self.started < self.limit:
+            with self.lock:
+                self.in_flight += 1
+            try:
+                response = request(http)
+            except requests.RequestException as exc:
+                self.note_failure(request, f"{type(exc).__name__}: {exc}")
+            else:
+                if response.status_code == 200:
+                    with self.lock:
+                        release = response.headers.get("X-Release", "").partition("+")[2]
+                        self.answers.append(
+                            (time.monotonic(), response.headers.get("X-Served-By", ""), release)
+                        )
+                        if request == self.write:
+                            self.acknowledged.append(response.json()["data"]["id"])
+                else:
+                    self.note_failure(request, f"{response.status_code}: {response.text[:200]}")
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
+            # About 20 requests a second in all on a loaded machine; a few writes a second.
+            time.sleep(0.25 if request == self.write else 0.02)
+
+    def note_failure(self, request: Callable[[requests.Session], requests.Response], what: str) -> None:
+        kind = "write" if request == self.write else "read"
+        with self.lock:
+            self.failures.append((time.monotonic(), kind, what))
+
+    def failed(self, kind: str) -> list[tuple[float, str, str]]:
+        with self.lock:
+            return [f for f in self.failures if f[1] == kind]
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=120)
+
+    def lost(self, reader: object) -> list[str]:
+        """The acknowledged comments the API no longer has."""
+        listed = {
+            comment["id"]
+            for media in self.media
+            for comment in reader.data(f"media/{media}/comments")  # type: ignore[attr-defined]
+        }
+        assert len(self.acknowledged) <= 100 * len(self.media), "more writes than the check can read back"
+        return [comment for comment in self.acknowledged if comment not in listed]
+
+    def served_between(self, start: float, end: float) -> set[str]:
+        with self.lock:
+            return {host for at, host, _ in self.answers if start <= at <= end}
+
+    def figures(self, **extra: object) -> dict[str, object]:
+        return {
+            "requests": len(self.answers) + len(self.failures),
+            "answered": len(self.answers),
+            "acknowledged_writes": len(self.acknowledged),
+            "failed": len(self.failures),
+            "failed_reads": len(self.failed("read")),
+            "failed_writes": len(self.failed("write")),
+            **extra,
+        }
+
+
+def load_fixture(fleet: Fleet) -> tuple[Load, object]:
+    from tests.v1 import sign_up
+
+    http = session()
+    owner = sign_up(fleet.lb, http, prefix="owner")
+    media = [owner.post_photo(jpeg(), caption=f"under load {n}")["id"] for n in range(4)]
+    return Load(fleet=fleet, media=media), owner
