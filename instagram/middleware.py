@@ -2,10 +2,12 @@
 
 import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -38,7 +40,7 @@ class RequestLogMiddleware:
         # A fresh context per request: gunicorn threads serve many requests,
         # and no context variable (request id, shard context, read-your-writes
         # marks) may carry over from one to the next.
-        return contextvars.Context().run(self._handle, request)
+        return request_context().run(self._handle, request)
 
     def _handle(self, request: HttpRequest) -> HttpResponse:
         request_id = clean_request_id(request.headers.get("X-Request-ID"))
@@ -61,6 +63,33 @@ class RequestLogMiddleware:
         if settings.APP_SERVER_NAME:
             response["X-Served-By"] = settings.APP_SERVER_NAME
         return response
+
+
+_thread = threading.local()
+
+
+def request_context() -> contextvars.Context:
+    """Return a context for one request: a copy of this thread's base context, where nothing is set
+    but Django's cache clients.
+
+    Django keeps its cache clients in a context-local (asgiref's Local, not
+    thread-critical, unlike its database connections): in an empty context
+    per request, every request made a new memcached client, and so a new TCP
+    connection to memcached (docs/performance.md, change 8). The base context
+    opens them once per thread; a request's copy shares them, and whatever
+    the request sets stays in its copy.
+    """
+    base: contextvars.Context | None = getattr(_thread, "context", None)
+    if base is None:
+        base = contextvars.Context()
+        base.run(_open_caches)
+        _thread.context = base
+    return base.copy()
+
+
+def _open_caches() -> None:
+    for alias in settings.CACHES:
+        caches[alias]
 
 
 def request_fields(request: HttpRequest, response: HttpResponse, duration_ms: float) -> dict[str, object]:

@@ -245,7 +245,9 @@ REDIS_SENTINELS = env_list("REDIS_SENTINELS", "")
 MEMCACHED_SERVERS = env_list("MEMCACHED_SERVERS", "127.0.0.1:11311")
 CACHES: dict[str, dict[str, object]] = {
     "default": {
-        "BACKEND": "django.core.cache.backends.memcached.PyLibMCCache",
+        # Django's pylibmc backend, made whole again by a fresh client after a
+        # memcached restart (instagram/memcached.py).
+        "BACKEND": "instagram.memcached.ReconnectingPyLibMCCache",
         "LOCATION": MEMCACHED_SERVERS,
         "TIMEOUT": 3600,
         "OPTIONS": {

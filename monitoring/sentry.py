@@ -20,6 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.logging import ignore_logger
+from sentry_sdk.integrations.redis import RedisIntegration
 from sentry_sdk.types import Event, Hint
 
 from instagram.requestid import request_id_var
@@ -58,6 +59,12 @@ def init_sentry() -> None:
         environment=settings.ENVIRONMENT,
         server_name=settings.APP_SERVER_NAME or None,
         integrations=[DjangoIntegration(middleware_spans=False, signals_spans=False, cache_spans=False)],
+        # The Redis integration wraps every command in a span and a breadcrumb:
+        # it cost more CPU than the command itself (users/self's rate-limit
+        # EVALSHA: docs/performance.md, change 7), on every request and on the
+        # feed's twenty-odd commands. A Redis error still reaches Sentry as the
+        # exception it raises.
+        disabled_integrations=[RedisIntegration()],
         # What the integrations collect at all; scrub_event then checks every event.
         data_collection={
             "user_info": False,
@@ -71,8 +78,10 @@ def init_sentry() -> None:
             "queues": False,
             "stack_frame_variables": False,
         },
+        # Breadcrumbs are scrubbed with the event they travel in (scrub_event
+        # sees event["breadcrumbs"]), not one by one as each is recorded: a
+        # request records a few, and almost none of them is ever sent.
         before_send=scrub_event,
-        before_breadcrumb=scrub_breadcrumb,
     )
     # A request for another host name is a scanner's doing (Django answers
     # 400), not a bug: it stays in the log, out of Sentry.
@@ -110,11 +119,6 @@ def scrub_event(event: Event, hint: Hint) -> Event:
     if isinstance(tags, dict) and request_id != "-":
         tags.setdefault("request_id", request_id)
     scrubbed: Event = _scrub(event)
-    return scrubbed
-
-
-def scrub_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-    scrubbed: dict[str, Any] = _scrub(crumb)
     return scrubbed
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import gearman
 from django.conf import settings
-from django.core.cache.backends.memcached import PyLibMCCache
+from django.utils.module_loading import import_string
 
 from tests.ops.sshd import free_port
 from workers.transport import BoundedClient
@@ -76,7 +76,7 @@ def test_memcached_keys_spread_over_every_server_and_survive_one_going_away() ->
     user = ["-u", "nobody"] if os.geteuid() == 0 else []  # memcached refuses to run as root
     with servers([MEMCACHED, "-l", "127.0.0.1", "-p", "{port}", "-m", "16", *user], 2) as started:
         ports = [port for port, _ in started]
-        cache = PyLibMCCache(
+        cache = import_string(configured["BACKEND"])(
             ",".join(f"127.0.0.1:{p}" for p in ports), {**configured, "OPTIONS": configured["OPTIONS"]}
         )
         keys = [f"spread:{uuid.uuid4().hex}" for _ in range(200)]
