@@ -19,7 +19,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import gearman
+import pytest
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.base import InvalidCacheKey
 from django.utils.module_loading import import_string
 
 from tests.ops.sshd import free_port
@@ -94,6 +97,47 @@ def test_memcached_keys_spread_over_every_server_and_survive_one_going_away() ->
         assert len(found) == per_server[1]
         assert all(found[key] == key for key in found)
         cache.close()
+
+
+def test_a_kept_memcached_connection_works_at_once_after_memcached_restarts() -> None:
+    """An app thread keeps its client between requests: a restart must not cost it a second of misses."""
+    configured: dict[str, Any] = settings.CACHES["default"]
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    port = free_port()
+    command = [MEMCACHED, "-l", "127.0.0.1", "-p", str(port), "-m", "16", *user]
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(port)
+        return process
+
+    process = start()
+    try:
+        cache = import_string(configured["BACKEND"])(f"127.0.0.1:{port}", configured)
+        cache.set("kept", "before", 60)
+        assert cache.get("kept") == "before"
+        process.kill()
+        process.wait(timeout=10)
+        process = start()
+        # The kept connection is the one memcached closed: the call goes to a
+        # fresh connection instead of failing (libmemcached alone would refuse
+        # every call for its retry timeout).
+        assert cache.get("kept") is None  # a new, empty memcached
+        cache.set("kept", "after", 60)
+        assert cache.get("kept") == "after"
+        cache.close()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_a_key_memcached_cannot_carry_is_refused_by_name() -> None:
+    cache = caches["default"]
+    for key in ("with space", "x" * 300):
+        with pytest.raises(InvalidCacheKey, match="memcached"):
+            cache.set(key, 1)
+    cache.set("fine:key", 1, 5)
+    assert cache.get("fine:key") == 1
 
 
 def test_jobs_reach_a_worker_while_one_gearmand_of_two_is_down() -> None:
