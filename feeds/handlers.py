@@ -209,7 +209,7 @@ def relationship_changed(job: RelationshipChanged, ctx: JobContext) -> None:
     before = {Kind(k) for k in job.before}
     after = {Kind(k) for k in job.after}
     gained, lost = after - before, before - after
-    at = _now_ms()
+    at = job.at_ms or _now_ms()
     for follower, followee, kind in ((actor, target, Kind.FOLLOWS), (target, actor, Kind.FOLLOWED_BY)):
         if kind in gained:
             do_backfill_feed(follower_id=follower, followee_id=followee)

@@ -83,6 +83,10 @@ class RelationshipChanged(JobPayload):
     action: str
     before: tuple[str, ...]
     after: tuple[str, ...]
+    # When the change was made (epoch ms): its news entries are dated by it, not by
+    # when a worker ran the job (three follows in a row stay in order). None in a
+    # job queued by a release before this field.
+    at_ms: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ the lower user's shard); a crash between those commits leaves the pair
 half-written, which `manage.py verify_relationships` reports and repairs.
 """
 
+import time
 from collections import Counter
 
 from django.db import connections, transaction
@@ -66,6 +67,7 @@ def do_change_relationship(
                 action=action.value,
                 before=tuple(sorted(before)),
                 after=tuple(sorted(after)),
+                at_ms=int(time.time() * 1000),
             ),
             using=current_shard().alias,
         )

@@ -25,7 +25,7 @@ their media; follow edges are stored on both users' shards.
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -34,7 +34,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
 
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
@@ -189,7 +189,13 @@ def mark_replica_down(replica: str, error: Exception, *, reading: str) -> None:
 
 
 def _enter(
-    stack: ExitStack, *, shard: int, alias: str, read_only: bool, one_statement: bool = False
+    stack: ExitStack,
+    *,
+    shard: int,
+    alias: str,
+    read_only: bool,
+    one_statement: bool = False,
+    probe: bool = True,
 ) -> ShardContext:
     schema = schema_name(shard)
     connection = connections[alias]
@@ -198,7 +204,9 @@ def _enter(
             connection.execute_wrappers.append(qualify)
         if one_statement:  # on the primary: its own statement is the first, no probe needed
             return ShardContext(shard=shard, alias=alias, schema=schema, read_only=False, qualified=True)
-        if alias not in _probed.get():
+        if not probe:  # read_rows: the caller's one statement is the check, repeated if it fails
+            connection.health_check_done = True  # type: ignore[attr-defined]
+        elif alias not in _probed.get():
             _probe(alias)
         return ShardContext(shard=shard, alias=alias, schema=schema, read_only=True, qualified=True)
     stack.enter_context(transaction.atomic(using=alias))
@@ -251,7 +259,12 @@ def qualify(execute: Callable[..., Any], sql: str, params: Any, many: bool, cont
 
 @contextmanager
 def use_shard(
-    shard: int, *, read_only: bool = False, for_user: int | None = None, one_statement: bool = False
+    shard: int,
+    *,
+    read_only: bool = False,
+    for_user: int | None = None,
+    one_statement: bool = False,
+    probe: bool = True,
 ) -> Iterator[ShardContext]:
     """Open one transaction on logical shard `shard` and route sharded models to it.
 
@@ -276,7 +289,7 @@ def use_shard(
             and not _wrote.get()
             and not (for_user is not None and _wrote_recently_memoized(for_user))
         ):
-            context = _try_replica(stack, shard=shard, primary=primary)
+            context = _try_replica(stack, shard=shard, primary=primary, probe=probe)
         if context is None:
             context = _enter(
                 stack,
@@ -312,18 +325,59 @@ def use_shard(
             note_write(for_user)
 
 
+def read_rows(
+    shard: int, sql: str, params: Sequence[Any], *, for_user: int | None = None
+) -> list[tuple[Any, ...]]:
+    """Run one read statement on logical shard `shard` and return its rows, with no probe before it.
+
+    Routed as `use_shard(shard, read_only=True, for_user=...)` routes (the
+    standby unless the reader wrote recently); the sharded tables in `sql`
+    are named with the shard's schema. A read context probes the standby
+    before the caller's first statement because it cannot run the caller's
+    code twice; one statement can be repeated, so it is its own probe: a
+    failure on the standby is retried once on a fresh connection (the kept
+    one may have gone stale), then the standby is marked down and the
+    statement runs on the primary. Saves one round trip per request and
+    shard on the pages that read one statement (relationships.states_with).
+    """
+    for attempt in (1, 2):
+        alias = ""
+        try:
+            with use_shard(shard, read_only=True, for_user=for_user, probe=False) as context:
+                alias = context.alias
+                with connections[alias].cursor() as cursor:
+                    cursor.execute(sql, params)
+                    rows: list[tuple[Any, ...]] = cursor.fetchall()
+        except (OperationalError, InterfaceError) as exc:
+            if alias != replica_of(shard_map().database(shard)):
+                raise  # the primary's failure, or the statement's own: not the standby's to absorb
+            connections[alias].close()
+            if attempt == 2:
+                mark_replica_down(alias, exc, reading=f"shard {shard}")
+            continue
+        _probed.set(_probed.get() | {alias})  # it answered: later read contexts need no probe
+        return rows
+    # The standby is marked down: this context is the primary's.
+    with (
+        use_shard(shard, read_only=True, for_user=for_user) as context,
+        connections[context.alias].cursor() as cursor,
+    ):
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
 def _wrote_recently_memoized(user_id: int) -> bool:
     """wrote_recently, asked of Redis once per request (instagram.request_memo), not before each read."""
     return memoized(("wrote_recently", user_id), lambda: wrote_recently(user_id))
 
 
-def _try_replica(stack: ExitStack, *, shard: int, primary: str) -> ShardContext | None:
+def _try_replica(stack: ExitStack, *, shard: int, primary: str, probe: bool = True) -> ShardContext | None:
     replica = usable_replica(primary)
     if replica is None:
         return None
     attempt = ExitStack()
     try:
-        context = _enter(attempt, shard=shard, alias=replica, read_only=True)
+        context = _enter(attempt, shard=shard, alias=replica, read_only=True, probe=probe)
     except DatabaseError as exc:
         attempt.__exit__(type(exc), exc, exc.__traceback__)  # roll back, don't commit
         mark_replica_down(replica, exc, reading=f"shard {shard}")

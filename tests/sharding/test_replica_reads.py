@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from photos.models import Media
 from sharding import routing
 from sharding.multiget import fetch_many
-from sharding.routing import shard_for_id, shard_for_user
+from sharding.routing import read_rows, shard_for_id, shard_for_user, user_shard
 from tests.conftest import Stack, wait_for
 
 T = TypeVar("T")
@@ -82,8 +84,56 @@ def test_reads_fall_back_to_the_primary_when_the_standby_is_down(
         assert in_fresh_context(read) == "shard0"
         assert "replica shard0_replica unreachable, reading shard 15" in caplog.text
 
+    wait_for_the_standby()
+
+
+def wait_for_the_standby() -> None:
+    """Wait until a fresh request's read goes to the standby again (the next tests expect it)."""
+
+    def read() -> str:
+        with shard_for_user(15, read_only=True) as context:
+            Media.objects.filter(user_id=15).count()
+            return context.alias
+
     def replica_back() -> bool:
         routing._replica_down_until.clear()  # don't wait out REPLICA_RETRY_SECONDS here
         return in_fresh_context(read) == "shard0_replica"
 
     wait_for(replica_back, timeout=30, interval=0.5)
+
+
+MEDIA_OF = f"SELECT id FROM {Media._meta.db_table} WHERE user_id = %s ORDER BY id"
+
+
+def test_one_statement_reads_the_standby_with_no_probe_before_it(stack: Stack) -> None:
+    with shard_for_user(17):
+        media_id = Media.objects.create(user_id=17, caption="one statement").id
+
+    def read() -> tuple[list[tuple[int, ...]], list[str]]:
+        with CaptureQueriesContext(connections["shard0_replica"]) as seen:
+            rows = read_rows(user_shard(17), MEDIA_OF, [17])
+        return rows, [query["sql"] for query in seen.captured_queries]
+
+    def replicated() -> list[str] | None:
+        rows, statements = in_fresh_context(read)
+        return statements if (media_id,) in rows else None
+
+    # The statement alone, named with the shard's schema: no SELECT 1 before it.
+    statements = wait_for(replicated, timeout=10)
+    assert len(statements) == 1
+    assert f'"shard_{user_shard(17):04d}"."{Media._meta.db_table}"' in statements[0]
+
+
+@pytest.mark.disruptive
+def test_one_statement_falls_back_to_the_primary_when_the_standby_is_down(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with shard_for_user(18):
+        media_id = Media.objects.create(user_id=18).id
+    with stack.stopped("postgres-standby"), caplog.at_level(logging.WARNING, logger="sharding.routing"):
+        routing._replica_down_until.clear()
+        # The statement fails on the standby (twice: a stale connection is retried
+        # once), then runs on the primary: the caller gets its rows, not an error.
+        assert (media_id,) in in_fresh_context(lambda: read_rows(user_shard(18), MEDIA_OF, [18]))
+        assert f"replica shard0_replica unreachable, reading shard {user_shard(18)}" in caplog.text
+    wait_for_the_standby()

@@ -66,6 +66,19 @@ WIRE: list[tuple[JobPayload, dict[str, Any]]] = [
         {"actor_id": 7, "target_id": 9, "action": "follow", "before": [], "after": ["follows"]},
     ),
     (
+        RelationshipChanged(
+            actor_id=7, target_id=9, action="follow", before=(), after=("follows",), at_ms=1_322_697_600_000
+        ),
+        {
+            "actor_id": 7,
+            "target_id": 9,
+            "action": "follow",
+            "before": [],
+            "after": ["follows"],
+            "at_ms": 1_322_697_600_000,
+        },
+    ),
+    (
         FeedFanout(media_id=12, owner_id=9, after_edge=0, last_edge=40),
         {"media_id": 12, "owner_id": 9, "after_edge": 0, "last_edge": 40},
     ),
