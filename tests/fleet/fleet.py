@@ -4,10 +4,10 @@ Hosts (addresses on the fleet's subnet, standard ports on each):
 
     lb1      .10  nginx in front of the app hosts (HTTP, HTTPS, the CDN)
     app1/2   .11/.12  gunicorn
-    worker1  .21  run_worker processes, and gearmand
+    worker1  .21  run_worker processes, gearmand, and the third Redis Sentinel
     db1      .31  PostgreSQL (primary) and pgbouncer
-    replica1 .32  PostgreSQL (streaming standby of db1) with its pgbouncer, and a Redis replica of redis1
-    redis1   .41  Redis (primary)
+    replica1 .32  PostgreSQL (standby of db1) with its pgbouncer, a Redis replica of redis1, a Sentinel
+    redis1   .41  Redis (primary), a Sentinel
     cache1   .51  memcached
     s3       .70  the S3-protocol server (deploy/s3server.py), started by the test: not a fab role
 
