@@ -21,7 +21,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from deploy.fleet.inventory import Host
 from deploy.fleet.remote import Remote
@@ -163,7 +163,14 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
         # the start script what it follows.)
         template = "replica.conf" if cluster.redis_primary else "primary.conf"
         files[f"{etc}/redis.conf"] = render((DEPLOY / "redis" / template).read_text(), redis)
-        files[f"{etc}/redis-start.sh"] = redis_start_script(host, cluster)
+        password = redis_password(settings)
+        if password:
+            # Every instance takes both: any one may be the primary or a replica after a failover.
+            files[f"{etc}/redis.conf"] += (
+                "# The password of the settings' REDIS_URL (fab setup): clients and replicas give it.\n"
+                f"requirepass {password}\nmasterauth {password}\n"
+            )
+        files[f"{etc}/redis-start.sh"] = redis_start_script(host, cluster, password=bool(password))
     if "sentinel" in host.roles and cluster.redis_monitor:
         files[f"{etc}/sentinel.conf"] = render(
             (DEPLOY / "redis" / "sentinel.conf").read_text(),
@@ -171,7 +178,7 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
                 "sentinel_port": host.services["sentinel_port"],
                 "data": host.data,
                 "sentinel_dir": "sentinel",
-                "monitors": sentinel_monitors(cluster),
+                "monitors": sentinel_monitors(cluster, redis_password(settings)),
             },
         )
     return files
@@ -185,7 +192,7 @@ SENTINEL_FAILOVER_TIMEOUT_MS = 10_000
 REDIS_MAIN = "main"  # the main instance's Sentinel name (instagram/redis_client.py)
 
 
-def sentinel_monitors(cluster: Cluster) -> str:
+def sentinel_monitors(cluster: Cluster, password: str = "") -> str:
     """The `sentinel monitor` lines of the main instance: its first primary; a majority must agree."""
     address, _, port = (cluster.redis_monitor or "").rpartition(":")
     quorum = len(cluster.redis_sentinels) // 2 + 1
@@ -194,7 +201,25 @@ def sentinel_monitors(cluster: Cluster) -> str:
         f"sentinel down-after-milliseconds {REDIS_MAIN} {SENTINEL_DOWN_AFTER_MS}\n"
         f"sentinel failover-timeout {REDIS_MAIN} {SENTINEL_FAILOVER_TIMEOUT_MS}\n"
         f"sentinel parallel-syncs {REDIS_MAIN} 1\n"
+        + (f"sentinel auth-pass {REDIS_MAIN} {password}\n" if password else "")
     )
+
+
+def redis_password(settings: dict[str, str]) -> str:
+    """The Redis password: the one in the settings' REDIS_URL (redis://:<password>@host:port/0), or none."""
+    password = urlsplit(settings.get("REDIS_URL", "")).password
+    return unquote(password) if password else ""
+
+
+def secret_owner(host: Host, path: str) -> str | None:
+    """The user who alone may read `path` (mode 600), for files that may hold a password; else None."""
+    etc = folders(host)["etc"]
+    owners = {
+        f"{etc}/pgbouncer-users.txt": host.service_user,
+        f"{etc}/redis.conf": "redis",
+        f"{etc}/sentinel.conf": "redis",
+    }
+    return owners.get(path)
 
 
 def sentinel_state(host: Host) -> str:
@@ -202,7 +227,7 @@ def sentinel_state(host: Host) -> str:
     return f"{host.data}/sentinel/sentinel.conf"
 
 
-def redis_start_script(host: Host, cluster: Cluster) -> str:
+def redis_start_script(host: Host, cluster: Cluster, *, password: bool = False) -> str:
     """The script that starts the host's Redis as a primary or as a replica of the primary the Sentinels name.
 
     Not from the inventory alone: after a failover the inventory's first redis
@@ -218,13 +243,17 @@ def redis_start_script(host: Host, cluster: Cluster) -> str:
     """
     etc = folders(host)["etc"]
     port = host.services["redis_port"]
+    # With a password (in redis.conf, never on the command line) protected mode stays on;
+    # without one it would refuse the apps: the private network is then the boundary,
+    # as for memcached and gearmand (docs/deploy.md).
+    protected = "" if password else " --protected-mode no"
     inventory_primary = (cluster.redis_primary or f"{host.address}:{port}").replace(":", " ")
     return f"""#!/bin/sh
 # Rendered by `fab setup` (deploy/fleet/services.py, redis_start_script):
 # Redis starts as what the Sentinels say it is now.
 primary=""
 for sentinel in {" ".join(cluster.redis_sentinels)}; do
-    answer=$(timeout 2 redis-cli -h "${{sentinel%:*}}" -p "${{sentinel##*:}}" --raw \
+    answer=$(timeout 2 redis-cli -h "${{sentinel%:*}}" -p "${{sentinel##*:}}" --raw \\
         SENTINEL get-master-addr-by-name {REDIS_MAIN} 2>/dev/null)
     set -- $answer
     if [ $# -eq 2 ]; then
@@ -242,10 +271,8 @@ else
     replicaof="$primary"
 fi
 echo "redis-start: replicaof $replicaof" >&2
-# The template binds loopback only; the apps reach the host's address. Protected
-# mode refuses them (no password): the private network is the boundary, as for
-# memcached and gearmand (docs/fleet.md).
-exec /usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1 --protected-mode no \
+# The template binds loopback only; the apps reach the host's address.
+exec /usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1{protected} \\
     --replicaof $replicaof
 """
 
@@ -534,11 +561,11 @@ def provision(
     # The socket folder: PostgreSQL writes its socket there, pgbouncer and gearmand their files.
     remote.run(f"chmod 1777 {q(f['run'])}", step="setup: services")
     for path, content in host_files(host, settings, cluster).items():
-        secret = path.endswith("users.txt")
-        if write_file(remote, path, content, mode="600" if secret else "644"):
+        owner = secret_owner(host, path)
+        if write_file(remote, path, content, mode="600" if owner else "644"):
             changed.append(path)
-        if secret:
-            remote.run(f"chown {q(host.service_user)}: {q(path)}", step="setup: services")
+        if owner:
+            remote.run(f"chown {q(owner)}: {q(path)}", step="setup: services")
     if any(s.name == "sentinel" for s in services):
         rendered = f"{f['etc']}/sentinel.conf"
         if seed_sentinel(remote, host, say):
@@ -589,7 +616,7 @@ def seed_sentinel(remote: Remote, host: Host, say: Say) -> bool:
     if remote.test(f"test -f {q(state)}", step="setup: sentinel"):
         return False
     remote.run(
-        f"cp {q(rendered)} {q(state)}.next && chown redis: {q(state)}.next && chmod 640 {q(state)}.next"
+        f"cp {q(rendered)} {q(state)}.next && chown redis: {q(state)}.next && chmod 600 {q(state)}.next"
         f" && mv {q(state)}.next {q(state)}",
         step="setup: sentinel",
     )

@@ -35,7 +35,7 @@ import redis
 import requests
 
 from deploy.fleet.services import SENTINEL_DOWN_AFTER_MS
-from tests.fleet.fleet import Fleet
+from tests.fleet.fleet import REDIS_PASSWORD, Fleet
 from tests.fleet.load import Load, load_fixture, record, session, wait_until
 from tests.fleet.test_fleet import SERVICE_HOSTS, supervised_pids
 from tests.photos.images import jpeg
@@ -69,13 +69,28 @@ def sentinels_agree(fleet: Fleet, address: str) -> bool:
 def replication(fleet: Fleet, host: str) -> dict[str, object]:
     """INFO replication of `host`'s Redis."""
     client = redis.Redis(
-        host=fleet.address(host), port=REDIS_PORT, socket_timeout=2, socket_connect_timeout=2
+        host=fleet.address(host),
+        port=REDIS_PORT,
+        password=REDIS_PASSWORD,
+        socket_timeout=2,
+        socket_connect_timeout=2,
     )
     try:
         info: dict[str, object] = client.info("replication")
     finally:
         client.close()
     return info
+
+
+def test_redis_takes_no_command_without_the_password(deployed: Fleet) -> None:
+    """Redis listens on the hosts' addresses behind a password (REDIS_URL's), not protected mode off."""
+    client = redis.Redis(host=deployed.address("redis1"), port=REDIS_PORT, socket_timeout=2)
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            client.ping()
+    finally:
+        client.close()
+    assert replication(deployed, "replica1")["master_link_status"] == "up"
 
 
 def feed(account: Account) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 
 from deploy.fleet.inventory import Inventory, InventoryError
 from deploy.fleet.roles import cluster_of, inventory_settings, render_topology
-from deploy.fleet.services import host_files, host_services, supervisord_conf, systemd_unit
+from deploy.fleet.services import host_files, host_services, secret_owner, supervisord_conf, systemd_unit
 from ops import topology
 from tests.fleet.fleet import ROOT
 
@@ -195,6 +195,28 @@ def test_the_sentinels_watch_the_first_redis_host_and_the_apps_are_told_where_th
     (tmp_path / "inventory.toml").write_text(text)
     named = Inventory.load(tmp_path / "inventory.toml")
     assert [h.name for h in named.hosts.values() if "sentinel" in h.roles] == ["app1"]
+
+
+def test_a_password_in_redis_url_is_required_by_redis_and_given_by_replicas_and_sentinels(
+    tmp_path: Path,
+) -> None:
+    inventory = two_redis_hosts(tmp_path)
+    db2 = inventory.hosts["db2"]
+    settings = {**SETTINGS, "REDIS_URL": "redis://:s3cret%2Fpw@10.0.2.21:6379/0"}
+    files = host_files(db2, settings, cluster_of(inventory, db2))
+    etc = "/srv/instagram/shared/services/etc"
+    assert "requirepass s3cret/pw\nmasterauth s3cret/pw\n" in files[f"{etc}/redis.conf"]
+    assert "sentinel auth-pass main s3cret/pw\n" in files[f"{etc}/sentinel.conf"]
+    # Protected mode stays on; the password is in the file (mode 600, Redis's), not on the command line.
+    assert "--protected-mode" not in files[f"{etc}/redis-start.sh"]
+    assert "s3cret" not in files[f"{etc}/redis-start.sh"]
+    assert secret_owner(db2, f"{etc}/redis.conf") == "redis"
+    assert secret_owner(db2, f"{etc}/sentinel.conf") == "redis"
+    assert secret_owner(db2, f"{etc}/redis-start.sh") is None
+    # Without one, the private network is the boundary: protected mode off, no requirepass.
+    plain = host_files(db2, SETTINGS, cluster_of(inventory, db2))
+    assert "requirepass" not in plain[f"{etc}/redis.conf"]
+    assert "--protected-mode no" in plain[f"{etc}/redis-start.sh"]
 
 
 FAKE_REDIS_CLI = """#!/bin/sh
