@@ -669,9 +669,18 @@ def start_supervisord(
     return acted
 
 
+# The units Debian's packages start on their own, on the ports fab's servers take.
+PACKAGE_UNITS = {"redis": "redis-server.service", "sentinel": "redis-sentinel.service"}
+
+
 def start_systemd(remote: Remote, host: Host, services: list[Service], changed: list[str], say: Say) -> bool:
     """Write the units, enable and start them, restart those whose files changed."""
     acted = False
+    for service in services:
+        package_unit = PACKAGE_UNITS.get(service.name)
+        if package_unit and remote.test(f"systemctl is-enabled -q {package_unit}", step="setup: systemd"):
+            remote.run(f"systemctl disable --now {package_unit}", step="setup: systemd")
+            say(f"{package_unit} (the package's own) disabled: {service.unit} takes its port")
     for service in services:
         if service.environment:
             secrets = "".join(f"{key}={value}\n" for key, value in service.environment)

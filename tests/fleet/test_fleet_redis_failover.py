@@ -18,7 +18,8 @@ a kill without the test stopping anything first. Then:
   enveloped 503; no acknowledged write is lost;
 - `fab setup` run again (what an operator does after a failover) starts
   redis1's Redis as a replica of replica1, the primary the Sentinels name,
-  restarts nothing else, and /health is green.
+  restarts nothing else, and /health is green; a further `fab setup`
+  changes nothing at all.
 
 The seconds from the kill to the promotion and to feeds served again are
 printed and written to var/fleet-<n>-figures.json; the waits are bounds, not
@@ -270,3 +271,14 @@ def test_the_redis_primary_killed_under_load_sentinel_promotes_and_feeds_keep_se
     assert components["redis_replica"]["status"] == "up"
     # Feeds still hold every post, from the new primary.
     assert all({before, after} <= set(feed(r)) for r in readers)
+
+    # And once more: the Sentinels have rewritten their files through the failover and the
+    # rejoin, the roles are the inventory's reversed; `fab setup` still changes nothing.
+    pids = {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS}
+    last = fleet.fab("setup", "--env", str(fleet.env_file))
+    for host in SERVICE_HOSTS:
+        assert f"[{host}] services: unchanged" in last.stdout
+    for word in ("started", "created", "restarted", "initdb", "installing"):
+        assert word not in last.stdout, last.stdout
+    assert {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS} == pids
+    assert sentinels_agree(fleet, replica1)
