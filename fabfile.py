@@ -74,11 +74,11 @@ def setup(c: Context, env: str) -> None:
     The settings file, then what the inventory decides and the file does not
     say (inventory_settings), goes to <root>/shared/env (mode 600) on app,
     worker, db and redis hosts; db and redis hosts get shared/topology.toml;
-    db, redis, cache and gearman hosts get their servers installed,
+    db, redis, sentinel, cache and gearman hosts get their servers installed,
     configured and running (deploy/fleet/services.py); lb hosts get nginx in
     front of every app host of the inventory (render_lb_nginx).
     """
-    inventory, hosts = targets(c, (*RELEASE_ROLES, "cache", "gearman", "lb"))
+    inventory, hosts = targets(c, (*RELEASE_ROLES, "sentinel", "cache", "gearman", "lb"))
     source = Path(env)
     if not source.is_file():
         raise Exit(f"no such file: {env}", code=2)

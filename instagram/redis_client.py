@@ -47,9 +47,18 @@ MAIN = "main"
 TIMEOUTS: dict[str, float] = {"socket_timeout": 2, "socket_connect_timeout": 1}
 
 
+def feeds_share_main() -> bool:
+    """Whether the feeds live on the main instance: REDIS_FEED_URLS unset (one Redis, as on a small fleet)."""
+    return list(settings.REDIS_FEED_URLS) == [settings.REDIS_URL]
+
+
 def feed_service(index: int) -> str:
-    """Return the Sentinel name of feed shard `index`."""
-    return f"feed-{index}"
+    """Return the Sentinel name of feed shard `index`: `main` when the feeds share the main instance.
+
+    Sentinel watches the instances there are: with no feed instances of their
+    own there is no `feed-0` to ask for, and every feed read would fail.
+    """
+    return MAIN if feeds_share_main() else f"feed-{index}"
 
 
 @cache

@@ -14,6 +14,7 @@ from instagram.redis_client import (
     feed_index_of_user,
     feed_primary,
     feed_replica,
+    feed_service,
     redis_primary,
     redis_replica,
 )
@@ -140,3 +141,19 @@ def test_a_replica_connection_left_on_a_promoted_server_does_not_make_the_replic
     pool.release(stale)
     assert check_redis_replica(client)["primary_port"] == stack.profile.redis_feeds[1]
     assert client.info("server")["tcp_port"] == stack.profile.redis_feed_replicas[1]
+
+
+def test_feeds_without_their_own_instances_are_the_main_instance_found_through_sentinel(
+    stack: Stack, settings: Any
+) -> None:
+    """REDIS_FEED_URLS unset (a fleet with one Redis and its replica): the feeds ask Sentinel for
+    `main`, the one name it watches there, not for a `feed-0` it does not know."""
+    assert feed_service(0) == "feed-0"  # the test stack runs feed shards of their own
+    settings.REDIS_FEED_URLS = [settings.REDIS_URL]
+    settings.REDIS_FEED_REPLICA_URLS = [settings.REDIS_REPLICA_URL]
+    feed_primary.cache_clear()
+    try:
+        assert feed_service(0) == "main"
+        assert feed_primary(0).info("server")["tcp_port"] == stack.profile.redis_primary
+    finally:
+        feed_primary.cache_clear()

@@ -17,7 +17,7 @@ from invoke.exceptions import Exit
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_INVENTORY = ROOT / "deploy" / "inventory.toml"
 
-ROLES = ("app", "worker", "db", "redis", "cache", "gearman", "lb")
+ROLES = ("app", "worker", "db", "redis", "sentinel", "cache", "gearman", "lb")
 # Hosts that hold releases: app and worker hosts run them; db and redis hosts
 # run their management commands (backups, failover) through them.
 RELEASE_ROLES = ("app", "worker", "db", "redis")
@@ -30,6 +30,7 @@ SERVICE_PORTS = {
     "redis_port": 6379,
     "memcached_port": 11211,
     "gearman_port": 4730,
+    "sentinel_port": 26379,
     "http_port": 80,
     # lb hosts: the API over HTTPS, and the CDN's two ports (deploy/nginx/nginx.conf).
     "https_port": 443,
@@ -117,6 +118,15 @@ class Inventory:
                 if name not in data.get("hosts", {}):
                     raise InventoryError(f"{path}: role {role} names host {name!r}, which [hosts] lacks")
                 roles.setdefault(name, []).append(role)
+        if "sentinel" not in data.get("roles", {}):
+            # Only where fab runs the servers (not service_manager = "none").
+            managed = [
+                name
+                for name, settings in data.get("hosts", {}).items()
+                if {**defaults, **settings}.get("service_manager", "systemd") != "none"
+            ]
+            for name in default_sentinels(roles, managed):
+                roles[name].append("sentinel")
         hosts = {
             name: make_host(name, {**defaults, **settings}, tuple(roles.get(name, ())), where=path)
             for name, settings in data.get("hosts", {}).items()
@@ -146,6 +156,26 @@ class Inventory:
             if wanted & set(known.roles):
                 chosen.append(known)
         return chosen
+
+
+# Redis Sentinels: three, so that two (the quorum) still agree when one host is lost.
+SENTINELS = 3
+
+
+def default_sentinels(roles: dict[str, list[str]], names: list[str]) -> list[str]:
+    """Where the Sentinels run when the inventory's [roles] names no `sentinel` hosts.
+
+    On the redis hosts first, then on the other hosts with servers (db, cache,
+    gearman) in inventory order, SENTINELS of them: each on its own host, so
+    that losing one host (even the primary's) leaves a quorum. None without redis hosts.
+    """
+    redis = [name for name in names if "redis" in roles.get(name, ())]
+    if not redis:
+        return []
+    others = [
+        name for name in names if name not in redis and {"db", "cache", "gearman"} & set(roles.get(name, ()))
+    ]
+    return (redis + others)[:SENTINELS]
 
 
 def make_host(name: str, settings: dict[str, Any], roles: tuple[str, ...], *, where: Path) -> Host:

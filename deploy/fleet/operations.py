@@ -91,7 +91,13 @@ def host_status(remote: Remote) -> HostStatus:
     if "redis" in host.roles:
         port = host.services["redis_port"]
         pong = remote.run(f"redis-cli -h 127.0.0.1 -p {port} ping", step="redis", check=False).strip()
-        status.check("redis", pong == "PONG", f"Redis on port {port}: {pong or 'no answer'}")
+        # With a password (REDIS_URL's, which fab status does not hold) it answers NOAUTH: it is up.
+        up = pong == "PONG" or pong.startswith("NOAUTH")
+        status.check("redis", up, f"Redis on port {port}: {pong or 'no answer'}")
+    if "sentinel" in host.roles:
+        port = host.services["sentinel_port"]
+        pong = remote.run(f"redis-cli -h 127.0.0.1 -p {port} ping", step="sentinel", check=False).strip()
+        status.check("sentinel", pong == "PONG", f"Redis Sentinel on port {port}: {pong or 'no answer'}")
     for role, port_name, server, answer in (
         ("cache", "memcached_port", "memcached", "VERSION"),
         ("gearman", "gearman_port", "gearmand", "OK"),

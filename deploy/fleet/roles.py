@@ -91,6 +91,9 @@ def inventory_settings(inventory: Inventory, host: Host, given: set[str]) -> dic
         # gearmand hosts (a client tries the next one when one is down).
         "MEMCACHED_SERVERS": servers("cache", "memcached_port"),
         "GEARMAN_SERVERS": servers("gearman", "gearman_port"),
+        # The app finds each Redis primary through them and follows a promotion
+        # without a restart (instagram/redis_client.py).
+        "REDIS_SENTINELS": ",".join(sentinel_addresses(inventory)),
     }
     if {"db", "redis"} & set(host.roles):
         derived["IG_TOPOLOGY"] = host.path("shared", "topology.toml")
@@ -189,6 +192,24 @@ def cluster_of(inventory: Inventory, host: Host) -> Cluster:
         db_primary=first("db", "pg_port"),
         db_addresses=tuple(h.address for h in inventory.hosts.values() if "db" in h.roles),
         redis_primary=first("redis", "redis_port"),
+        redis_monitor=next(
+            (
+                f"{h.address}:{h.services['redis_port']}"
+                for h in inventory.hosts.values()
+                if "redis" in h.roles
+            ),
+            None,
+        ),
+        redis_sentinels=sentinel_addresses(inventory),
+    )
+
+
+def sentinel_addresses(inventory: Inventory) -> tuple[str, ...]:
+    """Every Redis Sentinel's address:port (the inventory's sentinel hosts, inventory.default_sentinels)."""
+    return tuple(
+        f"{h.address}:{h.services['sentinel_port']}"
+        for h in inventory.hosts.values()
+        if "sentinel" in h.roles
     )
 
 

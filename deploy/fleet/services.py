@@ -21,19 +21,20 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from deploy.fleet.inventory import Host
 from deploy.fleet.remote import Remote
 from deploy.localstack.templates import render  # the local stack's {{name}} templates, shared
 
 DEPLOY = Path(__file__).resolve().parent.parent
-SERVICE_ROLES = ("db", "redis", "cache", "gearman")
+SERVICE_ROLES = ("db", "redis", "sentinel", "cache", "gearman")
 # Debian packages each role needs; `fab setup` installs the missing ones.
 PACKAGES = {
     "app": ("ffmpeg",),
     "db": ("postgresql-15", "postgresql-15-repmgr", "pgbouncer", "barman-cli-cloud"),
     "redis": ("redis-server", "redis-sentinel"),
+    "sentinel": ("redis-sentinel",),
     "cache": ("memcached",),
     "gearman": ("gearman-job-server",),
     "lb": ("nginx",),
@@ -59,6 +60,8 @@ class Service:
     files: tuple[str, ...] = ()  # its configuration files: a change restarts it
     # Secrets it needs in its environment (PostgreSQL's WAL archiving: the S3 keys).
     environment: tuple[tuple[str, str], ...] = ()
+    # Started again by the service manager when it dies (Redis is not: see redis_start_script).
+    autorestart: bool = True
 
     @property
     def unit(self) -> str:
@@ -76,6 +79,10 @@ class Cluster:
     db_primary: str | None = None  # the primary's address:port, on a standby
     db_addresses: tuple[str, ...] = ()  # every db host's address (replication is allowed from them)
     redis_primary: str | None = None  # the primary's address:port, on a replica
+    # Redis Sentinel: the first redis host's address:port (the primary the
+    # Sentinels start from), and every Sentinel's address:port.
+    redis_monitor: str | None = None
+    redis_sentinels: tuple[str, ...] = ()
 
 
 REPLICATION_USER = "replicator"
@@ -152,9 +159,122 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
             "redis_replica_dir": "redis",
         }
         # A replica keeps the AOF (the continuous persistence), as on the local stack.
+        # (The duty stays with the host after a failover: the file says what it keeps,
+        # the start script what it follows.)
         template = "replica.conf" if cluster.redis_primary else "primary.conf"
         files[f"{etc}/redis.conf"] = render((DEPLOY / "redis" / template).read_text(), redis)
+        password = redis_password(settings)
+        if password:
+            # Every instance takes both: any one may be the primary or a replica after a failover.
+            files[f"{etc}/redis.conf"] += (
+                "# The password of the settings' REDIS_URL (fab setup): clients and replicas give it.\n"
+                f"requirepass {password}\nmasterauth {password}\n"
+            )
+        files[f"{etc}/redis-start.sh"] = redis_start_script(host, cluster, password=bool(password))
+    if "sentinel" in host.roles and cluster.redis_monitor:
+        files[f"{etc}/sentinel.conf"] = render(
+            (DEPLOY / "redis" / "sentinel.conf").read_text(),
+            {
+                "sentinel_port": host.services["sentinel_port"],
+                "data": host.data,
+                "sentinel_dir": "sentinel",
+                "monitors": sentinel_monitors(cluster, redis_password(settings)),
+            },
+        )
     return files
+
+
+# Sentinel's timings on a fleet. The Redis servers are not restarted by their
+# service manager (redis_start_script), so a primary silent this long is gone:
+# the Sentinels promote its replica (docs/deploy.md).
+SENTINEL_DOWN_AFTER_MS = 5000
+SENTINEL_FAILOVER_TIMEOUT_MS = 10_000
+REDIS_MAIN = "main"  # the main instance's Sentinel name (instagram/redis_client.py)
+
+
+def sentinel_monitors(cluster: Cluster, password: str = "") -> str:
+    """The `sentinel monitor` lines of the main instance: its first primary; a majority must agree."""
+    address, _, port = (cluster.redis_monitor or "").rpartition(":")
+    quorum = len(cluster.redis_sentinels) // 2 + 1
+    return (
+        f"sentinel monitor {REDIS_MAIN} {address} {port} {quorum}\n"
+        f"sentinel down-after-milliseconds {REDIS_MAIN} {SENTINEL_DOWN_AFTER_MS}\n"
+        f"sentinel failover-timeout {REDIS_MAIN} {SENTINEL_FAILOVER_TIMEOUT_MS}\n"
+        f"sentinel parallel-syncs {REDIS_MAIN} 1\n"
+        + (f"sentinel auth-pass {REDIS_MAIN} {password}\n" if password else "")
+    )
+
+
+def redis_password(settings: dict[str, str]) -> str:
+    """The Redis password: the one in the settings' REDIS_URL (redis://:<password>@host:port/0), or none."""
+    password = urlsplit(settings.get("REDIS_URL", "")).password
+    return unquote(password) if password else ""
+
+
+def secret_owner(host: Host, path: str) -> str | None:
+    """The user who alone may read `path` (mode 600), for files that may hold a password; else None."""
+    etc = folders(host)["etc"]
+    owners = {
+        f"{etc}/pgbouncer-users.txt": host.service_user,
+        f"{etc}/redis.conf": "redis",
+        f"{etc}/sentinel.conf": "redis",
+    }
+    return owners.get(path)
+
+
+def sentinel_state(host: Host) -> str:
+    """The file a Sentinel runs from: a copy of the rendered one, which Sentinel then rewrites itself."""
+    return f"{host.data}/sentinel/sentinel.conf"
+
+
+def redis_start_script(host: Host, cluster: Cluster, *, password: bool = False) -> str:
+    """The script that starts the host's Redis as a primary or as a replica of the primary the Sentinels name.
+
+    Not from the inventory alone: after a failover the inventory's first redis
+    host is a replica of the promoted one, and a Redis started again with
+    `--replicaof` the old primary would follow a replica (or, on the old
+    primary, come back as a second primary). Only when no Sentinel answers
+    (the fleet's first start) does the inventory decide: the first redis host
+    is the primary. The service manager does not restart Redis by itself
+    (Service.autorestart): a crashed primary back within seconds would still
+    be the Sentinels' primary, with only its last snapshot, and its replica
+    would resync from it; it stays down until the Sentinels have promoted the
+    replica and `fab setup` (or the operator) starts it again, as a replica.
+    """
+    etc = folders(host)["etc"]
+    port = host.services["redis_port"]
+    # With a password (in redis.conf, never on the command line) protected mode stays on;
+    # without one it would refuse the apps: the private network is then the boundary,
+    # as for memcached and gearmand (docs/deploy.md).
+    protected = "" if password else " --protected-mode no"
+    inventory_primary = (cluster.redis_primary or f"{host.address}:{port}").replace(":", " ")
+    return f"""#!/bin/sh
+# Rendered by `fab setup` (deploy/fleet/services.py, redis_start_script):
+# Redis starts as what the Sentinels say it is now.
+primary=""
+for sentinel in {" ".join(cluster.redis_sentinels)}; do
+    answer=$(timeout 2 redis-cli -h "${{sentinel%:*}}" -p "${{sentinel##*:}}" --raw \\
+        SENTINEL get-master-addr-by-name {REDIS_MAIN} 2>/dev/null)
+    set -- $answer
+    if [ $# -eq 2 ]; then
+        primary="$1 $2"
+        break
+    fi
+done
+if [ -z "$primary" ]; then
+    primary="{inventory_primary}"
+    echo "redis-start: no Sentinel answers: the inventory's primary, $primary" >&2
+fi
+if [ "$primary" = "{host.address} {port}" ]; then
+    replicaof="no one"
+else
+    replicaof="$primary"
+fi
+echo "redis-start: replicaof $replicaof" >&2
+# The template binds loopback only; the apps reach the host's address.
+exec /usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1{protected} \\
+    --replicaof $replicaof
+"""
 
 
 def pgbouncer_port(settings: dict[str, str]) -> int:
@@ -207,21 +327,24 @@ def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Clust
             Service(
                 name="redis",
                 description="Redis (the main instance)",
-                # The template binds loopback only; the apps reach the host's address.
-                # Protected mode refuses them (no password): the private network is
-                # the boundary, as for memcached and gearmand (docs/fleet.md).
-                command=(
-                    f"/usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1"
-                    " --protected-mode no"
-                    + (
-                        f" --replicaof {cluster.redis_primary.replace(':', ' ')}"
-                        if cluster.redis_primary
-                        else ""
-                    )
-                ),
+                # A primary or a replica of the primary the Sentinels name (redis_start_script).
+                command=f"/bin/sh {etc}/redis-start.sh",
                 user="redis",
                 port=host.services["redis_port"],
-                files=(f"{etc}/redis.conf",),
+                files=(f"{etc}/redis.conf", f"{etc}/redis-start.sh"),
+                autorestart=False,
+            )
+        )
+    if "sentinel" in host.roles and cluster.redis_monitor:
+        services.append(
+            Service(
+                name="sentinel",
+                description="Redis Sentinel (promotes a replica when the primary is lost)",
+                # Its own copy of the rendered file (sentinel_state): not in `files`,
+                # so the rewrites Sentinel makes there never count as a change.
+                command=f"/usr/bin/redis-sentinel {sentinel_state(host)} --bind {host.address} 127.0.0.1",
+                user="redis",
+                port=host.services["sentinel_port"],
             )
         )
     if "cache" in host.roles:
@@ -257,7 +380,11 @@ def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Clust
 
 def data_folders(host: Host, services: list[Service]) -> dict[str, str]:
     """The data folders of the host's servers, each owned by its server's user."""
-    owned = {"redis": f"{host.data}/redis", "gearmand": f"{host.data}/gearmand"}
+    owned = {
+        "redis": f"{host.data}/redis",
+        "sentinel": f"{host.data}/sentinel",
+        "gearmand": f"{host.data}/gearmand",
+    }
     result = {owned[s.name]: s.user for s in services if s.name in owned}
     if "db" in host.roles:
         result[host.pg_data] = host.service_user
@@ -289,7 +416,7 @@ def systemd_unit(host: Host, service: Service) -> str:
             f"ExecStart={service.command}",
             f"KillSignal=SIG{service.stop_signal}",
             "TimeoutStopSec=60",
-            "Restart=always",
+            f"Restart={'always' if service.autorestart else 'no'}",
             "RestartSec=1",
             "LimitNOFILE=65536",
             "",
@@ -334,7 +461,7 @@ def supervisord_conf(host: Host, services: list[Service]) -> str:
                 else []
             ),
             "autostart = true",
-            "autorestart = true",
+            f"autorestart = {str(service.autorestart).lower()}",
             "startsecs = 0",
             f"stopsignal = {service.stop_signal}",
             "stopwaitsecs = 60",
@@ -434,11 +561,17 @@ def provision(
     # The socket folder: PostgreSQL writes its socket there, pgbouncer and gearmand their files.
     remote.run(f"chmod 1777 {q(f['run'])}", step="setup: services")
     for path, content in host_files(host, settings, cluster).items():
-        secret = path.endswith("users.txt")
-        if write_file(remote, path, content, mode="600" if secret else "644"):
+        owner = secret_owner(host, path)
+        if write_file(remote, path, content, mode="600" if owner else "644"):
             changed.append(path)
-        if secret:
-            remote.run(f"chown {q(host.service_user)}: {q(path)}", step="setup: services")
+        if owner:
+            remote.run(f"chown {q(owner)}: {q(path)}", step="setup: services")
+    if any(s.name == "sentinel" for s in services):
+        rendered = f"{f['etc']}/sentinel.conf"
+        if seed_sentinel(remote, host, say):
+            changed.append(sentinel_state(host))
+        elif rendered in changed:
+            say(f"{rendered} changed: the running Sentinels keep their own files (docs/deploy.md)")
     new_cluster = "db" in host.roles and not remote.test(
         f"test -f {q(host.pg_data)}/PG_VERSION", step="setup: db"
     )
@@ -469,6 +602,28 @@ def provision(
         say("services: unchanged")
 
 
+def seed_sentinel(remote: Remote, host: Host, say: Say) -> bool:
+    """Give the Sentinel its file from the rendered one, once; return whether it was new.
+
+    From its first start the Sentinel owns that file: it records there the
+    current primary, the replicas and its peers, and rewrites it at every
+    change. A later `fab setup` leaves it alone, so a setup after a failover
+    does not point the Sentinels back at the old primary. A changed rendered
+    file (say, another down-after) is applied with SENTINEL SET, or by removing
+    the Sentinel's file and starting it again (docs/deploy.md).
+    """
+    state, rendered = sentinel_state(host), f"{folders(host)['etc']}/sentinel.conf"
+    if remote.test(f"test -f {q(state)}", step="setup: sentinel"):
+        return False
+    remote.run(
+        f"cp {q(rendered)} {q(state)}.next && chown redis: {q(state)}.next && chmod 600 {q(state)}.next"
+        f" && mv {q(state)}.next {q(state)}",
+        step="setup: sentinel",
+    )
+    say(f"Sentinel's file {state} written from {rendered}")
+    return True
+
+
 def restart_set(host: Host, services: list[Service], changed: list[str]) -> list[Service]:
     """The services whose configuration or secrets file is among the `changed` paths."""
     return [s for s in services if {*s.files, environment_file(host, s)} & set(changed)]
@@ -497,16 +652,35 @@ def start_supervisord(
         out = remote.run(f"{q(ctl)} -c {q(conf)} update", step="setup: supervisord")
         say(f"services updated: {' '.join(out.split()) or 'nothing'}")
         acted = True
-    for service in restart_set(host, services, changed):
+    restarted = restart_set(host, services, changed)
+    for service in restarted:
         remote.run(f"{q(ctl)} -c {q(conf)} restart {q(service.unit)}", step=f"setup: restart {service.name}")
         say(f"{service.unit} restarted (its configuration changed)")
         acted = True
+    # A server that stopped and is not restarted by supervisord (Redis) starts
+    # again, as systemctl's `enable --now` starts an inactive unit.
+    status = remote.run(f"{q(ctl)} -c {q(conf)} status", step="setup: supervisord", check=False)
+    up = {line.split()[0] for line in status.splitlines() if line.split()[1:2] == ["RUNNING"]}
+    for service in services:
+        if service not in restarted and service.unit not in up:
+            remote.run(f"{q(ctl)} -c {q(conf)} start {q(service.unit)}", step=f"setup: start {service.name}")
+            say(f"{service.unit} started (it was stopped)")
+            acted = True
     return acted
+
+
+# The units Debian's packages start on their own, on the ports fab's servers take.
+PACKAGE_UNITS = {"redis": "redis-server.service", "sentinel": "redis-sentinel.service"}
 
 
 def start_systemd(remote: Remote, host: Host, services: list[Service], changed: list[str], say: Say) -> bool:
     """Write the units, enable and start them, restart those whose files changed."""
     acted = False
+    for service in services:
+        package_unit = PACKAGE_UNITS.get(service.name)
+        if package_unit and remote.test(f"systemctl is-enabled -q {package_unit}", step="setup: systemd"):
+            remote.run(f"systemctl disable --now {package_unit}", step="setup: systemd")
+            say(f"{package_unit} (the package's own) disabled: {service.unit} takes its port")
     for service in services:
         if service.environment:
             secrets = "".join(f"{key}={value}\n" for key, value in service.environment)

@@ -4,10 +4,10 @@ Hosts (addresses on the fleet's subnet, standard ports on each):
 
     lb1      .10  nginx in front of the app hosts (HTTP, HTTPS, the CDN)
     app1/2   .11/.12  gunicorn
-    worker1  .21  run_worker processes, and gearmand
+    worker1  .21  run_worker processes, gearmand, and the third Redis Sentinel
     db1      .31  PostgreSQL (primary) and pgbouncer
-    replica1 .32  PostgreSQL (streaming standby of db1) with its pgbouncer, and a Redis replica of redis1
-    redis1   .41  Redis (primary)
+    replica1 .32  PostgreSQL (standby of db1) with its pgbouncer, a Redis replica of redis1, a Sentinel
+    redis1   .41  Redis (primary), a Sentinel
     cache1   .51  memcached
     s3       .70  the S3-protocol server (deploy/s3server.py), started by the test: not a fab role
 
@@ -46,6 +46,7 @@ HOSTS = {
 }
 S3_PORT = 9000
 PGBOUNCER_PORT = 6432
+REDIS_PASSWORD = "fleet-redis-password"
 
 
 def profile_number() -> int:
@@ -180,7 +181,8 @@ class Fleet:
         lb, s3 = self.address("lb1"), self.address("s3")
         # The lb (and `fab status` asking it on loopback), the app hosts (fab's own probes).
         hosts = ",".join([lb, "localhost", "127.0.0.1", *(self.address(h) for h in ("app1", "app2"))])
-        redis = f"redis://{self.address('redis1')}:6379/0"
+        # The password: Redis's requirepass and masterauth, the Sentinels' auth-pass (fab setup).
+        redis = f"redis://:{REDIS_PASSWORD}@{self.address('redis1')}:6379/0"
         values = {
             # A test environment: the development keys below are allowed.
             "IG_ENVIRONMENT": "test-fleet",
@@ -205,7 +207,7 @@ class Fleet:
             "RATE_LIMIT_REQUESTS_PER_HOUR": "1000000",
             "RATE_LIMIT_WRITES_PER_HOUR": "1000000",
             "REDIS_URL": redis,
-            "REDIS_REPLICA_URL": f"redis://{self.address('replica1')}:6379/0",
+            "REDIS_REPLICA_URL": f"redis://:{REDIS_PASSWORD}@{self.address('replica1')}:6379/0",
             "S3_ENDPOINT_URL": f"http://{s3}:{S3_PORT}",
             "S3_BUCKET": "instagram-media",
             "S3_REGION": "us-east-1",

@@ -51,18 +51,26 @@ def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fle
     assert "database instagram_shard1 created" in first.stdout
     assert "[replica1] pg_basebackup from " in first.stdout
     assert "nginx started" in first.stdout
+    # Three Redis Sentinels: on the two redis hosts and on the first other host
+    # with servers in inventory order, worker1 (inventory.default_sentinels).
     servers = {
         "db1": {"instagram-postgresql", "instagram-pgbouncer"},
-        "replica1": {"instagram-postgresql", "instagram-pgbouncer", "instagram-redis"},
-        "redis1": {"instagram-redis"},
+        "replica1": {"instagram-postgresql", "instagram-pgbouncer", "instagram-redis", "instagram-sentinel"},
+        "redis1": {"instagram-redis", "instagram-sentinel"},
         "cache1": {"instagram-memcached"},
-        "worker1": {"instagram-gearmand"},
+        "worker1": {"instagram-gearmand", "instagram-sentinel"},
     }
     pids = {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS}
     for host, names in servers.items():
         assert set(pids[host]) == names, f"{host}: {pids[host]}{fleet.log_tails()}"
     # Each server listens on its host's own address (the apps reach them over the bridge).
-    for host, port in (("db1", 6432), ("redis1", 6379), ("cache1", 11211), ("worker1", 4730)):
+    for host, port in (
+        ("db1", 6432),
+        ("redis1", 6379),
+        ("cache1", 11211),
+        ("worker1", 4730),
+        *((host, 26379) for host in ("redis1", "replica1", "worker1")),
+    ):
         probe = fleet.on(
             "app1",
             "python3",

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from deploy.fleet.inventory import Inventory, InventoryError
-from deploy.fleet.roles import render_topology
-from deploy.fleet.services import host_files, host_services, supervisord_conf, systemd_unit
+from deploy.fleet.roles import cluster_of, inventory_settings, render_topology
+from deploy.fleet.services import host_files, host_services, secret_owner, supervisord_conf, systemd_unit
 from ops import topology
 from tests.fleet.fleet import ROOT
 
@@ -40,14 +40,18 @@ def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accep
     units: dict[str, str] = {}
     for host in inventory.hosts.values():
         assert host.service_manager == "systemd"
-        for service in host_services(host, SETTINGS):
+        for service in host_services(host, SETTINGS, cluster_of(inventory, host)):
             units[f"{host.name}:{service.unit}"] = systemd_unit(host, service)
+    # Three Sentinels: on the redis host, then on the next hosts with servers (default_sentinels).
     assert sorted(units) == [
         "cache1:instagram-memcached",
+        "cache1:instagram-sentinel",
         "db1:instagram-pgbouncer",
         "db1:instagram-postgresql",
+        "db1:instagram-sentinel",
         "gearman1:instagram-gearmand",
         "redis1:instagram-redis",
+        "redis1:instagram-sentinel",
     ]
     postgres = units["db1:instagram-postgresql"]
     assert "User=postgres\n" in postgres
@@ -61,7 +65,17 @@ def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accep
     assert "EnvironmentFile=/srv/instagram/shared/services/etc/postgresql.env\n" in postgres
     assert not [unit for unit in units.values() if "a-secret-of-the-operator" in unit]
     assert "-l 10.0.2.31,127.0.0.1 -p 11211" in units["cache1:instagram-memcached"]
-    assert "--bind 10.0.2.21 127.0.0.1" in units["redis1:instagram-redis"]
+    assert (
+        "ExecStart=/bin/sh /srv/instagram/shared/services/etc/redis-start.sh\n"
+        in units["redis1:instagram-redis"]
+    )
+    # Redis is started again by `fab setup` or the operator, never on its own (redis_start_script).
+    assert "Restart=no\n" in units["redis1:instagram-redis"]
+    assert "Restart=always\n" in units["db1:instagram-sentinel"]
+    assert (
+        "ExecStart=/usr/bin/redis-sentinel /var/lib/instagram/sentinel/sentinel.conf"
+        " --bind 10.0.2.11 127.0.0.1\n"
+    ) in units["db1:instagram-sentinel"]
     assert "--libsqlite3-db=/var/lib/instagram/gearmand/queue.sqlite3" in units["gearman1:instagram-gearmand"]
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -140,9 +154,122 @@ def test_a_second_db_and_redis_host_is_the_standby_and_the_replica_of_the_first(
         assert (
             f"host    replication  replicator  {address}/32   scram-sha-256\n" in files[f"{etc}/pg_hba.conf"]
         )
-    assert (
-        "replicaof 127.0.0.1" in files[f"{etc}/redis.conf"]
-    )  # the template's, overridden on the command line:
+    # The template's, overridden on the command line by the start script (test below).
+    assert "replicaof 127.0.0.1" in files[f"{etc}/redis.conf"]
     redis = next(s for s in host_services(db2, SETTINGS, standby) if s.name == "redis")
-    assert redis.command.endswith(" --replicaof 10.0.2.21 6379")
+    assert redis.command == f"/bin/sh {etc}/redis-start.sh"
     assert "appendonly yes" in files[f"{etc}/redis.conf"]
+
+
+def two_redis_hosts(tmp_path: Path) -> Inventory:
+    text = (ROOT / "deploy" / "inventory.example.toml").read_text()
+    text = text.replace('db = ["db1"]', 'db = ["db1", "db2"]').replace(
+        'redis = ["redis1"]', 'redis = ["redis1", "db2"]'
+    )
+    (tmp_path / "inventory.toml").write_text(text + '\n[hosts.db2]\nhost = "10.0.2.12"\n')
+    return Inventory.load(tmp_path / "inventory.toml")
+
+
+def test_the_sentinels_watch_the_first_redis_host_and_the_apps_are_told_where_they_are(
+    tmp_path: Path,
+) -> None:
+    inventory = two_redis_hosts(tmp_path)
+    sentinels = [h.name for h in inventory.hosts.values() if "sentinel" in h.roles]
+    # The redis hosts, then the first other host with servers: three, each on its own host.
+    assert sentinels == ["db1", "redis1", "db2"]
+    app1 = inventory.hosts["app1"]
+    assert inventory_settings(inventory, app1, set())["REDIS_SENTINELS"] == (
+        "10.0.2.11:26379,10.0.2.21:26379,10.0.2.12:26379"
+    )
+    # The settings file may name them itself.
+    assert "REDIS_SENTINELS" not in inventory_settings(inventory, app1, {"REDIS_SENTINELS"})
+    db1 = inventory.hosts["db1"]
+    conf = host_files(db1, SETTINGS, cluster_of(inventory, db1))[
+        "/srv/instagram/shared/services/etc/sentinel.conf"
+    ]
+    assert "sentinel monitor main 10.0.2.21 6379 2\n" in conf
+    assert "port 26379\n" in conf
+    assert "dir /var/lib/instagram/sentinel\n" in conf
+    # An inventory that names its sentinel hosts gets those.
+    text = (tmp_path / "inventory.toml").read_text().replace("[roles]\n", '[roles]\nsentinel = ["app1"]\n')
+    (tmp_path / "inventory.toml").write_text(text)
+    named = Inventory.load(tmp_path / "inventory.toml")
+    assert [h.name for h in named.hosts.values() if "sentinel" in h.roles] == ["app1"]
+
+
+def test_a_password_in_redis_url_is_required_by_redis_and_given_by_replicas_and_sentinels(
+    tmp_path: Path,
+) -> None:
+    inventory = two_redis_hosts(tmp_path)
+    db2 = inventory.hosts["db2"]
+    settings = {**SETTINGS, "REDIS_URL": "redis://:s3cret%2Fpw@10.0.2.21:6379/0"}
+    files = host_files(db2, settings, cluster_of(inventory, db2))
+    etc = "/srv/instagram/shared/services/etc"
+    assert "requirepass s3cret/pw\nmasterauth s3cret/pw\n" in files[f"{etc}/redis.conf"]
+    assert "sentinel auth-pass main s3cret/pw\n" in files[f"{etc}/sentinel.conf"]
+    # Protected mode stays on; the password is in the file (mode 600, Redis's), not on the command line.
+    assert "--protected-mode" not in files[f"{etc}/redis-start.sh"]
+    assert "s3cret" not in files[f"{etc}/redis-start.sh"]
+    assert secret_owner(db2, f"{etc}/redis.conf") == "redis"
+    assert secret_owner(db2, f"{etc}/sentinel.conf") == "redis"
+    assert secret_owner(db2, f"{etc}/redis-start.sh") is None
+    # Without one, the private network is the boundary: protected mode off, no requirepass.
+    plain = host_files(db2, SETTINGS, cluster_of(inventory, db2))
+    assert "requirepass" not in plain[f"{etc}/redis.conf"]
+    assert "--protected-mode no" in plain[f"{etc}/redis-start.sh"]
+
+
+FAKE_REDIS_CLI = """#!/bin/sh
+# Answers SENTINEL get-master-addr-by-name from $SENTINELS/<host>:<port>; no file: refused.
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h) host=$2; shift ;;
+        -p) port=$2; shift ;;
+    esac
+    shift
+done
+[ -f "$SENTINELS/$host:$port" ] || { echo "Could not connect to Redis at $host:$port" >&2; exit 1; }
+cat "$SENTINELS/$host:$port"
+"""
+
+
+@pytest.mark.parametrize(
+    ("host", "answers", "replicaof"),
+    [
+        # The fleet's first start: no Sentinel yet, the inventory decides.
+        ("redis1", {}, "no one"),
+        ("db2", {}, "10.0.2.21 6379"),
+        # The Sentinels name the primary (the first one that answers with an address).
+        ("db2", {"10.0.2.11:26379": "", "10.0.2.21:26379": "10.0.2.21\n6379\n"}, "10.0.2.21 6379"),
+        # After a failover: the old primary starts as a replica of the promoted one, which stays primary.
+        ("redis1", {"10.0.2.21:26379": "10.0.2.12\n6379\n"}, "10.0.2.12 6379"),
+        ("db2", {"10.0.2.12:26379": "10.0.2.12\n6379\n"}, "no one"),
+    ],
+)
+def test_redis_starts_as_a_replica_of_the_primary_the_sentinels_name(
+    tmp_path: Path, host: str, answers: dict[str, str], replicaof: str
+) -> None:
+    inventory = two_redis_hosts(tmp_path)
+    chosen = inventory.hosts[host]
+    script = host_files(chosen, SETTINGS, cluster_of(inventory, chosen))[
+        "/srv/instagram/shared/services/etc/redis-start.sh"
+    ]
+    bin_dir, sentinels = tmp_path / "bin", tmp_path / "sentinels"
+    bin_dir.mkdir()
+    sentinels.mkdir()
+    (bin_dir / "redis-cli").write_text(FAKE_REDIS_CLI)
+    (bin_dir / "redis-cli").chmod(0o755)
+    for address, answer in answers.items():
+        (sentinels / address).write_text(answer)
+    # The server it would run, printed instead.
+    (tmp_path / "start.sh").write_text(script.replace("exec /usr/bin/redis-server", "exec echo redis-server"))
+    started = subprocess.run(
+        ["/bin/sh", str(tmp_path / "start.sh")],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "SENTINELS": str(sentinels)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert started.stdout.split("--replicaof ")[1].strip() == replicaof, started.stderr
+    assert f"--bind {chosen.address} 127.0.0.1 --protected-mode no" in started.stdout

@@ -231,6 +231,8 @@ def test_setup_derives_the_server_lists_from_the_inventory() -> None:
         "FORWARDED_ALLOW_IPS": "10.0.0.10",
         "MEMCACHED_SERVERS": "10.0.2.31:11211",
         "GEARMAN_SERVERS": "10.0.2.41:4730",
+        # Three Sentinels: the redis host, then db1 and cache1 (inventory.default_sentinels).
+        "REDIS_SENTINELS": "10.0.2.11:26379,10.0.2.21:26379,10.0.2.31:26379",
     }
     # What the uploaded settings file says stays as it says.
     assert "GEARMAN_SERVERS" not in inventory_settings(
@@ -249,7 +251,16 @@ def test_the_2011_fleet_inventory_renders_a_valid_lb(stack: Stack, tmp_path: Pat
     inventory = Inventory.load(ROOT / "deploy" / "inventory.2011.toml")
     hosts = list(inventory.hosts.values())
     counts = {role: sum(role in h.roles for h in hosts) for role in ROLES}
-    assert counts == {"app": 25, "worker": 25, "db": 24, "redis": 8, "cache": 6, "gearman": 2, "lb": 3}
+    assert counts == {
+        "app": 25,
+        "worker": 25,
+        "db": 24,
+        "redis": 8,
+        "sentinel": 3,
+        "cache": 6,
+        "gearman": 2,
+        "lb": 3,
+    }
     assert sum(h.workers for h in hosts if "worker" in h.roles) == 200
     derived = inventory_settings(inventory, inventory.hosts["app01"], given=set())
     assert len(derived["MEMCACHED_SERVERS"].split(",")) == 6

@@ -194,7 +194,11 @@ def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inv
     # The Redis unit `fab setup` installs (deploy/fleet/services.py).
     assert (t.redis_service, t.redis_port) == ("instagram-redis", 6379)
     assert t.pgbouncer_reconfigure == ("systemctl", "reload", "instagram-pgbouncer")
-    servers = {"MEMCACHED_SERVERS": "10.0.2.31:11211", "GEARMAN_SERVERS": "10.0.2.41:4730"}
+    servers = {
+        "MEMCACHED_SERVERS": "10.0.2.31:11211",
+        "GEARMAN_SERVERS": "10.0.2.41:4730",
+        "REDIS_SENTINELS": "10.0.2.11:26379,10.0.2.21:26379,10.0.2.31:26379",
+    }
     assert inventory_settings(inventory, app1, set()) == {
         "FORWARDED_ALLOW_IPS": "10.0.0.10",
         **servers,
@@ -205,5 +209,5 @@ def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inv
         "IG_TOPOLOGY": "/srv/instagram/shared/topology.toml",
     }
     # What the operator's settings file says wins.
-    given = {"FORWARDED_ALLOW_IPS", "MEMCACHED_SERVERS", "GEARMAN_SERVERS"}
+    given = {"FORWARDED_ALLOW_IPS", "MEMCACHED_SERVERS", "GEARMAN_SERVERS", "REDIS_SENTINELS"}
     assert inventory_settings(inventory, app1, given) == {}

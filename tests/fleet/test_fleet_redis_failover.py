@@ -1,0 +1,284 @@
+"""Issue 17, step 3 on the fleet: the Redis primary killed under load, Sentinel promotes.
+
+`fab setup` runs three Sentinels (redis1, replica1, worker1; quorum 2)
+watching the main instance, redis1's Redis, with replica1's as its replica;
+the apps and workers find the primary through them (REDIS_SENTINELS, which
+`fab setup` writes from the inventory). Under a steady load through the lb
+(feed reads, comments as writes, /ping), redis1's redis-server is SIGKILLed.
+Its service manager does not start it again (deploy/fleet/services.py,
+redis_start_script: a crashed primary must not come back with its last
+snapshot before the Sentinels have promoted its replica), so the kill stays
+a kill without the test stopping anything first. Then:
+
+- the Sentinels call it down after SENTINEL_DOWN_AFTER_MS and promote replica1;
+- the apps follow with no restart: feeds serve again, with every post (a
+  feed the promoted replica lacks is rebuilt from PostgreSQL), and writes
+  are acknowledged again;
+- requests fail only between the kill and the follow, every failure an
+  enveloped 503; no acknowledged write is lost;
+- `fab setup` run again (what an operator does after a failover) starts
+  redis1's Redis as a replica of replica1, the primary the Sentinels name,
+  restarts nothing else, and /health is green; a further `fab setup`
+  changes nothing at all.
+
+The seconds from the kill to the promotion and to feeds served again are
+printed and written to var/fleet-<n>-figures.json; the waits are bounds, not
+assertions of speed.
+"""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+import redis
+import requests
+
+from deploy.fleet.services import SENTINEL_DOWN_AFTER_MS
+from tests.fleet.fleet import REDIS_PASSWORD, Fleet
+from tests.fleet.load import Load, load_fixture, record, session, wait_until
+from tests.fleet.test_fleet import SERVICE_HOSTS, supervised_pids
+from tests.photos.images import jpeg
+from tests.v1 import Account, sign_up
+
+pytestmark = [pytest.mark.fleet, pytest.mark.timeout(900)]
+
+SENTINEL_HOSTS = ("redis1", "replica1", "worker1")
+SENTINEL_PORT = 26379
+REDIS_PORT = 6379
+BOUND = 90.0  # seconds any one step may take before the test gives up on it
+READERS = 2
+
+
+def sentinel_primary(fleet: Fleet, host: str) -> str | None:
+    """The main instance's primary (address:port) as the Sentinel on `host` names it."""
+    client = redis.Redis(
+        host=fleet.address(host), port=SENTINEL_PORT, socket_timeout=2, socket_connect_timeout=2
+    )
+    try:
+        answer = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "main")  # type: ignore[no-untyped-call]
+    finally:
+        client.close()
+    return f"{answer[0].decode()}:{int(answer[1])}" if answer else None
+
+
+def sentinels_agree(fleet: Fleet, address: str) -> bool:
+    return all(sentinel_primary(fleet, host) == address for host in SENTINEL_HOSTS)
+
+
+def replication(fleet: Fleet, host: str) -> dict[str, object]:
+    """INFO replication of `host`'s Redis."""
+    client = redis.Redis(
+        host=fleet.address(host),
+        port=REDIS_PORT,
+        password=REDIS_PASSWORD,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+    )
+    try:
+        info: dict[str, object] = client.info("replication")
+    finally:
+        client.close()
+    return info
+
+
+def test_redis_takes_no_command_without_the_password(deployed: Fleet) -> None:
+    """Redis listens on the hosts' addresses behind a password (REDIS_URL's), not protected mode off."""
+    client = redis.Redis(host=deployed.address("redis1"), port=REDIS_PORT, socket_timeout=2)
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            client.ping()
+    finally:
+        client.close()
+    assert replication(deployed, "replica1")["master_link_status"] == "up"
+
+
+def feed(account: Account) -> list[str]:
+    return [media["id"] for media in account.data("users/self/feed", count=50)]
+
+
+class FeedLoad(Load):
+    """The fleet's load with feed reads: each reader thread asks a follower's feed.
+
+    Each request's sending time is kept per thread, so a failure is placed by
+    when it was sent (Load records when its answer came).
+    """
+
+    def start_feeds(self, owner: Account, readers: list[Account]) -> None:
+        self.readers_accounts = readers
+        self.sent = threading.local()
+        self.feeds_served: list[float] = []  # when each 200 feed read came back
+        self.failures_sent: list[tuple[float, float, str, str]] = []  # (sent, answered, kind, what)
+        self.reads = 0
+        self.start(owner)
+
+    def read(self, http: requests.Session) -> requests.Response:
+        self.sent.at = time.monotonic()
+        with self.lock:
+            self.reads += 1
+            reader = self.readers_accounts[self.reads % len(self.readers_accounts)]
+        response = http.get(
+            f"{self.fleet.lb}/v1/users/self/feed", params={"access_token": reader.token}, timeout=90
+        )
+        if response.status_code == 200:
+            with self.lock:
+                self.feeds_served.append(time.monotonic())
+        return response
+
+    def write(self, http: requests.Session) -> requests.Response:
+        self.sent.at = time.monotonic()
+        return super().write(http)
+
+    def ping(self, http: requests.Session) -> requests.Response:
+        self.sent.at = time.monotonic()
+        return super().ping(http)
+
+    def note_failure(self, request: object, what: str) -> None:
+        super().note_failure(request, what)  # type: ignore[arg-type]
+        with self.lock:
+            at, kind, _ = self.failures[-1]
+            self.failures_sent.append((self.sent.at, at, kind, what))
+
+
+def test_the_redis_primary_killed_under_load_sentinel_promotes_and_feeds_keep_serving(
+    deployed: Fleet,
+) -> None:
+    fleet = deployed
+    redis1 = f"{fleet.address('redis1')}:{REDIS_PORT}"
+    replica1 = f"{fleet.address('replica1')}:{REDIS_PORT}"
+    # As `fab setup` left it: the Sentinels watch redis1, replica1 follows it.
+    assert sentinels_agree(fleet, redis1), [sentinel_primary(fleet, h) for h in SENTINEL_HOSTS]
+    assert replication(fleet, "replica1")["master_host"] == fleet.address("redis1")
+
+    base, owner = load_fixture(fleet)
+    assert isinstance(owner, Account)
+    load = FeedLoad(fleet=fleet, media=base.media, readers=2)
+    http = session()
+    readers = [sign_up(fleet.lb, http, prefix="feedreader") for _ in range(READERS)]
+    for reader in readers:
+        feed(reader)  # opened once: its feed is built, and fan-out writes to it
+        response = reader.post(f"users/{owner.id}/relationship", action="follow")
+        assert response.status_code == 200, response.text
+    before = owner.post_photo(jpeg(200, 200), caption="before the kill")["id"]
+    wait_until(
+        lambda: all(before in feed(r) for r in readers),
+        timeout=BOUND,
+        what="the post before the kill in every follower's feed",
+        fleet=fleet,
+    )
+
+    pids = {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS}
+    load.start_feeds(owner, readers)
+    try:
+        wait_until(lambda: len(load.feeds_served) > 20, timeout=BOUND, what="feeds served", fleet=fleet)
+        # SIGKILL, as a crash would: supervisord does not start it again (autorestart = false).
+        killed = time.monotonic()
+        os.kill(int(pids["redis1"]["instagram-redis"]), signal.SIGKILL)
+
+        wait_until(
+            lambda: sentinels_agree(fleet, replica1),
+            timeout=BOUND,
+            what="the Sentinels promoting replica1's Redis",
+            fleet=fleet,
+        )
+        promoted = time.monotonic()
+        assert replication(fleet, "replica1")["role"] == "master"
+
+        def served_since(moment: float) -> bool:
+            with load.lock:
+                return any(at > moment for at in load.feeds_served)
+
+        wait_until(lambda: served_since(promoted), timeout=BOUND, what="a feed served again", fleet=fleet)
+        followed = time.monotonic()
+        with load.lock:
+            acknowledged_at_follow = len(load.acknowledged)
+        wait_until(
+            lambda: len(load.acknowledged) > acknowledged_at_follow,
+            timeout=BOUND,
+            what="a write acknowledged after the promotion",
+            fleet=fleet,
+        )
+        # Fan-out lands on the new primary; feeds hold the posts from before and after.
+        after = owner.post_photo(jpeg(200, 200), caption="after the promotion")["id"]
+        wait_until(
+            lambda: all({before, after} <= set(feed(r)) for r in readers),
+            timeout=BOUND,
+            what="both posts in every follower's feed",
+            fleet=fleet,
+        )
+        time.sleep(3)  # steady load on the new primary
+    finally:
+        load.finish()
+    lost = load.lost(owner)
+    figures = load.figures(
+        lost_writes=len(lost),
+        down_after_seconds=SENTINEL_DOWN_AFTER_MS / 1000,
+        kill_to_promotion_seconds=round(promoted - killed, 1),
+        kill_to_feeds_serving_seconds=round(followed - killed, 1),
+        feed_reads_served=len(load.feeds_served),
+    )
+    record(fleet, "redis_failover", figures)
+
+    assert lost == []
+    # Failures only between the kill and the follow: answered after the kill, sent before the
+    # first feed the new primary served; each an enveloped 503 (a Redis refused, not a crash).
+    late = [(round(s - killed, 2), round(a - killed, 2), k, w) for s, a, k, w in load.failures_sent]
+    assert all(a >= killed and s <= followed for s, a, _, _ in load.failures_sent), late
+    assert all(what.startswith("503:") and '"meta"' in what for _, _, _, what in load.failures_sent), late
+    with load.lock:
+        assert any(at > followed for at in load.feeds_served)
+        assert len(load.answers) > 100
+
+    # redis1 back, as an operator would: `fab setup` again. It starts redis1's Redis as a replica of
+    # the primary the Sentinels name (redis_start_script), restarts nothing else, and leaves the
+    # Sentinels' own files alone (they still name replica1).
+    again = fleet.fab("setup", "--env", str(fleet.env_file))
+    assert "[redis1] instagram-redis started (it was stopped)" in again.stdout
+    for host in SERVICE_HOSTS:
+        if host != "redis1":
+            assert f"[{host}] services: unchanged" in again.stdout
+    for word in ("restarted", "created", "initdb", "installing"):
+        assert word not in again.stdout, again.stdout
+    now = {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS}
+    assert now["redis1"]["instagram-sentinel"] == pids["redis1"]["instagram-sentinel"]
+    assert {h: p for h, p in now.items() if h != "redis1"} == {h: p for h, p in pids.items() if h != "redis1"}
+    log = (fleet.root("redis1") / "shared" / "services" / "log" / "redis.log").read_text()
+    assert f"redis-start: replicaof {replica1.replace(':', ' ')}" in log
+
+    def rejoined() -> bool:
+        info = replication(fleet, "redis1")
+        return (
+            info["role"] == "slave"
+            and info["master_host"] == fleet.address("replica1")
+            and info["master_link_status"] == "up"
+        )
+
+    wait_until(rejoined, timeout=BOUND, what="redis1 a replica of replica1", fleet=fleet)
+    assert sentinels_agree(fleet, replica1)
+
+    def health() -> dict[str, object] | None:
+        report: dict[str, object] = http.get(f"{fleet.lb}/health", timeout=15).json()
+        components = report["components"]
+        assert isinstance(components, dict)
+        replicas = components["redis"].get("connected_replicas")
+        return report if report["status"] == "up" and replicas == 1 else None
+
+    report = wait_until(health, timeout=BOUND, what="/health up with redis1 replicating", fleet=fleet)
+    assert isinstance(report, dict)
+    components = report["components"]
+    assert components["redis"]["role"] == "master"
+    assert components["redis_replica"]["status"] == "up"
+    # Feeds still hold every post, from the new primary.
+    assert all({before, after} <= set(feed(r)) for r in readers)
+
+    # And once more: the Sentinels have rewritten their files through the failover and the
+    # rejoin, the roles are the inventory's reversed; `fab setup` still changes nothing.
+    pids = {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS}
+    last = fleet.fab("setup", "--env", str(fleet.env_file))
+    for host in SERVICE_HOSTS:
+        assert f"[{host}] services: unchanged" in last.stdout
+    for word in ("started", "created", "restarted", "initdb", "installing"):
+        assert word not in last.stdout, last.stdout
+    assert {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS} == pids
+    assert sentinels_agree(fleet, replica1)
