@@ -166,7 +166,7 @@ def failover(c: Context, planned: bool = False, force: bool = False, no_rebuild:
 def rejoin(c: Context) -> None:
     """Make a db host repmgrd failed over from a standby of the new primary (-H names it).
 
-    repmgr node rejoin --force-rewind, under the host's service manager, then
+    its data moved aside, repmgr standby clone, under the host's service manager, then
     every pgbouncer sends the `_replica` names to it (docs/deploy.md).
     """
     inventory, hosts = targets(c, ("db",))

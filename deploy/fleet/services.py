@@ -182,7 +182,7 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
         )
         hba = render((DEPLOY / "postgresql" / "pg_hba.conf").read_text(), values)
         # The other db hosts stream from this one (either may be the primary after a
-        # failover), and their repmgr reaches its database (register, rejoin's pg_rewind).
+        # failover), and their repmgr reaches its database (register, the standby's clone).
         hba += "".join(
             f"host    replication  {REPLICATION_USER}  {address}/32   scram-sha-256\n"
             f"host    repmgr       postgres    {address}/32   scram-sha-256\n"
@@ -210,13 +210,7 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
             "repmgrd_program": "repmgrd",
             "repmgr_event_command": f"{etc}/repmgr-event",
         }
-        files[repmgr_conf(host)] = render(
-            (DEPLOY / "postgresql" / "repmgr.conf").read_text(), repmgr_values
-        ) + (
-            "\n# On a fleet host (fab setup): PostgreSQL belongs to the service manager.\n"
-            "# `fab rejoin` starts it after `repmgr node rejoin --no-wait` rewound it.\n"
-            "service_start_command = '/bin/true'\n"
-        )
+        files[repmgr_conf(host)] = render((DEPLOY / "postgresql" / "repmgr.conf").read_text(), repmgr_values)
         files[f"{etc}/repmgr-event"] = repmgr_event_script(host, cluster)
         files[f"{etc}/repmgr-hook-known_hosts"] = cluster.hook_known_hosts
     if runs_bouncer(host) and cluster.pg_primary:
@@ -388,8 +382,6 @@ def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Clust
                 command=(
                     f"{host.pg_bin}/postgres -D {host.pg_data} -c config_file={etc}/postgresql.conf"
                     f" -c listen_addresses=127.0.0.1,{host.address}"
-                    # pg_rewind (repmgr node rejoin --force-rewind) needs it.
-                    " -c wal_log_hints=on"
                 ),
                 user=host.service_user,
                 port=host.services["pg_port"],
@@ -907,7 +899,7 @@ def create_databases(remote: Remote, host: Host, settings: dict[str, str], say: 
 
 def repmgr_command(host: Host, *args: str) -> str:
     """`repmgr -f <the host's repmgr.conf> args...` as the service user, with its password file."""
-    # From /: pg_rewind, which it runs, changes back to the working folder (root's is closed to it).
+    # From /: the service user may not enter root's working folder (its tools complain or fail).
     return (
         f"cd / && runuser -u {q(host.service_user)} -- env PGPASSFILE={q(pgpass(host))}"
         f" {q(host.pg_bin)}/repmgr -f {q(repmgr_conf(host))} {' '.join(args)}"
@@ -996,7 +988,7 @@ def require_sync(remote: Remote, host: Host, cluster: Cluster, say: Say) -> bool
     """Once standby `host` streams, make the primary's commits wait for it; return whether that changed."""
     address, _, port = (cluster.db_primary or "").rpartition(":")
     on_primary = (
-        f"runuser -u {q(host.service_user)} -- env PGPASSFILE={q(pgpass(host))} psql"
+        f"cd / && runuser -u {q(host.service_user)} -- env PGPASSFILE={q(pgpass(host))} psql"
         f" {q(f'host={address} port={port} user=postgres dbname=repmgr connect_timeout=5')}"
         " -v ON_ERROR_STOP=1 -Atqc"
     )
@@ -1072,11 +1064,12 @@ def rejoin_node(remote: Remote, host: Host, settings: dict[str, str], cluster: C
     """Make db `host`, a primary repmgrd replaced, a standby of the new primary (`fab rejoin`).
 
     Its PostgreSQL is stopped (it may be running as a second primary, fenced
-    out of every pgbouncer), crash-recovered in single-user mode when it died
-    (pg_rewind wants a clean shutdown), rewound onto the primary's timeline
-    and configured by `repmgr node rejoin --force-rewind --no-wait`, started
-    by the service manager, registered again, and its repmgrd started; the
-    primary's commits wait for it again once it streams.
+    out of every pgbouncer), its data moved aside, cloned again from the
+    primary (`repmgr standby clone`), started by the service manager,
+    registered again, and its repmgrd started; the primary's commits wait for
+    it again once it streams. (`repmgr node rejoin --force-rewind` would copy
+    less, but rewinding a node that crashed did not leave it on the new
+    timeline in our runs: a clone always does.)
     """
     cluster = alone(host, cluster)
     if not cluster.db_primary:
@@ -1096,26 +1089,36 @@ def rejoin_node(remote: Remote, host: Host, settings: dict[str, str], cluster: C
         step="rejoin",
     ):
         raise ServiceError(f"PostgreSQL still runs on {host.name} outside its service manager: stop it first")
-    state = remote.run(f"{as_user} {q(host.pg_bin)}/pg_controldata {q(host.pg_data)}", step="rejoin")
-    if "Database cluster state:               in production" in state:
-        say("crash recovery (single-user mode): pg_rewind needs a cleanly shut down cluster")
-        remote.run(
-            f"{as_user} {q(host.pg_bin)}/postgres --single -D {q(host.pg_data)}"
-            f" -c config_file={q(folders(host)['etc'])}/postgresql.conf -c archive_mode=off"
-            # as the service runs it: pg_control records wal_log_hints, which pg_rewind needs
-            " -c wal_log_hints=on"
-            " postgres < /dev/null",
-            step="rejoin: crash recovery",
-        )
+    # Its data may hold commits the new primary never saw (none acknowledged:
+    # commits waited for the standby); kept aside for a post-mortem, replacing an older copy.
+    aside = f"{host.pg_data}.diverged"
+    remote.run(
+        f"rm -rf {q(aside)} && mv {q(host.pg_data)} {q(aside)} && mkdir -m 700 {q(host.pg_data)}"
+        f" && chown {q(host.service_user)}: {q(host.pg_data)}",
+        step="rejoin: move aside",
+    )
+    say(f"its data moved aside to {aside}")
     address, _, port = cluster.db_primary.rpartition(":")
-    source = f"host={address} port={port} user=postgres dbname=repmgr connect_timeout=5"
     output = remote.run(
-        repmgr_command(host, "node", "rejoin", "-d", q(source), "--force-rewind", "--no-wait", "--verbose")
+        repmgr_command(
+            host,
+            "-h",
+            q(address),
+            "-p",
+            q(port),
+            "-U",
+            "postgres",
+            "-d",
+            "repmgr",
+            "standby",
+            "clone",
+            "--fast-checkpoint",
+        )
         + " 2>&1",
-        step="rejoin: repmgr node rejoin",
+        step="rejoin: repmgr standby clone",
     )
     for line in output.splitlines():
-        if line.startswith(("NOTICE", "INFO: pg_rewind", "ERROR", "WARNING")):
+        if line.startswith(("NOTICE", "ERROR", "WARNING")):
             say(line)
     if host.service_manager == "systemd":
         remote.run(f"systemctl start {UNIT_PREFIX}postgresql", step="rejoin: start")

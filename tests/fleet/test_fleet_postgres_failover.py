@@ -143,20 +143,24 @@ def test_the_primary_postgresql_killed_under_load_fails_over_and_rejoins(deploye
         assert main_target(fleet, host) == fleet.address("replica1"), host
     log = fleet.root("replica1") / "shared" / "services" / "log"
     assert "promoted to primary" in (log / "repmgrd.log").read_text()
-    hook_log = (log / "repmgr-event.log").read_text()
-    print(hook_log)
-    assert "repmgr-event: repmgrd_failover_promote on node 2 (success=1)" in hook_log
-    for host in BOUNCER_HOSTS:
-        address = fleet.address(host)
-        assert (
-            f"repmgr-event: root@{address}: pgbouncer points at {fleet.address('replica1')}:5432" in hook_log
-        )
+    hook_log = log / "repmgr-event.log"
+    assert "repmgr-event: repmgrd_failover_promote on node 2 (success=1)" in hook_log.read_text()
+    lines = [
+        f"repmgr-event: root@{fleet.address(host)}: pgbouncer points at {fleet.address('replica1')}:5432"
+        for host in BOUNCER_HOSTS
+    ]
+    wait_until(
+        lambda: all(line in hook_log.read_text() for line in lines),
+        timeout=30,
+        what="the hook's line for every pgbouncer host",
+        fleet=fleet,
+    )
     assert lost == []
     # Only requests sent between the kill and the first write after it failed.
     assert all(killed_at - 1 <= sent <= resumed_at for sent in load.failed_sent), load.failures
     assert len(load.acknowledged) > 20
 
-    # The operator's one step: db1 rejoins as the standby of replica1 (pg_rewind).
+    # The operator's one step: db1 rejoins as the standby of replica1 (cloned again).
     started = time.monotonic()
     rejoin = fleet.fab("-H", "db1", "rejoin")
     rejoin_seconds = round(time.monotonic() - started, 1)

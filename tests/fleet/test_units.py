@@ -55,7 +55,7 @@ def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accep
     assert (
         "ExecStart=/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main"
         " -c config_file=/srv/instagram/shared/services/etc/postgresql.conf"
-        " -c listen_addresses=127.0.0.1,10.0.2.11 -c wal_log_hints=on\n"
+        " -c listen_addresses=127.0.0.1,10.0.2.11\n"
     ) in postgres
     assert "KillSignal=SIGINT\n" in postgres
     # A crashed primary stays down (repmgrd promotes the standby; `fab rejoin` brings it back).
