@@ -201,12 +201,13 @@ def pg_address(host: Host) -> str:
     return f"{host.address}:{host.services['pg_port']}"
 
 
-def db_cluster(inventory: Inventory) -> DbCluster:
+def db_cluster(inventory: Inventory, rejoining: Host | None = None) -> DbCluster:
     """Ask the inventory's db hosts (the first two: one shard cluster) which one is the primary now.
 
     A fresh fleet (no PostgreSQL answers) takes the first as the primary; after
     a failover, the node repmgrd promoted stays it. Two primaries (the old one
-    started again) stop the setup: an operator decides.
+    started again, or cut off and back) stop the setup: an operator decides,
+    by naming the one to rejoin (`rejoining`) as the new primary's standby.
     """
     dbs = [h for h in inventory.hosts.values() if "db" in h.roles and h.service_manager != "none"][:2]
     if not dbs:
@@ -215,13 +216,13 @@ def db_cluster(inventory: Inventory) -> DbCluster:
         states = on_hosts(dbs, lambda r: prepare_db(r, r.host, lambda m: say(r.host, m)))
     except RolloutError as exc:
         raise fail("setup failed on the db hosts", exc) from None
-    primaries = [h for h in dbs if states[h][0] == "primary"]
+    primaries = [h for h in dbs if states[h][0] == "primary" and h is not rejoining]
     if len(primaries) > 1:
         names = ", ".join(h.name for h in primaries)
-        raise Exit(
-            f"several db hosts run as primaries ({names}): stop all but one, then `fab rejoin`", code=1
-        )
+        raise Exit(f"several db hosts run as primaries ({names}): `fab -H <the old one> rejoin`", code=1)
     answered = any(states[h][0] for h in dbs)
+    if rejoining and not primaries and states.get(rejoining, ("",))[0] == "primary":
+        raise Exit(f"{rejoining.name} is the only PostgreSQL primary: there is nothing to rejoin", code=2)
     if answered and not primaries:
         raise Exit("no db host answers as the PostgreSQL primary: nothing to set up the others from", code=1)
     primary = primaries[0] if primaries else dbs[0]
@@ -352,7 +353,7 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
 
 def rejoin(inventory: Inventory, host: Host) -> None:
     """Make db `host` the standby of the primary repmgrd promoted, and point the `_replica` names at it."""
-    db = db_cluster(inventory)
+    db = db_cluster(inventory, rejoining=host)
     if db.primary is None or db.primary is host:
         raise Exit(f"{host.name} is the PostgreSQL primary: there is nothing to rejoin", code=2)
     cluster = cluster_of(inventory, host, DbCluster(primary=db.primary, standby=host, hook_keys=db.hook_keys))

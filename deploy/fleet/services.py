@@ -294,15 +294,29 @@ echo "$(date -u '+%F %T') repmgr-event: $2 on node $1 (success=$3)"
 {host.pg_bin}/psql -h {run} -p {host.services["pg_port"]} -U postgres -d postgres -Atq \\
     -c "ALTER SYSTEM RESET synchronous_standby_names" -c "SELECT pg_reload_conf()" \\
     || echo "repmgr-event: could not reset synchronous_standby_names"
-pids=""
+repoint() {{
+    {hook_ssh(host)} -p "${{1##*:}}" "${{1%:*}}" repoint {me}
+}}
+# Every pgbouncer host at once. One the hook cannot reach (ssh exits 255: the
+# host is down or cut off; the old primary's own, when its network failed) is
+# tried again every 5 s for 10 minutes, in the background: once it is back,
+# its pgbouncer too stops sending anything to the old primary.
 for target in {targets}; do
-    login=${{target%:*}}; port=${{target##*:}}
-    ( {hook_ssh(host)} -p "$port" "$login" repoint {me} \\
-        && echo "repmgr-event: $login: pgbouncer points at {me}" \\
-        || echo "repmgr-event: $login: pgbouncer NOT repointed" ) &
-    pids="$pids $!"
+    (
+        repoint "$target"; status=$?
+        attempt=0
+        while [ "$status" = 255 ] && [ "$attempt" -lt 120 ]; do
+            [ "$attempt" = 0 ] && echo "repmgr-event: ${{target%:*}}: unreachable, trying again every 5 s"
+            sleep 5; attempt=$((attempt + 1))
+            repoint "$target"; status=$?
+        done
+        if [ "$status" = 0 ]; then
+            echo "$(date -u '+%F %T') repmgr-event: ${{target%:*}}: pgbouncer points at {me}"
+        else
+            echo "$(date -u '+%F %T') repmgr-event: ${{target%:*}}: pgbouncer NOT repointed (exit $status)"
+        fi
+    ) &
 done
-for pid in $pids; do wait "$pid"; done
 """
 
 

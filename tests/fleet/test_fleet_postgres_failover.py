@@ -188,3 +188,89 @@ def test_the_primary_postgresql_killed_under_load_fails_over_and_rejoins(deploye
     comment = owner.post(f"media/{load.media[0]}/comments", text="after the rejoin")  # type: ignore[attr-defined]
     assert comment.status_code == 200, comment.text
     record(fleet, "postgres_primary_killed", {**figures, "rejoin_seconds": rejoin_seconds})
+
+
+DB_HOSTS = ("db1", "replica1")
+
+
+def roles(fleet: Fleet) -> tuple[str, str]:
+    """The (primary, standby) db hosts, as their PostgreSQL answers."""
+    answers = {host: in_recovery(fleet, host) for host in DB_HOSTS}
+    primaries = [host for host, answer in answers.items() if answer == "f"]
+    standbys = [host for host, answer in answers.items() if answer == "t"]
+    assert len(primaries) == len(standbys) == 1, answers
+    return primaries[0], standbys[0]
+
+
+def inserted(fleet: Fleet, host: str) -> int:
+    """Rows inserted into the app's databases on `host` since it started (pg_stat_database)."""
+    query = "SELECT sum(tup_inserted) FROM pg_stat_database WHERE datname LIKE 'instagram%'"
+    return int(sql(fleet, host, query))
+
+
+def test_the_primary_cut_off_the_network_under_load_fails_over_and_stays_fenced(deployed: Fleet) -> None:
+    """The primary's host drops off the network: its PostgreSQL runs on, and must take no write."""
+    fleet = deployed
+    old, new = roles(fleet)
+    bouncers = ("app1", "app2", "worker1", *DB_HOSTS)
+    load, owner = load_fixture(fleet)
+    load.start(owner)
+    try:
+        wait_until(lambda: len(load.acknowledged) >= 10, timeout=60, what="writes under load", fleet=fleet)
+        cut_at = time.monotonic()
+        fleet.network.link(old, up=False)
+        resumed_at = wait_until(
+            lambda: load.first_write_sent_after(cut_at),
+            timeout=RESUME_BOUND,
+            what="a write acknowledged after the primary was cut off",
+            fleet=fleet,
+        )
+        assert isinstance(resumed_at, float)
+        count = len(load.acknowledged)
+        wait_until(lambda: len(load.acknowledged) >= count + 10, timeout=60, what="writes go on", fleet=fleet)
+        # Back on the network, the old primary still runs as a primary (repmgr has no
+        # consensus to stop it): fenced, because no pgbouncer sends it anything any
+        # more. Its own, unreachable when the hook ran, is repointed once it is back.
+        fleet.network.link(old, up=True)
+        wait_until(
+            lambda: main_target(fleet, old) == fleet.address(new),
+            timeout=60,
+            what=f"{old}'s own pgbouncer repointed at {new} once back on the network",
+            fleet=fleet,
+        )
+        time.sleep(3)  # what the old primary's cut-off sessions did is in its statistics
+        before = inserted(fleet, old)
+        count = len(load.acknowledged)
+        wait_until(lambda: len(load.acknowledged) >= count + 10, timeout=60, what="writes go on", fleet=fleet)
+        time.sleep(2)
+        after = inserted(fleet, old)
+    finally:
+        fleet.network.link(old, up=True)
+        load.finish()
+    lost = load.lost(owner)
+    figures = load.figures(lost_writes=len(lost), failover_seconds=round(resumed_at - cut_at, 1))
+    print(f"network failover: {figures}")
+
+    assert in_recovery(fleet, old) == "f"  # still a primary: only the fence keeps writes off it
+    assert in_recovery(fleet, new) == "f"
+    for host in bouncers:
+        assert main_target(fleet, host) == fleet.address(new), host
+    assert after == before, f"{old}, fenced, took {after - before} rows"
+    assert lost == []
+    assert all(cut_at - 1 <= sent <= resumed_at for sent in load.failed_sent), load.failures
+
+    started = time.monotonic()
+    rejoin = fleet.fab("-H", old, "rejoin")
+    rejoin_seconds = round(time.monotonic() - started, 1)
+    assert f"[{old}] rejoined as a standby" in rejoin.stdout
+    assert roles(fleet) == (new, old)
+    assert sql(fleet, new, "SELECT application_name, state FROM pg_stat_replication") == f"{old}|streaming"
+
+    http = session()
+
+    def healthy() -> dict[str, object] | None:
+        report: dict[str, object] = http.get(f"{fleet.lb}/health", timeout=15).json()
+        return report if report["status"] == "up" else None
+
+    wait_until(healthy, timeout=60, what="/health up after the rejoin", fleet=fleet)
+    record(fleet, "postgres_primary_cut_off", {**figures, "rejoin_seconds": rejoin_seconds})

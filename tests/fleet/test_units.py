@@ -166,7 +166,7 @@ def test_a_second_db_and_redis_host_is_the_standby_and_the_replica_of_the_first(
     assert "listen_addr = 127.0.0.1\n" in app[f"{etc}/pgbouncer.ini"]
     event = files[f"{etc}/repmgr-event"]
     assert "for target in deploy@10.0.1.11:22 deploy@10.0.1.12:22 deploy@10.0.1.21:22" in event
-    assert " repoint 10.0.2.12:5432 " in event
+    assert " repoint 10.0.2.12:5432\n" in event
     for address in ("10.0.2.11", "10.0.2.12"):
         assert (
             f"host    replication  replicator  {address}/32   scram-sha-256\n" in files[f"{etc}/pg_hba.conf"]
