@@ -231,6 +231,9 @@ def test_setup_derives_the_server_lists_from_the_inventory() -> None:
         "FORWARDED_ALLOW_IPS": "10.0.0.10",
         "MEMCACHED_SERVERS": "10.0.2.31:11211",
         "GEARMAN_SERVERS": "10.0.2.41:4730",
+        # The app host's own pgbouncer, which repmgr's hook repoints at a promoted standby.
+        "DB_HOST": "127.0.0.1",
+        "DB_REPLICA_HOST": "127.0.0.1",
     }
     # What the uploaded settings file says stays as it says.
     assert "GEARMAN_SERVERS" not in inventory_settings(
