@@ -3,8 +3,8 @@
 Hosts (addresses on the fleet's subnet, standard ports on each):
 
     lb1      .10  nginx in front of the app hosts (HTTP, HTTPS, the CDN)
-    app1/2   .11/.12  gunicorn
-    worker1  .21  run_worker processes, and gearmand
+    app1/2   .11/.12  gunicorn, and pgbouncer (the apps' DB_HOST, repointed by repmgr's hook)
+    worker1  .21  run_worker processes, their pgbouncer, and gearmand
     db1      .31  PostgreSQL (primary), repmgrd and pgbouncer
     replica1 .32  PostgreSQL (streaming standby of db1), repmgrd, pgbouncer, and a Redis replica of redis1
     redis1   .41  Redis (primary)
