@@ -11,6 +11,7 @@
     fab shards                      the shard map and rows per shard
     fab backup                      PostgreSQL backups on the db hosts, Redis on the redis hosts
     fab failover                    promote the standby (manage.py failover on the db host)
+    fab -H db1 rejoin               make a primary repmgrd replaced the new primary's standby
 
 The inventory is the TOML file named by $IG_INVENTORY (default deploy/inventory.toml);
 deploy/inventory.example.toml documents every key. `fab -H name[,name...] <task>`
@@ -31,6 +32,7 @@ from invoke.tasks import task
 from deploy.fleet.inventory import RELEASE_ROLES, ROLES, InventoryExecutor, targets
 from deploy.fleet.operations import backup_commands, print_status, run_commands
 from deploy.fleet.remote import Remote, RolloutError, fail, on_hosts, say
+from deploy.fleet.roles import rejoin as rejoin_host
 from deploy.fleet.roles import setup_hosts
 from deploy.fleet.rollout import (
     build_artifact,
@@ -161,6 +163,22 @@ def failover(c: Context, planned: bool = False, force: bool = False, no_rebuild:
 
 
 @task
+def rejoin(c: Context) -> None:
+    """Make a db host repmgrd failed over from a standby of the new primary (-H names it).
+
+    its data moved aside, repmgr standby clone, under the host's service manager, then
+    every pgbouncer sends the `_replica` names to it (docs/deploy.md).
+    """
+    inventory, hosts = targets(c, ("db",))
+    if len(hosts) != 1:
+        raise Exit(
+            f"name the db host to rejoin with -H (db hosts: {', '.join(h.name for h in hosts)})", code=2
+        )
+    rejoin_host(inventory, hosts[0])
+    say(hosts[0], "rejoined as a standby")
+
+
+@task
 def status(c: Context) -> None:
     """Check every host of every role; exit 1 if anything is down."""
     _, hosts = targets(c, ROLES)
@@ -170,4 +188,4 @@ def status(c: Context) -> None:
     print("all hosts up", flush=True)
 
 
-ns = Collection(deploy, rollback, setup, releases, status, restart, migrate, shards, backup, failover)
+ns = Collection(deploy, rollback, setup, releases, status, restart, migrate, shards, backup, failover, rejoin)

@@ -70,6 +70,9 @@ class Host:
     # supervisord fab starts where there is none) and where their data lives.
     service_manager: str = "systemd"
     data: str = "/var/lib/instagram"
+    # app, worker and db hosts: where the SSH user's keys are; `fab setup` adds
+    # the db hosts' repmgr hook keys there, restricted to pgbouncer-repoint.
+    authorized_keys: str = "~/.ssh/authorized_keys"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.user}@{self.address}:{self.port})"

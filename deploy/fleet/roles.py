@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,7 +15,15 @@ from invoke.exceptions import Exit
 
 from deploy.fleet.inventory import RELEASE_ROLES, ROOT, Host, Inventory
 from deploy.fleet.remote import Remote, RolloutError, fail, on_hosts, q, say, tail
-from deploy.fleet.services import Cluster, has_services, provision, supervisor_paths
+from deploy.fleet.services import (
+    Cluster,
+    has_services,
+    prepare_db,
+    provision,
+    rejoin_node,
+    runs_bouncer,
+    supervisor_paths,
+)
 from deploy.localstack.templates import geo_allow, render, upstream_servers
 
 
@@ -97,6 +106,9 @@ def inventory_settings(inventory: Inventory, host: Host, given: set[str]) -> dic
     }
     if {"db", "redis"} & set(host.roles):
         derived["IG_TOPOLOGY"] = host.path("shared", "topology.toml")
+    if runs_bouncer(host) and host.service_manager != "none":
+        # The host's own pgbouncer, which repmgr's event hook repoints at a promoted standby.
+        derived["DB_HOST"] = derived["DB_REPLICA_HOST"] = "127.0.0.1"
     return {key: value for key, value in derived.items() if value and key not in given}
 
 
@@ -179,8 +191,69 @@ def configure_lb(remote: Remote, config: str) -> None:
         say(host, "nginx started")
 
 
-def cluster_of(inventory: Inventory, host: Host) -> Cluster:
-    """Return where `host` stands: the first db host is the primary, the first redis host too."""
+@dataclass(frozen=True)
+class DbCluster:
+    """What the db hosts answered before provisioning: which is the primary, which the standby."""
+
+    primary: Host | None = None
+    standby: Host | None = None  # None: the `_replica` names go to the primary
+    hook_keys: tuple[str, ...] = ()
+
+
+def pg_address(host: Host) -> str:
+    return f"{host.address}:{host.services['pg_port']}"
+
+
+def db_cluster(inventory: Inventory, rejoining: Host | None = None) -> DbCluster:
+    """Ask the inventory's db hosts (the first two: one shard cluster) which one is the primary now.
+
+    A fresh fleet (no PostgreSQL answers) takes the first as the primary; after
+    a failover, the node repmgrd promoted stays it. Two primaries (the old one
+    started again, or cut off and back) stop the setup: an operator decides,
+    by naming the one to rejoin (`rejoining`) as the new primary's standby.
+    """
+    dbs = [h for h in inventory.hosts.values() if "db" in h.roles and h.service_manager != "none"][:2]
+    if not dbs:
+        return DbCluster()
+    try:
+        states = on_hosts(dbs, lambda r: prepare_db(r, r.host, lambda m: say(r.host, m)))
+    except RolloutError as exc:
+        raise fail("setup failed on the db hosts", exc) from None
+    primaries = [h for h in dbs if states[h][0] == "primary" and h is not rejoining]
+    if len(primaries) > 1:
+        names = ", ".join(h.name for h in primaries)
+        raise Exit(f"several db hosts run as primaries ({names}): `fab -H <the old one> rejoin`", code=1)
+    answered = any(states[h][0] for h in dbs)
+    if rejoining and not primaries and states.get(rejoining, ("",))[0] == "primary":
+        raise Exit(f"{rejoining.name} is the only PostgreSQL primary: there is nothing to rejoin", code=2)
+    if answered and not primaries:
+        raise Exit("no db host answers as the PostgreSQL primary: nothing to set up the others from", code=1)
+    primary = primaries[0] if primaries else dbs[0]
+    others = [h for h in dbs if h is not primary]
+    standby = others[0] if others and (not answered or states[others[0]][0] == "standby") else None
+    return DbCluster(primary=primary, standby=standby, hook_keys=tuple(states[h][1] for h in dbs))
+
+
+def known_host_lines(hosts: list[Host]) -> str:
+    """The operator's host keys of `hosts` (fab refuses unknown ones): the hook's known_hosts."""
+    import os
+
+    import paramiko
+
+    keys = paramiko.HostKeys()
+    for path in {"~/.ssh/known_hosts", *(h.known_hosts for h in hosts if h.known_hosts)}:
+        if os.path.exists(os.path.expanduser(path)):
+            keys.load(os.path.expanduser(path))
+    lines = []
+    for host in hosts:
+        name = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+        for kind, key in (keys.lookup(name) or {}).items():
+            lines.append(f"{name} {kind} {key.get_base64()}\n")
+    return "".join(lines)
+
+
+def cluster_of(inventory: Inventory, host: Host, db: DbCluster = DbCluster()) -> Cluster:
+    """Return where `host` stands: the db primary is `db`'s, the first redis host is the Redis primary."""
 
     def first(role: str, port: str) -> str | None:
         hosts = [h for h in inventory.hosts.values() if role in h.roles]
@@ -188,9 +261,12 @@ def cluster_of(inventory: Inventory, host: Host) -> Cluster:
             return None
         return f"{hosts[0].address}:{hosts[0].services[port]}"
 
+    dbs = [h for h in inventory.hosts.values() if "db" in h.roles and h.service_manager != "none"][:2]
+    bouncers = [h for h in inventory.hosts.values() if runs_bouncer(h) and h.service_manager != "none"]
+    primary = db.primary
     return Cluster(
-        db_primary=first("db", "pg_port"),
-        db_addresses=tuple(h.address for h in inventory.hosts.values() if "db" in h.roles),
+        db_primary=pg_address(primary) if primary and "db" in host.roles and host is not primary else None,
+        db_addresses=tuple(h.address for h in dbs),
         redis_primary=first("redis", "redis_port"),
         redis_monitor=next(
             (
@@ -201,6 +277,12 @@ def cluster_of(inventory: Inventory, host: Host) -> Cluster:
             None,
         ),
         redis_sentinels=sentinel_addresses(inventory),
+        db_nodes=tuple((h.name, h.address, h.services["pg_port"]) for h in dbs),
+        pg_primary=pg_address(primary) if primary else "",
+        pg_standby=pg_address(db.standby) if db.standby else "",
+        bouncers=tuple((h.user, h.address, h.port) for h in bouncers),
+        hook_keys=db.hook_keys,
+        hook_known_hosts=known_host_lines(bouncers) if "db" in host.roles else "",
     )
 
 
@@ -254,6 +336,7 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
     lb_configs = {h: render_lb_nginx(inventory, h, env_values(text)) for h in hosts if "lb" in h.roles}
     needs_wheel = any(h.service_manager == "supervisord" and has_services(h) for h in hosts)
     wheel = supervisor_wheel() if needs_wheel else None
+    db = db_cluster(inventory)
 
     def upload(remote: Remote) -> None:
         host = remote.host
@@ -265,7 +348,7 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
             env_values(text),
             wheel=wheel,
             say=lambda message: say(host, message),
-            cluster=cluster_of(inventory, host),
+            cluster=cluster_of(inventory, host, db),
         )
         if not set(RELEASE_ROLES) & set(host.roles):
             return
@@ -287,3 +370,31 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
         on_hosts(hosts, upload)
     except RolloutError as exc:
         raise fail("setup failed", exc) from None
+
+
+def rejoin(inventory: Inventory, host: Host) -> None:
+    """Make db `host` the standby of the primary repmgrd promoted, and point the `_replica` names at it."""
+    db = db_cluster(inventory, rejoining=host)
+    if db.primary is None or db.primary is host:
+        raise Exit(f"{host.name} is the PostgreSQL primary: there is nothing to rejoin", code=2)
+    cluster = cluster_of(inventory, host, DbCluster(primary=db.primary, standby=host, hook_keys=db.hook_keys))
+
+    def one(remote: Remote) -> None:
+        settings = env_values(remote.run(f"cat {q(host.path('shared', 'env'))}", step="rejoin: settings"))
+        rejoin_node(remote, host, settings, cluster, lambda m: say(host, m))
+
+    try:
+        on_hosts([host], one)
+    except RolloutError as exc:
+        raise fail("rejoin failed", exc) from None
+    bouncers = [h for h in inventory.hosts.values() if runs_bouncer(h) and h.service_manager != "none"]
+    command = f"repoint {cluster.pg_primary} {cluster.pg_standby}"
+
+    def repoint(remote: Remote) -> None:
+        script = f"{remote.host.path('shared', 'services', 'etc')}/pgbouncer-repoint"
+        say(remote.host, remote.run(f"{q(script)} {command}", step="repoint pgbouncer").strip())
+
+    try:
+        on_hosts(bouncers, repoint)
+    except RolloutError as exc:
+        raise fail("repointing pgbouncer failed", exc) from None

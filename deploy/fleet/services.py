@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -29,9 +29,14 @@ from deploy.localstack.templates import render  # the local stack's {{name}} tem
 
 DEPLOY = Path(__file__).resolve().parent.parent
 SERVICE_ROLES = ("db", "redis", "sentinel", "cache", "gearman")
+# Hosts whose pgbouncer the apps (or the ops commands) connect through: it
+# runs beside them, so the death of a db host takes no pooler with it, and
+# repmgr's event hook repoints every one of them at a promoted standby.
+BOUNCER_ROLES = ("app", "worker", "db")
 # Debian packages each role needs; `fab setup` installs the missing ones.
 PACKAGES = {
-    "app": ("ffmpeg",),
+    "app": ("ffmpeg", "pgbouncer"),
+    "worker": ("pgbouncer",),
     "db": ("postgresql-15", "postgresql-15-repmgr", "pgbouncer", "barman-cli-cloud"),
     "redis": ("redis-server", "redis-sentinel"),
     "sentinel": ("redis-sentinel",),
@@ -55,12 +60,17 @@ class Service:
     description: str
     command: str
     user: str
-    port: int  # it is up once it accepts connections here (on 127.0.0.1)
+    port: int  # it is up once it accepts connections here (on 127.0.0.1); 0: it listens nowhere
     stop_signal: str = "TERM"
     files: tuple[str, ...] = ()  # its configuration files: a change restarts it
+    # Started by provision() once the node is registered with repmgr (repmgrd), not with the others.
+    late: bool = False
     # Secrets it needs in its environment (PostgreSQL's WAL archiving: the S3 keys).
     environment: tuple[tuple[str, str], ...] = ()
-    # Started again by the service manager when it dies (Redis is not: see redis_start_script).
+    # Started again by the service manager when it dies. Not PostgreSQL under
+    # repmgr (a crashed primary restarted after repmgrd promoted its standby
+    # would be a second primary; it comes back through `fab rejoin`), nor
+    # Redis under Sentinel (see redis_start_script).
     autorestart: bool = True
 
     @property
@@ -83,6 +93,15 @@ class Cluster:
     # Sentinels start from), and every Sentinel's address:port.
     redis_monitor: str | None = None
     redis_sentinels: tuple[str, ...] = ()
+    # repmgr's nodes: (name, address, pg_port) of each db host, in inventory order (node id = place + 1).
+    db_nodes: tuple[tuple[str, str, int], ...] = ()
+    # Where every pgbouncer sends the primary's names and the `_replica` names (address:port).
+    pg_primary: str = ""
+    pg_standby: str = ""
+    # The hosts running a pgbouncer: (ssh user, address, ssh port) for repmgr's event hook.
+    bouncers: tuple[tuple[str, str, int], ...] = ()
+    hook_keys: tuple[str, ...] = ()  # the db hosts' hook keys (authorized for the repoint command only)
+    hook_known_hosts: str = ""  # the bouncer hosts' host keys, for the hook's ssh
 
 
 REPLICATION_USER = "replicator"
@@ -93,7 +112,41 @@ def q(value: object) -> str:
 
 
 def has_services(host: Host) -> bool:
-    return bool(set(SERVICE_ROLES) & set(host.roles)) and host.service_manager != "none"
+    return bool(set(SERVICE_ROLES + BOUNCER_ROLES) & set(host.roles)) and host.service_manager != "none"
+
+
+def runs_bouncer(host: Host) -> bool:
+    return bool(set(BOUNCER_ROLES) & set(host.roles))
+
+
+def repmgr_node(host: Host, cluster: Cluster) -> int:
+    """The host's repmgr node id: its place among the db hosts, from 1."""
+    names = [name for name, _, _ in cluster.db_nodes]
+    if host.name not in names:
+        raise ServiceError(f"{host.name} is not among the db hosts {names}")
+    return names.index(host.name) + 1
+
+
+def repmgr_conf(host: Host) -> str:
+    return f"{folders(host)['etc']}/repmgr.conf"
+
+
+def pgpass(host: Host) -> str:
+    return f"{folders(host)['etc']}/pgpass"
+
+
+def hook_key(host: Host) -> str:
+    return f"{folders(host)['etc']}/repmgr-hook-key"
+
+
+def service_control(host: Host, action: str, unit: str) -> str:
+    """The shell command that starts, stops or signals (action "signal HUP") `unit` on `host`."""
+    if host.service_manager == "supervisord":
+        conf, ctl = supervisor_paths(host)
+        return f"{q(ctl)} -c {q(conf)} {action} {q(unit)}"
+    if action.startswith("signal "):
+        return f"systemctl kill --signal={action.split()[1]} {q(unit)}"
+    return f"systemctl {action} {q(unit)}"
 
 
 def folders(host: Host) -> dict[str, str]:
@@ -102,8 +155,23 @@ def folders(host: Host) -> dict[str, str]:
     return {"etc": f"{base}/etc", "run": f"{base}/run", "log": f"{base}/log"}
 
 
+def alone(host: Host, cluster: Cluster) -> Cluster:
+    """A db host rendered without the inventory's cluster (a single db host) is its own primary."""
+    if "db" not in host.roles or cluster.db_nodes:
+        return cluster
+    port = host.services["pg_port"]
+    return replace(
+        cluster,
+        db_nodes=((host.name, host.address, port),),
+        db_addresses=(host.address,),
+        pg_primary=f"{host.address}:{port}",
+        bouncers=((host.user, host.address, host.port),),
+    )
+
+
 def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster()) -> dict[str, str]:
     """Return the configuration files of the host's servers: path on the host -> content."""
+    cluster = alone(host, cluster)
     etc, run = folders(host)["etc"], folders(host)["run"]
     files: dict[str, str] = {}
     if "db" in host.roles:
@@ -119,19 +187,46 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
             (DEPLOY / "postgresql" / "postgresql.conf").read_text(), values
         )
         hba = render((DEPLOY / "postgresql" / "pg_hba.conf").read_text(), values)
-        # The other db hosts stream from this one (either may be the primary after a failover).
+        # The other db hosts stream from this one (either may be the primary after a
+        # failover), and their repmgr reaches its database (register, the standby's clone).
         hba += "".join(
             f"host    replication  {REPLICATION_USER}  {address}/32   scram-sha-256\n"
+            f"host    repmgr       postgres    {address}/32   scram-sha-256\n"
             for address in cluster.db_addresses
         )
+        # Every pgbouncer (app, worker and db hosts) connects as the app's user.
+        hba += "".join(
+            f"host    all          {settings.get('DB_USER', 'instagram')}  {address}/32   scram-sha-256\n"
+            for _, address, _ in cluster.bouncers
+        )
         files[f"{etc}/pg_hba.conf"] = hba
-        local = {"host": "127.0.0.1", "port": host.services["pg_port"]}
-        # A standby's pgbouncer sends the primary's names to the primary, the
-        # `_replica` names to its own PostgreSQL; a lone primary serves both.
-        primary_host, _, primary_port = (cluster.db_primary or "").rpartition(":")
-        pg = {"host": primary_host, "port": int(primary_port)} if cluster.db_primary else local
+        files[pgpass(host)] = pgpass_text(settings)
+        node_id = repmgr_node(host, cluster)
+        repmgr_values = {
+            "repmgr_node_id": node_id,
+            "repmgr_node_name": host.name,
+            "pg_node_host": host.address,
+            "pg_node_port": host.services["pg_port"],
+            "pg_node_data": host.pg_data,
+            "pg_bin": host.pg_bin,
+            "replication_user": REPLICATION_USER,
+            "etc": etc,
+            "repmgr_conf": "repmgr.conf",
+            "run": run,
+            "repmgrd_program": "repmgrd",
+            "repmgr_event_command": f"{etc}/repmgr-event",
+        }
+        files[repmgr_conf(host)] = render((DEPLOY / "postgresql" / "repmgr.conf").read_text(), repmgr_values)
+        files[f"{etc}/repmgr-event"] = repmgr_event_script(host, cluster)
+        files[f"{etc}/repmgr-hook-known_hosts"] = cluster.hook_known_hosts
+    if runs_bouncer(host) and cluster.pg_primary:
+        primary_host, _, primary_port = cluster.pg_primary.rpartition(":")
+        standby_host, _, standby_port = (cluster.pg_standby or cluster.pg_primary).rpartition(":")
+        # The apps and workers reach their own pgbouncer on loopback; a db host's
+        # also on its address (the ops commands of the other hosts).
+        listen = f"{host.address},127.0.0.1" if "db" in host.roles else "127.0.0.1"
         bouncer = {
-            "listen_host": f"{host.address},127.0.0.1",
+            "listen_host": listen,
             "pgbouncer_port": pgbouncer_port(settings),
             "etc": etc,
             "db_user": settings.get("DB_USER", "instagram"),
@@ -139,10 +234,10 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
             "main_db": PG_DATABASES["main"],
             "shard0_db": PG_DATABASES["shard0"],
             "shard1_db": PG_DATABASES["shard1"],
-            "pg_primary_host": pg["host"],
-            "pg_primary_port": pg["port"],
-            "pg_standby_host": local["host"],
-            "pg_standby_port": local["port"],
+            "pg_primary_host": primary_host,
+            "pg_primary_port": primary_port,
+            "pg_standby_host": standby_host,
+            "pg_standby_port": standby_port,
             "query_wait_timeout": 30,
             "fallback_database": "",
         }
@@ -150,6 +245,7 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
         files[f"{etc}/pgbouncer-users.txt"] = render(
             (DEPLOY / "pgbouncer" / "userlist.txt").read_text(), bouncer
         )
+        files[f"{etc}/pgbouncer-repoint"] = repoint_script(host, cluster)
     if "redis" in host.roles:
         redis = {
             "redis_primary_port": host.services["redis_port"],
@@ -216,6 +312,7 @@ def secret_owner(host: Host, path: str) -> str | None:
     etc = folders(host)["etc"]
     owners = {
         f"{etc}/pgbouncer-users.txt": host.service_user,
+        f"{etc}/pgpass": host.service_user,
         f"{etc}/redis.conf": "redis",
         f"{etc}/sentinel.conf": "redis",
     }
@@ -282,8 +379,132 @@ def pgbouncer_port(settings: dict[str, str]) -> int:
     return int(settings.get("DB_PORT", "6432"))
 
 
+def pgpass_text(settings: dict[str, str]) -> str:
+    """The service user's password file: replication, and repmgr's database as the superuser."""
+    secret = replication_password(settings).replace("\\", "\\\\").replace(":", "\\:")
+    return f"*:*:*:{REPLICATION_USER}:{secret}\n*:*:repmgr:postgres:{secret}\n"
+
+
+def hook_ssh(host: Host) -> str:
+    """The ssh command line repmgr's event hook on db `host` reaches a pgbouncer host with."""
+    etc = folders(host)["etc"]
+    return (
+        f"ssh -F /dev/null -i {hook_key(host)} -o BatchMode=yes -o ConnectTimeout=3"
+        f" -o StrictHostKeyChecking=yes -o UserKnownHostsFile={etc}/repmgr-hook-known_hosts"
+    )
+
+
+def repmgr_event_script(host: Host, cluster: Cluster) -> str:
+    """repmgr's event hook on db `host`: when repmgrd promoted it, every pgbouncer is repointed at it.
+
+    It runs as the service user (repmgrd's), reaches each pgbouncer host over
+    SSH with its own key, which those hosts authorize for one forced command
+    only (pgbouncer-repoint). The promoted node has no standby any more, so
+    its commits stop waiting for one first.
+    """
+    run, log = folders(host)["run"], folders(host)["log"]
+    me = f"{host.address}:{host.services['pg_port']}"
+    targets = " ".join(f"{user}@{address}:{port}" for user, address, port in cluster.bouncers)
+    return f"""#!/bin/sh
+# repmgr's event hook on {host.name} (rendered by `fab setup`, deploy/fleet/services.py).
+# usage: repmgr-event <node id> <event> <success>; it writes to {log}/repmgr-event.log
+exec >>{log}/repmgr-event.log 2>&1
+echo "$(date -u '+%F %T') repmgr-event: $2 on node $1 (success=$3)"
+[ "$2" = repmgrd_failover_promote ] && [ "$3" = 1 ] || exit 0
+{host.pg_bin}/psql -h {run} -p {host.services["pg_port"]} -U postgres -d postgres -Atq \\
+    -c "ALTER SYSTEM RESET synchronous_standby_names" -c "SELECT pg_reload_conf()" \\
+    || echo "repmgr-event: could not reset synchronous_standby_names"
+repoint() {{
+    {hook_ssh(host)} -p "${{1##*:}}" "${{1%:*}}" repoint {me}
+}}
+# Every pgbouncer host at once. One the hook cannot reach (ssh exits 255: the
+# host is down or cut off; the old primary's own, when its network failed) is
+# tried again every 5 s for 10 minutes, in the background: once it is back,
+# its pgbouncer too stops sending anything to the old primary.
+for target in {targets}; do
+    (
+        repoint "$target"; status=$?
+        attempt=0
+        while [ "$status" = 255 ] && [ "$attempt" -lt 120 ]; do
+            [ "$attempt" = 0 ] && echo "repmgr-event: ${{target%:*}}: unreachable, trying again every 5 s"
+            sleep 5; attempt=$((attempt + 1))
+            repoint "$target"; status=$?
+        done
+        if [ "$status" = 0 ]; then
+            echo "$(date -u '+%F %T') repmgr-event: ${{target%:*}}: pgbouncer points at {me}"
+        else
+            echo "$(date -u '+%F %T') repmgr-event: ${{target%:*}}: pgbouncer NOT repointed (exit $status)"
+        fi
+    ) &
+done
+"""
+
+
+REPOINT = '''#!{python}
+"""pgbouncer follows the PostgreSQL primary: the only command repmgr's event hook runs on this host.
+
+Rendered by `fab setup` (deploy/fleet/services.py); authorized_keys names it as
+the forced command of the db hosts' hook keys. The hook asks for
+`repoint PRIMARY [STANDBY]` (address:port of db hosts of the inventory): the
+primary's names of pgbouncer.ini's [databases] go to PRIMARY, the `_replica`
+names to STANDBY (PRIMARY when there is none), then pgbouncer reloads.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+NODES = {nodes!r}
+INI = {ini!r}
+RELOAD = {reload!r}
+LINE = re.compile(r"^(\\w+) = host=\\S+ port=\\d+ (dbname=.*)$")
+
+
+def main() -> int:
+    words = (os.environ.get("SSH_ORIGINAL_COMMAND") or " ".join(sys.argv[1:])).split()
+    if not 2 <= len(words) <= 3 or words[0] != "repoint" or not set(words[1:]) <= set(NODES):
+        print("usage: repoint PRIMARY [STANDBY] (address:port of a db host)", file=sys.stderr)
+        return 2
+    primary, standby = words[1], words[-1]
+    lines, section = [], ""
+    with open(INI) as f:
+        for line in f.read().splitlines():
+            if line.startswith("["):
+                section = line
+            match = LINE.match(line)
+            if section == "[databases]" and match:
+                host, _, port = (standby if match[1].endswith("_replica") else primary).rpartition(":")
+                line = f"{{match[1]}} = host={{host}} port={{port}} {{match[2]}}"
+            lines.append(line)
+    with open(INI + ".next", "w") as f:
+        f.write("\\n".join(lines) + "\\n")
+    os.chmod(INI + ".next", 0o644)
+    os.replace(INI + ".next", INI)
+    subprocess.run(RELOAD, check=True)
+    print(f"pgbouncer: primary {{primary}}, standby {{standby}}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def repoint_script(host: Host, cluster: Cluster) -> str:
+    """The forced command of repmgr's hook keys on a pgbouncer host (REPOINT)."""
+    reload = service_control(host, "signal HUP", f"{UNIT_PREFIX}pgbouncer")
+    return REPOINT.format(
+        python=host.python if host.python.startswith("/") else f"/usr/bin/env {host.python}",
+        nodes=[f"{address}:{port}" for _, address, port in cluster.db_nodes],
+        ini=f"{folders(host)['etc']}/pgbouncer.ini",
+        reload=["/bin/sh", "-c", reload],
+    )
+
+
 def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Cluster()) -> list[Service]:
     """Return the servers the host's roles run, in start order."""
+    cluster = alone(host, cluster)
     etc, run = folders(host)["etc"], folders(host)["run"]
     services: list[Service] = []
     if "db" in host.roles:
@@ -300,18 +521,36 @@ def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Clust
                 port=host.services["pg_port"],
                 stop_signal="INT",  # fast shutdown: roll back open transactions, checkpoint, exit
                 files=(f"{etc}/postgresql.conf", f"{etc}/pg_hba.conf"),
-                # archive_command (barman-cloud-wal-archive) reaches the object store with these.
-                environment=tuple(
-                    (name, settings[key])
-                    for name, key in (
-                        ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
-                        ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
-                        ("AWS_DEFAULT_REGION", "S3_REGION"),
-                    )
-                    if settings.get(key)
+                # archive_command (barman-cloud-wal-archive) reaches the object store with
+                # these; a standby's walreceiver finds the replication password in PGPASSFILE.
+                environment=(
+                    *(
+                        (name, settings[key])
+                        for name, key in (
+                            ("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+                            ("AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+                            ("AWS_DEFAULT_REGION", "S3_REGION"),
+                        )
+                        if settings.get(key)
+                    ),
+                    ("PGPASSFILE", pgpass(host)),
                 ),
+                autorestart=False,
             )
         )
+        services.append(
+            Service(
+                name="repmgrd",
+                description="repmgrd (promotes the standby when the primary stays unreachable)",
+                command=f"{host.pg_bin}/repmgrd -f {repmgr_conf(host)} --daemonize=false",
+                user=host.service_user,
+                port=0,
+                files=(repmgr_conf(host),),
+                environment=(("PGPASSFILE", pgpass(host)),),
+                late=True,
+            )
+        )
+    if runs_bouncer(host) and cluster.pg_primary:
         services.append(
             Service(
                 name="pgbouncer",
@@ -460,7 +699,7 @@ def supervisord_conf(host: Host, services: list[Service]) -> str:
                 if service.environment
                 else []
             ),
-            "autostart = true",
+            f"autostart = {'false' if service.late else 'true'}",
             f"autorestart = {str(service.autorestart).lower()}",
             "startsecs = 0",
             f"stopsignal = {service.stop_signal}",
@@ -545,6 +784,7 @@ def provision(
     """Install, configure and start the servers of the host's db, redis, cache and gearman roles."""
     if host.service_manager == "none":
         return
+    cluster = alone(host, cluster)
     services = host_services(host, settings, cluster)
     ensure_packages(remote, host, say)
     if not services:
@@ -560,9 +800,16 @@ def provision(
         remote.run(f"chown {q(user)}: {q(folder)} && chmod 700 {q(folder)}", step="setup: services")
     # The socket folder: PostgreSQL writes its socket there, pgbouncer and gearmand their files.
     remote.run(f"chmod 1777 {q(f['run'])}", step="setup: services")
+    if "db" in host.roles:
+        # repmgr's event hook (the service user) writes its log there.
+        hook_log = f"{f['log']}/repmgr-event.log"
+        remote.run(
+            f"touch {q(hook_log)} && chown {q(host.service_user)}: {q(hook_log)}", step="setup: services"
+        )
     for path, content in host_files(host, settings, cluster).items():
         owner = secret_owner(host, path)
-        if write_file(remote, path, content, mode="600" if owner else "644"):
+        mode = "600" if owner else "755" if content.startswith("#!") else "644"
+        if write_file(remote, path, content, mode=mode):
             changed.append(path)
         if owner:
             remote.run(f"chown {q(owner)}: {q(path)}", step="setup: services")
@@ -575,6 +822,17 @@ def provision(
     new_cluster = "db" in host.roles and not remote.test(
         f"test -f {q(host.pg_data)}/PG_VERSION", step="setup: db"
     )
+    # A node that is no standby (a primary repmgrd replaced) must not start as a second primary.
+    if (
+        "db" in host.roles
+        and cluster.db_primary
+        and not new_cluster
+        and not remote.test(f"test -f {q(host.pg_data)}/standby.signal", step="setup: db")
+    ):
+        raise ServiceError(
+            f"{host.name} holds a PostgreSQL cluster that is no standby of the primary"
+            f" {cluster.db_primary}: `fab -H {host.name} rejoin` makes it one"
+        )
     if new_cluster and cluster.db_primary:
         clone_standby(remote, host, settings, cluster.db_primary, say)
         changed.append("pg_basebackup")
@@ -595,8 +853,16 @@ def provision(
     else:
         started = start_systemd(remote, host, services, changed, say)
     for service in services:
-        wait_listening(remote, host, service)
+        if not service.late:
+            wait_listening(remote, host, service)
     if "db" in host.roles and not cluster.db_primary and create_databases(remote, host, settings, say):
+        started = True
+    if "db" in host.roles and register_node(remote, host, settings, cluster, say):
+        started = True
+    if start_late(remote, host, services, say):
+        started = True
+    if runs_bouncer(host) and authorize_hook(remote, host, cluster):
+        say("repmgr's hook keys authorized for pgbouncer-repoint")
         started = True
     if not changed and not started:
         say("services: unchanged")
@@ -645,7 +911,7 @@ def start_supervisord(
     )
     if not running:
         remote.run(f"{q(supervisord)} -c {q(conf)}", step="setup: supervisord")
-        say(f"services started: {', '.join(s.unit for s in services)}")
+        say(f"services started: {', '.join(s.unit for s in services if not s.late)}")
         return True
     acted = False
     if conf_changed:
@@ -694,7 +960,10 @@ def start_systemd(remote: Remote, host: Host, services: list[Service], changed: 
     if units_changed:
         remote.run("systemctl daemon-reload", step="setup: systemd")
     for service in services:
-        if not remote.test(f"systemctl is-active -q {q(service.unit)}", step="setup: systemd"):
+        active = remote.test(f"systemctl is-active -q {q(service.unit)}", step="setup: systemd")
+        if not active and service.late:
+            continue  # provision() starts it once its node is registered (start_late)
+        if not active:
             remote.run(f"systemctl enable --now {q(service.unit)}", step=f"setup: start {service.name}")
             say(f"{service.unit} started")
             acted = True
@@ -720,7 +989,9 @@ sys.exit(1)
 
 
 def wait_listening(remote: Remote, host: Host, service: Service, timeout: float = 60) -> None:
-    if remote.test(f"{q(host.python)} -c {q(PORT_PROBE)} {service.port} {timeout:.0f}", step="setup: wait"):
+    if not service.port or remote.test(
+        f"{q(host.python)} -c {q(PORT_PROBE)} {service.port} {timeout:.0f}", step="setup: wait"
+    ):
         return
     if host.service_manager == "supervisord":
         log = remote.run(f"tail -n 20 {q(folders(host)['log'])}/{service.name}.log", step="log", check=False)
@@ -749,13 +1020,13 @@ def clone_standby(remote: Remote, host: Host, settings: dict[str, str], primary:
     clone is tried again for two minutes.
     """
     address, _, port = primary.rpartition(":")
-    passfile = f"{folders(host)['etc']}/pgpass"
-    write_file(remote, passfile, f"*:*:*:{REPLICATION_USER}:{replication_password(settings)}\n", mode="600")
-    remote.run(f"chown {q(host.service_user)}: {q(passfile)}", step="setup: standby")
     say(f"pg_basebackup from {primary}: a new standby")
+    # It streams under its repmgr node name (the host's), as `repmgr standby
+    # follow` and `node rejoin` write it: synchronous_standby_names lists those.
+    source = f"host={address} port={port} user={REPLICATION_USER} application_name={host.name}"
     clone = (
-        f"runuser -u {q(host.service_user)} -- env PGPASSFILE={q(passfile)} {q(host.pg_bin)}/pg_basebackup"
-        f" -h {q(address)} -p {q(port)} -U {REPLICATION_USER} -D {q(host.pg_data)} -R -X stream -c fast"
+        f"runuser -u {q(host.service_user)} -- env PGPASSFILE={q(pgpass(host))}"
+        f" {q(host.pg_bin)}/pg_basebackup -d {q(source)} -D {q(host.pg_data)} -R -X stream -c fast"
     )
     remote.run(
         f"for attempt in $(seq 60); do {clone} && exit 0; rm -rf {q(host.pg_data)}/*; sleep 2; done;"
@@ -784,6 +1055,20 @@ def create_databases(remote: Remote, host: Host, settings: dict[str, str], say: 
         )
         say(f"PostgreSQL role {REPLICATION_USER} created")
         created = True
+    # repmgr of the other db host reaches this one's repmgr database as the superuser (pgpass).
+    if (
+        psql(
+            remote,
+            host,
+            "SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = 'postgres'",
+            step="setup: db",
+        )
+        == "t"
+    ):
+        secret = replication_password(settings).replace("'", "''")
+        psql(remote, host, f"ALTER ROLE postgres PASSWORD '{secret}'", step="setup: db role")
+        say("PostgreSQL role postgres given its password (repmgr between the db hosts)")
+        created = True
     existing = psql(remote, host, "SELECT string_agg(datname, ',') FROM pg_database", step="setup: db").split(
         ","
     )
@@ -795,3 +1080,246 @@ def create_databases(remote: Remote, host: Host, settings: dict[str, str], say: 
             say(f"database {name} created")
             created = True
     return created
+
+
+# ---------------------------------------------------------------- repmgr
+
+
+def repmgr_command(host: Host, *args: str) -> str:
+    """`repmgr -f <the host's repmgr.conf> args...` as the service user, with its password file."""
+    # From /: the service user may not enter root's working folder (its tools complain or fail).
+    return (
+        f"cd / && runuser -u {q(host.service_user)} -- env PGPASSFILE={q(pgpass(host))}"
+        f" {q(host.pg_bin)}/repmgr -f {q(repmgr_conf(host))} {' '.join(args)}"
+    )
+
+
+def prepare_db(remote: Remote, host: Host, say: Say) -> tuple[str, str]:
+    """Before the hosts are provisioned: the db host's hook key (made once) and its PostgreSQL's role.
+
+    Returns ("primary", "standby" or "" when PostgreSQL does not answer, the
+    public key). `fab setup` asks every db host, so a primary repmgrd promoted
+    stays the primary in what it renders.
+    """
+    ensure_packages(remote, host, say)
+    etc, key = folders(host)["etc"], hook_key(host)
+    remote.run(
+        f"mkdir -p {q(etc)} && (test -f {q(key)} || ssh-keygen -q -t ed25519 -N ''"
+        f" -C instagram-repmgr-hook@{q(host.name)} -f {q(key)})"
+        f" && chown {q(host.service_user)}: {q(key)} {q(key)}.pub",
+        step="setup: repmgr hook key",
+    )
+    public = remote.run(f"cat {q(key)}.pub", step="setup: repmgr hook key").strip()
+    answer = remote.run(
+        f"runuser -u {q(host.service_user)} -- env PGCONNECT_TIMEOUT=3 psql -h {q(folders(host)['run'])}"
+        f" -p {host.services['pg_port']} -U postgres -d postgres -Atqc 'SELECT pg_is_in_recovery()'"
+        " 2>/dev/null; true",
+        step="setup: db role",
+    ).strip()
+    return {"f": "primary", "t": "standby"}.get(answer, ""), public
+
+
+def registered(remote: Remote, host: Host, node_id: int) -> bool:
+    """Whether repmgr's metadata (read on the host's own node) has a record for `node_id`."""
+    sql = f"SELECT 1 FROM repmgr.nodes WHERE node_id = {int(node_id)}"  # noqa: S608 (an int)
+    return remote.test(
+        f"runuser -u {q(host.service_user)} -- psql -h {q(folders(host)['run'])}"
+        f" -p {host.services['pg_port']} -U postgres -d repmgr -Atqc {q(sql)} 2>/dev/null | grep -qx 1",
+        step="setup: repmgr",
+    )
+
+
+def sync_standby_names(cluster: Cluster) -> str:
+    """Commits on the primary wait for one standby, whichever node it is (named by its host)."""
+    return "ANY 1 ({})".format(", ".join(f'"{name}"' for name, _, _ in cluster.db_nodes))
+
+
+def register_node(remote: Remote, host: Host, settings: dict[str, str], cluster: Cluster, say: Say) -> bool:
+    """Register the db host's node with repmgr once (the primary first; a standby waits for it).
+
+    On a standby, then: once it streams, the primary's commits wait for it
+    (synchronous replication), so no acknowledged write is missing from the
+    node repmgrd promotes. Returns whether anything changed.
+    """
+    node_id = repmgr_node(host, cluster)
+    acted = False
+    if not cluster.db_primary:
+        if (
+            psql(
+                remote,
+                host,
+                "SELECT count(*) FROM pg_database WHERE datname = 'repmgr'",
+                step="setup: repmgr",
+            )
+            == "0"
+        ):
+            psql(remote, host, "CREATE DATABASE repmgr", step="setup: repmgr")
+        if not registered(remote, host, node_id):
+            remote.run(repmgr_command(host, "primary", "register"), step="setup: repmgr primary register")
+            say(f"repmgr: {host.name} registered as the primary (node {node_id})")
+            acted = True
+        return acted
+    if not registered(remote, host, node_id):
+        # The primary registers itself in parallel: try again for two minutes.
+        register = repmgr_command(host, "standby", "register", "--force")
+        remote.run(
+            f"for attempt in $(seq 60); do {register} && exit 0; sleep 2; done;"
+            " echo 'repmgr standby register failed for two minutes' >&2; exit 1",
+            step="setup: repmgr standby register",
+        )
+        say(f"repmgr: {host.name} registered as a standby (node {node_id})")
+        acted = True
+    return require_sync(remote, host, cluster, say) or acted
+
+
+def require_sync(remote: Remote, host: Host, cluster: Cluster, say: Say) -> bool:
+    """Once standby `host` streams, make the primary's commits wait for it; return whether that changed."""
+    address, _, port = (cluster.db_primary or "").rpartition(":")
+    on_primary = (
+        f"cd / && runuser -u {q(host.service_user)} -- env PGPASSFILE={q(pgpass(host))} psql"
+        f" {q(f'host={address} port={port} user=postgres dbname=repmgr connect_timeout=5')}"
+        " -v ON_ERROR_STOP=1 -Atqc"
+    )
+    wanted = sync_standby_names(cluster)
+    if remote.run(f"{on_primary} 'SHOW synchronous_standby_names'", step="setup: sync").strip() == wanted:
+        return False
+    streaming = (
+        "SELECT count(*) FROM pg_stat_replication"  # noqa: S608 (an inventory name, quoted)
+        f" WHERE application_name = {sql_literal(host.name)} AND state = 'streaming'"
+    )
+    remote.run(
+        f"for attempt in $(seq 60); do {on_primary} {q(streaming)} | grep -qx 1 && exit 0; sleep 1; done;"
+        f" echo '{host.name} does not stream from {cluster.db_primary} after a minute' >&2; exit 1",
+        step="setup: standby streaming",
+    )
+    remote.run(
+        f"{on_primary} {q(f'ALTER SYSTEM SET synchronous_standby_names = {sql_literal(wanted)}')}"
+        f" && {on_primary} 'SELECT pg_reload_conf()'",
+        step="setup: sync",
+    )
+    say(f"synchronous replication: commits on {cluster.db_primary} wait for {wanted}")
+    return True
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def start_late(remote: Remote, host: Host, services: list[Service], say: Say) -> bool:
+    """Start the services that wait for the node's registration (repmgrd); return whether any started."""
+    acted = False
+    for service in services:
+        if not service.late:
+            continue
+        if host.service_manager == "supervisord":
+            conf, ctl = supervisor_paths(host)
+            status = remote.run(f"{q(ctl)} -c {q(conf)} status {q(service.unit)}", step="setup", check=False)
+            if "RUNNING" in status:
+                continue
+        elif remote.test(f"systemctl is-active -q {q(service.unit)}", step="setup: systemd"):
+            continue
+        verb = "start" if host.service_manager == "supervisord" else "enable --now"
+        remote.run(service_control(host, verb, service.unit), step=f"setup: start {service.name}")
+        say(f"{service.unit} started")
+        acted = True
+    return acted
+
+
+HOOK_MARK = "instagram-repmgr-hook@"
+
+
+def authorize_hook(remote: Remote, host: Host, cluster: Cluster) -> bool:
+    """Let the db hosts' hook keys run pgbouncer-repoint on this host, and nothing else.
+
+    The inventory's `authorized_keys` (the SSH user's, by default) keeps its
+    other lines; the hook's are replaced. Returns whether the file changed.
+    """
+    path = host.authorized_keys
+    shell_path = f'"$HOME"/{q(path[2:])}' if path.startswith("~/") else q(path)
+    current = remote.run(f"cat {shell_path} 2>/dev/null; true", step="setup: authorized_keys")
+    repoint = f"{folders(host)['etc']}/pgbouncer-repoint"
+    lines = [line for line in current.splitlines() if HOOK_MARK not in line]
+    lines += [f'restrict,command="{repoint}" {key}' for key in cluster.hook_keys]
+    wanted = "".join(f"{line}\n" for line in lines)
+    if wanted == current:
+        return False
+    resolved = remote.run(f"echo {shell_path}", step="setup: authorized_keys").strip()
+    remote.run(f'mkdir -p -m 700 "$(dirname {q(resolved)})"', step="setup: authorized_keys")
+    return write_file(remote, resolved, wanted, mode="600")
+
+
+def rejoin_node(remote: Remote, host: Host, settings: dict[str, str], cluster: Cluster, say: Say) -> None:
+    """Make db `host`, a primary repmgrd replaced, a standby of the new primary (`fab rejoin`).
+
+    Its PostgreSQL is stopped (it may be running as a second primary, fenced
+    out of every pgbouncer), its data moved aside, cloned again from the
+    primary (`repmgr standby clone`), started by the service manager,
+    registered again, and its repmgrd started; the primary's commits wait for
+    it again once it streams. (`repmgr node rejoin --force-rewind` would copy
+    less, but rewinding a node that crashed did not leave it on the new
+    timeline in our runs: a clone always does.)
+    """
+    cluster = alone(host, cluster)
+    if not cluster.db_primary:
+        raise ServiceError(f"{host.name} is the primary: there is nothing to rejoin")
+    units = f"{UNIT_PREFIX}repmgrd {UNIT_PREFIX}postgresql"
+    conf, ctl = supervisor_paths(host)
+    supervised = host.service_manager == "supervisord" and remote.test(
+        f"{q(ctl)} -c {q(conf)} pid 2>/dev/null | grep -qE '^[0-9]+$'", step="rejoin"
+    )
+    if host.service_manager == "systemd":
+        remote.run(f"systemctl stop {units}", step="rejoin: stop")
+    elif supervised:
+        remote.run(f"{q(ctl)} -c {q(conf)} stop {units}", step="rejoin: stop", check=False)
+    as_user = f"runuser -u {q(host.service_user)} --"
+    if not remote.test(
+        f"{as_user} {q(host.pg_bin)}/pg_ctl status -D {q(host.pg_data)} >/dev/null; test $? = 3",
+        step="rejoin",
+    ):
+        raise ServiceError(f"PostgreSQL still runs on {host.name} outside its service manager: stop it first")
+    # Its data may hold commits the new primary never saw (none acknowledged:
+    # commits waited for the standby); kept aside for a post-mortem, replacing an older copy.
+    aside = f"{host.pg_data}.diverged"
+    remote.run(
+        f"rm -rf {q(aside)} && mv {q(host.pg_data)} {q(aside)} && mkdir -m 700 {q(host.pg_data)}"
+        f" && chown {q(host.service_user)}: {q(host.pg_data)}",
+        step="rejoin: move aside",
+    )
+    say(f"its data moved aside to {aside}")
+    address, _, port = cluster.db_primary.rpartition(":")
+    output = remote.run(
+        repmgr_command(
+            host,
+            "-h",
+            q(address),
+            "-p",
+            q(port),
+            "-U",
+            "postgres",
+            "-d",
+            "repmgr",
+            "standby",
+            "clone",
+            "--fast-checkpoint",
+        )
+        + " 2>&1",
+        step="rejoin: repmgr standby clone",
+    )
+    for line in output.splitlines():
+        if line.startswith(("NOTICE", "ERROR", "WARNING")):
+            say(line)
+    if host.service_manager == "systemd":
+        remote.run(f"systemctl start {UNIT_PREFIX}postgresql", step="rejoin: start")
+    elif supervised:
+        remote.run(f"{q(ctl)} -c {q(conf)} start {UNIT_PREFIX}postgresql", step="rejoin: start")
+    else:
+        supervisord = ctl.replace("supervisorctl", "supervisord")
+        remote.run(f"{q(supervisord)} -c {q(conf)}", step="rejoin: supervisord")
+    services = host_services(host, settings, cluster)
+    for service in services:
+        if not service.late:
+            wait_listening(remote, host, service)
+    remote.run(repmgr_command(host, "standby", "register", "--force"), step="rejoin: repmgr standby register")
+    say(f"repmgr: {host.name} registered as a standby of {cluster.db_primary}")
+    start_late(remote, host, services, say)
+    require_sync(remote, host, cluster, say)

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from deploy.localstack.base import PG_BIN, SERVICE_USER, SYSTEM_PYTHON, StackError, run, say
+from deploy.localstack.base import PG_BIN, ROOT, SERVICE_USER, SYSTEM_PYTHON, StackError, run, say
 from deploy.localstack.profiles import Profile
 from deploy.localstack.supervisor import start_program, supervisorctl
 
@@ -45,6 +45,7 @@ def repmgr_node_values(p: Profile, node: str) -> dict[str, object]:
         "repmgr_conf": repmgr_conf(node),
         "repmgrd_program": repmgrd_program(node),
         "system_python": SYSTEM_PYTHON,
+        "repmgr_event_command": f"{SYSTEM_PYTHON} {ROOT}/ops/repmgr_hook.py",
         # The unix socket: trusted, so repmgr needs no password file.
         "pg_node_host": p.var / "run",
         "pg_node_data": pg_datadir(p, node),

@@ -3,10 +3,10 @@
 Hosts (addresses on the fleet's subnet, standard ports on each):
 
     lb1      .10  nginx in front of the app hosts (HTTP, HTTPS, the CDN)
-    app1/2   .11/.12  gunicorn
-    worker1  .21  run_worker processes, gearmand, and the third Redis Sentinel
-    db1      .31  PostgreSQL (primary) and pgbouncer
-    replica1 .32  PostgreSQL (standby of db1) with its pgbouncer, a Redis replica of redis1, a Sentinel
+    app1/2   .11/.12  gunicorn, and pgbouncer (the apps' DB_HOST, repointed by repmgr's hook)
+    worker1  .21  run_worker processes, their pgbouncer, gearmand, and the third Redis Sentinel
+    db1      .31  PostgreSQL (primary), repmgrd and pgbouncer
+    replica1 .32  PostgreSQL (standby of db1), repmgrd, pgbouncer, a Redis replica of redis1, a Sentinel
     redis1   .41  Redis (primary), a Sentinel
     cache1   .51  memcached
     s3       .70  the S3-protocol server (deploy/s3server.py), started by the test: not a fab role
@@ -80,6 +80,9 @@ class Fleet:
     def env_file(self) -> Path:
         return self.workdir / "fleet.env"
 
+    def authorized_keys(self, host: str) -> Path:
+        return self.root(host) / "ssh" / "authorized_keys"
+
     def address(self, host: str) -> str:
         return self.network.hosts[host]
 
@@ -119,6 +122,10 @@ class Fleet:
                 f"ListenAddress={address}",
                 "-o",
                 f"PidFile={self.workdir / 'sshd' / f'{host}.pid'}",
+                # The test's client key, and the host's own file where `fab setup`
+                # authorizes the db hosts' repmgr hook keys (the inventory's authorized_keys).
+                "-o",
+                f"AuthorizedKeysFile={self.servers.workdir / 'authorized_keys'} {self.authorized_keys(host)}",
             ),
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -194,14 +201,13 @@ class Fleet:
             "PUBLIC_BASE_URL": f"http://{lb}",
             "PUBLIC_TLS_BASE_URL": f"https://{lb}",
             "LOG_FORMAT": "text",
-            "DB_HOST": self.address("db1"),
+            # No DB_HOST: every app, worker and db host gets its own pgbouncer (127.0.0.1),
+            # which follows the primary repmgrd promotes.
             "DB_PORT": str(PGBOUNCER_PORT),
             "DB_USER": "instagram",
             "DB_PASSWORD": "fleet-db-password",
             "DB_MAIN": "main",
             "DB_SHARDS": "shard0,shard1",
-            "DB_REPLICA_HOST": self.address("replica1"),
-            "DB_REPLICA_PORT": str(PGBOUNCER_PORT),
             "LOGICAL_SHARDS": "16",
             # The load tests' few tokens make thousands of requests an hour.
             "RATE_LIMIT_REQUESTS_PER_HOUR": "1000000",
@@ -249,6 +255,7 @@ class Fleet:
                 f'host = "{address}"',
                 f'root = "{self.root(name)}"',
                 f'data = "{self.root(name) / "data"}"',
+                f'authorized_keys = "{self.authorized_keys(name)}"',
             ]
             if "app" in host_roles:
                 lines.append(f'bind = "{address}:8000"')

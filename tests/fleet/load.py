@@ -59,6 +59,9 @@ class Load:
     answers: list[tuple[float, str, str]] = field(default_factory=list)  # (time, served by, release)
     failures: list[tuple[float, str, str]] = field(default_factory=list)  # (time, read or write, what)
     acknowledged: list[str] = field(default_factory=list)
+    # (sent, answered) of each acknowledged write, and when each failed request was sent.
+    writes: list[tuple[float, float]] = field(default_factory=list)
+    failed_sent: list[float] = field(default_factory=list)
     in_flight: int = 0
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -98,10 +101,11 @@ class Load:
         while not self.stop.is_set() and time.monotonic() - self.started < self.limit:
             with self.lock:
                 self.in_flight += 1
+            sent = time.monotonic()
             try:
                 response = request(http)
             except requests.RequestException as exc:
-                self.note_failure(request, f"{type(exc).__name__}: {exc}")
+                self.note_failure(request, f"{type(exc).__name__}: {exc}", sent)
             else:
                 if response.status_code == 200:
                     with self.lock:
@@ -111,18 +115,27 @@ class Load:
                         )
                         if request == self.write:
                             self.acknowledged.append(response.json()["data"]["id"])
+                            self.writes.append((sent, time.monotonic()))
                 else:
-                    self.note_failure(request, f"{response.status_code}: {response.text[:200]}")
+                    self.note_failure(request, f"{response.status_code}: {response.text[:200]}", sent)
             finally:
                 with self.lock:
                     self.in_flight -= 1
             # About 20 requests a second in all on a loaded machine; a few writes a second.
             time.sleep(0.25 if request == self.write else 0.02)
 
-    def note_failure(self, request: Callable[[requests.Session], requests.Response], what: str) -> None:
+    def note_failure(
+        self, request: Callable[[requests.Session], requests.Response], what: str, sent: float
+    ) -> None:
         kind = "write" if request == self.write else "read"
         with self.lock:
             self.failures.append((time.monotonic(), kind, what))
+            self.failed_sent.append(sent)
+
+    def first_write_sent_after(self, moment: float) -> float | None:
+        """When the first write sent after `moment` was acknowledged (None: none yet)."""
+        with self.lock:
+            return min((answered for sent, answered in self.writes if sent > moment), default=None)
 
     def failed(self, kind: str) -> list[tuple[float, str, str]]:
         with self.lock:

@@ -24,7 +24,7 @@ from tests.photos.images import jpeg
 
 pytestmark = [pytest.mark.fleet, pytest.mark.timeout(900)]
 
-SERVICE_HOSTS = ("db1", "replica1", "redis1", "cache1", "worker1")
+SERVICE_HOSTS = ("db1", "replica1", "redis1", "cache1", "worker1", "app1", "app2")
 
 
 def supervised_pids(fleet: Fleet, host: str) -> dict[str, str]:
@@ -50,15 +50,26 @@ def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fle
     assert "initdb: a new PostgreSQL cluster" in first.stdout
     assert "database instagram_shard1 created" in first.stdout
     assert "[replica1] pg_basebackup from " in first.stdout
+    assert "[db1] repmgr: db1 registered as the primary (node 1)" in first.stdout
+    assert "[replica1] repmgr: replica1 registered as a standby (node 2)" in first.stdout
     assert "nginx started" in first.stdout
     # Three Redis Sentinels: on the two redis hosts and on the first other host
     # with servers in inventory order, worker1 (inventory.default_sentinels).
     servers = {
-        "db1": {"instagram-postgresql", "instagram-pgbouncer"},
-        "replica1": {"instagram-postgresql", "instagram-pgbouncer", "instagram-redis", "instagram-sentinel"},
+        "db1": {"instagram-postgresql", "instagram-repmgrd", "instagram-pgbouncer"},
+        "replica1": {
+            "instagram-postgresql",
+            "instagram-repmgrd",
+            "instagram-pgbouncer",
+            "instagram-redis",
+            "instagram-sentinel",
+        },
         "redis1": {"instagram-redis", "instagram-sentinel"},
         "cache1": {"instagram-memcached"},
-        "worker1": {"instagram-gearmand", "instagram-sentinel"},
+        # Each app and worker host has its own pgbouncer, which follows a promoted standby.
+        "worker1": {"instagram-gearmand", "instagram-pgbouncer", "instagram-sentinel"},
+        "app1": {"instagram-pgbouncer"},
+        "app2": {"instagram-pgbouncer"},
     }
     pids = {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS}
     for host, names in servers.items():

@@ -30,6 +30,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -134,11 +135,13 @@ class FeedLoad(Load):
         self.sent.at = time.monotonic()
         return super().ping(http)
 
-    def note_failure(self, request: object, what: str) -> None:
-        super().note_failure(request, what)  # type: ignore[arg-type]
+    def note_failure(
+        self, request: Callable[[requests.Session], requests.Response], what: str, sent: float
+    ) -> None:
+        super().note_failure(request, what, sent)
         with self.lock:
             at, kind, _ = self.failures[-1]
-            self.failures_sent.append((self.sent.at, at, kind, what))
+            self.failures_sent.append((sent, at, kind, what))
 
 
 def test_the_redis_primary_killed_under_load_sentinel_promotes_and_feeds_keep_serving(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deploy.fleet.inventory import Inventory, InventoryError
-from deploy.fleet.roles import cluster_of, inventory_settings, render_topology
+from deploy.fleet.roles import DbCluster, cluster_of, inventory_settings, render_topology
 from deploy.fleet.services import host_files, host_services, secret_owner, supervisord_conf, systemd_unit
 from ops import topology
 from tests.fleet.fleet import ROOT
@@ -38,20 +38,27 @@ def example() -> Inventory:
 def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accepts(tmp_path: Path) -> None:
     inventory = example()
     units: dict[str, str] = {}
+    # What the db hosts of a fresh fleet answer: db1 is the primary (roles.db_cluster).
+    answered = DbCluster(primary=inventory.hosts["db1"])
     for host in inventory.hosts.values():
         assert host.service_manager == "systemd"
-        for service in host_services(host, SETTINGS, cluster_of(inventory, host)):
+        for service in host_services(host, SETTINGS, cluster_of(inventory, host, answered)):
             units[f"{host.name}:{service.unit}"] = systemd_unit(host, service)
-    # Three Sentinels: on the redis host, then on the next hosts with servers (default_sentinels).
+    # Three Sentinels: on the redis host, then on the next hosts with servers
+    # (default_sentinels); a pgbouncer beside every app, worker and db host.
     assert sorted(units) == [
+        "app1:instagram-pgbouncer",
+        "app2:instagram-pgbouncer",
         "cache1:instagram-memcached",
         "cache1:instagram-sentinel",
         "db1:instagram-pgbouncer",
         "db1:instagram-postgresql",
+        "db1:instagram-repmgrd",
         "db1:instagram-sentinel",
         "gearman1:instagram-gearmand",
         "redis1:instagram-redis",
         "redis1:instagram-sentinel",
+        "worker1:instagram-pgbouncer",
     ]
     postgres = units["db1:instagram-postgresql"]
     assert "User=postgres\n" in postgres
@@ -61,6 +68,12 @@ def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accep
         " -c listen_addresses=127.0.0.1,10.0.2.11\n"
     ) in postgres
     assert "KillSignal=SIGINT\n" in postgres
+    # A crashed primary stays down (repmgrd promotes the standby; `fab rejoin` brings it back).
+    assert "Restart=no\n" in postgres
+    assert (
+        "ExecStart=/usr/lib/postgresql/15/bin/repmgrd -f /srv/instagram/shared/services/etc/repmgr.conf"
+        in (units["db1:instagram-repmgrd"])
+    )
     # Its S3 keys (WAL archiving) come from a file of mode 600, never from the unit.
     assert "EnvironmentFile=/srv/instagram/shared/services/etc/postgresql.env\n" in postgres
     assert not [unit for unit in units.values() if "a-secret-of-the-operator" in unit]
@@ -93,9 +106,14 @@ def test_the_db_hosts_files_are_the_repositorys_templates_with_its_values() -> N
     etc = "/srv/instagram/shared/services/etc"
     assert sorted(files) == [
         f"{etc}/pg_hba.conf",
+        f"{etc}/pgbouncer-repoint",
         f"{etc}/pgbouncer-users.txt",
         f"{etc}/pgbouncer.ini",
+        f"{etc}/pgpass",
         f"{etc}/postgresql.conf",
+        f"{etc}/repmgr-event",
+        f"{etc}/repmgr-hook-known_hosts",
+        f"{etc}/repmgr.conf",
     ]
     postgresql = files[f"{etc}/postgresql.conf"]
     assert "port = 5432\n" in postgresql
@@ -104,8 +122,13 @@ def test_the_db_hosts_files_are_the_repositorys_templates_with_its_values() -> N
     pgbouncer = files[f"{etc}/pgbouncer.ini"]
     assert "listen_addr = 10.0.2.11,127.0.0.1\n" in pgbouncer
     assert "listen_port = 6432\n" in pgbouncer
-    assert "main = host=127.0.0.1 port=5432 dbname=instagram_main\n" in pgbouncer
-    assert "shard1_replica = host=127.0.0.1 port=5432 dbname=instagram_shard1\n" in pgbouncer
+    # A lone db host: its own address for both (the other hosts' pgbouncers say the same).
+    assert "main = host=10.0.2.11 port=5432 dbname=instagram_main\n" in pgbouncer
+    assert "shard1_replica = host=10.0.2.11 port=5432 dbname=instagram_shard1\n" in pgbouncer
+    repmgr = files[f"{etc}/repmgr.conf"]
+    assert "node_id = 1\nnode_name = 'db1'\n" in repmgr
+    assert "conninfo = 'host=10.0.2.11 port=5432 user=postgres dbname=repmgr connect_timeout=2'" in repmgr
+    assert f"event_notification_command = '{etc}/repmgr-event %n %e %s'" in repmgr
     assert files[f"{etc}/pgbouncer-users.txt"].strip() == '"instagram" "a-password-of-the-operator"'
     assert "{{" not in "".join(files.values())
 
@@ -133,7 +156,7 @@ def test_a_supervisord_host_names_its_supervisorctl_in_the_topology(tmp_path: Pa
 
 
 def test_a_second_db_and_redis_host_is_the_standby_and_the_replica_of_the_first(tmp_path: Path) -> None:
-    from deploy.fleet.roles import cluster_of
+    from deploy.fleet.roles import DbCluster, cluster_of
 
     text = (ROOT / "deploy" / "inventory.example.toml").read_text()
     text = text.replace('db = ["db1"]', 'db = ["db1", "db2"]').replace(
@@ -142,14 +165,28 @@ def test_a_second_db_and_redis_host_is_the_standby_and_the_replica_of_the_first(
     (tmp_path / "inventory.toml").write_text(text + '\n[hosts.db2]\nhost = "10.0.2.12"\n')
     inventory = Inventory.load(tmp_path / "inventory.toml")
     db1, db2 = inventory.hosts["db1"], inventory.hosts["db2"]
-    assert cluster_of(inventory, db1).db_primary is None
-    standby = cluster_of(inventory, db2)
+    # What the db hosts answered (deploy/fleet/roles.db_cluster): db1 the primary, db2 its standby.
+    answered = DbCluster(
+        primary=db1, standby=db2, hook_keys=("ssh-ed25519 AAAAC3 instagram-repmgr-hook@db1",)
+    )
+    assert cluster_of(inventory, db1, answered).db_primary is None
+    standby = cluster_of(inventory, db2, answered)
     assert (standby.db_primary, standby.redis_primary) == ("10.0.2.11:5432", "10.0.2.21:6379")
     etc = "/srv/instagram/shared/services/etc"
     files = host_files(db2, SETTINGS, standby)
     pgbouncer = files[f"{etc}/pgbouncer.ini"]
     assert "main = host=10.0.2.11 port=5432 dbname=instagram_main\n" in pgbouncer
-    assert "main_replica = host=127.0.0.1 port=5432 dbname=instagram_main\n" in pgbouncer
+    assert "main_replica = host=10.0.2.12 port=5432 dbname=instagram_main\n" in pgbouncer
+    assert "node_id = 2\nnode_name = 'db2'\n" in files[f"{etc}/repmgr.conf"]
+    # The app hosts' pgbouncer says the same, on loopback only; the hook reaches every pgbouncer host.
+    app = host_files(
+        inventory.hosts["app1"], SETTINGS, cluster_of(inventory, inventory.hosts["app1"], answered)
+    )
+    assert "main = host=10.0.2.11 port=5432 dbname=instagram_main\n" in app[f"{etc}/pgbouncer.ini"]
+    assert "listen_addr = 127.0.0.1\n" in app[f"{etc}/pgbouncer.ini"]
+    event = files[f"{etc}/repmgr-event"]
+    assert "for target in deploy@10.0.1.11:22 deploy@10.0.1.12:22 deploy@10.0.1.21:22" in event
+    assert " repoint 10.0.2.12:5432\n" in event
     for address in ("10.0.2.11", "10.0.2.12"):
         assert (
             f"host    replication  replicator  {address}/32   scram-sha-256\n" in files[f"{etc}/pg_hba.conf"]

@@ -233,6 +233,9 @@ def test_setup_derives_the_server_lists_from_the_inventory() -> None:
         "GEARMAN_SERVERS": "10.0.2.41:4730",
         # Three Sentinels: the redis host, then db1 and cache1 (inventory.default_sentinels).
         "REDIS_SENTINELS": "10.0.2.11:26379,10.0.2.21:26379,10.0.2.31:26379",
+        # The app host's own pgbouncer, which repmgr's hook repoints at a promoted standby.
+        "DB_HOST": "127.0.0.1",
+        "DB_REPLICA_HOST": "127.0.0.1",
     }
     # What the uploaded settings file says stays as it says.
     assert "GEARMAN_SERVERS" not in inventory_settings(
