@@ -198,6 +198,9 @@ def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inv
         "MEMCACHED_SERVERS": "10.0.2.31:11211",
         "GEARMAN_SERVERS": "10.0.2.41:4730",
         "REDIS_SENTINELS": "10.0.2.11:26379,10.0.2.21:26379,10.0.2.31:26379",
+        # The host's own pgbouncer, which repmgr's event hook repoints at a promoted standby.
+        "DB_HOST": "127.0.0.1",
+        "DB_REPLICA_HOST": "127.0.0.1",
     }
     assert inventory_settings(inventory, app1, set()) == {
         "FORWARDED_ALLOW_IPS": "10.0.0.10",
@@ -209,5 +212,12 @@ def test_fab_setup_renders_a_db_hosts_topology_and_the_lb_addresses_from_the_inv
         "IG_TOPOLOGY": "/srv/instagram/shared/topology.toml",
     }
     # What the operator's settings file says wins.
-    given = {"FORWARDED_ALLOW_IPS", "MEMCACHED_SERVERS", "GEARMAN_SERVERS", "REDIS_SENTINELS"}
+    given = {
+        "FORWARDED_ALLOW_IPS",
+        "MEMCACHED_SERVERS",
+        "GEARMAN_SERVERS",
+        "REDIS_SENTINELS",
+        "DB_HOST",
+        "DB_REPLICA_HOST",
+    }
     assert inventory_settings(inventory, app1, given) == {}
