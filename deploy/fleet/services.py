@@ -1129,6 +1129,21 @@ def registered(remote: Remote, host: Host, node_id: int) -> bool:
     )
 
 
+def register_standby(remote: Remote, host: Host, *, step: str) -> None:
+    """`repmgr standby register`, tried again every 2 s for two minutes.
+
+    The primary may still be registering itself (setup runs the db hosts in
+    parallel), and a standby just started listens before it reaches a
+    consistent state, refusing connections meanwhile.
+    """
+    register = repmgr_command(host, "standby", "register", "--force")
+    remote.run(
+        f"for attempt in $(seq 60); do {register} && exit 0; sleep 2; done;"
+        " echo 'repmgr standby register failed for two minutes' >&2; exit 1",
+        step=step,
+    )
+
+
 def sync_standby_names(cluster: Cluster) -> str:
     """Commits on the primary wait for one standby, whichever node it is (named by its host)."""
     return "ANY 1 ({})".format(", ".join(f'"{name}"' for name, _, _ in cluster.db_nodes))
@@ -1161,12 +1176,7 @@ def register_node(remote: Remote, host: Host, settings: dict[str, str], cluster:
         return acted
     if not registered(remote, host, node_id):
         # The primary registers itself in parallel: try again for two minutes.
-        register = repmgr_command(host, "standby", "register", "--force")
-        remote.run(
-            f"for attempt in $(seq 60); do {register} && exit 0; sleep 2; done;"
-            " echo 'repmgr standby register failed for two minutes' >&2; exit 1",
-            step="setup: repmgr standby register",
-        )
+        register_standby(remote, host, step="setup: repmgr standby register")
         say(f"repmgr: {host.name} registered as a standby (node {node_id})")
         acted = True
     return require_sync(remote, host, cluster, say) or acted
@@ -1319,7 +1329,8 @@ def rejoin_node(remote: Remote, host: Host, settings: dict[str, str], cluster: C
     for service in services:
         if not service.late:
             wait_listening(remote, host, service)
-    remote.run(repmgr_command(host, "standby", "register", "--force"), step="rejoin: repmgr standby register")
+    # It listens before it is consistent ("the database system is starting up"): retried.
+    register_standby(remote, host, step="rejoin: repmgr standby register")
     say(f"repmgr: {host.name} registered as a standby of {cluster.db_primary}")
     start_late(remote, host, services, say)
     require_sync(remote, host, cluster, say)
