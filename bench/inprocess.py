@@ -19,6 +19,7 @@ Each path runs --rounds rounds of --requests requests, alternating with
 
 import argparse
 import cProfile
+import logging
 import pstats
 import statistics
 import sys
@@ -40,10 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", type=int, default=0, help="print this many functions of a cProfile run")
+    parser.add_argument(
+        "--sort",
+        default="cumulative",
+        help="the profile's order: cumulative, tottime (a function's own time)...",
+    )
     options = parser.parse_args(argv)
 
     setup_django()
     from django.test import Client
+
+    logging.getLogger("instagram.request").setLevel(logging.WARNING)  # not a line per request
 
     token = options.token or bench_accounts().token
     paths = {"/ping": "/ping", "path": options.path.format(token=token)}
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(options.requests):
             client.get(paths["path"])
         profile.disable()
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(options.profile)
+        pstats.Stats(profile).sort_stats(options.sort).print_stats(options.profile)
     return 0
 
 

@@ -1,10 +1,16 @@
 """memcached copies of rows that are never served stale after a change.
 
-Each object has a version number in memcached, and its copy is cached under
-a key that contains it. A change bumps the version once its transaction
-commits, so a reader that raced with the change (read the old row, stored
-it late) can only fill a key nobody reads any more. A lost or evicted
-version is replaced by a random one, which orphans every old copy.
+Each object has a version number in memcached, and its copy is cached with
+the version it was read under: `<namespace>:<id>` holds (version, object).
+A reader asks for the version and the copy in the same multi-get and takes
+the copy only when the two agree. A change bumps the version once its
+transaction commits, so a copy read before the change, even one a slow
+reader stores after it, no longer agrees and is read again from the
+database. A lost or evicted version is replaced by a random one, which
+orphans every old copy.
+
+Pages read several kinds together (media cards and their owners' profiles):
+read_together() takes them all in one round trip.
 
 Cache trouble (memcached down) is a miss: the database answers. A bump
 that fails (a memcached hiccup: the server keeps the old version and the old
@@ -18,7 +24,8 @@ Used by the user profiles (users.cache) and the media cards (photos.cache).
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import pylibmc
 from django.core.cache import cache
@@ -30,7 +37,7 @@ T = TypeVar("T")
 
 
 class VersionedCache(Generic[T]):
-    """Objects of one kind, cached under `<namespace>:<id>:<version>`."""
+    """Objects of one kind, each cached as (version, object) under `<namespace>:<id>`."""
 
     def __init__(self, namespace: str, *, kind: type[T], timeout: int = 24 * 3600) -> None:
         self.namespace = namespace
@@ -40,33 +47,12 @@ class VersionedCache(Generic[T]):
     def version_key(self, object_id: int) -> str:
         return version_key(self.namespace, object_id)
 
-    def key(self, object_id: int, version: object) -> str:
-        return f"{self.namespace}:{object_id}:{version}"
+    def key(self, object_id: int) -> str:
+        return f"{self.namespace}:{object_id}"
 
     def get_many(self, ids: Iterable[int], load: Callable[[list[int]], dict[int, T]]) -> dict[int, T]:
         """Return the objects with these ids: memcached first, `load(missing ids)` for the rest."""
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
-        found: dict[int, T] = {}
-        versions: dict[int, object] = {}
-        try:
-            versions = self._versions(wanted)
-            keys = {self.key(i, versions[i]): i for i in wanted}
-            found = {keys[k]: v for k, v in cache.get_many(list(keys)).items() if isinstance(v, self.kind)}
-        except pylibmc.Error as exc:  # memcached trouble is a miss, never an outage
-            logger.warning("%s cache unavailable: %s", self.namespace, exc)
-            versions = {}
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            loaded = load(missing)
-            found.update(loaded)
-            if versions and loaded:
-                try:
-                    cache.set_many({self.key(i, versions[i]): v for i, v in loaded.items()}, self.timeout)
-                except pylibmc.Error as exc:
-                    logger.warning("%s cache unavailable: %s", self.namespace, exc)
-        return found
+        return read_together(Read(self, ids, load))[0]
 
     def forget_on_commit(self, *ids: int, using: str) -> None:
         """Bump the objects' versions once the transaction on `using` commits (at once outside one)."""
@@ -85,17 +71,88 @@ class VersionedCache(Generic[T]):
             submit_job_on_commit(CacheForget(namespace=self.namespace, ids=tuple(wanted)))
 
     def _versions(self, ids: list[int]) -> dict[int, object]:
-        keys = {self.version_key(i): i for i in ids}
-        found = cache.get_many(list(keys))
-        versions = {keys[k]: v for k, v in found.items()}
-        for object_id in ids:
-            if object_id not in versions:
-                fresh = _new_version()
-                # add(): if another process set one meanwhile, theirs wins.
-                if not cache.add(self.version_key(object_id), fresh, None):
-                    fresh = cache.get(self.version_key(object_id), fresh)
-                versions[object_id] = fresh
-        return versions
+        return _with_versions(self, ids, cache.get_many([self.version_key(i) for i in ids]))
+
+
+@dataclass(frozen=True)
+class Read(Generic[T]):
+    """One kind's part of a read_together(): its cache, the ids wanted, and how to load the missing ones."""
+
+    cache: VersionedCache[T]
+    ids: Iterable[int]
+    load: Callable[[list[int]], dict[int, T]]
+
+
+def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
+    """Return each read's objects by id, in the order of `reads`, from one memcached round trip.
+
+    The versions and the copies of every read come in one multi-get; what is
+    missing or out of date is loaded (one `load` call per read) and stored
+    with the version read before the load, in one multi-set.
+    """
+    wanted = [list(dict.fromkeys(read.ids)) for read in reads]
+    keys = [key for read, ids in zip(reads, wanted, strict=True) for key in _keys(read.cache, ids)]
+    results: list[dict[int, Any]] = []
+    fills: dict[str, tuple[object, Any]] = {}
+    try:
+        got = cache.get_many(keys) if keys else {}
+    except pylibmc.Error as exc:  # memcached trouble is a miss, never an outage
+        logger.warning("cache unavailable: %s", exc)
+        got = None
+    for read, ids in zip(reads, wanted, strict=True):
+        found: dict[int, Any] = {}
+        versions: dict[int, object] = {}
+        if got is not None and ids:
+            try:
+                versions = _with_versions(read.cache, ids, got)
+            except pylibmc.Error as exc:
+                logger.warning("%s cache unavailable: %s", read.cache.namespace, exc)
+            for object_id, version in versions.items():
+                copy = got.get(read.cache.key(object_id))
+                # A copy stored under another version is out of date (or from older code).
+                if (
+                    type(copy) is tuple
+                    and len(copy) == 2
+                    and copy[0] == version
+                    and isinstance(copy[1], read.cache.kind)
+                ):
+                    found[object_id] = copy[1]
+        missing = [i for i in ids if i not in found]
+        if missing:
+            loaded = read.load(missing)
+            found.update(loaded)
+            fills.update({read.cache.key(i): (versions[i], v) for i, v in loaded.items() if i in versions})
+        results.append(found)
+    if fills:
+        # One timeout for the lot: the kinds read together keep their copies a day alike.
+        timeout = max(read.cache.timeout for read in reads)
+        try:
+            cache.set_many(fills, timeout)
+        except pylibmc.Error as exc:
+            logger.warning("cache unavailable: %s", exc)
+    return results
+
+
+def _keys(versioned: VersionedCache[Any], ids: list[int]) -> list[str]:
+    return [key for i in ids for key in (versioned.version_key(i), versioned.key(i))]
+
+
+def _with_versions(versioned: VersionedCache[Any], ids: list[int], got: dict[str, Any]) -> dict[int, object]:
+    """The versions of `ids` among `got` (a multi-get's answer); a missing one is created.
+
+    add(): if another process created one meanwhile, theirs wins.
+    """
+    versions: dict[int, object] = {}
+    for object_id in ids:
+        key = versioned.version_key(object_id)
+        if key in got:
+            versions[object_id] = got[key]
+            continue
+        fresh = _new_version()
+        if not cache.add(key, fresh, None):
+            fresh = cache.get(key, fresh)
+        versions[object_id] = fresh
+    return versions
 
 
 def version_key(namespace: str, object_id: int) -> str:

@@ -12,7 +12,7 @@ comment, edit or delete bumps the card's version on commit
 from dataclasses import dataclass
 from datetime import datetime
 
-from instagram.versioned_cache import VersionedCache
+from instagram.versioned_cache import Read, VersionedCache
 from photos.models import Comment, Like, Location, Media
 from sharding.multiget import fetch_many, query_shards
 
@@ -70,6 +70,11 @@ CARDS: VersionedCache[MediaCard] = VersionedCache("photos.media.2", kind=MediaCa
 def media_cards(ids: list[int]) -> dict[int, MediaCard]:
     """Return the cards of the media among `ids` that exist, keyed by id."""
     return CARDS.get_many(ids, _load_cards)
+
+
+def cards_read(ids: list[int]) -> Read[MediaCard]:
+    """media_cards(ids) as a part of a versioned_cache.read_together() (one round trip with other kinds)."""
+    return Read(CARDS, ids, _load_cards)
 
 
 def forget_cards_on_commit(*media_ids: int, using: str) -> None:

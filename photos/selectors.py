@@ -14,29 +14,33 @@ viewer's edges towards them.
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from redis.exceptions import RedisError
 
 from instagram.errors import APINotAllowedError, APINotFoundError
 from instagram.request_memo import recalled, remember
+from instagram.versioned_cache import read_together
 from photos import photomap
-from photos.cache import COMMENTS_SHOWN, CommentCard, MediaCard, media_cards
+from photos.cache import COMMENTS_SHOWN, CommentCard, MediaCard, cards_read, media_cards
 from photos.filters import filter_display_name
 from photos.imaging import RENDITIONS
 from photos.models import Comment, Like, LikedMedia, Media
 from photos.refs import media_id_from_ref, media_ref, shortcode
-from photos.storage import cdn_url, is_video_prefix, rendition_key, video_key
+from photos.storage import cdn_url, is_video_prefix, profile_picture_url, rendition_key, video_key
 from photos.video import VIDEO_SIDES
 from relationships.models import Kind
 from relationships.selectors import blocked_ids, states_towards, states_with
 from relationships.transitions import State
 from sharding.multiget import query_shards
 from sharding.routing import shard_for_id, shard_for_user, user_shard
-from users.cache import Profile, profiles
+from users.cache import Profile, profiles, profiles_read
 from users.models import User
-from users.selectors import may_see_content, user_object
+from users.selectors import may_see_content
 
 logger = logging.getLogger(__name__)
 
@@ -95,22 +99,28 @@ def _may_see(viewer: User | None, owner: Profile, state: State) -> bool:
 def visible_cards(*, viewer: User | None, ids: Iterable[int]) -> list[MediaCard]:
     """Return the cards of `ids` the viewer may see, in the order of `ids`.
 
-    The owners come from the photo->user map (Redis), so the media the viewer
-    may not see (a private account's, in a tag page) are dropped before any
-    card is read; a media missing from the map is checked from its card.
+    The owners come from the photo->user map (Redis); the cards and the
+    owners' profiles then come in one memcached round trip, and the media
+    the viewer may not see (a private account's, in a tag page) are dropped.
+    A media missing from the map is checked from its card.
     """
     wanted = list(ids)
     mapped = owners_of_media(wanted)
-    owners = profiles(set(mapped.values()))
+    cards, owners = read_together(cards_read(wanted), profiles_read(set(mapped.values())))
     states = _states(viewer, set(owners), media_ids=wanted)
     visible_owners = {i for i, owner in owners.items() if _may_see(viewer, owner, states.get(i, frozenset()))}
-    cards = media_cards([i for i in wanted if i not in mapped or mapped[i] in visible_owners])
     unmapped = {card.user_id for i, card in cards.items() if i not in mapped} - set(owners)
     if unmapped:
         more = profiles(unmapped)
         more_states = _states(viewer, set(more))
         visible_owners |= {i for i, o in more.items() if _may_see(viewer, o, more_states.get(i, frozenset()))}
-    return [cards[i] for i in wanted if i in cards and cards[i].user_id in visible_owners]
+    return [
+        cards[i]
+        for i in wanted
+        if i in cards
+        and cards[i].user_id in visible_owners
+        and mapped.get(i, cards[i].user_id) == cards[i].user_id
+    ]
 
 
 def owners_of_media(media_ids: list[int]) -> dict[int, int]:
@@ -226,35 +236,26 @@ def media_objects(*, viewer: User | None, cards: list[MediaCard]) -> list[dict[s
         | {tag.user_id for card in cards for tag in card.users_in_photo}
     )
     liked = liked_by(user_id=viewer.id, media_ids=[card.id for card in cards]) if viewer else set()
-    shown = {user_id: person for user_id, person in people.items() if user_id not in hidden}
+    # Each person's short object is made once for the page, however many cards name them.
+    shown = {user_id: short_user(person) for user_id, person in people.items() if user_id not in hidden}
     return [_media_object(card, shown, card.id in liked) for card in cards if card.user_id in shown]
 
 
-def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) -> dict[str, Any]:
+def _media_object(card: MediaCard, people: dict[int, dict[str, Any]], has_liked: bool) -> dict[str, Any]:
     owner = people[card.user_id]
     caption = caption_comment(card)
-    video = is_video_prefix(card.object_prefix)
     return {
-        "id": media_ref(media_id=card.id, user_id=card.user_id),
-        "type": "video" if video else "image",
-        "created_time": epoch(card.created_at),
-        "link": permalink(card.id),
-        "filter": filter_display_name(card.filter_name),
-        "images": {
-            name: {"url": cdn_url(rendition_key(card.object_prefix, name)), "width": size, "height": size}
-            for name, size in RENDITIONS.items()
-        },
-        **({"videos": video_objects(card.object_prefix)} if video else {}),
-        "caption": comment_object(caption, owner) if caption else None,
+        **_fixed_fields(card.id, card.user_id, card.created_at, card.object_prefix, card.filter_name),
+        "caption": _comment(caption, owner) if caption else None,
         "likes": {
             "count": card.like_count,
-            "data": [short_user(people[i]) for i in card.likers if i in people],
+            "data": [people[i] for i in card.likers if i in people],
         },
         "comments": {
             # The caption is the owner's first comment (v1): counted, and listed while among the newest.
             "count": card.comment_count + (1 if caption else 0),
             "data": [
-                comment_object(c, people[c.user_id])
+                _comment(c, people[c.user_id])
                 for c in [*([caption] if caption else []), *card.comments][-COMMENTS_SHOWN:]
                 if c.user_id in people
             ],
@@ -272,13 +273,46 @@ def _media_object(card: MediaCard, people: dict[int, Profile], has_liked: bool) 
             else None
         ),
         "users_in_photo": [
-            {"user": short_user(people[tag.user_id]), "position": {"x": tag.x, "y": tag.y}}
+            {"user": people[tag.user_id], "position": {"x": tag.x, "y": tag.y}}
             for tag in card.users_in_photo
             if tag.user_id in people
         ],
         "attribution": None,
-        "user": short_user(owner),
+        "user": owner,
     }
+
+
+@lru_cache(maxsize=20_000)
+def _fixed_fields(
+    media_id: int, user_id: int, created_at: datetime, object_prefix: str, filter_name: str
+) -> dict[str, Any]:
+    """The parts of a media object no later write changes: made once per process and media.
+
+    Its id, time, link, filter and the CDN URLs of its renditions depend only
+    on these arguments (a media's own columns, never updated) and on the
+    settings naming the CDN and the site, which clear this cache when a test
+    overrides them. The objects are shared by every response that includes
+    the media: they are serialized, never changed.
+    """
+    video = is_video_prefix(object_prefix)
+    return {
+        "id": media_ref(media_id=media_id, user_id=user_id),
+        "type": "video" if video else "image",
+        "created_time": epoch(created_at),
+        "link": permalink(media_id),
+        "filter": filter_display_name(filter_name),
+        "images": {
+            name: {"url": cdn_url(rendition_key(object_prefix, name)), "width": size, "height": size}
+            for name, size in RENDITIONS.items()
+        },
+        **({"videos": video_objects(object_prefix)} if video else {}),
+    }
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **_: Any) -> None:
+    if setting in ("CDN_URL", "PUBLIC_BASE_URL"):
+        _fixed_fields.cache_clear()
 
 
 def caption_comment(card: MediaCard) -> CommentCard | None:
@@ -300,16 +334,25 @@ def video_objects(prefix: str) -> dict[str, dict[str, Any]]:
 
 def short_user(user: Profile | User) -> dict[str, Any]:
     """The short user object v1 put in media, likes and comments."""
-    full = user_object(user)
-    return {key: full[key] for key in ("id", "username", "full_name", "profile_picture")}
+    return {
+        "id": str(user.id),
+        "username": user.username,
+        "full_name": user.full_name,
+        "profile_picture": profile_picture_url(user.profile_picture),
+    }
 
 
 def comment_object(comment: Comment | CommentCard, author: Profile | User) -> dict[str, Any]:
+    return _comment(comment, short_user(author))
+
+
+def _comment(comment: Comment | CommentCard, author: dict[str, Any]) -> dict[str, Any]:
+    """A v1 comment object, its author's short object already made."""
     return {
         "id": str(comment.id),
         "text": comment.text,
         "created_time": epoch(comment.created_at),
-        "from": short_user(author),
+        "from": author,
     }
 
 

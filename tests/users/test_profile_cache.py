@@ -37,13 +37,13 @@ def test_a_racing_reader_cannot_put_back_a_stale_copy(memcached: Stack, http: re
     user_id = int(account.id)
     stale = profile_cache.profile(user_id)
     assert stale is not None
-    old_key = profile_cache.profile_key(user_id, cache.get(profile_cache.version_key(user_id)))
+    old_version = cache.get(profile_cache.version_key(user_id))
 
     # A reader read the row, then the change commits and bumps the version...
     User.objects.filter(id=user_id).update(full_name="changed")
     profile_cache.forget_profiles_on_commit(user_id)
     # ...and only then the slow reader stores what it read.
-    cache.set(old_key, stale)
+    cache.set(profile_cache.profile_key(user_id), (old_version, stale))
 
     fresh = profile_cache.profile(user_id)
     assert fresh is not None
