@@ -137,21 +137,24 @@ def owner_of(media_id: int, *, client: redis.Redis | None = None) -> int | None:
 def owners_of(media_ids: Iterable[int], *, client: redis.Redis | None = None) -> dict[int, int]:
     """Return {media id: owner's user id} for those of `media_ids` the map holds, one round trip a shard.
 
-    With `client`, ask that server for all of them.
+    With `client`, ask that server for all of them. Media posted close
+    together share a bucket (a page of a feed mostly does): one HMGET per
+    bucket, not an HGET per media.
     """
-    shards: defaultdict[int, list[int]] = defaultdict(list)
+    shards: defaultdict[int, defaultdict[int, list[tuple[int, str]]]] = defaultdict(lambda: defaultdict(list))
     for media_id in dict.fromkeys(media_ids):
-        shards[-1 if client else feed_index_of_media(media_id)].append(media_id)
+        bucket, field = bucket_and_field(media_id)
+        shards[-1 if client else feed_index_of_media(media_id)][bucket].append((media_id, field))
     owners: dict[int, int] = {}
-    for index, ids in shards.items():
+    for index, buckets in shards.items():
         pipe = (client or feed_primary(index)).pipeline(transaction=False)
-        for media_id in ids:
-            bucket, field = bucket_and_field(media_id)
-            pipe.hget(rediskeys.photo_owners(bucket), field)
-        values: list[bytes | None] = pipe.execute()
-        owners.update(
-            (media_id, _unfold(int(value)))
-            for media_id, value in zip(ids, values, strict=True)
-            if value is not None
-        )
+        for bucket, pairs in buckets.items():
+            pipe.hmget(rediskeys.photo_owners(bucket), [field for _, field in pairs])
+        answers: list[list[bytes | None]] = pipe.execute()
+        for pairs, values in zip(buckets.values(), answers, strict=True):
+            owners.update(
+                (media_id, _unfold(int(value)))
+                for (media_id, _), value in zip(pairs, values, strict=True)
+                if value is not None
+            )
     return owners

@@ -206,7 +206,10 @@ def _enter(
             return ShardContext(shard=shard, alias=alias, schema=schema, read_only=False, qualified=True)
         if not probe:  # read_rows: the caller's one statement is the check, repeated if it fails
             connection.health_check_done = True  # type: ignore[attr-defined]
-        elif alias not in _probed.get():
+        elif alias not in _probed.get() and alias not in settings.REPLICA_DATABASES:
+            # The standby's probe: pgbouncer accepts a connection even when its server
+            # is down. A read on a primary (a recent writer's) has nothing to fall back
+            # to; Django's health check (instagram.postgresql: no round trip) stands in.
             _probe(alias)
         return ShardContext(shard=shard, alias=alias, schema=schema, read_only=True, qualified=True)
     stack.enter_context(transaction.atomic(using=alias))

@@ -80,3 +80,27 @@ def test_no_session_state_leaks_between_pooled_transactions(stack: Stack) -> Non
         cursor.execute("SHOW timezone")
         assert cursor.fetchone() == ("UTC",)
     assert connections["default"].connection.info.parameter_status("TimeZone") == "UTC"
+
+
+def test_a_kept_connection_pgbouncer_dropped_is_replaced_before_a_request_uses_it(stack: Stack) -> None:
+    """Django's per-request health check (instagram.postgresql) reads the socket, not `SELECT 1`:
+    a connection pgbouncer closed while it sat idle is seen as unusable and replaced, so the
+    next request's first statement runs on a new one instead of failing."""
+    connection = connections["default"]
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    queries = pgbouncer_stats("main")["total_query_count"]
+    assert all(connection.is_usable() for _ in range(20))
+    # No statement of their own (`SELECT 1` would be 20); the workers' relay may poll meanwhile.
+    assert pgbouncer_stats("main")["total_query_count"] - queries < 10
+    pgbouncer_console("KILL main")  # drops every client connection to the main database
+    try:
+        wait_for(lambda: not connection.is_usable(), timeout=5)
+    finally:
+        pgbouncer_console("RESUME main")
+    connection.health_check_done = False  # type: ignore[attr-defined]  # as when a request starts
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM users_user")
+        assert cursor.fetchone() is not None
+    assert connection.is_usable()

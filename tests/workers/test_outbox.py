@@ -2,6 +2,7 @@
 writes are acknowledged quickly, their jobs wait as rows on the write's
 database, and the workers' relay drains them once gearmand answers again."""
 
+import threading
 import time
 import uuid
 from typing import Any
@@ -13,7 +14,8 @@ from feeds import store
 from tests.conftest import Stack, wait_for
 from tests.photos.images import jpeg
 from workers import functions
-from workers.outbox import TABLE, outbox_databases
+from workers.jobs import new_payload
+from workers.outbox import TABLE, outbox_add, outbox_databases, outbox_remove
 from workers.payloads import Ping
 from workers.submit import submit_job_on_commit
 
@@ -43,6 +45,31 @@ def test_a_job_committed_while_gearmand_is_down_waits_in_the_outbox(stack: Stack
             submit_job_on_commit(Ping(token=token))
         assert outbox_rows(token) == [("default", functions.PING)]
     wait_for(lambda: not outbox_rows(token), timeout=60, interval=0.5)
+
+
+def test_a_taken_job_is_deleted_without_waiting_for_the_standby(stack: Stack) -> None:
+    """The row of a job gearmand took is deleted by an asynchronous commit: with the synchronous
+    standby stopped (every other commit waits for it), the delete still returns at once, and
+    the next transaction on that connection waits for the standby again."""
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        payload = new_payload(Ping(token=token).to_args())
+        row_id = outbox_add(using="default", function=functions.PING, payload=payload)
+    deleted = threading.Event()
+
+    def delete() -> None:
+        outbox_remove(using="default", row_id=row_id)
+        connections["default"].close()
+        deleted.set()
+
+    with stack.stopped("postgres-standby"):
+        thread = threading.Thread(target=delete, daemon=True)
+        thread.start()
+        assert deleted.wait(timeout=10), "the delete waited for the stopped standby"
+        assert outbox_rows(token) == []
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)  # the setting ended with the delete's own transaction
 
 
 def test_a_rolled_back_job_leaves_no_outbox_row(stack: Stack) -> None:
