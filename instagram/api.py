@@ -232,7 +232,12 @@ def api_endpoint(
                 guarded = cast(APIRequest, request)  # what the view will find on it
                 guarded.access_token = token
                 guarded.api_user = token.user
-                check_rate_limit(request, caller=f"token:{token.id}", limits=client_limits(token.application))
+                check_rate_limit(
+                    request,
+                    caller=f"token:{token.id}",
+                    limits=client_limits(token.application),
+                    user_id=token.user_id,
+                )
                 check_signed_request(request, token.application, form_body(request))
                 require_scope(guarded, scope)
                 if first_party:

@@ -19,17 +19,23 @@ from redis.commands.core import Script
 from instagram import rediskeys
 from instagram.errors import APIError
 from instagram.redis_client import redis_primary
+from sharding.routing import remember_recent_write
 
 logger = logging.getLogger(__name__)
 
 WINDOW = 3600
 
-# KEYS: (current, previous) window keys for each limit; ARGV: weight of the
-# previous window, then each limit. Counts every limit only if all pass.
+# KEYS: (current, previous) window keys for each limit, then, when their
+# count is odd, one more key whose existence is asked in the same call (the
+# caller's read-your-writes pin: sharding.routing.remember_recent_write);
+# ARGV: weight of the previous window, then each limit. Counts every limit
+# only if all pass; returns {1, what each leaves, (the key exists)} or
+# {0, the limit exceeded, its use}.
 _SCRIPT = """
 local weight = tonumber(ARGV[1])
+local limits = math.floor(#KEYS / 2)
 local used = {}
-for i = 1, #KEYS / 2 do
+for i = 1, limits do
   local current = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
   local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
   used[i] = current + math.floor(previous * weight)
@@ -38,10 +44,13 @@ for i = 1, #KEYS / 2 do
   end
 end
 local remaining = {1}
-for i = 1, #KEYS / 2 do
+for i = 1, limits do
   redis.call('INCR', KEYS[2 * i - 1])
   redis.call('EXPIRE', KEYS[2 * i - 1], 2 * tonumber(ARGV[#ARGV]))
   table.insert(remaining, tonumber(ARGV[i + 1]) - used[i] - 1)
+end
+if #KEYS % 2 == 1 then
+  table.insert(remaining, redis.call('EXISTS', KEYS[#KEYS]))
 end
 return remaining
 """
@@ -95,11 +104,16 @@ def client_address(request: HttpRequest) -> str:
     return hops[-1] if hops else str(request.META.get("REMOTE_ADDR", "unknown"))
 
 
-def check_rate_limit(request: HttpRequest, *, caller: str, limits: Limits) -> Usage | None:
+def check_rate_limit(
+    request: HttpRequest, *, caller: str, limits: Limits, user_id: int | None = None
+) -> Usage | None:
     """Count this request against `caller`'s limits; raise OAuthRateLimitException past one.
 
     Returns the hourly usage for the headers, or None when Redis cannot be
     reached: then the request goes through (a limit is not worth an outage).
+    With `user_id` (a token's user), the same call asks whether that user
+    wrote within the read-your-writes window, and the request keeps the
+    answer for its shard reads (one Redis round trip fewer on every page).
     """
     now = time.time()
     window = int(now // WINDOW)
@@ -110,6 +124,8 @@ def check_rate_limit(request: HttpRequest, *, caller: str, limits: Limits) -> Us
     keys: list[str] = []
     for kind, _ in checks:
         keys += [rediskeys.rate_limit(kind, caller, window), rediskeys.rate_limit(kind, caller, window - 1)]
+    if user_id is not None:
+        keys.append(rediskeys.recent_writer(user_id))
     try:
         client = redis_primary()
         result = _script(client)(
@@ -128,6 +144,8 @@ def check_rate_limit(request: HttpRequest, *, caller: str, limits: Limits) -> Us
             f"The maximum number of {what} per hour has been exceeded: "
             f"{used} of the {limit} allowed in the last hour."
         )
+    if user_id is not None:
+        remember_recent_write(user_id, wrote=bool(rest[-1]))
     usage = Usage(limit=limits.requests_per_hour, remaining=max(rest[0], 0))
     request.rate_limit = usage  # type: ignore[attr-defined]
     return usage

@@ -38,7 +38,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 
 from instagram import rediskeys
 from instagram.redis_client import redis_primary
-from instagram.request_memo import forget_request_memo, memoized
+from instagram.request_memo import forget_request_memo, memoized, remember
 from sharding.ids import decode_id
 from sharding.models import Shard, ShardedModel
 from sharding.sql import schema_name
@@ -371,7 +371,21 @@ def read_rows(
 
 def _wrote_recently_memoized(user_id: int) -> bool:
     """wrote_recently, asked of Redis once per request (instagram.request_memo), not before each read."""
-    return memoized(("wrote_recently", user_id), lambda: wrote_recently(user_id))
+    return memoized(_wrote_recently_key(user_id), lambda: wrote_recently(user_id))
+
+
+def remember_recent_write(user_id: int, *, wrote: bool) -> None:
+    """Keep for the request what another Redis call learned of wrote_recently(user_id).
+
+    The rate limit asks it with the request's count (ratelimits.limiter).
+    A write of the request's own clears the memo, as it does for an answer
+    read here.
+    """
+    remember(_wrote_recently_key(user_id), wrote)
+
+
+def _wrote_recently_key(user_id: int) -> tuple[str, int]:
+    return ("wrote_recently", user_id)
 
 
 def _try_replica(stack: ExitStack, *, shard: int, primary: str, probe: bool = True) -> ShardContext | None:

@@ -1,5 +1,6 @@
 """Hourly rate limits: headers on every response, 429 past the limit, writes limited lower."""
 
+import contextvars
 import hashlib
 import time
 import uuid
@@ -71,3 +72,28 @@ def test_the_previous_hour_still_counts(healthy_stack: Stack, http: requests.Ses
     # 100 000 requests in the previous hour: still over 10 for all but its last 0.36 s.
     redis_primary().set(rediskeys.rate_limit("all", f"token:{token_id}", previous_hour), 100_000, ex=60)
     assert error(account.get("users/self")) == (429, "OAuthRateLimitException")
+
+
+def test_the_limit_s_call_also_tells_the_request_if_its_user_wrote_recently(healthy_stack: Stack) -> None:
+    """One Redis round trip answers both: the count, and the read-your-writes pin the request's
+    shard reads consult (sharding.routing), kept for the request."""
+    from django.test import RequestFactory
+
+    from instagram.request_memo import open_request_memo, recalled
+    from ratelimits.limiter import Limits, check_rate_limit
+    from sharding.routing import note_write
+
+    limits = Limits(requests_per_hour=100, writes_per_hour=100)
+    writer, reader = 2_000_000_000 + uuid.uuid4().int % 1_000_000, 2_001_000_000
+    note_write(writer)
+    redis_primary().delete(rediskeys.recent_writer(reader))
+
+    def one_request(user_id: int) -> tuple[int | None, object]:
+        open_request_memo()  # in this request's own context, as the middleware does
+        request = RequestFactory().get("/v1/users/self")
+        usage = check_rate_limit(request, caller=f"test:{uuid.uuid4().hex}", limits=limits, user_id=user_id)
+        return (usage.remaining if usage else None), recalled(("wrote_recently", user_id))
+
+    # Counted once, as without a user; the pin as Redis has it.
+    assert contextvars.copy_context().run(one_request, writer) == (99, True)
+    assert contextvars.copy_context().run(one_request, reader) == (99, False)
