@@ -62,6 +62,8 @@ class Load:
     # (sent, answered) of each acknowledged write, and when each failed request was sent.
     writes: list[tuple[float, float]] = field(default_factory=list)
     failed_sent: list[float] = field(default_factory=list)
+    # (sent, answered, app host) of each acknowledged write: each app host has its own pgbouncer.
+    writes_by_host: list[tuple[float, float, str]] = field(default_factory=list)
     in_flight: int = 0
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -116,6 +118,8 @@ class Load:
                         if request == self.write:
                             self.acknowledged.append(response.json()["data"]["id"])
                             self.writes.append((sent, time.monotonic()))
+                            served_by = response.headers.get("X-Served-By", "")
+                            self.writes_by_host.append((sent, time.monotonic(), served_by))
                 else:
                     self.note_failure(request, f"{response.status_code}: {response.text[:200]}", sent)
             finally:
@@ -136,6 +140,18 @@ class Load:
         """When the first write sent after `moment` was acknowledged (None: none yet)."""
         with self.lock:
             return min((answered for sent, answered in self.writes if sent > moment), default=None)
+
+    def first_write_on_every_host_after(self, moment: float, hosts: tuple[str, ...]) -> float | None:
+        """When every one of `hosts` had acknowledged a write sent after `moment` (None: not yet)."""
+        with self.lock:
+            firsts = [
+                min(
+                    (answered for sent, answered, by in self.writes_by_host if sent > moment and by == host),
+                    default=None,
+                )
+                for host in hosts
+            ]
+        return None if None in firsts else max(f for f in firsts if f is not None)
 
     def failed(self, kind: str) -> list[tuple[float, str, str]]:
         with self.lock:

@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.fleet, pytest.mark.timeout(900)]
 BOUNCER_HOSTS = ("app1", "app2", "worker1", "db1", "replica1", "db2", "replica2")
 A_DATABASES = DB_CLUSTERS["a"][1]  # main, shard0
 B_DATABASE = "shard1"
+APP_HOSTS = ("app1", "app2")
 
 
 def bouncer_lines(fleet: Fleet, host: str) -> dict[str, str]:
@@ -102,6 +103,15 @@ def test_one_shard_cluster_fails_over_on_its_own_under_load(deployed: Fleet) -> 
             fleet=fleet,
         )
         assert isinstance(resumed_at, float)
+        # The hook repoints each app host's own pgbouncer at its own moment (in
+        # parallel, over SSH): writes resume on each when its pgbouncer follows.
+        everywhere_at = wait_until(
+            lambda: load_b.first_write_on_every_host_after(killed_at, APP_HOSTS),
+            timeout=RESUME_BOUND,
+            what="a write on shard1 acknowledged by every app host after its primary died",
+            fleet=fleet,
+        )
+        assert isinstance(everywhere_at, float)
         count = len(load_b.acknowledged)
         wait_until(
             lambda: len(load_b.acknowledged) >= count + 10, timeout=60, what="writes go on", fleet=fleet
@@ -112,10 +122,11 @@ def test_one_shard_cluster_fails_over_on_its_own_under_load(deployed: Fleet) -> 
     failover_seconds = round(resumed_at - killed_at, 1)
     lost_b, lost_a = load_b.lost(owner_b), load_a.lost(owner_a)
     # Cluster a's writes acknowledged while cluster b had no primary.
-    a_during = sum(1 for sent, _ in load_a.writes if killed_at <= sent <= resumed_at)
+    a_during = sum(1 for sent, _ in load_a.writes if killed_at <= sent <= everywhere_at)
     figures = load_b.figures(
         lost_writes=len(lost_b),
         failover_seconds=failover_seconds,
+        every_app_host_seconds=round(everywhere_at - killed_at, 1),
         other_cluster_requests=len(load_a.answers) + len(load_a.failures),
         other_cluster_acknowledged_writes=len(load_a.acknowledged),
         other_cluster_writes_during_failover=a_during,
@@ -151,8 +162,8 @@ def test_one_shard_cluster_fails_over_on_its_own_under_load(deployed: Fleet) -> 
     assert cluster_a_lines(fleet) == a_lines
     assert lost_b == []
     assert lost_a == []
-    # Cluster b: only requests sent between the kill and the first write after it failed.
-    assert all(killed_at - 1 <= sent <= resumed_at for sent in load_b.failed_sent), load_b.failures
+    # Cluster b: only requests sent between the kill and the moment every app host wrote again failed.
+    assert all(killed_at - 1 <= sent <= everywhere_at for sent in load_b.failed_sent), load_b.failures
     # Cluster a: no request failed, and its writes went on meanwhile.
     assert load_a.failures == []
     assert a_during > 0
