@@ -19,8 +19,9 @@ import time
 
 import pytest
 
+from sharding.sql import schema_name
 from tests.fleet.fleet import DB_CLUSTERS, Fleet
-from tests.fleet.load import load_fixture, record, session, wait_until
+from tests.fleet.load import load_fixture, record, session, shard_databases, wait_until
 from tests.fleet.test_fleet_postgres_failover import RESUME_BOUND, in_recovery, services_tree, sql
 
 pytestmark = [pytest.mark.fleet, pytest.mark.timeout(900)]
@@ -58,14 +59,25 @@ def test_one_shard_cluster_fails_over_on_its_own_under_load(deployed: Fleet) -> 
     assert sql(fleet, "db2", "SHOW synchronous_standby_names") == 'ANY 1 ("db2", "replica2")'
     assert sql(fleet, "db2", "SELECT application_name FROM pg_stat_replication") == "replica2"
     nodes = "SELECT string_agg(node_id || ':' || node_name, ',' ORDER BY node_id) FROM repmgr.nodes"
-    assert repmgr_sql(fleet, "db2", nodes) == "1:db2,2:replica2"
-    assert repmgr_sql(fleet, "db1", nodes) == "1:db1,2:replica1"
+    assert db_sql(fleet, "db2", "repmgr", nodes) == "1:db2,2:replica2"
+    assert db_sql(fleet, "db1", "repmgr", nodes) == "1:db1,2:replica1"
     # Each cluster holds only its databases.
     databases = (
         "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'instagram%'"
     )
     assert sql(fleet, "db1", databases) == "instagram_main,instagram_shard0"
     assert sql(fleet, "db2", databases) == "instagram_shard1"
+    # `fab deploy` created and migrated every logical shard in the physical database
+    # the shard map places it in, on whichever cluster holds that database.
+    places = shard_databases(fleet)
+    tables = (
+        "SELECT string_agg(table_schema, ',' ORDER BY table_schema)"
+        " FROM information_schema.tables WHERE table_name = 'media'"
+    )
+    for host, database in (("db1", "shard0"), ("db2", "shard1")):
+        wanted = ",".join(schema_name(n) for n, place in enumerate(places) if place == database)
+        assert wanted, places
+        assert db_sql(fleet, host, f"instagram_{database}", tables) == wanted, host
     for host in BOUNCER_HOSTS:
         assert target(fleet, host, "main") == fleet.address("db1"), host
         assert target(fleet, host, "shard0") == fleet.address("db1"), host
@@ -198,12 +210,12 @@ def test_one_shard_cluster_fails_over_on_its_own_under_load(deployed: Fleet) -> 
     record(fleet, "postgres_shard_cluster_primary_killed", {**figures, "rejoin_seconds": rejoin_seconds})
 
 
-def repmgr_sql(fleet: Fleet, host: str, query: str) -> str:
-    """`query` on `host`'s repmgr database (its repmgr metadata: this cluster's nodes)."""
+def db_sql(fleet: Fleet, host: str, database: str, query: str) -> str:
+    """`query` on `database` of `host`'s PostgreSQL, as its superuser."""
     run = fleet.root(host) / "shared" / "services" / "run"
     result = fleet.on(
         host, "runuser", "-u", "postgres", "--", "psql", "-h", str(run), "-p", "5432", "-U", "postgres",
-        "-d", "repmgr", "-Atqc", query,
+        "-d", database, "-Atqc", query,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
