@@ -94,11 +94,26 @@ class InventoryError(Exception):
 
 
 @dataclass(frozen=True)
+class DbClusterSpec:
+    """One PostgreSQL cluster of the inventory's [db_clusters]: its db hosts and the databases it holds.
+
+    The first host is its primary on a fresh fleet, the second its standby;
+    `databases` are pgbouncer names of the settings (DB_MAIN, DB_SHARDS).
+    """
+
+    name: str
+    hosts: tuple[str, ...]
+    databases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Inventory:
     path: Path
     hosts: dict[str, Host]
     defaults: dict[str, Any]
     keep_releases: int
+    # [db_clusters]; empty: one cluster, the first two db hosts, holding every database.
+    db_clusters: tuple[DbClusterSpec, ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> Inventory:
@@ -134,7 +149,8 @@ class Inventory:
             name: make_host(name, {**defaults, **settings}, tuple(roles.get(name, ())), where=path)
             for name, settings in data.get("hosts", {}).items()
         }
-        return cls(path=path, hosts=hosts, defaults=defaults, keep_releases=keep)
+        clusters = db_cluster_specs(data.get("db_clusters", {}), hosts, where=path)
+        return cls(path=path, hosts=hosts, defaults=defaults, keep_releases=keep, db_clusters=clusters)
 
     def select(self, roles: Iterable[str], only: Sequence[str] = ()) -> list[Host]:
         """Return the hosts having any of `roles`, in inventory order; `only` (from -H) narrows them."""
@@ -159,6 +175,53 @@ class Inventory:
             if wanted & set(known.roles):
                 chosen.append(known)
         return chosen
+
+
+def db_cluster_specs(
+    table: dict[str, Any], hosts: dict[str, Host], *, where: Path
+) -> tuple[DbClusterSpec, ...]:
+    """Read [db_clusters] (name = { hosts = [...], databases = [...] }); check what the inventory alone can.
+
+    Each cluster is a primary and at most one standby, db hosts of the
+    inventory; a db host fab manages belongs to exactly one cluster, and a
+    database to at most one (that every database of the settings has one is
+    checked by `fab setup`, which has the settings: roles.cluster_specs).
+    """
+    specs: list[DbClusterSpec] = []
+    owner: dict[str, str] = {}
+    holder: dict[str, str] = {}
+    for name, value in table.items():
+        if not isinstance(value, dict) or set(value) - {"hosts", "databases"}:
+            raise InventoryError(f"{where}: db_clusters.{name} takes hosts = [...] and databases = [...]")
+        names, databases = value.get("hosts", []), value.get("databases", [])
+        if not 1 <= len(names) <= 2 or not all(isinstance(n, str) for n in names):
+            raise InventoryError(
+                f"{where}: db_clusters.{name}: hosts lists its primary and at most one standby (1 or 2 names)"
+            )
+        if not databases or not all(isinstance(d, str) for d in databases):
+            raise InventoryError(f"{where}: db_clusters.{name}: databases lists the databases it holds")
+        for host in names:
+            if host not in hosts or "db" not in hosts[host].roles:
+                raise InventoryError(f"{where}: db_clusters.{name} names {host!r}, which is no db host")
+            if host in owner:
+                raise InventoryError(f"{where}: db host {host} is in two clusters ({owner[host]}, {name})")
+            owner[host] = name
+        for database in databases:
+            if database in holder:
+                raise InventoryError(
+                    f"{where}: database {database} is held by two clusters ({holder[database]}, {name})"
+                )
+            holder[database] = name
+        specs.append(DbClusterSpec(name=name, hosts=tuple(names), databases=tuple(databases)))
+    if specs:
+        stray = [
+            h.name
+            for h in hosts.values()
+            if "db" in h.roles and h.service_manager != "none" and h.name not in owner
+        ]
+        if stray:
+            raise InventoryError(f"{where}: db hosts in no db_clusters entry: {', '.join(stray)}")
+    return tuple(specs)
 
 
 # Redis Sentinels: three, so that two (the quorum) still agree when one host is lost.

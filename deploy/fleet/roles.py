@@ -7,16 +7,18 @@ import json
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from invoke.exceptions import Exit
 
-from deploy.fleet.inventory import RELEASE_ROLES, ROOT, Host, Inventory
+from deploy.fleet.inventory import RELEASE_ROLES, ROOT, DbClusterSpec, Host, Inventory
 from deploy.fleet.remote import Remote, RolloutError, fail, on_hosts, q, say, tail
 from deploy.fleet.services import (
     Cluster,
+    database_names,
     has_services,
     prepare_db,
     provision,
@@ -27,7 +29,7 @@ from deploy.fleet.services import (
 from deploy.localstack.templates import geo_allow, render, upstream_servers
 
 
-def render_topology(inventory: Inventory, host: Host) -> str:
+def render_topology(inventory: Inventory, host: Host, clusters: Sequence[DbCluster] = ()) -> str:
     """Return the topology file (ops/topology.py) of a db or redis host, from the inventory.
 
     The db hosts, in inventory order, are the PostgreSQL nodes (the first is
@@ -35,7 +37,13 @@ def render_topology(inventory: Inventory, host: Host) -> str:
     the Redis primary. Services run under the host's service manager: systemd,
     or the supervisord `fab setup` runs for them (deploy/fleet/services.py).
     """
-    dbs = [h for h in inventory.hosts.values() if "db" in h.roles][:2]
+    # A db host's own cluster (db_clusters); else the first cluster, or the first two db hosts.
+    mine = next((c for c in clusters if host in c.hosts), clusters[0] if clusters else None)
+    dbs = (
+        list(mine.hosts)
+        if mine and mine.hosts
+        else [h for h in inventory.hosts.values() if "db" in h.roles][:2]
+    )
     redis = next((h for h in inventory.hosts.values() if "redis" in h.roles), host)
     if host.service_manager == "supervisord":
         conf, ctl = supervisor_paths(host)
@@ -193,45 +201,112 @@ def configure_lb(remote: Remote, config: str) -> None:
 
 @dataclass(frozen=True)
 class DbCluster:
-    """What the db hosts answered before provisioning: which is the primary, which the standby."""
+    """What one cluster's db hosts answered before provisioning: which is the primary, which the standby."""
 
     primary: Host | None = None
     standby: Host | None = None  # None: the `_replica` names go to the primary
-    hook_keys: tuple[str, ...] = ()
+    hook_keys: tuple[str, ...] = ()  # every db host's hook key (of every cluster)
+    name: str = ""
+    # Its db hosts; empty: the inventory's first two (no [db_clusters]).
+    hosts: tuple[Host, ...] = ()
+    # The databases it holds (pgbouncer names); empty: every database of the settings.
+    databases: tuple[str, ...] = ()
 
 
 def pg_address(host: Host) -> str:
     return f"{host.address}:{host.services['pg_port']}"
 
 
-def db_cluster(inventory: Inventory, rejoining: Host | None = None) -> DbCluster:
-    """Ask the inventory's db hosts (the first two: one shard cluster) which one is the primary now.
+def default_db_hosts(inventory: Inventory) -> list[Host]:
+    """Without [db_clusters]: one cluster, the first two db hosts fab manages."""
+    return [h for h in inventory.hosts.values() if "db" in h.roles and h.service_manager != "none"][:2]
 
-    A fresh fleet (no PostgreSQL answers) takes the first as the primary; after
-    a failover, the node repmgrd promoted stays it. Two primaries (the old one
-    started again, or cut off and back) stop the setup: an operator decides,
-    by naming the one to rejoin (`rejoining`) as the new primary's standby.
+
+def cluster_specs(inventory: Inventory, settings: dict[str, str]) -> list[DbClusterSpec]:
+    """The inventory's PostgreSQL clusters, each with the databases it holds, checked against the settings.
+
+    Every database of the settings (DB_MAIN, then DB_SHARDS) must be held by
+    exactly one cluster, and a cluster may hold no other. Without
+    [db_clusters], one cluster (the first two db hosts) holds them all.
     """
-    dbs = [h for h in inventory.hosts.values() if "db" in h.roles and h.service_manager != "none"][:2]
-    if not dbs:
-        return DbCluster()
+    names = database_names(settings)
+    if not inventory.db_clusters:
+        hosts = default_db_hosts(inventory)
+        return (
+            [DbClusterSpec(name="db", hosts=tuple(h.name for h in hosts), databases=tuple(names))]
+            if hosts
+            else []
+        )
+    held = {database: spec.name for spec in inventory.db_clusters for database in spec.databases}
+    missing = [name for name in names if name not in held]
+    if missing:
+        raise Exit(
+            f"{inventory.path}: no db_clusters entry holds {', '.join(missing)}"
+            f" (the settings' DB_MAIN and DB_SHARDS: {', '.join(names)})",
+            code=2,
+        )
+    unknown = [f"{database} ({cluster})" for database, cluster in held.items() if database not in names]
+    if unknown:
+        raise Exit(
+            f"{inventory.path}: db_clusters hold databases the settings do not name: {', '.join(unknown)}"
+            f" (DB_MAIN and DB_SHARDS: {', '.join(names)})",
+            code=2,
+        )
+    return list(inventory.db_clusters)
+
+
+def db_clusters(
+    inventory: Inventory, specs: list[DbClusterSpec], rejoining: Host | None = None
+) -> list[DbCluster]:
+    """Ask every cluster's db hosts which one is its primary now.
+
+    A fresh cluster (no PostgreSQL answers) takes its first host as the
+    primary; after a failover, the node repmgrd promoted stays it. Two
+    primaries in a cluster (the old one started again, or cut off and back)
+    stop the setup: an operator decides, by naming the one to rejoin
+    (`rejoining`) as the new primary's standby.
+    """
+    members = {spec.name: [inventory.hosts[name] for name in spec.hosts] for spec in specs}
+    everyone = [h for spec in specs for h in members[spec.name]]
+    if not everyone:
+        return []
     try:
-        states = on_hosts(dbs, lambda r: prepare_db(r, r.host, lambda m: say(r.host, m)))
+        states = on_hosts(everyone, lambda r: prepare_db(r, r.host, lambda m: say(r.host, m)))
     except RolloutError as exc:
         raise fail("setup failed on the db hosts", exc) from None
-    primaries = [h for h in dbs if states[h][0] == "primary" and h is not rejoining]
-    if len(primaries) > 1:
-        names = ", ".join(h.name for h in primaries)
-        raise Exit(f"several db hosts run as primaries ({names}): `fab -H <the old one> rejoin`", code=1)
-    answered = any(states[h][0] for h in dbs)
-    if rejoining and not primaries and states.get(rejoining, ("",))[0] == "primary":
-        raise Exit(f"{rejoining.name} is the only PostgreSQL primary: there is nothing to rejoin", code=2)
-    if answered and not primaries:
-        raise Exit("no db host answers as the PostgreSQL primary: nothing to set up the others from", code=1)
-    primary = primaries[0] if primaries else dbs[0]
-    others = [h for h in dbs if h is not primary]
-    standby = others[0] if others and (not answered or states[others[0]][0] == "standby") else None
-    return DbCluster(primary=primary, standby=standby, hook_keys=tuple(states[h][1] for h in dbs))
+    keys = tuple(states[h][1] for h in everyone)
+    clusters = []
+    for spec in specs:
+        dbs = members[spec.name]
+        which = f" of cluster {spec.name}" if len(specs) > 1 else ""
+        primaries = [h for h in dbs if states[h][0] == "primary" and h is not rejoining]
+        if len(primaries) > 1:
+            names = ", ".join(h.name for h in primaries)
+            raise Exit(
+                f"several db hosts{which} run as primaries ({names}): `fab -H <the old one> rejoin`", code=1
+            )
+        answered = any(states[h][0] for h in dbs)
+        if rejoining in dbs and not primaries and states[rejoining][0] == "primary":
+            raise Exit(f"{rejoining.name} is the only PostgreSQL primary: there is nothing to rejoin", code=2)
+        if answered and not primaries:
+            raise Exit(
+                f"no db host{which} answers as the PostgreSQL primary: nothing to set up the others from",
+                code=1,
+            )
+        primary = primaries[0] if primaries else dbs[0]
+        others = [h for h in dbs if h is not primary]
+        standby = others[0] if others and (not answered or states[others[0]][0] == "standby") else None
+        clusters.append(
+            DbCluster(
+                primary=primary,
+                standby=standby,
+                hook_keys=keys,
+                name=spec.name,
+                hosts=tuple(dbs),
+                databases=spec.databases,
+            )
+        )
+    return clusters
 
 
 def known_host_lines(hosts: list[Host]) -> str:
@@ -252,8 +327,15 @@ def known_host_lines(hosts: list[Host]) -> str:
     return "".join(lines)
 
 
-def cluster_of(inventory: Inventory, host: Host, db: DbCluster = DbCluster()) -> Cluster:
-    """Return where `host` stands: the db primary is `db`'s, the first redis host is the Redis primary."""
+def cluster_of(
+    inventory: Inventory, host: Host, db: DbCluster | Sequence[DbCluster] = DbCluster()
+) -> Cluster:
+    """Return where `host` stands: its PostgreSQL cluster, every database's route, the Redis primary.
+
+    `db` is what the db hosts answered (db_clusters): one cluster, or each of
+    the inventory's [db_clusters]. A db host's repmgr nodes are its own
+    cluster's; every pgbouncer sends each database to its cluster's primary.
+    """
 
     def first(role: str, port: str) -> str | None:
         hosts = [h for h in inventory.hosts.values() if role in h.roles]
@@ -261,9 +343,19 @@ def cluster_of(inventory: Inventory, host: Host, db: DbCluster = DbCluster()) ->
             return None
         return f"{hosts[0].address}:{hosts[0].services[port]}"
 
-    dbs = [h for h in inventory.hosts.values() if "db" in h.roles and h.service_manager != "none"][:2]
+    clusters = [db] if isinstance(db, DbCluster) else list(db) or [DbCluster()]
+
+    def members(cluster: DbCluster) -> list[Host]:
+        return list(cluster.hosts) or default_db_hosts(inventory)
+
+    mine = next((c for c in clusters if host in members(c)), clusters[0])
+    dbs = members(mine)
     bouncers = [h for h in inventory.hosts.values() if runs_bouncer(h) and h.service_manager != "none"]
-    primary = db.primary
+    primary = mine.primary
+
+    def standby_of(cluster: DbCluster) -> Host | None:
+        return cluster.standby or cluster.primary
+
     return Cluster(
         db_primary=pg_address(primary) if primary and "db" in host.roles and host is not primary else None,
         db_addresses=tuple(h.address for h in dbs),
@@ -279,9 +371,19 @@ def cluster_of(inventory: Inventory, host: Host, db: DbCluster = DbCluster()) ->
         redis_sentinels=sentinel_addresses(inventory),
         db_nodes=tuple((h.name, h.address, h.services["pg_port"]) for h in dbs),
         pg_primary=pg_address(primary) if primary else "",
-        pg_standby=pg_address(db.standby) if db.standby else "",
+        pg_standby=pg_address(mine.standby) if mine.standby else "",
+        databases=mine.databases if "db" in host.roles else (),
+        pg_routes=tuple(
+            (name, pg_address(c.primary), pg_address(standby_of(c)))  # type: ignore[arg-type]
+            for c in clusters
+            if c.primary and c.databases
+            for name in c.databases
+        ),
+        db_clusters=tuple(
+            (tuple(pg_address(h) for h in members(c)), c.databases) for c in clusters if c.databases
+        ),
         bouncers=tuple((h.user, h.address, h.port) for h in bouncers),
-        hook_keys=db.hook_keys,
+        hook_keys=tuple(dict.fromkeys(key for c in clusters for key in c.hook_keys)),
         hook_known_hosts=known_host_lines(bouncers) if "db" in host.roles else "",
     )
 
@@ -336,7 +438,7 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
     lb_configs = {h: render_lb_nginx(inventory, h, env_values(text)) for h in hosts if "lb" in h.roles}
     needs_wheel = any(h.service_manager == "supervisord" and has_services(h) for h in hosts)
     wheel = supervisor_wheel() if needs_wheel else None
-    db = db_cluster(inventory)
+    clusters = db_clusters(inventory, cluster_specs(inventory, env_values(text)))
 
     def upload(remote: Remote) -> None:
         host = remote.host
@@ -348,7 +450,7 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
             env_values(text),
             wheel=wheel,
             say=lambda message: say(host, message),
-            cluster=cluster_of(inventory, host, db),
+            cluster=cluster_of(inventory, host, clusters),
         )
         if not set(RELEASE_ROLES) & set(host.roles):
             return
@@ -361,7 +463,7 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
             remote.put(rendered, f"{shared}/env.next", step="setup")
             if {"db", "redis"} & set(host.roles):
                 topology = Path(folder) / "topology.toml"
-                topology.write_text(render_topology(inventory, host))
+                topology.write_text(render_topology(inventory, host, clusters))
                 remote.put(topology, f"{shared}/topology.toml", step="setup")
         remote.run(f"chmod 600 {q(shared)}/env.next && mv {q(shared)}/env.next {q(shared)}/env", step="setup")
         say(host, f"settings written to {shared}/env")
@@ -373,14 +475,24 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
 
 
 def rejoin(inventory: Inventory, host: Host) -> None:
-    """Make db `host` the standby of the primary repmgrd promoted, and point the `_replica` names at it."""
-    db = db_cluster(inventory, rejoining=host)
-    if db.primary is None or db.primary is host:
+    """Make db `host` its cluster's new primary's standby; point that cluster's `_replica` names at it."""
+    try:
+        text = on_hosts(
+            [host], lambda r: r.run(f"cat {q(host.path('shared', 'env'))}", step="rejoin: settings")
+        )
+    except RolloutError as exc:
+        raise fail("rejoin failed", exc) from None
+    settings = env_values(text[host])
+    clusters = db_clusters(inventory, cluster_specs(inventory, settings), rejoining=host)
+    mine = next((c for c in clusters if host in c.hosts), None)
+    if mine is None:
+        raise Exit(f"{host.name} is in no PostgreSQL cluster of the inventory", code=2)
+    if mine.primary is None or mine.primary is host:
         raise Exit(f"{host.name} is the PostgreSQL primary: there is nothing to rejoin", code=2)
-    cluster = cluster_of(inventory, host, DbCluster(primary=db.primary, standby=host, hook_keys=db.hook_keys))
+    clusters = [replace(c, standby=host) if c is mine else c for c in clusters]
+    cluster = cluster_of(inventory, host, clusters)
 
     def one(remote: Remote) -> None:
-        settings = env_values(remote.run(f"cat {q(host.path('shared', 'env'))}", step="rejoin: settings"))
         rejoin_node(remote, host, settings, cluster, lambda m: say(host, m))
 
     try:
@@ -388,6 +500,7 @@ def rejoin(inventory: Inventory, host: Host) -> None:
     except RolloutError as exc:
         raise fail("rejoin failed", exc) from None
     bouncers = [h for h in inventory.hosts.values() if runs_bouncer(h) and h.service_manager != "none"]
+    # Only this cluster's databases move (pgbouncer-repoint knows which they are).
     command = f"repoint {cluster.pg_primary} {cluster.pg_standby}"
 
     def repoint(remote: Remote) -> None:

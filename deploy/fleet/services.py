@@ -48,6 +48,51 @@ UNIT_PREFIX = "instagram-"
 PG_DATABASES = {"main": "instagram_main", "shard0": "instagram_shard0", "shard1": "instagram_shard1"}
 
 
+def database_names(settings: dict[str, str]) -> list[str]:
+    """The app's databases as pgbouncer names them: DB_MAIN, then the physical shards DB_SHARDS."""
+    shards = [name.strip() for name in settings.get("DB_SHARDS", "shard0,shard1").split(",") if name.strip()]
+    return [settings.get("DB_MAIN") or "main", *shards]
+
+
+def pg_database(name: str) -> str:
+    """The PostgreSQL database behind pgbouncer name `name` (instagram_<name>)."""
+    return PG_DATABASES.get(name, f"instagram_{name}")
+
+
+def database_routes(cluster: Cluster, settings: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(database, primary, standby) of each database every pgbouncer serves: each to its cluster's nodes."""
+    if cluster.pg_routes:
+        return list(cluster.pg_routes)
+    standby = cluster.pg_standby or cluster.pg_primary
+    return [(name, cluster.pg_primary, standby) for name in database_names(settings)]
+
+
+def databases_section(routes: list[tuple[str, str, str]]) -> str:
+    """pgbouncer.ini's [databases] lines: each primary name, then each `_replica` twin."""
+    lines = []
+    for replica in (False, True):
+        for name, primary, standby in routes:
+            host, _, port = (standby if replica else primary).rpartition(":")
+            alias = f"{name}_replica" if replica else name
+            lines.append(f"{alias} = host={host} port={port} dbname={pg_database(name)}\n")
+    return "".join(lines)
+
+
+def with_databases(ini: str, section: str) -> str:
+    """The rendered template's [databases] lines replaced by `section` (the template names one primary)."""
+    out, inside, placed = [], False, False
+    for line in ini.splitlines(keepends=True):
+        if line.startswith("["):
+            inside = line.strip() == "[databases]"
+        elif inside and " = host=" in line:
+            if not placed:
+                out.append(section)
+                placed = True
+            continue
+        out.append(line)
+    return "".join(out)
+
+
 class ServiceError(Exception):
     """A server could not be provisioned; the message says which and why (with its log's tail)."""
 
@@ -102,6 +147,13 @@ class Cluster:
     bouncers: tuple[tuple[str, str, int], ...] = ()
     hook_keys: tuple[str, ...] = ()  # the db hosts' hook keys (authorized for the repoint command only)
     hook_known_hosts: str = ""  # the bouncer hosts' host keys, for the hook's ssh
+    # A db host: the databases its cluster holds (pgbouncer names; empty: every one of the settings).
+    databases: tuple[str, ...] = ()
+    # Every pgbouncer: (database, its cluster's primary, its standby) of each database, each
+    # cluster's own; empty: every database of the settings to pg_primary and pg_standby.
+    pg_routes: tuple[tuple[str, str, str], ...] = ()
+    # pgbouncer-repoint: each cluster's nodes (address:port) and the databases it holds.
+    db_clusters: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 REPLICATION_USER = "replicator"
@@ -241,11 +293,15 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
             "query_wait_timeout": 30,
             "fallback_database": "",
         }
-        files[f"{etc}/pgbouncer.ini"] = render((DEPLOY / "pgbouncer" / "pgbouncer.ini").read_text(), bouncer)
+        # Each database goes to its own cluster's primary, its `_replica` twin to that cluster's standby.
+        files[f"{etc}/pgbouncer.ini"] = with_databases(
+            render((DEPLOY / "pgbouncer" / "pgbouncer.ini").read_text(), bouncer),
+            databases_section(database_routes(cluster, settings)),
+        )
         files[f"{etc}/pgbouncer-users.txt"] = render(
             (DEPLOY / "pgbouncer" / "userlist.txt").read_text(), bouncer
         )
-        files[f"{etc}/pgbouncer-repoint"] = repoint_script(host, cluster)
+        files[f"{etc}/pgbouncer-repoint"] = repoint_script(host, cluster, settings)
     if "redis" in host.roles:
         redis = {
             "redis_primary_port": host.services["redis_port"],
@@ -445,9 +501,10 @@ REPOINT = '''#!{python}
 
 Rendered by `fab setup` (deploy/fleet/services.py); authorized_keys names it as
 the forced command of the db hosts' hook keys. The hook asks for
-`repoint PRIMARY [STANDBY]` (address:port of db hosts of the inventory): the
-primary's names of pgbouncer.ini's [databases] go to PRIMARY, the `_replica`
-names to STANDBY (PRIMARY when there is none), then pgbouncer reloads.
+`repoint PRIMARY [STANDBY]` (address:port of db hosts of one cluster of the
+inventory): the names of pgbouncer.ini's [databases] that cluster holds go to
+PRIMARY, their `_replica` twins to STANDBY (PRIMARY when there is none), the
+other clusters' lines stay as they are; then pgbouncer reloads.
 """
 
 import os
@@ -455,7 +512,8 @@ import re
 import subprocess
 import sys
 
-NODES = {nodes!r}
+# Each cluster: its nodes (address:port) and the databases it holds.
+CLUSTERS = {clusters!r}
 INI = {ini!r}
 RELOAD = {reload!r}
 LINE = re.compile(r"^(\\w+) = host=\\S+ port=\\d+ (dbname=.*)$")
@@ -463,8 +521,9 @@ LINE = re.compile(r"^(\\w+) = host=\\S+ port=\\d+ (dbname=.*)$")
 
 def main() -> int:
     words = (os.environ.get("SSH_ORIGINAL_COMMAND") or " ".join(sys.argv[1:])).split()
-    if not 2 <= len(words) <= 3 or words[0] != "repoint" or not set(words[1:]) <= set(NODES):
-        print("usage: repoint PRIMARY [STANDBY] (address:port of a db host)", file=sys.stderr)
+    held = next((names for nodes, names in CLUSTERS if set(words[1:]) <= set(nodes)), None)
+    if not 2 <= len(words) <= 3 or words[0] != "repoint" or held is None:
+        print("usage: repoint PRIMARY [STANDBY] (address:port of db hosts of one cluster)", file=sys.stderr)
         return 2
     primary, standby = words[1], words[-1]
     lines, section = [], ""
@@ -473,7 +532,7 @@ def main() -> int:
             if line.startswith("["):
                 section = line
             match = LINE.match(line)
-            if section == "[databases]" and match:
+            if section == "[databases]" and match and match[1].removesuffix("_replica") in held:
                 host, _, port = (standby if match[1].endswith("_replica") else primary).rpartition(":")
                 line = f"{{match[1]}} = host={{host}} port={{port}} {{match[2]}}"
             lines.append(line)
@@ -482,7 +541,7 @@ def main() -> int:
     os.chmod(INI + ".next", 0o644)
     os.replace(INI + ".next", INI)
     subprocess.run(RELOAD, check=True)
-    print(f"pgbouncer: primary {{primary}}, standby {{standby}}")
+    print(f"pgbouncer: {{', '.join(held)}} on primary {{primary}}, standby {{standby}}")
     return 0
 
 
@@ -491,12 +550,13 @@ if __name__ == "__main__":
 '''
 
 
-def repoint_script(host: Host, cluster: Cluster) -> str:
+def repoint_script(host: Host, cluster: Cluster, settings: dict[str, str]) -> str:
     """The forced command of repmgr's hook keys on a pgbouncer host (REPOINT)."""
     reload = service_control(host, "signal HUP", f"{UNIT_PREFIX}pgbouncer")
     return REPOINT.format(
         python=host.python if host.python.startswith("/") else f"/usr/bin/env {host.python}",
-        nodes=[f"{address}:{port}" for _, address, port in cluster.db_nodes],
+        clusters=[[list(nodes), list(databases)] for nodes, databases in cluster.db_clusters]
+        or [[[f"{address}:{port}" for _, address, port in cluster.db_nodes], database_names(settings)]],
         ini=f"{folders(host)['etc']}/pgbouncer.ini",
         reload=["/bin/sh", "-c", reload],
     )
@@ -855,7 +915,11 @@ def provision(
     for service in services:
         if not service.late:
             wait_listening(remote, host, service)
-    if "db" in host.roles and not cluster.db_primary and create_databases(remote, host, settings, say):
+    if (
+        "db" in host.roles
+        and not cluster.db_primary
+        and create_databases(remote, host, settings, say, cluster.databases)
+    ):
         started = True
     if "db" in host.roles and register_node(remote, host, settings, cluster, say):
         started = True
@@ -1035,8 +1099,13 @@ def clone_standby(remote: Remote, host: Host, settings: dict[str, str], primary:
     )
 
 
-def create_databases(remote: Remote, host: Host, settings: dict[str, str], say: Say) -> bool:
-    """Create the app's role and the main and shard databases once; return whether anything was created."""
+def create_databases(
+    remote: Remote, host: Host, settings: dict[str, str], say: Say, databases: tuple[str, ...] = ()
+) -> bool:
+    """Create the app's role and the cluster's databases once; return whether anything was created.
+
+    `databases`: the pgbouncer names its cluster holds (empty: every database of the settings).
+    """
     user = settings.get("DB_USER", "instagram")
     password = settings.get("DB_PASSWORD", "instagram").replace("'", "''")
     created = False
@@ -1072,7 +1141,7 @@ def create_databases(remote: Remote, host: Host, settings: dict[str, str], say: 
     existing = psql(remote, host, "SELECT string_agg(datname, ',') FROM pg_database", step="setup: db").split(
         ","
     )
-    for name in PG_DATABASES.values():
+    for name in (pg_database(alias) for alias in databases or database_names(settings)):
         if name not in existing:
             psql(remote, host, f'CREATE DATABASE {name} OWNER "{user}"', step="setup: db")
             # Fixed per database, so no session-level SET leaks through pgbouncer.

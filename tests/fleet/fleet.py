@@ -5,8 +5,10 @@ Hosts (addresses on the fleet's subnet, standard ports on each):
     lb1      .10  nginx in front of the app hosts (HTTP, HTTPS, the CDN)
     app1/2   .11/.12  gunicorn, and pgbouncer (the apps' DB_HOST, repointed by repmgr's hook)
     worker1  .21  run_worker processes, their pgbouncer, gearmand, and the third Redis Sentinel
-    db1      .31  PostgreSQL (primary), repmgrd and pgbouncer
+    db1      .31  PostgreSQL (primary of cluster a: main and shard0), repmgrd and pgbouncer
     replica1 .32  PostgreSQL (standby of db1), repmgrd, pgbouncer, a Redis replica of redis1, a Sentinel
+    db2      .33  PostgreSQL (primary of cluster b: shard1), repmgrd and pgbouncer
+    replica2 .34  PostgreSQL (standby of db2), repmgrd and pgbouncer
     redis1   .41  Redis (primary), a Sentinel
     cache1   .51  memcached
     s3       .70  the S3-protocol server (deploy/s3server.py), started by the test: not a fab role
@@ -42,7 +44,15 @@ HOSTS = {
     "redis1": (41, ("redis",)),
     "replica1": (32, ("db", "redis")),
     "cache1": (51, ("cache",)),
+    "db2": (33, ("db",)),
+    "replica2": (34, ("db",)),
     "s3": (70, ()),
+}
+# Two PostgreSQL clusters, each with its standby, each failing over on its own
+# (the inventory's [db_clusters]): the first primary holds main and shard0, the second shard1.
+DB_CLUSTERS = {
+    "a": (("db1", "replica1"), ("main", "shard0")),
+    "b": (("db2", "replica2"), ("shard1",)),
 }
 S3_PORT = 9000
 PGBOUNCER_PORT = 6432
@@ -245,6 +255,11 @@ class Fleet:
             "keep_releases = 3",
             "[roles]",
             *(f"{role} = {json.dumps(names)}" for role, names in roles.items()),
+            "[db_clusters]",
+            *(
+                f"{name} = {{ hosts = {json.dumps(list(hosts))}, databases = {json.dumps(list(databases))} }}"
+                for name, (hosts, databases) in DB_CLUSTERS.items()
+            ),
         ]
         for name, (_, host_roles) in HOSTS.items():
             if not host_roles:

@@ -62,6 +62,8 @@ class Load:
     # (sent, answered) of each acknowledged write, and when each failed request was sent.
     writes: list[tuple[float, float]] = field(default_factory=list)
     failed_sent: list[float] = field(default_factory=list)
+    # (sent, answered, app host) of each acknowledged write: each app host has its own pgbouncer.
+    writes_by_host: list[tuple[float, float, str]] = field(default_factory=list)
     in_flight: int = 0
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -116,6 +118,8 @@ class Load:
                         if request == self.write:
                             self.acknowledged.append(response.json()["data"]["id"])
                             self.writes.append((sent, time.monotonic()))
+                            served_by = response.headers.get("X-Served-By", "")
+                            self.writes_by_host.append((sent, time.monotonic(), served_by))
                 else:
                     self.note_failure(request, f"{response.status_code}: {response.text[:200]}", sent)
             finally:
@@ -136,6 +140,18 @@ class Load:
         """When the first write sent after `moment` was acknowledged (None: none yet)."""
         with self.lock:
             return min((answered for sent, answered in self.writes if sent > moment), default=None)
+
+    def first_write_on_every_host_after(self, moment: float, hosts: tuple[str, ...]) -> float | None:
+        """When every one of `hosts` had acknowledged a write sent after `moment` (None: not yet)."""
+        with self.lock:
+            firsts = [
+                min(
+                    (answered for sent, answered, by in self.writes_by_host if sent > moment and by == host),
+                    default=None,
+                )
+                for host in hosts
+            ]
+        return None if None in firsts else max(f for f in firsts if f is not None)
 
     def failed(self, kind: str) -> list[tuple[float, str, str]]:
         with self.lock:
@@ -172,10 +188,50 @@ class Load:
         }
 
 
-def load_fixture(fleet: Fleet) -> tuple[Load, object]:
+def load_fixture(fleet: Fleet, database: str | None = None, readers: int = 2) -> tuple[Load, object]:
+    """A load on a new owner's photos; `database`: an owner whose rows live in that physical shard database.
+
+    Where a user's rows live is the app's to say: the logical shard written in
+    the id of the owner's first photo, and the shard map's database for it
+    (shard_databases). Owners are signed up until one lands there (at most 8).
+    """
     from tests.v1 import sign_up
 
     http = session()
-    owner = sign_up(fleet.lb, http, prefix="owner")
-    media = [owner.post_photo(jpeg(), caption=f"under load {n}")["id"] for n in range(4)]
-    return Load(fleet=fleet, media=media), owner
+    places = shard_databases(fleet) if database else []
+    for _ in range(8):
+        owner = sign_up(fleet.lb, http, prefix="owner")
+        media = [owner.post_photo(jpeg(), caption="under load 0")["id"]]
+        if not database or places[logical_shard(fleet, media[0])] == database:
+            break
+    else:
+        raise FleetError(f"8 owners signed up, none of them on {database} (shard map: {places})")
+    media += [owner.post_photo(jpeg(), caption=f"under load {n}")["id"] for n in range(1, 4)]
+    return Load(fleet=fleet, media=media, readers=readers), owner
+
+
+def shard_databases(fleet: Fleet) -> list[str]:
+    """The physical database of each logical shard, as the app's shard map says (manage.py shard_map)."""
+    result = fleet.manage("app1", "shard_map")
+    if result.returncode != 0:
+        raise FleetError(f"shard_map on app1: {result.stdout}{result.stderr}")
+    places: list[str] = []
+    for line in result.stdout.splitlines():
+        # "shards    0-7    -> shard0"
+        if line.startswith("shards "):
+            span, _, database = line.removeprefix("shards ").partition("->")
+            first, _, last = span.strip().partition("-")
+            places += [database.strip()] * (int(last) - int(first) + 1)
+    return places
+
+
+def logical_shard(fleet: Fleet, media: str) -> int:
+    """The logical shard written in a media id of the API ("<media id>_<user id>")."""
+    from sharding.ids import decode_id
+
+    shards = int(
+        next(
+            line for line in fleet.env_file.read_text().splitlines() if line.startswith("LOGICAL_SHARDS=")
+        ).split("=")[1]
+    )
+    return decode_id(int(media.split("_")[0]), logical_shards=shards).shard

@@ -24,7 +24,7 @@ from tests.photos.images import jpeg
 
 pytestmark = [pytest.mark.fleet, pytest.mark.timeout(900)]
 
-SERVICE_HOSTS = ("db1", "replica1", "redis1", "cache1", "worker1", "app1", "app2")
+SERVICE_HOSTS = ("db1", "replica1", "db2", "replica2", "redis1", "cache1", "worker1", "app1", "app2")
 
 
 def supervised_pids(fleet: Fleet, host: str) -> dict[str, str]:
@@ -48,15 +48,25 @@ def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fle
     first = fleet.fab("setup", "--env", str(fleet.env_file))
     fleet.set_up = True
     assert "initdb: a new PostgreSQL cluster" in first.stdout
-    assert "database instagram_shard1 created" in first.stdout
+    # Two clusters (the inventory's [db_clusters]), each its own repmgr cluster holding its databases.
+    assert "[db1] database instagram_main created" in first.stdout
+    assert "[db1] database instagram_shard0 created" in first.stdout
+    assert "[db2] database instagram_shard1 created" in first.stdout
+    assert "[db1] database instagram_shard1 created" not in first.stdout
+    assert "[db2] database instagram_main created" not in first.stdout
     assert "[replica1] pg_basebackup from " in first.stdout
+    assert "[replica2] pg_basebackup from " in first.stdout
     assert "[db1] repmgr: db1 registered as the primary (node 1)" in first.stdout
     assert "[replica1] repmgr: replica1 registered as a standby (node 2)" in first.stdout
+    assert "[db2] repmgr: db2 registered as the primary (node 1)" in first.stdout
+    assert "[replica2] repmgr: replica2 registered as a standby (node 2)" in first.stdout
     assert "nginx started" in first.stdout
     # Three Redis Sentinels: on the two redis hosts and on the first other host
     # with servers in inventory order, worker1 (inventory.default_sentinels).
     servers = {
         "db1": {"instagram-postgresql", "instagram-repmgrd", "instagram-pgbouncer"},
+        "db2": {"instagram-postgresql", "instagram-repmgrd", "instagram-pgbouncer"},
+        "replica2": {"instagram-postgresql", "instagram-repmgrd", "instagram-pgbouncer"},
         "replica1": {
             "instagram-postgresql",
             "instagram-repmgrd",
@@ -77,6 +87,7 @@ def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fle
     # Each server listens on its host's own address (the apps reach them over the bridge).
     for host, port in (
         ("db1", 6432),
+        ("db2", 6432),
         ("redis1", 6379),
         ("cache1", 11211),
         ("worker1", 4730),

@@ -265,6 +265,16 @@ def test_the_2011_fleet_inventory_renders_a_valid_lb(stack: Stack, tmp_path: Pat
         "lb": 3,
     }
     assert sum(h.workers for h in hosts if "worker" in h.roles) == 200
+    # 12 PostgreSQL clusters, each a primary and its standby holding its physical shard (the first, main too).
+    from deploy.fleet.roles import cluster_specs
+
+    shards = ",".join(f"shard{n}" for n in range(12))
+    clusters = cluster_specs(inventory, {"DB_SHARDS": shards})
+    assert [(c.hosts, c.databases) for c in clusters][:2] == [
+        (("db01", "db01s"), ("main", "shard0")),
+        (("db02", "db02s"), ("shard1",)),
+    ]
+    assert len(clusters) == 12
     derived = inventory_settings(inventory, inventory.hosts["app01"], given=set())
     assert len(derived["MEMCACHED_SERVERS"].split(",")) == 6
     assert derived["GEARMAN_SERVERS"] == "10.0.6.11:4730,10.0.6.12:4730"
