@@ -28,6 +28,8 @@ SERVICE_MANAGERS = ("systemd", "supervisord", "none")
 SERVICE_PORTS = {
     "pg_port": 5432,
     "redis_port": 6379,
+    # Redis hosts: feed shard i listens on redis_feed_port + i ([redis] feed_shards).
+    "redis_feed_port": 6380,
     "memcached_port": 11211,
     "gearman_port": 4730,
     "sentinel_port": 26379,
@@ -99,6 +101,9 @@ class Inventory:
     hosts: dict[str, Host]
     defaults: dict[str, Any]
     keep_releases: int
+    # Feed shards the redis hosts run beside the main instance ([redis] feed_shards;
+    # 0: the feeds live on the main instance). docs/deploy.md.
+    redis_feed_shards: int = 0
 
     @classmethod
     def load(cls, path: Path) -> Inventory:
@@ -113,6 +118,11 @@ class Inventory:
         keep = int(data.get("deploy", {}).get("keep_releases", 5))
         if keep < 2:
             raise InventoryError(f"{path}: deploy.keep_releases must be at least 2 (one to roll back to)")
+        feed_shards = data.get("redis", {}).get("feed_shards", 0)
+        if not isinstance(feed_shards, int) or isinstance(feed_shards, bool) or feed_shards < 0:
+            raise InventoryError(
+                f"{path}: redis.feed_shards must be a whole number (0: feeds on the main instance)"
+            )
         roles: dict[str, list[str]] = {}
         for role, names in data.get("roles", {}).items():
             if role not in ROLES:
@@ -134,7 +144,11 @@ class Inventory:
             name: make_host(name, {**defaults, **settings}, tuple(roles.get(name, ())), where=path)
             for name, settings in data.get("hosts", {}).items()
         }
-        return cls(path=path, hosts=hosts, defaults=defaults, keep_releases=keep)
+        if feed_shards and not any("redis" in h.roles for h in hosts.values()):
+            raise InventoryError(f"{path}: redis.feed_shards is {feed_shards} but no host has the redis role")
+        return cls(
+            path=path, hosts=hosts, defaults=defaults, keep_releases=keep, redis_feed_shards=feed_shards
+        )
 
     def select(self, roles: Iterable[str], only: Sequence[str] = ()) -> list[Host]:
         """Return the hosts having any of `roles`, in inventory order; `only` (from -H) narrows them."""
