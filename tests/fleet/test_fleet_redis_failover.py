@@ -338,19 +338,33 @@ class ShardedFeedLoad(FeedLoad):
 def test_a_feed_shards_primary_killed_under_load_sentinel_promotes_it_and_the_other_shards_keep_serving(
     deployed: Fleet,
 ) -> None:
-    """Feed shard 1's primary (replica1:6381) SIGKILLed under load: Sentinel promotes its replica
-    (redis1:6381) as `feed-1`; the readers of that shard are served again, their feeds rebuilt from
+    """Feed shard 1's primary SIGKILLed under load: Sentinel promotes its replica on the other redis
+    host as `feed-1`; the readers of that shard are served again, their feeds rebuilt from
     PostgreSQL where the replica lacked them; the main instance and feed shard 0 never move and
     their readers see no failure; no acknowledged write is lost. `fab setup` brings the killed one
-    back as the new primary's replica and restarts nothing else."""
+    back as the new primary's replica and restarts nothing else.
+
+    Where feed-1's primary is depends on what ran before: replica1:6381 as `fab setup` made it,
+    redis1:6381 after the PostgreSQL module cut replica1 off the network (the Sentinels moved
+    feed-1 then, and made the returning instance its replica)."""
     fleet = deployed
-    killed_address = f"{fleet.address('replica1')}:{FEED_PORT + 1}"
-    promoted_address = f"{fleet.address('redis1')}:{FEED_PORT + 1}"
+    port = FEED_PORT + 1
+    killed_address = sentinel_primary(fleet, "redis1", "feed-1")
+    hosts = {f"{fleet.address(h)}:{port}": h for h in ("redis1", "replica1")}
+    assert killed_address in hosts, killed_address
+    victim = hosts[killed_address]
+    survivor = "redis1" if victim == "replica1" else "replica1"
+    promoted_address = f"{fleet.address(survivor)}:{port}"
     assert sentinels_agree(fleet, killed_address, "feed-1"), [
         sentinel_primary(fleet, h, "feed-1") for h in SENTINEL_HOSTS
     ]
     untouched = {name: sentinel_primary(fleet, "redis1", name) for name in ("main", "feed-0")}
-    assert replication(fleet, "redis1", FEED_PORT + 1)["master_link_status"] == "up"
+    wait_until(
+        lambda: replication(fleet, survivor, port)["master_link_status"] == "up",
+        timeout=BOUND,
+        what=f"{survivor}'s feed-1 instance replicating",
+        fleet=fleet,
+    )
 
     base, owner = load_fixture(fleet)
     assert isinstance(owner, Account)
@@ -382,15 +396,15 @@ def test_a_feed_shards_primary_killed_under_load_sentinel_promotes_it_and_the_ot
     try:
         wait_until(lambda: len(load.feeds_served) > 20, timeout=BOUND, what="feeds served", fleet=fleet)
         killed = time.monotonic()
-        os.kill(int(pids["replica1"]["instagram-redis-feed-1"]), signal.SIGKILL)
+        os.kill(int(pids[victim]["instagram-redis-feed-1"]), signal.SIGKILL)
         wait_until(
             lambda: sentinels_agree(fleet, promoted_address, "feed-1"),
             timeout=BOUND,
-            what="the Sentinels promoting redis1's feed-1 instance",
+            what=f"the Sentinels promoting {survivor}'s feed-1 instance",
             fleet=fleet,
         )
         promoted = time.monotonic()
-        assert replication(fleet, "redis1", FEED_PORT + 1)["role"] == "master"
+        assert replication(fleet, survivor, port)["role"] == "master"
 
         def shard_1_served_since(moment: float) -> bool:
             served = all(
@@ -419,7 +433,7 @@ def test_a_feed_shards_primary_killed_under_load_sentinel_promotes_it_and_the_ot
     figures = load.figures(
         lost_writes=len(lost),
         feed_shards=FEED_SHARDS,
-        killed="feed-1",
+        killed=f"feed-1 on {victim}",
         down_after_seconds=SENTINEL_DOWN_AFTER_MS / 1000,
         kill_to_promotion_seconds=round(promoted - killed, 1),
         kill_to_feeds_serving_seconds=round(followed - killed, 1),
@@ -439,20 +453,18 @@ def test_a_feed_shards_primary_killed_under_load_sentinel_promotes_it_and_the_ot
         assert len(load.answers) > 50
 
     again = fleet.fab("setup", "--env", str(fleet.env_file))
-    assert "[replica1] instagram-redis-feed-1 started (it was stopped)" in again.stdout
+    assert f"[{victim}] instagram-redis-feed-1 started (it was stopped)" in again.stdout
     for host in SERVICE_HOSTS:
-        if host != "replica1":
+        if host != victim:
             assert f"[{host}] services: unchanged" in again.stdout
     for word in ("restarted", "created", "initdb", "installing"):
         assert word not in again.stdout, again.stdout
     now = {host: supervised_pids(fleet, host) for host in SERVICE_HOSTS}
-    assert {k: v for k, v in now["replica1"].items() if k != "instagram-redis-feed-1"} == {
-        k: v for k, v in pids["replica1"].items() if k != "instagram-redis-feed-1"
+    assert {k: v for k, v in now[victim].items() if k != "instagram-redis-feed-1"} == {
+        k: v for k, v in pids[victim].items() if k != "instagram-redis-feed-1"
     }
-    assert {h: p for h, p in now.items() if h != "replica1"} == {
-        h: p for h, p in pids.items() if h != "replica1"
-    }
-    log = (fleet.root("replica1") / "shared" / "services" / "log" / "redis-feed-1.log").read_text()
+    assert {h: p for h, p in now.items() if h != victim} == {h: p for h, p in pids.items() if h != victim}
+    log = (fleet.root(victim) / "shared" / "services" / "log" / "redis-feed-1.log").read_text()
     assert f"redis-start: replicaof {promoted_address.replace(':', ' ')}" in log
 
     def health() -> dict[str, object] | None:
@@ -465,7 +477,7 @@ def test_a_feed_shards_primary_killed_under_load_sentinel_promotes_it_and_the_ot
     report = wait_until(health, timeout=BOUND, what="/health up with feed-1 replicated again", fleet=fleet)
     assert isinstance(report, dict)
     components = report["components"]
-    assert components["redis_feed_1"]["port"] == FEED_PORT + 1
+    assert components["redis_feed_1"]["port"] == port
     assert components["redis_feed_1_replica"]["status"] == "up"
     assert sentinels_agree(fleet, promoted_address, "feed-1")
     assert all({before, after} <= set(feed(r)) for r in readers)
