@@ -20,7 +20,8 @@ when Sentinel promotes a replica, the next connection reaches the new
 primary without a restart, and a connection to a demoted primary is dropped
 on its first READONLY answer and its command sent again to the new primary
 (PrimaryConnection). The URL then only gives the database number and
-password. Without sentinels, the URLs are the servers.
+password; the Sentinels' own password is REDIS_SENTINEL_PASSWORD. Without
+sentinels, the URLs are the servers.
 
 Short timeouts: a Redis that accepts nothing (black-holed) must fail a
 request in about a second or two, not hold it until gunicorn's timeout. A
@@ -69,7 +70,10 @@ def sentinel() -> Sentinel | None:
     addresses = [(host, int(port)) for host, port in (a.rsplit(":", 1) for a in settings.REDIS_SENTINELS)]
     # One dead sentinel costs a lookup at most a second before the next is asked.
     timeouts = {"socket_timeout": 1, "socket_connect_timeout": 0.5}
-    return Sentinel(addresses, sentinel_kwargs=timeouts, **timeouts)  # type: ignore[no-untyped-call]
+    # The Sentinels' password (REDIS_SENTINEL_PASSWORD) is for them only; each
+    # instance's comes with its URL (_connect).
+    ask = {**timeouts, "password": settings.REDIS_SENTINEL_PASSWORD or None}
+    return Sentinel(addresses, sentinel_kwargs=ask, **timeouts)  # type: ignore[no-untyped-call]
 
 
 class DemotedPrimaryError(redis.ConnectionError):

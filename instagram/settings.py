@@ -241,6 +241,9 @@ if len(REDIS_FEED_REPLICA_URLS) != len(REDIS_FEED_URLS):
 # host:port of each Redis Sentinel; set, every primary is looked up there by
 # name (main, feed-0, feed-1 ...) and a promotion is followed without a restart.
 REDIS_SENTINELS = env_list("REDIS_SENTINELS", "")
+# The Sentinels' own password (their requirepass), given before any question;
+# empty: they take none (the local stack's, on loopback).
+REDIS_SENTINEL_PASSWORD = env_str("REDIS_SENTINEL_PASSWORD", "")
 
 MEMCACHED_SERVERS = env_list("MEMCACHED_SERVERS", "127.0.0.1:11311")
 CACHES: dict[str, dict[str, object]] = {

@@ -1,9 +1,13 @@
 """memcached behind Django's cache framework, and Redis: its replica, its feed shards."""
 
 import socket
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
+import pytest
+import redis
 from django.conf import settings
 from django.core.cache import cache
 
@@ -17,6 +21,7 @@ from instagram.redis_client import (
     feed_service,
     redis_primary,
     redis_replica,
+    sentinel,
 )
 from photos import photomap
 from tests.conftest import Stack, wait_for
@@ -156,4 +161,49 @@ def test_feeds_without_their_own_instances_are_the_main_instance_found_through_s
         assert feed_service(0) == "main"
         assert feed_primary(0).info("server")["tcp_port"] == stack.profile.redis_primary
     finally:
+        feed_primary.cache_clear()
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_app_gives_the_sentinels_their_password_and_they_refuse_a_client_without_it(
+    stack: Stack, settings: Any, tmp_path: Path
+) -> None:
+    """REDIS_SENTINEL_PASSWORD: a Sentinel with requirepass (as fab setup runs them) names feed-0's
+    primary to the app, which gives the password; a client without it is refused, and so is the app
+    when the setting is empty."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nrequirepass sentinel-secret\n"
+        f"sentinel monitor feed-0 127.0.0.1 {stack.profile.redis_feeds[0]} 1\n"
+    )
+    process = subprocess.Popen(
+        ["/usr/bin/redis-sentinel", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    outsider = redis.Redis(port=port, socket_timeout=2)
+    try:
+        wait_for(lambda: listening(port) or None, timeout=10)
+        with pytest.raises(redis.AuthenticationError):
+            outsider.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "feed-0")  # type: ignore[no-untyped-call]
+        settings.REDIS_SENTINELS = [f"127.0.0.1:{port}"]
+        settings.REDIS_SENTINEL_PASSWORD = "sentinel-secret"
+        sentinel.cache_clear()
+        feed_primary.cache_clear()
+        assert feed_primary(0).info("server")["tcp_port"] == stack.profile.redis_feeds[0]
+        settings.REDIS_SENTINEL_PASSWORD = ""
+        sentinel.cache_clear()
+        feed_primary.cache_clear()
+        with pytest.raises(redis.ConnectionError):  # no Sentinel answers it: MasterNotFoundError
+            feed_primary(0).ping()
+    finally:
+        outsider.close()
+        process.terminate()
+        process.wait(timeout=10)
+        sentinel.cache_clear()
         feed_primary.cache_clear()

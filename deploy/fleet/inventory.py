@@ -28,6 +28,8 @@ SERVICE_MANAGERS = ("systemd", "supervisord", "none")
 SERVICE_PORTS = {
     "pg_port": 5432,
     "redis_port": 6379,
+    # Redis hosts: feed shard i listens on redis_feed_port + i ([redis] feed_shards).
+    "redis_feed_port": 6380,
     "memcached_port": 11211,
     "gearman_port": 4730,
     "sentinel_port": 26379,
@@ -114,6 +116,9 @@ class Inventory:
     keep_releases: int
     # [db_clusters]; empty: one cluster, the first two db hosts, holding every database.
     db_clusters: tuple[DbClusterSpec, ...] = ()
+    # Feed shards the redis hosts run beside the main instance ([redis] feed_shards;
+    # 0: the feeds live on the main instance). docs/deploy.md.
+    redis_feed_shards: int = 0
 
     @classmethod
     def load(cls, path: Path) -> Inventory:
@@ -128,6 +133,11 @@ class Inventory:
         keep = int(data.get("deploy", {}).get("keep_releases", 5))
         if keep < 2:
             raise InventoryError(f"{path}: deploy.keep_releases must be at least 2 (one to roll back to)")
+        feed_shards = data.get("redis", {}).get("feed_shards", 0)
+        if not isinstance(feed_shards, int) or isinstance(feed_shards, bool) or feed_shards < 0:
+            raise InventoryError(
+                f"{path}: redis.feed_shards must be a whole number (0: feeds on the main instance)"
+            )
         roles: dict[str, list[str]] = {}
         for role, names in data.get("roles", {}).items():
             if role not in ROLES:
@@ -150,7 +160,16 @@ class Inventory:
             for name, settings in data.get("hosts", {}).items()
         }
         clusters = db_cluster_specs(data.get("db_clusters", {}), hosts, where=path)
-        return cls(path=path, hosts=hosts, defaults=defaults, keep_releases=keep, db_clusters=clusters)
+        if feed_shards and not any("redis" in h.roles for h in hosts.values()):
+            raise InventoryError(f"{path}: redis.feed_shards is {feed_shards} but no host has the redis role")
+        return cls(
+            path=path,
+            hosts=hosts,
+            defaults=defaults,
+            keep_releases=keep,
+            db_clusters=clusters,
+            redis_feed_shards=feed_shards,
+        )
 
     def select(self, roles: Iterable[str], only: Sequence[str] = ()) -> list[Host]:
         """Return the hosts having any of `roles`, in inventory order; `only` (from -H) narrows them."""

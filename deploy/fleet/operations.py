@@ -97,7 +97,9 @@ def host_status(remote: Remote) -> HostStatus:
     if "sentinel" in host.roles:
         port = host.services["sentinel_port"]
         pong = remote.run(f"redis-cli -h 127.0.0.1 -p {port} ping", step="sentinel", check=False).strip()
-        status.check("sentinel", pong == "PONG", f"Redis Sentinel on port {port}: {pong or 'no answer'}")
+        # With its password (REDIS_SENTINEL_PASSWORD) it answers NOAUTH: it is up.
+        up = pong == "PONG" or pong.startswith("NOAUTH")
+        status.check("sentinel", up, f"Redis Sentinel on port {port}: {pong or 'no answer'}")
     for role, port_name, server, answer in (
         ("cache", "memcached_port", "memcached", "VERSION"),
         ("gearman", "gearman_port", "gearmand", "OK"),

@@ -18,10 +18,12 @@ from deploy.fleet.inventory import RELEASE_ROLES, ROOT, DbClusterSpec, Host, Inv
 from deploy.fleet.remote import Remote, RolloutError, fail, on_hosts, q, say, tail
 from deploy.fleet.services import (
     Cluster,
+    FeedShard,
     database_names,
     has_services,
     prepare_db,
     provision,
+    redis_password,
     rejoin_node,
     runs_bouncer,
     supervisor_paths,
@@ -86,13 +88,16 @@ def render_topology(inventory: Inventory, host: Host, clusters: Sequence[DbClust
     return "\n".join(lines)
 
 
-def inventory_settings(inventory: Inventory, host: Host, given: set[str]) -> dict[str, str]:
-    """Return the settings the inventory decides for `host`, those the uploaded file lacks.
+def inventory_settings(
+    inventory: Inventory, host: Host, given: set[str], settings: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Return the settings the inventory decides for `host`, those the uploaded file (`settings`) lacks.
 
     gunicorn trusts X-Forwarded-* from the lb hosts only; ops commands on db
     and redis hosts read the topology file `fab setup` writes next to the
-    settings.
+    settings; the feed shards' URLs carry REDIS_URL's password and database.
     """
+    settings = settings or {}
 
     def addresses(*roles: str) -> str:
         return ",".join(h.address for h in inventory.hosts.values() if set(roles) & set(h.roles))
@@ -111,13 +116,57 @@ def inventory_settings(inventory: Inventory, host: Host, given: set[str]) -> dic
         # The app finds each Redis primary through them and follows a promotion
         # without a restart (instagram/redis_client.py).
         "REDIS_SENTINELS": ",".join(sentinel_addresses(inventory)),
+        **feed_settings(inventory, settings),
     }
+    if sentinel_addresses(inventory) and "REDIS_SENTINEL_PASSWORD" not in settings:
+        # The Sentinels then take the Redis password (services.sentinel_password): the apps give it.
+        derived["REDIS_SENTINEL_PASSWORD"] = redis_password(settings)
     if {"db", "redis"} & set(host.roles):
         derived["IG_TOPOLOGY"] = host.path("shared", "topology.toml")
     if runs_bouncer(host) and host.service_manager != "none":
         # The host's own pgbouncer, which repmgr's event hook repoints at a promoted standby.
         derived["DB_HOST"] = derived["DB_REPLICA_HOST"] = "127.0.0.1"
     return {key: value for key, value in derived.items() if value and key not in given}
+
+
+def feed_shards(inventory: Inventory) -> tuple[FeedShard, ...]:
+    """The feed shards of the inventory: shard i's primary on redis host i mod n, its replica on the next."""
+    hosts = [h for h in inventory.hosts.values() if "redis" in h.roles]
+
+    def at(i: int, host: Host) -> str:
+        return f"{host.address}:{host.services['redis_feed_port'] + i}"
+
+    return tuple(
+        FeedShard(
+            index=i,
+            primary=at(i, hosts[i % len(hosts)]),
+            replica=at(i, hosts[(i + 1) % len(hosts)]) if len(hosts) > 1 else "",
+        )
+        for i in range(inventory.redis_feed_shards)
+    )
+
+
+def feed_settings(inventory: Inventory, settings: dict[str, str]) -> dict[str, str]:
+    """REDIS_FEED_URLS and REDIS_FEED_REPLICA_URLS of the inventory's feed shards ({} without any).
+
+    Each URL is REDIS_URL's (its password and database) at the shard's
+    address. With Sentinels the app asks them for `feed-<i>` and keeps only
+    the password and database; the addresses say where each shard started.
+    """
+    shards = feed_shards(inventory)
+    if not shards:
+        return {}
+    base = urlsplit(settings.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
+    credentials = base.netloc.rpartition("@")[0]
+
+    def url(address: str) -> str:
+        netloc = f"{credentials}@{address}" if credentials else address
+        return base._replace(netloc=netloc).geturl()
+
+    return {
+        "REDIS_FEED_URLS": ",".join(url(s.primary) for s in shards),
+        "REDIS_FEED_REPLICA_URLS": ",".join(url(s.replica or s.primary) for s in shards),
+    }
 
 
 def env_values(text: str) -> dict[str, str]:
@@ -369,6 +418,7 @@ def cluster_of(
             None,
         ),
         redis_sentinels=sentinel_addresses(inventory),
+        redis_feeds=feed_shards(inventory),
         db_nodes=tuple((h.name, h.address, h.services["pg_port"]) for h in dbs),
         pg_primary=pg_address(primary) if primary else "",
         pg_standby=pg_address(mine.standby) if mine.standby else "",
@@ -435,7 +485,18 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
     get nginx in front of every app host of the inventory (render_lb_nginx).
     """
     given = {line.split("=", 1)[0].strip() for line in text.splitlines() if "=" in line}
-    lb_configs = {h: render_lb_nginx(inventory, h, env_values(text)) for h in hosts if "lb" in h.roles}
+    settings = env_values(text)
+    if inventory.redis_feed_shards and settings.get("REDIS_FEED_URLS"):
+        listed = len(settings["REDIS_FEED_URLS"].split(","))
+        if listed != inventory.redis_feed_shards:
+            # The apps would ask the Sentinels for shards nobody runs, or miss some.
+            raise Exit(
+                f"the settings file lists {listed} REDIS_FEED_URLS, the inventory"
+                f" {inventory.redis_feed_shards} feed shards ([redis] feed_shards):"
+                " leave them out of the file, fab writes them",
+                code=2,
+            )
+    lb_configs = {h: render_lb_nginx(inventory, h, settings) for h in hosts if "lb" in h.roles}
     needs_wheel = any(h.service_manager == "supervisord" and has_services(h) for h in hosts)
     wheel = supervisor_wheel() if needs_wheel else None
     clusters = db_clusters(inventory, cluster_specs(inventory, env_values(text)))
@@ -447,7 +508,7 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
         provision(
             remote,
             host,
-            env_values(text),
+            settings,
             wheel=wheel,
             say=lambda message: say(host, message),
             cluster=cluster_of(inventory, host, clusters),
@@ -455,7 +516,7 @@ def setup_hosts(inventory: Inventory, hosts: list[Host], text: str) -> None:
         if not set(RELEASE_ROLES) & set(host.roles):
             return
         shared = host.path("shared")
-        extra = inventory_settings(inventory, host, given)
+        extra = inventory_settings(inventory, host, given, settings)
         with tempfile.TemporaryDirectory() as folder:
             rendered = Path(folder) / "env"
             rendered.write_text(text.rstrip("\n") + "\n" + "".join(f"{k}={v}\n" for k, v in extra.items()))

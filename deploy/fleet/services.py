@@ -124,6 +124,25 @@ class Service:
 
 
 @dataclass(frozen=True)
+class FeedShard:
+    """One feed shard of the redis hosts: its first primary and its replica (address:port each).
+
+    Shard i's primary runs on redis host i mod n and its replica on the next
+    one, each on the host's redis_feed_port + i; "" for the replica when there
+    is one redis host. The Sentinels watch it as `feed-<i>`, the name the app
+    asks them for (instagram/redis_client.py).
+    """
+
+    index: int
+    primary: str
+    replica: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"feed-{self.index}"
+
+
+@dataclass(frozen=True)
 class Cluster:
     """Where the host stands among its role's hosts: the first db and redis hosts are the primaries.
 
@@ -138,6 +157,8 @@ class Cluster:
     # Sentinels start from), and every Sentinel's address:port.
     redis_monitor: str | None = None
     redis_sentinels: tuple[str, ...] = ()
+    # The feed shards ([redis] feed_shards of the inventory), in order.
+    redis_feeds: tuple[FeedShard, ...] = ()
     # repmgr's nodes: (name, address, pg_port) of each db host, in inventory order (node id = place + 1).
     db_nodes: tuple[tuple[str, str, int], ...] = ()
     # Where every pgbouncer sends the primary's names and the `_replica` names (address:port).
@@ -303,26 +324,36 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
         )
         files[f"{etc}/pgbouncer-repoint"] = repoint_script(host, cluster, settings)
     if "redis" in host.roles:
-        redis = {
-            "redis_primary_port": host.services["redis_port"],
-            "redis_replica_port": host.services["redis_port"],
-            "data": host.data,
-            "redis_primary_dir": "redis",
-            "redis_replica_dir": "redis",
-        }
-        # A replica keeps the AOF (the continuous persistence), as on the local stack.
-        # (The duty stays with the host after a failover: the file says what it keeps,
-        # the start script what it follows.)
-        template = "replica.conf" if cluster.redis_primary else "primary.conf"
-        files[f"{etc}/redis.conf"] = render((DEPLOY / "redis" / template).read_text(), redis)
         password = redis_password(settings)
-        if password:
-            # Every instance takes both: any one may be the primary or a replica after a failover.
-            files[f"{etc}/redis.conf"] += (
-                "# The password of the settings' REDIS_URL (fab setup): clients and replicas give it.\n"
-                f"requirepass {password}\nmasterauth {password}\n"
+        for server in redis_servers(host, cluster):
+            redis = {
+                "redis_primary_port": server.port,
+                "redis_replica_port": server.port,
+                "data": host.data,
+                "redis_primary_dir": server.service,
+                "redis_replica_dir": server.service,
+            }
+            # A replica keeps the AOF (the continuous persistence), as on the local stack.
+            # (The duty stays with the host after a failover: the file says what it keeps,
+            # the start script what it follows.)
+            template = "replica.conf" if server.primary else "primary.conf"
+            conf = render((DEPLOY / "redis" / template).read_text(), redis)
+            if password:
+                # Every instance takes both: any one may be the primary or a replica after a failover.
+                conf += (
+                    "# The password of the settings' REDIS_URL (fab setup): clients and replicas give it.\n"
+                    f"requirepass {password}\nmasterauth {password}\n"
+                )
+            files[f"{etc}/{server.service}.conf"] = conf
+            files[f"{etc}/{server.service}-start.sh"] = redis_start_script(
+                host,
+                cluster,
+                server,
+                password=bool(password),
+                sentinel_auth=bool(sentinel_password(settings)),
             )
-        files[f"{etc}/redis-start.sh"] = redis_start_script(host, cluster, password=bool(password))
+        if sentinel_password(settings):
+            files[sentinel_password_file(host)] = sentinel_password(settings)
     if "sentinel" in host.roles and cluster.redis_monitor:
         files[f"{etc}/sentinel.conf"] = render(
             (DEPLOY / "redis" / "sentinel.conf").read_text(),
@@ -333,6 +364,12 @@ def host_files(host: Host, settings: dict[str, str], cluster: Cluster = Cluster(
                 "monitors": sentinel_monitors(cluster, redis_password(settings)),
             },
         )
+        if sentinel_password(settings):
+            files[f"{etc}/sentinel.conf"] += (
+                "# REDIS_SENTINEL_PASSWORD (fab setup): the apps, the Redis start scripts and the\n"
+                "# other Sentinels give it (they all share it).\n"
+                f"requirepass {sentinel_password(settings)}\n"
+            )
     return files
 
 
@@ -345,16 +382,23 @@ REDIS_MAIN = "main"  # the main instance's Sentinel name (instagram/redis_client
 
 
 def sentinel_monitors(cluster: Cluster, password: str = "") -> str:
-    """The `sentinel monitor` lines of the main instance: its first primary; a majority must agree."""
-    address, _, port = (cluster.redis_monitor or "").rpartition(":")
+    """The `sentinel monitor` lines of each primary (main, each feed shard) at its first address.
+
+    A majority of the Sentinels must agree a primary is down (the quorum).
+    """
     quorum = len(cluster.redis_sentinels) // 2 + 1
-    return (
-        f"sentinel monitor {REDIS_MAIN} {address} {port} {quorum}\n"
-        f"sentinel down-after-milliseconds {REDIS_MAIN} {SENTINEL_DOWN_AFTER_MS}\n"
-        f"sentinel failover-timeout {REDIS_MAIN} {SENTINEL_FAILOVER_TIMEOUT_MS}\n"
-        f"sentinel parallel-syncs {REDIS_MAIN} 1\n"
-        + (f"sentinel auth-pass {REDIS_MAIN} {password}\n" if password else "")
-    )
+    watched = [(REDIS_MAIN, cluster.redis_monitor or ""), *((s.name, s.primary) for s in cluster.redis_feeds)]
+    lines = ""
+    for name, primary in watched:
+        address, _, port = primary.rpartition(":")
+        lines += (
+            f"sentinel monitor {name} {address} {port} {quorum}\n"
+            f"sentinel down-after-milliseconds {name} {SENTINEL_DOWN_AFTER_MS}\n"
+            f"sentinel failover-timeout {name} {SENTINEL_FAILOVER_TIMEOUT_MS}\n"
+            f"sentinel parallel-syncs {name} 1\n"
+            + (f"sentinel auth-pass {name} {password}\n" if password else "")
+        )
+    return lines
 
 
 def redis_password(settings: dict[str, str]) -> str:
@@ -363,15 +407,55 @@ def redis_password(settings: dict[str, str]) -> str:
     return unquote(password) if password else ""
 
 
+def sentinel_password(settings: dict[str, str]) -> str:
+    """The Sentinels' password: REDIS_SENTINEL_PASSWORD when the settings set it, else the Redis password.
+
+    Without one (both unset, or REDIS_SENTINEL_PASSWORD set empty), anyone on
+    the private network could ask them to fail over.
+    """
+    if "REDIS_SENTINEL_PASSWORD" in settings:
+        return settings["REDIS_SENTINEL_PASSWORD"]
+    return redis_password(settings)
+
+
+def sentinel_password_file(host: Host) -> str:
+    """The Sentinels' password on a redis host, for its Redis start scripts (mode 600, Redis's)."""
+    return f"{folders(host)['etc']}/sentinel-password"
+
+
+@dataclass(frozen=True)
+class RedisServer:
+    """One Redis instance of a redis host: the main one, or its part of a feed shard."""
+
+    name: str  # its Sentinel name: main, feed-0 ...
+    service: str  # redis, redis-feed-0 ...: its unit, files and data folder
+    port: int
+    primary: str  # the inventory's primary (address:port) on a replica; "" on that primary
+
+
+def redis_servers(host: Host, cluster: Cluster) -> list[RedisServer]:
+    """The Redis instances redis `host` runs: the main one, then its part of each feed shard."""
+    servers = [RedisServer(REDIS_MAIN, "redis", host.services["redis_port"], cluster.redis_primary or "")]
+    for shard in cluster.redis_feeds:
+        port = host.services["redis_feed_port"] + shard.index
+        if f"{host.address}:{port}" in {shard.primary, shard.replica}:
+            primary = "" if f"{host.address}:{port}" == shard.primary else shard.primary
+            servers.append(RedisServer(shard.name, f"redis-{shard.name}", port, primary))
+    return servers
+
+
 def secret_owner(host: Host, path: str) -> str | None:
     """The user who alone may read `path` (mode 600), for files that may hold a password; else None."""
     etc = folders(host)["etc"]
     owners = {
         f"{etc}/pgbouncer-users.txt": host.service_user,
         f"{etc}/pgpass": host.service_user,
-        f"{etc}/redis.conf": "redis",
         f"{etc}/sentinel.conf": "redis",
+        sentinel_password_file(host): "redis",
     }
+    folder, _, name = path.rpartition("/")
+    if folder == etc and name.startswith("redis") and name.endswith(".conf"):
+        return "redis"  # each Redis instance's file (requirepass)
     return owners.get(path)
 
 
@@ -380,52 +464,62 @@ def sentinel_state(host: Host) -> str:
     return f"{host.data}/sentinel/sentinel.conf"
 
 
-def redis_start_script(host: Host, cluster: Cluster, *, password: bool = False) -> str:
-    """The script that starts the host's Redis as a primary or as a replica of the primary the Sentinels name.
+def redis_start_script(
+    host: Host, cluster: Cluster, server: RedisServer, *, password: bool = False, sentinel_auth: bool = False
+) -> str:
+    """The script that starts one Redis instance of the host as what the Sentinels say: primary or replica.
 
-    Not from the inventory alone: after a failover the inventory's first redis
-    host is a replica of the promoted one, and a Redis started again with
-    `--replicaof` the old primary would follow a replica (or, on the old
-    primary, come back as a second primary). Only when no Sentinel answers
-    (the fleet's first start) does the inventory decide: the first redis host
-    is the primary. The service manager does not restart Redis by itself
-    (Service.autorestart): a crashed primary back within seconds would still
-    be the Sentinels' primary, with only its last snapshot, and its replica
-    would resync from it; it stays down until the Sentinels have promoted the
-    replica and `fab setup` (or the operator) starts it again, as a replica.
+    Not from the inventory alone: after a failover the inventory's primary is a
+    replica of the promoted one, and a Redis started again with `--replicaof`
+    the old primary would follow a replica (or, on the old primary, come back
+    as a second primary). Only when no Sentinel answers (the fleet's first
+    start) does the inventory decide. The service manager does not restart
+    Redis by itself (Service.autorestart): a crashed primary back within
+    seconds would still be the Sentinels' primary, with only its last
+    snapshot, and its replica would resync from it; it stays down until the
+    Sentinels have promoted the replica and `fab setup` (or the operator)
+    starts it again, as a replica. The Sentinels' password (`sentinel_auth`)
+    is read from its own file (mode 600, Redis's: secret_owner) into
+    redis-cli's environment (REDISCLI_AUTH), never on a command line nor in
+    the script.
     """
     etc = folders(host)["etc"]
-    port = host.services["redis_port"]
-    # With a password (in redis.conf, never on the command line) protected mode stays on;
+    # With a password (in the instance's file, never on the command line) protected mode stays on;
     # without one it would refuse the apps: the private network is then the boundary,
     # as for memcached and gearmand (docs/deploy.md).
     protected = "" if password else " --protected-mode no"
-    inventory_primary = (cluster.redis_primary or f"{host.address}:{port}").replace(":", " ")
+    inventory_primary = (server.primary or f"{host.address}:{server.port}").replace(":", " ")
+    auth = (
+        f'REDISCLI_AUTH="$(cat {sentinel_password_file(host)})"; export REDISCLI_AUTH\n'
+        if sentinel_auth
+        else ""
+    )
+    forget = "unset REDISCLI_AUTH\n" if sentinel_auth else ""  # Redis itself has no use for it
     return f"""#!/bin/sh
 # Rendered by `fab setup` (deploy/fleet/services.py, redis_start_script):
-# Redis starts as what the Sentinels say it is now.
-primary=""
+# Redis ({server.name}) starts as what the Sentinels say it is now.
+{auth}primary=""
 for sentinel in {" ".join(cluster.redis_sentinels)}; do
     answer=$(timeout 2 redis-cli -h "${{sentinel%:*}}" -p "${{sentinel##*:}}" --raw \\
-        SENTINEL get-master-addr-by-name {REDIS_MAIN} 2>/dev/null)
+        SENTINEL get-master-addr-by-name {server.name} 2>/dev/null)
     set -- $answer
     if [ $# -eq 2 ]; then
         primary="$1 $2"
         break
     fi
 done
-if [ -z "$primary" ]; then
+{forget}if [ -z "$primary" ]; then
     primary="{inventory_primary}"
     echo "redis-start: no Sentinel answers: the inventory's primary, $primary" >&2
 fi
-if [ "$primary" = "{host.address} {port}" ]; then
+if [ "$primary" = "{host.address} {server.port}" ]; then
     replicaof="no one"
 else
     replicaof="$primary"
 fi
 echo "redis-start: replicaof $replicaof" >&2
 # The template binds loopback only; the apps reach the host's address.
-exec /usr/bin/redis-server {etc}/redis.conf --bind {host.address} 127.0.0.1{protected} \\
+exec /usr/bin/redis-server {etc}/{server.service}.conf --bind {host.address} 127.0.0.1{protected} \\
     --replicaof $replicaof
 """
 
@@ -622,18 +716,19 @@ def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Clust
             )
         )
     if "redis" in host.roles:
-        services.append(
-            Service(
-                name="redis",
-                description="Redis (the main instance)",
-                # A primary or a replica of the primary the Sentinels name (redis_start_script).
-                command=f"/bin/sh {etc}/redis-start.sh",
-                user="redis",
-                port=host.services["redis_port"],
-                files=(f"{etc}/redis.conf", f"{etc}/redis-start.sh"),
-                autorestart=False,
+        for server in redis_servers(host, cluster):
+            services.append(
+                Service(
+                    name=server.service,
+                    description=f"Redis ({'main' if server.name == REDIS_MAIN else server.name})",
+                    # A primary or a replica of the primary the Sentinels name (redis_start_script).
+                    command=f"/bin/sh {etc}/{server.service}-start.sh",
+                    user="redis",
+                    port=server.port,
+                    files=(f"{etc}/{server.service}.conf", f"{etc}/{server.service}-start.sh"),
+                    autorestart=False,
+                )
             )
-        )
     if "sentinel" in host.roles and cluster.redis_monitor:
         services.append(
             Service(
@@ -679,11 +774,9 @@ def host_services(host: Host, settings: dict[str, str], cluster: Cluster = Clust
 
 def data_folders(host: Host, services: list[Service]) -> dict[str, str]:
     """The data folders of the host's servers, each owned by its server's user."""
-    owned = {
-        "redis": f"{host.data}/redis",
-        "sentinel": f"{host.data}/sentinel",
-        "gearmand": f"{host.data}/gearmand",
-    }
+    owned = {"sentinel": f"{host.data}/sentinel", "gearmand": f"{host.data}/gearmand"}
+    # Each Redis instance's own (main: redis, feed shard i: redis-feed-<i>).
+    owned |= {s.name: f"{host.data}/{s.name}" for s in services if s.name.startswith("redis")}
     result = {owned[s.name]: s.user for s in services if s.name in owned}
     if "db" in host.roles:
         result[host.pg_data] = host.service_user

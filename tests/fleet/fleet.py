@@ -6,10 +6,11 @@ Hosts (addresses on the fleet's subnet, standard ports on each):
     app1/2   .11/.12  gunicorn, and pgbouncer (the apps' DB_HOST, repointed by repmgr's hook)
     worker1  .21  run_worker processes, their pgbouncer, gearmand, and the third Redis Sentinel
     db1      .31  PostgreSQL (primary of cluster a: main and shard0), repmgrd and pgbouncer
-    replica1 .32  PostgreSQL (standby of db1), repmgrd, pgbouncer, a Redis replica of redis1, a Sentinel
+    replica1 .32  PostgreSQL (standby of db1), repmgrd, pgbouncer, a Redis replica of redis1, a Sentinel;
+                  feed shard 1's primary (6381) and feed shard 0's replica (6380)
     db2      .33  PostgreSQL (primary of cluster b: shard1), repmgrd and pgbouncer
     replica2 .34  PostgreSQL (standby of db2), repmgrd and pgbouncer
-    redis1   .41  Redis (primary), a Sentinel
+    redis1   .41  Redis (primary), a Sentinel; feed shard 0's primary (6380) and shard 1's replica (6381)
     cache1   .51  memcached
     s3       .70  the S3-protocol server (deploy/s3server.py), started by the test: not a fab role
 
@@ -57,6 +58,10 @@ DB_CLUSTERS = {
 S3_PORT = 9000
 PGBOUNCER_PORT = 6432
 REDIS_PASSWORD = "fleet-redis-password"
+# The Sentinels' own (their requirepass), not Redis's: fab setup gives each its own.
+SENTINEL_PASSWORD = "fleet-sentinel-password"
+# Feed shards the redis hosts run beside the main instance ([redis] feed_shards).
+FEED_SHARDS = 2
 
 
 def profile_number() -> int:
@@ -224,6 +229,7 @@ class Fleet:
             "RATE_LIMIT_WRITES_PER_HOUR": "1000000",
             "REDIS_URL": redis,
             "REDIS_REPLICA_URL": f"redis://:{REDIS_PASSWORD}@{self.address('replica1')}:6379/0",
+            "REDIS_SENTINEL_PASSWORD": SENTINEL_PASSWORD,
             "S3_ENDPOINT_URL": f"http://{s3}:{S3_PORT}",
             "S3_BUCKET": "instagram-media",
             "S3_REGION": "us-east-1",
@@ -253,6 +259,9 @@ class Fleet:
             "workers = 1",
             "[deploy]",
             "keep_releases = 3",
+            # REDIS_FEED_URLS are fab's (roles.feed_settings): shard i's primary on redis host i mod 2.
+            "[redis]",
+            f"feed_shards = {FEED_SHARDS}",
             "[roles]",
             *(f"{role} = {json.dumps(names)}" for role, names in roles.items()),
             "[db_clusters]",

@@ -67,14 +67,22 @@ def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fle
         "db1": {"instagram-postgresql", "instagram-repmgrd", "instagram-pgbouncer"},
         "db2": {"instagram-postgresql", "instagram-repmgrd", "instagram-pgbouncer"},
         "replica2": {"instagram-postgresql", "instagram-repmgrd", "instagram-pgbouncer"},
+        # The main instance and their part of each feed shard (a primary or its replica).
         "replica1": {
             "instagram-postgresql",
             "instagram-repmgrd",
             "instagram-pgbouncer",
             "instagram-redis",
+            "instagram-redis-feed-0",
+            "instagram-redis-feed-1",
             "instagram-sentinel",
         },
-        "redis1": {"instagram-redis", "instagram-sentinel"},
+        "redis1": {
+            "instagram-redis",
+            "instagram-redis-feed-0",
+            "instagram-redis-feed-1",
+            "instagram-sentinel",
+        },
         "cache1": {"instagram-memcached"},
         # Each app and worker host has its own pgbouncer, which follows a promoted standby.
         "worker1": {"instagram-gearmand", "instagram-pgbouncer", "instagram-sentinel"},
@@ -89,6 +97,7 @@ def test_setup_provisions_every_role_and_a_second_run_changes_nothing(fleet: Fle
         ("db1", 6432),
         ("db2", 6432),
         ("redis1", 6379),
+        *((host, port) for host in ("redis1", "replica1") for port in (6380, 6381)),
         ("cache1", 11211),
         ("worker1", 4730),
         *((host, 26379) for host in ("redis1", "replica1", "worker1")),
@@ -160,6 +169,11 @@ def test_deploy_brings_the_fleet_up_and_the_api_answers_through_the_lb(fleet: Fl
         "postgres:shard1",
         "postgres:shard1_replica",
         "redis_replica",
+        # Each feed shard, primary and replica, found through the Sentinels.
+        "redis_feed_0",
+        "redis_feed_0_replica",
+        "redis_feed_1",
+        "redis_feed_1_replica",
         "shard_map",
         "pgbouncer",
         "redis",
@@ -171,6 +185,9 @@ def test_deploy_brings_the_fleet_up_and_the_api_answers_through_the_lb(fleet: Fl
         assert components[name]["status"] == "up", f"{name}: {components[name]}"
     assert components["redis"]["port"] == 6379
     assert components["redis"]["connected_replicas"] == 1
+    # Feed shard i on port 6380 + i, each primary with its replica.
+    assert [components[f"redis_feed_{i}"]["port"] for i in (0, 1)] == [6380, 6381]
+    assert all(components[f"redis_feed_{i}"]["connected_replicas"] == 1 for i in (0, 1))
     assert components["memcached"]["servers"] == 1
 
 

@@ -310,3 +310,86 @@ def test_redis_starts_as_a_replica_of_the_primary_the_sentinels_name(
     )
     assert started.stdout.split("--replicaof ")[1].strip() == replicaof, started.stderr
     assert f"--bind {chosen.address} 127.0.0.1 --protected-mode no" in started.stdout
+
+
+def test_feed_shards_spread_their_primaries_over_the_redis_hosts_each_watched_by_the_sentinels(
+    tmp_path: Path,
+) -> None:
+    inventory = two_redis_hosts(tmp_path)
+    text = (tmp_path / "inventory.toml").read_text()
+    (tmp_path / "inventory.toml").write_text(
+        text.replace("[roles]\n", "[redis]\nfeed_shards = 3\n\n[roles]\n")
+    )
+    inventory = Inventory.load(tmp_path / "inventory.toml")
+    redis1, db2 = inventory.hosts["redis1"], inventory.hosts["db2"]
+    settings = {**SETTINGS, "REDIS_URL": "redis://:pw@10.0.2.21:6379/0", "REDIS_SENTINEL_PASSWORD": "spw"}
+    etc = "/srv/instagram/shared/services/etc"
+    # Two redis hosts: each runs the main instance and its part of every shard, shard i on 6380 + i.
+    for host in (redis1, db2):
+        servers = [s for s in host_services(host, settings, cluster_of(inventory, host)) if "redis" in s.name]
+        assert [(s.unit, s.port, s.autorestart) for s in servers] == [
+            ("instagram-redis", 6379, False),
+            ("instagram-redis-feed-0", 6380, False),
+            ("instagram-redis-feed-1", 6381, False),
+            ("instagram-redis-feed-2", 6382, False),
+        ]
+    files = host_files(db2, settings, cluster_of(inventory, db2))
+    # Shard i's first primary on redis host i mod 2 (redis1, db2, redis1), its replica on the other.
+    conf = files[f"{etc}/sentinel.conf"]
+    for name, primary in (
+        ("feed-0", "10.0.2.21 6380"),
+        ("feed-1", "10.0.2.12 6381"),
+        ("feed-2", "10.0.2.21 6382"),
+    ):
+        assert f"sentinel monitor {name} {primary} 2\n" in conf
+        assert f"sentinel down-after-milliseconds {name} 5000\n" in conf
+        assert f"sentinel auth-pass {name} pw\n" in conf
+    assert "sentinel monitor main 10.0.2.21 6379 2\n" in conf
+    assert "\nrequirepass spw\n" in conf
+    # A primary keeps snapshots, a replica the AOF; each its own port, folder and password.
+    assert "appendonly no" in files[f"{etc}/redis-feed-1.conf"]
+    assert "appendonly yes" in files[f"{etc}/redis-feed-0.conf"]
+    assert "port 6381\n" in files[f"{etc}/redis-feed-1.conf"]
+    assert "dir /var/lib/instagram/redis-feed-1\n" in files[f"{etc}/redis-feed-1.conf"]
+    assert "requirepass pw\nmasterauth pw\n" in files[f"{etc}/redis-feed-1.conf"]
+    assert "get-master-addr-by-name feed-1" in files[f"{etc}/redis-feed-1-start.sh"]
+    # The Sentinels' password: in its own file (Redis's, mode 600), read by the start scripts.
+    assert files[f"{etc}/sentinel-password"] == "spw"
+    assert secret_owner(db2, f"{etc}/sentinel-password") == "redis"
+    assert secret_owner(db2, f"{etc}/redis-feed-1.conf") == "redis"
+    assert all("spw" not in files[f"{etc}/redis-feed-{i}-start.sh"] for i in range(3))
+    assert f"$(cat {etc}/sentinel-password)" in files[f"{etc}/redis-feed-1-start.sh"]
+    # The apps: each shard's first primary and replica, with REDIS_URL's password and database.
+    derived = inventory_settings(inventory, inventory.hosts["app1"], set(settings), settings)
+    assert derived["REDIS_FEED_URLS"] == (
+        "redis://:pw@10.0.2.21:6380/0,redis://:pw@10.0.2.12:6381/0,redis://:pw@10.0.2.21:6382/0"
+    )
+    assert derived["REDIS_FEED_REPLICA_URLS"] == (
+        "redis://:pw@10.0.2.12:6380/0,redis://:pw@10.0.2.21:6381/0,redis://:pw@10.0.2.12:6382/0"
+    )
+    assert "REDIS_SENTINEL_PASSWORD" not in derived  # the file sets it
+    # Unset, the Sentinels take the Redis password, and the apps are given it.
+    plain = {**settings}
+    del plain["REDIS_SENTINEL_PASSWORD"]
+    assert (
+        inventory_settings(inventory, inventory.hosts["app1"], set(plain), plain)["REDIS_SENTINEL_PASSWORD"]
+        == "pw"
+    )
+    assert "\nrequirepass pw\n" in host_files(db2, plain, cluster_of(inventory, db2))[f"{etc}/sentinel.conf"]
+    # No feed shards: the feeds stay on the main instance, nothing more runs or is written.
+    (tmp_path / "none").mkdir()
+    none = two_redis_hosts(tmp_path / "none")
+    services = host_services(none.hosts["db2"], settings, cluster_of(none, none.hosts["db2"]))
+    assert [s.name for s in services if "redis" in s.name] == ["redis"]
+    assert "REDIS_FEED_URLS" not in inventory_settings(none, none.hosts["app1"], set(settings), settings)
+
+
+@pytest.mark.parametrize("value", ["-1", '"2"', "true"])
+def test_feed_shards_must_be_a_whole_number(tmp_path: Path, value: str) -> None:
+    two_redis_hosts(tmp_path)
+    text = (tmp_path / "inventory.toml").read_text()
+    (tmp_path / "inventory.toml").write_text(
+        text.replace("[roles]\n", f"[redis]\nfeed_shards = {value}\n\n[roles]\n")
+    )
+    with pytest.raises(InventoryError, match=r"redis\.feed_shards must be a whole number"):
+        Inventory.load(tmp_path / "inventory.toml")
