@@ -22,14 +22,18 @@ import pytest
 from sharding.sql import schema_name
 from tests.fleet.fleet import DB_CLUSTERS, Fleet
 from tests.fleet.load import load_fixture, record, session, shard_databases, wait_until
-from tests.fleet.test_fleet_postgres_failover import RESUME_BOUND, in_recovery, services_tree, sql
+from tests.fleet.test_fleet_postgres_failover import (
+    in_recovery,
+    services_tree,
+    sql,
+    writes_resumed,
+)
 
 pytestmark = [pytest.mark.fleet, pytest.mark.timeout(900)]
 
 BOUNCER_HOSTS = ("app1", "app2", "worker1", "db1", "replica1", "db2", "replica2")
 A_DATABASES = DB_CLUSTERS["a"][1]  # main, shard0
 B_DATABASE = "shard1"
-APP_HOSTS = ("app1", "app2")
 
 
 def bouncer_lines(fleet: Fleet, host: str) -> dict[str, str]:
@@ -108,22 +112,9 @@ def test_one_shard_cluster_fails_over_on_its_own_under_load(deployed: Fleet) -> 
         for pid in [pids[0], postmaster, *pids[1:]]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        resumed_at = wait_until(
-            lambda: load_b.first_write_sent_after(killed_at),
-            timeout=RESUME_BOUND,
-            what="a write on shard1 acknowledged after its primary died",
-            fleet=fleet,
+        resumed_at, everywhere_at = writes_resumed(
+            load_b, killed_at, fleet, what="a write on shard1 acknowledged after its primary died"
         )
-        assert isinstance(resumed_at, float)
-        # The hook repoints each app host's own pgbouncer at its own moment (in
-        # parallel, over SSH): writes resume on each when its pgbouncer follows.
-        everywhere_at = wait_until(
-            lambda: load_b.first_write_on_every_host_after(killed_at, APP_HOSTS),
-            timeout=RESUME_BOUND,
-            what="a write on shard1 acknowledged by every app host after its primary died",
-            fleet=fleet,
-        )
-        assert isinstance(everywhere_at, float)
         count = len(load_b.acknowledged)
         wait_until(
             lambda: len(load_b.acknowledged) >= count + 10, timeout=60, what="writes go on", fleet=fleet
