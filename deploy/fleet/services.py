@@ -1092,18 +1092,55 @@ def start_supervisord(
     return acted
 
 
-# The units Debian's packages start on their own, on the ports fab's servers take.
-PACKAGE_UNITS = {"redis": "redis-server.service", "sentinel": "redis-sentinel.service"}
+# The units Debian's packages enable and start on their own when installed,
+# on the ports fab's servers take (PostgreSQL's cluster: park_package_cluster).
+PACKAGE_UNITS = {
+    "postgresql": ("postgresql.service",),
+    "pgbouncer": ("pgbouncer.service",),
+    "redis": ("redis-server.service",),
+    "sentinel": ("redis-sentinel.service",),
+    "memcached": ("memcached.service",),
+    "gearmand": ("gearman-job-server.service",),
+}
+
+
+def disable_package_units(remote: Remote, host: Host, services: list[Service], say: Say) -> None:
+    """Stop and disable what the packages started on the ports fab's units take."""
+    for service in services:
+        for unit in PACKAGE_UNITS.get(service.name, ()):
+            if remote.test(f"systemctl is-enabled -q {unit}", step="setup: systemd"):
+                remote.run(f"systemctl disable --now {unit}", step="setup: systemd")
+                say(f"{unit} (the package's own) disabled: {service.unit} takes its port")
+        if service.name == "postgresql":
+            park_package_cluster(remote, host, say)
+
+
+def park_package_cluster(remote: Remote, host: Host, say: Say) -> None:
+    """Stop the cluster Debian's PostgreSQL package created (`<version>-main`, port 5432), for good.
+
+    Its unit, postgresql@<version>-main, is made at boot by the package's
+    systemd generator from the cluster's start.conf, so it is not disabled
+    but set to `manual` there (pg_ctlcluster can still start it by hand) and
+    stopped. Its data is left alone. The version is the host's PostgreSQL
+    binaries' (/usr/lib/postgresql/<version>/bin).
+    """
+    version = Path(host.pg_bin).parent.name
+    if not version.isdigit():
+        return
+    start_conf = f"/etc/postgresql/{version}/main/start.conf"
+    if not remote.test(f"grep -qx auto {start_conf}", step="setup: systemd"):  # started at boot
+        return
+    remote.run(
+        f"sed -i 's/^auto$/manual/' {start_conf} && systemctl stop postgresql@{version}-main.service",
+        step="setup: systemd",
+    )
+    say(f"the package's cluster {version}/main stopped and set to start by hand: port 5432 is fab's")
 
 
 def start_systemd(remote: Remote, host: Host, services: list[Service], changed: list[str], say: Say) -> bool:
     """Write the units, enable and start them, restart those whose files changed."""
     acted = False
-    for service in services:
-        package_unit = PACKAGE_UNITS.get(service.name)
-        if package_unit and remote.test(f"systemctl is-enabled -q {package_unit}", step="setup: systemd"):
-            remote.run(f"systemctl disable --now {package_unit}", step="setup: systemd")
-            say(f"{package_unit} (the package's own) disabled: {service.unit} takes its port")
+    disable_package_units(remote, host, services, say)
     for service in services:
         if service.environment:
             secrets = "".join(f"{key}={value}\n" for key, value in service.environment)

@@ -14,7 +14,14 @@ import pytest
 
 from deploy.fleet.inventory import Inventory, InventoryError
 from deploy.fleet.roles import DbCluster, cluster_of, inventory_settings, render_topology
-from deploy.fleet.services import host_files, host_services, secret_owner, supervisord_conf, systemd_unit
+from deploy.fleet.services import (
+    disable_package_units,
+    host_files,
+    host_services,
+    secret_owner,
+    supervisord_conf,
+    systemd_unit,
+)
 from ops import topology
 from tests.fleet.fleet import ROOT
 
@@ -393,3 +400,63 @@ def test_feed_shards_must_be_a_whole_number(tmp_path: Path, value: str) -> None:
     )
     with pytest.raises(InventoryError, match=r"redis\.feed_shards must be a whole number"):
         Inventory.load(tmp_path / "inventory.toml")
+
+
+class PackageHost:
+    """A Debian host as the packages leave it, for disable_package_units: which of their units are
+    enabled, and whether PostgreSQL's own cluster starts at boot. Records what fab runs there."""
+
+    def __init__(self, enabled: set[str], cluster_auto: bool) -> None:
+        self.enabled, self.cluster_auto = enabled, cluster_auto
+        self.ran: list[str] = []
+
+    def test(self, command: str, *, step: str) -> bool:
+        if command.startswith("systemctl is-enabled -q "):
+            return command.split()[-1] in self.enabled
+        assert command == "grep -qx auto /etc/postgresql/15/main/start.conf", command
+        return self.cluster_auto
+
+    def run(self, command: str, *, step: str, check: bool = True) -> str:
+        self.ran.append(command)
+        return ""
+
+
+def test_fab_stops_the_servers_debian_s_packages_started_on_its_ports() -> None:
+    """On a fresh Debian host the packages run their own PostgreSQL cluster (5432), pgbouncer,
+    Redis, memcached and gearmand: fab setup stops them for good before starting its units."""
+    inventory = example()
+    answered = DbCluster(primary=inventory.hosts["db1"])
+    said: list[str] = []
+    ran: dict[str, list[str]] = {}
+    for name in ("db1", "redis1", "cache1", "gearman1"):
+        host = inventory.hosts[name]
+        services = host_services(host, SETTINGS, cluster_of(inventory, host, answered))
+        debian = PackageHost(set(PACKAGE_UNITS_ENABLED), cluster_auto=True)
+        disable_package_units(debian, host, services, said.append)  # type: ignore[arg-type]
+        ran[name] = debian.ran
+    assert ran["db1"] == [
+        "systemctl disable --now postgresql.service",
+        "sed -i 's/^auto$/manual/' /etc/postgresql/15/main/start.conf"
+        " && systemctl stop postgresql@15-main.service",
+        "systemctl disable --now pgbouncer.service",
+        "systemctl disable --now redis-sentinel.service",  # db1 is one of the three Sentinels' hosts
+    ]
+    assert ran["redis1"][0] == "systemctl disable --now redis-server.service"
+    assert "systemctl disable --now memcached.service" in ran["cache1"]
+    assert ran["gearman1"] == ["systemctl disable --now gearman-job-server.service"]
+    # A second run finds them disabled and the cluster manual: nothing to do.
+    host = inventory.hosts["db1"]
+    services = host_services(host, SETTINGS, cluster_of(inventory, host, answered))
+    again = PackageHost(set(), cluster_auto=False)
+    disable_package_units(again, host, services, said.append)  # type: ignore[arg-type]
+    assert again.ran == []
+
+
+PACKAGE_UNITS_ENABLED = (
+    "postgresql.service",
+    "pgbouncer.service",
+    "redis-server.service",
+    "redis-sentinel.service",
+    "memcached.service",
+    "gearman-job-server.service",
+)
