@@ -27,6 +27,7 @@ from deploy.fleet.services import (
     rejoin_node,
     runs_bouncer,
     supervisor_paths,
+    write_file,
 )
 from deploy.localstack.templates import geo_allow, render, upstream_servers
 
@@ -224,9 +225,50 @@ def render_lb_nginx(inventory: Inventory, host: Host, settings: dict[str, str]) 
     return render((ROOT / "deploy" / "nginx" / "nginx.conf").read_text(), values)
 
 
+LB_UNIT = "instagram-nginx"
+
+
+def lb_unit(host: Host) -> str:
+    """Return the systemd unit of an lb host's nginx (hosts whose service manager is systemd).
+
+    nginx daemonizes (Type=forking, its pid file); a reload re-reads the
+    configuration without dropping a connection, as `fab setup` does after a
+    change; a stop lets the requests under way finish (SIGQUIT).
+    """
+    folder = host.path("shared", "nginx")
+    conf = f"{folder}/nginx.conf"
+    return "\n".join(
+        [
+            "# Rendered by `fab setup` (deploy/fleet/roles.py).",
+            "[Unit]",
+            "Description=Instagram: nginx in front of the app hosts, and the CDN origin",
+            "After=network-online.target",
+            "Wants=network-online.target",
+            "",
+            "[Service]",
+            "Type=forking",
+            f"PIDFile={folder}/run/nginx.pid",
+            f"ExecStartPre={host.nginx} -t -q -c {conf}",
+            f"ExecStart={host.nginx} -c {conf}",
+            f"ExecReload={host.nginx} -c {conf} -s reload",
+            "KillSignal=SIGQUIT",
+            "TimeoutStopSec=60",
+            "Restart=always",
+            "RestartSec=1",
+            "LimitNOFILE=65536",
+            "",
+            "[Install]",
+            "WantedBy=multi-user.target",
+            "",
+        ]
+    )
+
+
 def configure_lb(remote: Remote, config: str) -> None:
     """Install `config` as the host's nginx.conf (checked by `nginx -t` first); start or reload nginx.
 
+    On a systemd host nginx runs as the unit instagram-nginx (Debian's own
+    nginx.service, on the same ports, is disabled); elsewhere fab starts it.
     Unchanged, nothing happens: a second `fab setup` changes nothing.
     """
     host = remote.host
@@ -234,13 +276,32 @@ def configure_lb(remote: Remote, config: str) -> None:
     conf, pid = f"{folder}/nginx.conf", f"{folder}/run/nginx.pid"
     remote.run(f"mkdir -p {q(folder)}/log {q(folder)}/run {q(folder)}/nginx", step="lb")
     remote.put(io.BytesIO(config.encode()), f"{conf}.next", step="lb")
-    if remote.test(f"cmp -s {q(conf)}.next {q(conf)} && kill -0 $(cat {q(pid)})", step="lb"):
+    systemd = host.service_manager == "systemd"
+    unit_changed = False
+    if systemd:
+        if remote.test("systemctl is-enabled -q nginx.service", step="lb: systemd"):
+            remote.run("systemctl disable --now nginx.service", step="lb: systemd")
+            say(host, f"nginx.service (the package's own) disabled: {LB_UNIT} takes its ports")
+        unit_changed = write_file(remote, f"/etc/systemd/system/{LB_UNIT}.service", lb_unit(host))
+        if unit_changed:
+            remote.run("systemctl daemon-reload", step="lb: systemd")
+        running = remote.test(f"systemctl is-active -q {LB_UNIT}", step="lb: systemd")
+    else:
+        running = remote.test(f"kill -0 $(cat {q(pid)})", step="lb")
+    if running and not unit_changed and remote.test(f"cmp -s {q(conf)}.next {q(conf)}", step="lb"):
         remote.run(f"rm -f {q(conf)}.next", step="lb")
         say(host, "nginx: configuration unchanged")
         return
     remote.run(f"{q(host.nginx)} -t -q -c {q(conf)}.next", step="lb: nginx -t")
     remote.run(f"mv {q(conf)}.next {q(conf)}", step="lb")
-    if remote.test(f"kill -0 $(cat {q(pid)})", step="lb"):
+    if systemd:
+        if running:
+            remote.run(f"systemctl reload-or-restart {LB_UNIT}", step="lb: reload nginx")
+            say(host, "nginx reloaded")
+        else:
+            remote.run(f"systemctl enable --now {LB_UNIT}", step="lb: start nginx")
+            say(host, f"{LB_UNIT} started")
+    elif running:
         remote.run(f"{q(host.nginx)} -c {q(conf)} -s reload", step="lb: reload nginx")
         say(host, "nginx reloaded")
     else:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deploy.fleet.inventory import Inventory, InventoryError
-from deploy.fleet.roles import DbCluster, cluster_of, inventory_settings, render_topology
+from deploy.fleet.roles import LB_UNIT, DbCluster, cluster_of, inventory_settings, lb_unit, render_topology
 from deploy.fleet.services import (
     disable_package_units,
     host_files,
@@ -51,6 +51,8 @@ def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accep
         assert host.service_manager == "systemd"
         for service in host_services(host, SETTINGS, cluster_of(inventory, host, answered)):
             units[f"{host.name}:{service.unit}"] = systemd_unit(host, service)
+        if "lb" in host.roles:
+            units[f"{host.name}:{LB_UNIT}"] = lb_unit(host)
     # Three Sentinels: on the redis host, then on the next hosts with servers
     # (default_sentinels); a pgbouncer beside every app, worker and db host.
     assert sorted(units) == [
@@ -63,6 +65,7 @@ def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accep
         "db1:instagram-repmgrd",
         "db1:instagram-sentinel",
         "gearman1:instagram-gearmand",
+        "lb1:instagram-nginx",
         "redis1:instagram-redis",
         "redis1:instagram-sentinel",
         "worker1:instagram-pgbouncer",
@@ -97,6 +100,10 @@ def test_every_server_of_the_example_inventory_gets_a_systemd_unit_systemd_accep
         " --bind 10.0.2.11 127.0.0.1\n"
     ) in units["db1:instagram-sentinel"]
     assert "--libsqlite3-db=/var/lib/instagram/gearmand/queue.sqlite3" in units["gearman1:instagram-gearmand"]
+    # nginx reloads its configuration in place; a stop lets the requests under way finish.
+    nginx = units["lb1:instagram-nginx"]
+    assert "ExecReload=/usr/sbin/nginx -c /srv/instagram/shared/nginx/nginx.conf -s reload\n" in nginx
+    assert "KillSignal=SIGQUIT\n" in nginx
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed: the units' text is checked, not systemd's verdict")
