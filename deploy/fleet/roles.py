@@ -21,6 +21,7 @@ from deploy.fleet.services import (
     FeedShard,
     database_names,
     has_services,
+    pg_database,
     prepare_db,
     provision,
     redis_password,
@@ -48,6 +49,8 @@ def render_topology(inventory: Inventory, host: Host, clusters: Sequence[DbClust
         else [h for h in inventory.hosts.values() if "db" in h.roles][:2]
     )
     redis = next((h for h in inventory.hosts.values() if "redis" in h.roles), host)
+    # A database the cluster holds (its first: `main` on the cluster that has it).
+    database = pg_database(mine.databases[0]) if mine and mine.databases else "instagram_main"
     if host.service_manager == "supervisord":
         conf, ctl = supervisor_paths(host)
         manager = [
@@ -72,7 +75,7 @@ def render_topology(inventory: Inventory, host: Host, clusters: Sequence[DbClust
         'primary_file = "postgres-primary"',
         'replication_user = "replicator"',
         'standby_name = "standby1"',
-        'database = "instagram_main"',
+        f"database = {json.dumps(database)}",
         'db_user = "instagram"',
         f"pgbouncer_reconfigure = {json.dumps(reconfigure)}",
     ]

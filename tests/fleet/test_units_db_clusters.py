@@ -95,6 +95,8 @@ def test_each_database_goes_to_its_own_clusters_primary_and_each_cluster_is_its_
     assert 'host = "10.0.2.13"' in topology
     assert 'host = "10.0.2.14"' in topology
     assert 'host = "10.0.2.11"' not in topology
+    assert 'database = "instagram_shard1"' in topology  # one it holds: main is cluster a's
+    assert 'database = "instagram_main"' in render_topology(inv, inv.hosts["db1"], clusters)
 
 
 def app1_rendered(tmp_path: Path) -> Path:
