@@ -406,8 +406,9 @@ def _insert_media(
 
 def _next_id() -> int:
     """Return a fresh id from the current shard's id function (a caption's comment id)."""
-    with connections[current_shard().alias].cursor() as cursor:
-        cursor.execute("SELECT next_id()")
+    shard = current_shard()
+    with connections[shard.alias].cursor() as cursor:
+        cursor.execute(f"SELECT {shard.schema}.next_id()")
         row = cursor.fetchone()
     return int(row[0])
 
