@@ -181,6 +181,8 @@ def fleet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fl
         f"[hosts.{LB}]",
         f"port = {ports[LB]}",
         f'root = "{fleet.root(LB)}"',
+        # This machine has no systemd: fab runs nginx itself (on systemd, the unit instagram-nginx).
+        'service_manager = "none"',
         'listen = "127.0.0.1"',
         f'nginx_user = "{servers.user}"',
         f'tls_certificate = "{profile.var / "tls" / "server.pem"}"',
