@@ -1,5 +1,6 @@
-"""The fleet fixtures: one fleet built for the whole run (every module of tests/fleet uses it,
-in file order), removed at the end even when a test fails."""
+"""The fleet fixtures: one fleet built for tests/fleet (every module of it uses the fleet, in
+file order), removed once its last test ran, even when a test fails: the rest of the suite
+does not share the machine with it."""
 
 import shutil
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from tests.fleet.netns import Network, unavailable
 from tests.ops.sshd import SSHServers
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fleet() -> Iterator[Fleet]:
     reason = unavailable()
     if reason:
