@@ -510,7 +510,7 @@ def do_delete_media(*, media_id: int, owner_id: int) -> bool:
     """
     with transaction.atomic(using="default"):
         User.objects.select_for_update(no_key=True).filter(id=owner_id).values_list("id").first()
-        with shard_for_id(media_id) as shard:
+        with shard_for_id(media_id, for_user=owner_id) as shard:
             media = Media.objects.select_for_update().filter(id=media_id).first()
             if media is None:
                 return False
@@ -592,7 +592,7 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
     what the INSERT did, so it equals its rows whoever races. The lock, the
     insert and the count are one statement (_insert_like).
     """
-    with shard_for_id(card.id) as shard:
+    with shard_for_id(card.id, for_user=user.id) as shard:
         exists, like_id, liked_at = _insert_like(media_id=card.id, user_id=user.id)
         if liked_at is not None:
             forget_cards_on_commit(card.id, using=shard.alias)
@@ -637,7 +637,7 @@ def _insert_like(*, media_id: int, user_id: int) -> tuple[bool, int | None, date
 
 def do_unlike_media(*, user: User, card: MediaCard, owner: Profile) -> None:
     """Unlike (idempotent): the count moves only if this call's DELETE removed the like."""
-    with shard_for_id(card.id) as shard:
+    with shard_for_id(card.id, for_user=user.id) as shard:
         liked_at: datetime | None = None
         if lock_media(card.id):
             liked_at = _delete_like(media_id=card.id, user_id=user.id)
@@ -760,7 +760,7 @@ def check_comment_media(*, user: User, card: MediaCard, text: str) -> Comment:
 
 
 def do_comment_media(*, user: User, card: MediaCard, text: str, mentioned: list[str]) -> Comment:
-    with shard_for_id(card.id) as shard:
+    with shard_for_id(card.id, for_user=user.id) as shard:
         comment = _insert_comment(media_id=card.id, user_id=user.id, text=text)
         if comment is None:
             raise APINotFoundError(f"No media with id {card.id}.")
@@ -804,7 +804,7 @@ def do_delete_caption(*, user: User, card: MediaCard) -> None:
     """
     if user.id != card.user_id:
         raise APINotAllowedError("Only the media's owner can delete its caption.")
-    with shard_for_id(card.id) as shard:
+    with shard_for_id(card.id, for_user=user.id) as shard:
         if not lock_media(card.id):
             raise APINotFoundError(f"No media with id {card.id}.")
         Media.objects.filter(id=card.id).update(caption="", caption_id=None)
@@ -822,7 +822,7 @@ def check_delete_comment(*, user: User, card: MediaCard, comment_ref: str) -> No
     if card.caption and int(comment_ref) == card.caption_id:
         do_delete_caption(user=user, card=card)
         return
-    with shard_for_id(card.id):
+    with shard_for_id(card.id, for_user=user.id):
         comment = None
         if lock_media(card.id):
             comment = Comment.objects.filter(id=int(comment_ref), media_id=card.id).first()

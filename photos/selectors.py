@@ -192,7 +192,7 @@ def hidden_from(viewer: User | None) -> set[int]:
 def likers_of(*, viewer: User | None, card: MediaCard, count: int) -> list[Profile]:
     """Return the newest `count` users who like the media, but those a block hides from the viewer."""
     hidden = hidden_from(viewer)
-    with shard_for_id(card.id, read_only=True):
+    with shard_for_id(card.id, read_only=True, for_user=viewer.id if viewer else None):
         likes = Like.objects.filter(media_id=card.id).exclude(user_id__in=hidden)
         ids = list(likes.order_by("-id").values_list("user_id", flat=True)[:count])
     found = profiles(ids)
@@ -206,7 +206,7 @@ def comments_on(*, viewer: User | None, card: MediaCard, count: int) -> list[Com
     block hides from the viewer are left out.
     """
     hidden = hidden_from(viewer)
-    with shard_for_id(card.id, read_only=True):
+    with shard_for_id(card.id, read_only=True, for_user=viewer.id if viewer else None):
         comments = Comment.objects.filter(media_id=card.id).exclude(user_id__in=hidden)
         newest = list(comments.order_by("-id")[:count])
     caption = caption_comment(card)
