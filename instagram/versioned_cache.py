@@ -31,6 +31,8 @@ import pylibmc
 from django.core.cache import cache
 from django.db import transaction
 
+from instagram.memcached import get_many_made, set_many_made
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -71,7 +73,7 @@ class VersionedCache(Generic[T]):
             submit_job_on_commit(CacheForget(namespace=self.namespace, ids=tuple(wanted)))
 
     def _versions(self, ids: list[int]) -> dict[int, object]:
-        return _with_versions(self, ids, cache.get_many([self.version_key(i) for i in ids]))
+        return _with_versions(self, ids, get_many_made([self.version_key(i) for i in ids]))
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
     results: list[dict[int, Any]] = []
     fills: dict[str, tuple[object, Any]] = {}
     try:
-        got = cache.get_many(keys) if keys else {}
+        got = get_many_made(keys) if keys else {}
     except pylibmc.Error as exc:  # memcached trouble is a miss, never an outage
         logger.warning("cache unavailable: %s", exc)
         got = None
@@ -127,7 +129,7 @@ def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
         # One timeout for the lot: the kinds read together keep their copies a day alike.
         timeout = max(read.cache.timeout for read in reads)
         try:
-            cache.set_many(fills, timeout)
+            set_many_made(fills, timeout)
         except pylibmc.Error as exc:
             logger.warning("cache unavailable: %s", exc)
     return results

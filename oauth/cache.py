@@ -36,6 +36,7 @@ from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 from oauth2_provider.models import AccessToken, Application
 
+from instagram.memcached import get_many_made
 from instagram.versioned_cache import VersionedCache
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def _load(checksum: str) -> AccessToken | None:
 
 def _versions(user_id: int, application_id: int) -> tuple[object, object]:
     keys = USERS.version_key(user_id), APPS.version_key(application_id)
-    found = cache.get_many(list(keys))  # one round trip when both exist, as they mostly do
+    found = get_many_made(list(keys))  # one round trip when both exist, as they mostly do
     if all(key in found for key in keys):
         return found[keys[0]], found[keys[1]]
     # _versions creates a missing version (add, so a racing creator wins).
@@ -96,9 +97,9 @@ def access_token(checksum: str) -> AccessToken | None:
             if not isinstance(entry, dict):
                 return _fill(checksum)
             owners = entry["user_id"], entry["application_id"]
-            versions = cache.get_many([USERS.version_key(owners[0]), APPS.version_key(owners[1])])
+            versions = get_many_made([USERS.version_key(owners[0]), APPS.version_key(owners[1])])
         else:
-            versions = cache.get_many([key, USERS.version_key(owners[0]), APPS.version_key(owners[1])])
+            versions = get_many_made([key, USERS.version_key(owners[0]), APPS.version_key(owners[1])])
             entry = versions.get(key)
             if not isinstance(entry, dict) or (entry["user_id"], entry["application_id"]) != owners:
                 return _fill(checksum)

@@ -592,7 +592,8 @@ def do_like_media(*, user: User, card: MediaCard, owner: Profile) -> None:
     what the INSERT did, so it equals its rows whoever races. The lock, the
     insert and the count are one statement (_insert_like).
     """
-    with shard_for_id(card.id, for_user=user.id) as shard:
+    # No for_user here: the liker's own half below pins their reads (one Redis SET, not two).
+    with shard_for_id(card.id) as shard:
         exists, like_id, liked_at = _insert_like(media_id=card.id, user_id=user.id)
         if liked_at is not None:
             forget_cards_on_commit(card.id, using=shard.alias)
@@ -637,7 +638,7 @@ def _insert_like(*, media_id: int, user_id: int) -> tuple[bool, int | None, date
 
 def do_unlike_media(*, user: User, card: MediaCard, owner: Profile) -> None:
     """Unlike (idempotent): the count moves only if this call's DELETE removed the like."""
-    with shard_for_id(card.id, for_user=user.id) as shard:
+    with shard_for_id(card.id) as shard:  # _delete_liked_media pins the liker's reads
         liked_at: datetime | None = None
         if lock_media(card.id):
             liked_at = _delete_like(media_id=card.id, user_id=user.id)

@@ -21,7 +21,7 @@ from django.db import connections
 
 from photos.models import LocationMedia, Tag, TagMedia
 from sharding.models import ShardedModel
-from sharding.routing import insert_unless_exists, use_shard
+from sharding.routing import insert_unless_exists, read_rows, use_shard
 
 
 def tag_shard(name: str) -> int:
@@ -84,23 +84,40 @@ def _count(name: str, change: int) -> None:
 
 def tag_media_ids(*, name: str, max_id: int | None, min_id: int | None, count: int) -> list[int]:
     """Return one page of tag `name`'s media ids, newest first, below max_id and above min_id."""
-    with use_shard(tag_shard(name), read_only=True):
-        return _page(TagMedia.objects.filter(tag=name), max_id=max_id, min_id=min_id, count=count)
+    return _page(TagMedia, "tag", name, shard=tag_shard(name), max_id=max_id, min_id=min_id, count=count)
 
 
 def location_media_ids(*, location_id: int, max_id: int | None, min_id: int | None, count: int) -> list[int]:
     """Return one page of the media ids taken at `location_id`, newest first."""
-    with use_shard(location_shard(location_id), read_only=True):
-        entries = LocationMedia.objects.filter(location_id=location_id)
-        return _page(entries, max_id=max_id, min_id=min_id, count=count)
+    shard = location_shard(location_id)
+    return _page(
+        LocationMedia, "location_id", location_id, shard=shard, max_id=max_id, min_id=min_id, count=count
+    )
 
 
-def _page(entries: Any, *, max_id: int | None, min_id: int | None, count: int) -> list[int]:
+def _page(
+    model: type[ShardedModel],
+    column: str,
+    value: object,
+    *,
+    shard: int,
+    max_id: int | None,
+    min_id: int | None,
+    count: int,
+) -> list[int]:
+    """One index scan as one statement (read_rows: no standby probe before it)."""
+    where, values = [f"{column} = %s"], [value]
     if max_id is not None:
-        entries = entries.filter(media_id__lt=max_id)
+        where.append("media_id < %s")
+        values.append(max_id)
     if min_id is not None:
-        entries = entries.filter(media_id__gt=min_id)
-    return list(entries.order_by("-media_id").values_list("media_id", flat=True)[:count])
+        where.append("media_id > %s")
+        values.append(min_id)
+    sql = (
+        f"SELECT media_id FROM {model._meta.db_table} WHERE {' AND '.join(where)} "  # noqa: S608
+        "ORDER BY media_id DESC LIMIT %s"
+    )
+    return [media_id for (media_id,) in read_rows(shard, sql, [*values, count])]
 
 
 def tag_info(name: str) -> Tag | None:

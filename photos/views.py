@@ -30,6 +30,7 @@ from photos.selectors import (
     comment_object,
     comment_objects,
     comments_on,
+    first_visible_cards,
     liked_media_page,
     likers_of,
     media_objects,
@@ -269,8 +270,8 @@ def media_popular(request: HttpRequest) -> JsonResponse:
     """Public recent media, by time-decayed like velocity (photos.popular)."""
     count = count_param(params(request), default=PAGE_SIZE, high=MAX_PAGE)
     ranked = popular.popular_ids(count=count * 2)  # room for media the viewer may not see
-    cards = visible_cards(viewer=_viewer(request), ids=[media_id for media_id, _ in ranked])
-    return media_page(request, cards[:count])
+    ids = [media_id for media_id, _ in ranked]
+    return media_page(request, first_visible_cards(viewer=_viewer(request), ids=ids, count=count))
 
 
 def _tag_name(raw: str) -> str:

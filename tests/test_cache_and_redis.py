@@ -10,10 +10,12 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.base import InvalidCacheKey
 
 from feeds import store
 from instagram import rediskeys
 from instagram.health import check_redis_replica
+from instagram.memcached import get_many_made, set_many_made
 from instagram.redis_client import (
     feed_index_of_user,
     feed_primary,
@@ -52,6 +54,21 @@ def test_cache_write_is_readable_over_memcacheds_own_protocol(memcached: Stack) 
     cache.set("wire-check", value, 60)
     stored_key = cache.make_key("wire-check")
     assert memcached_get(memcached.profile.memcached, stored_key) == value.encode()
+
+
+def test_keys_made_by_the_app_are_read_and_written_unchecked_as_djangos_own(memcached: Stack) -> None:
+    """get_many_made/set_many_made skip Django's key-by-key check, not its key layout: what one
+    writes the other reads, and memcached holds it under Django's prefixed key."""
+    tag = uuid.uuid4().hex[:12]
+    cache.set(f"made:{tag}:1", "by django", 60)
+    set_many_made({f"made:{tag}:2": "made", f"made:{tag}:3": ("v", 3)}, 60)
+    found = get_many_made([f"made:{tag}:1", f"made:{tag}:2", f"made:{tag}:3", f"made:{tag}:4"])
+    assert found == {f"made:{tag}:1": "by django", f"made:{tag}:2": "made", f"made:{tag}:3": ("v", 3)}
+    assert cache.get(f"made:{tag}:3") == ("v", 3)
+    assert memcached_get(memcached.profile.memcached, cache.make_key(f"made:{tag}:2")) is not None
+    # A key memcached cannot carry still gets Django's error naming it, not a silent miss.
+    with pytest.raises(InvalidCacheKey):
+        get_many_made(["x" * 300])
 
 
 def test_redis_write_appears_on_the_replica(stack: Stack) -> None:
