@@ -74,7 +74,7 @@ class ReconnectingPyLibMCCache(PyLibMCCache):
         wanted = {prefix + key: key for key in keys}
         if any(len(made) > MEMCACHE_MAX_KEY_LENGTH for made in wanted):
             return super().get_many(keys)
-        return {wanted[made]: value for made, value in self._cache.get_multi(list(wanted)).items()}
+        return {wanted[made]: value for made, value in self._client().get_multi(list(wanted)).items()}
 
     def set_many_made(self, data: Mapping[str, Any], timeout: int) -> None:
         """set_many() for keys this code makes (get_many_made)."""
@@ -82,9 +82,13 @@ class ReconnectingPyLibMCCache(PyLibMCCache):
         if prefix is None or any(len(prefix) + len(key) > MEMCACHE_MAX_KEY_LENGTH for key in data):
             self.set_many(dict(data), timeout)
             return
-        self._cache.set_multi(
+        self._client().set_multi(
             {prefix + key: value for key, value in data.items()}, self.get_backend_timeout(timeout)
         )
+
+    def _client(self) -> Any:
+        # Django's pylibmc client (its `_cache` property, which the type stubs do not declare).
+        return getattr(self, "_cache")  # noqa: B009
 
     def _made_prefix(self) -> str | None:
         # The prefix Django's default key function puts before every key; None under another one.
