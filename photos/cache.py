@@ -3,18 +3,20 @@
 A card is the media row plus its newest likers and comments and its
 location's name. Cards are read many at once (a page of a user's photos, a
 tag, a feed): memcached `get_many` first, then, for what it missed, one
-query per physical database for each of media, likes and comments (a UNION
-ALL over the logical shards involved), never one query per media. A like,
+query per physical database (a UNION ALL over the logical shards involved)
+that reads each media with its newest likes and comments, never one query
+per media. A like,
 comment, edit or delete bumps the card's version on commit
 (instagram.versioned_cache), so a racing reader can't put a stale card back.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from instagram.versioned_cache import Read, VersionedCache
 from photos.models import Comment, Like, Location, Media
-from sharding.multiget import fetch_many, query_shards
+from sharding.multiget import query_shards, row_reader
 
 LIKES_SHOWN = 4  # likers listed in likes.data, as the 2011 app's "liked by a, b, c and d"
 COMMENTS_SHOWN = 8  # newest comments in comments.data, as v1 returned
@@ -83,22 +85,32 @@ def forget_cards_on_commit(*media_ids: int, using: str) -> None:
 
 
 def _load_cards(ids: list[int]) -> dict[int, MediaCard]:
-    rows = fetch_many(Media, ids)
+    """The cards of `ids` that exist: one statement per physical database (query_shards).
+
+    Each media row comes with its newest likers and comments, read by
+    correlated LIMIT subqueries on the (media_id, -id) indexes: three round
+    trips were one (docs/performance.md, change 22), and a media with a
+    hundred thousand likes costs what one with four does. The primary, as a
+    versioned cache fill must: a standby's older row would be stored under
+    the current version.
+    """
+    columns, make = row_reader(Media, table_alias="m")
+    likes, comments = Like._meta.db_table, Comment._meta.db_table
+    select = (
+        f"SELECT {columns}, "  # noqa: S608 (names from models, no input)
+        f"ARRAY(SELECT l.user_id FROM {{schema}}.{likes} AS l WHERE l.media_id = m.id "
+        f"ORDER BY l.id DESC LIMIT {LIKES_SHOWN}), "
+        "(SELECT json_agg(json_build_array(c.id, c.user_id, c.text, c.created_at) ORDER BY c.id) "
+        f"FROM (SELECT id, user_id, text, created_at FROM {{schema}}.{comments} "
+        f"WHERE media_id = m.id ORDER BY id DESC LIMIT {COMMENTS_SHOWN}) AS c) "
+        f"FROM {{schema}}.{Media._meta.db_table} AS m WHERE m.id = ANY(%s)"
+    )
+    rows: list[tuple[Media, list[int], list[list[Any]] | None]] = [
+        (make(alias, row), row[-2], row[-1]) for alias, found in query_shards(ids, select) for row in found
+    ]
     if not rows:
         return {}
-    present = list(rows)
-    likers: dict[int, list[tuple[int, int]]] = {i: [] for i in present}
-    for _, found in query_shards(present, _newest(Like._meta.db_table, "id, media_id, user_id", LIKES_SHOWN)):
-        for like_id, media_id, user_id in found:
-            likers[media_id].append((like_id, user_id))
-    comments: dict[int, list[CommentCard]] = {i: [] for i in present}
-    columns = "id, media_id, user_id, text, created_at"
-    for _, found in query_shards(present, _newest(Comment._meta.db_table, columns, COMMENTS_SHOWN)):
-        for comment_id, media_id, user_id, text, created_at in found:
-            comments[media_id].append(
-                CommentCard(id=comment_id, user_id=user_id, text=text, created_at=created_at)
-            )
-    places = Location.objects.in_bulk([m.location_id for m in rows.values() if m.location_id is not None])
+    places = Location.objects.in_bulk([m.location_id for m, _, _ in rows if m.location_id is not None])
     return {
         media.id: MediaCard(
             id=media.id,
@@ -112,22 +124,18 @@ def _load_cards(ids: list[int]) -> dict[int, MediaCard]:
             like_count=media.like_count,
             comment_count=media.comment_count,
             created_at=media.created_at,
-            likers=tuple(user_id for _, user_id in sorted(likers[media.id], reverse=True)),
-            comments=tuple(sorted(comments[media.id], key=lambda c: c.id)),
+            likers=tuple(likers),
+            comments=tuple(
+                CommentCard(id=c[0], user_id=c[1], text=c[2], created_at=datetime.fromisoformat(c[3]))
+                for c in newest or []
+            ),
             users_in_photo=tuple(
                 TaggedUser(user_id=int(tag["user_id"]), x=float(tag["x"]), y=float(tag["y"]))
                 for tag in media.users_in_photo
             ),
         )
-        for media in rows.values()
+        for media, likers, newest in rows
     }
-
-
-def _newest(table: str, columns: str, count: int) -> str:
-    """A per-shard SELECT of the newest `count` rows of `table` per media id (names from models, no input)."""
-    window = "row_number() OVER (PARTITION BY media_id ORDER BY id DESC)"
-    inner = f"SELECT {columns}, {window} AS n FROM {{schema}}.{table} WHERE media_id = ANY(%s)"  # noqa: S608
-    return f"SELECT {columns} FROM ({inner}) AS newest WHERE n <= {count}"  # noqa: S608
 
 
 def _location(media: Media, places: dict[int, Location]) -> LocationCard | None:

@@ -1,7 +1,7 @@
 """Fetching many sharded objects by ID: memcached first, then one query per physical database."""
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from django.core.cache.backends.base import BaseCache
@@ -43,11 +43,7 @@ def fetch_many(
             if hit is not None:
                 found[object_id] = hit
     missing = [i for i in wanted if i not in found]
-    fields = list(model._meta.concrete_fields)
-    names = [f.attname for f in fields]
-    columns = ", ".join(f'"{f.column}"' for f in fields)
-    # A raw query skips the fields' own conversions (a JSONField's text to its value): apply them.
-    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+    columns, make = row_reader(model)
     fetched: dict[int, M] = {}
     for alias, rows in query_shards(
         missing,
@@ -56,15 +52,34 @@ def fetch_many(
         what=f"a multi-get of {model.__name__}",
     ):
         for row in rows:
-            values = list(row)
-            for i, convert in converters:
-                values[i] = convert(values[i], None, connections[alias])
-            obj = model.from_db(alias, names, values)
+            obj = make(alias, row)
             fetched[obj.pk] = obj
     if cache is not None and fetched:
         cache.set_many({object_cache_key(model, i): obj for i, obj in fetched.items()}, cache_timeout)
     found.update(fetched)
     return found
+
+
+def row_reader(model: type[M], *, table_alias: str = "") -> tuple[str, Callable[[str, Sequence[Any]], M]]:
+    """The columns of `model` for a raw SELECT, and how to make an instance from a row that starts with them.
+
+    A raw query skips the fields' own conversions (a JSONField's text to its
+    value): the maker applies them. Columns after the model's are left to
+    the caller (a query that reads more beside each row).
+    """
+    fields = list(model._meta.concrete_fields)
+    names = [f.attname for f in fields]
+    prefix = f"{table_alias}." if table_alias else ""
+    columns = ", ".join(f'{prefix}"{f.column}"' for f in fields)
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+
+    def make(alias: str, row: Sequence[Any]) -> M:
+        values = list(row[: len(fields)])
+        for i, convert in converters:
+            values[i] = convert(values[i], None, connections[alias])
+        return model.from_db(alias, names, values)
+
+    return columns, make
 
 
 def query_shards(

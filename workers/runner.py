@@ -34,6 +34,9 @@ from workers.transport import submit_payload_rollback_unsafe
 # Seconds between two relays of the outbox by one worker: a few queries on
 # each database, so a committed job waits at most about this plus the grace.
 OUTBOX_RELAY_INTERVAL = 1.0
+# gearman polls after every job and every wake-up: pumping due retries on each
+# poll cost three Redis commands a poll, about 28 per like (docs/performance.md, change 21).
+RETRY_PUMP_INTERVAL = 0.5
 
 logger = logging.getLogger("workers.job")
 
@@ -53,6 +56,7 @@ class Worker(gearman.GearmanWorker):  # type: ignore[misc]
         super().__init__(servers)
         self.stopping = False
         self.next_relay = 0.0
+        self.next_pump = 0.0
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.set_client_id(self.worker_id)
         for function in REGISTRY:
@@ -60,10 +64,12 @@ class Worker(gearman.GearmanWorker):  # type: ignore[misc]
             self.register_task(function.encode(), self.run_job)
 
     def after_poll(self, any_activity: bool) -> bool:
-        try:
-            retry.pump_due_retries(owner=self.worker_id)
-        except Exception:
-            logger.exception("could not submit due retries; the next poll tries again")
+        if time.monotonic() >= self.next_pump:
+            self.next_pump = time.monotonic() + RETRY_PUMP_INTERVAL
+            try:
+                retry.pump_due_retries(owner=self.worker_id)
+            except Exception:
+                logger.exception("could not submit due retries; the next poll tries again")
         if time.monotonic() >= self.next_relay:
             self.next_relay = time.monotonic() + OUTBOX_RELAY_INTERVAL
             relay_outbox(send=submit_payload_rollback_unsafe)

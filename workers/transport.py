@@ -65,7 +65,27 @@ def submit_payload_rollback_unsafe(function: str, payload: Payload) -> None:
 
 
 def send(function: str, payload: Payload) -> None:
-    client = _client()
+    """Hand gearmand one job, bounded; raise when it did not take it (the outbox keeps the job).
+
+    A thread's kept connection may be one gearmand closed by restarting:
+    the client finds it broken only when it sends, and gives up at once
+    (ExceededConnectionAttempts). So a kept client that fails that way is
+    replaced and the job sent once more on a fresh connection, instead of
+    every thread's first job after a restart waiting for the outbox relay.
+    A gearmand that is really down fails the fresh try too.
+    """
+    kept = getattr(_local, "client", None) is not None
+    try:
+        _submit(_client(), function, payload)
+    except (gearman.errors.ExceededConnectionAttempts, gearman.errors.ConnectionError):
+        _local.client = None
+        if not kept:
+            raise
+        _submit(_client(), function, payload)
+    logger.info("submitted job %s %s (attempt %d)", function, payload.job_id, payload.attempt)
+
+
+def _submit(client: Any, function: str, payload: Payload) -> None:
     try:
         request = client.submit_job(
             function,
@@ -83,4 +103,3 @@ def send(function: str, payload: Payload) -> None:
     if request.timed_out:
         _local.client = None
         raise TimeoutError(f"gearmand did not accept the job within {SUBMIT_TIMEOUT_SECONDS}s")
-    logger.info("submitted job %s %s (attempt %d)", function, payload.job_id, payload.attempt)

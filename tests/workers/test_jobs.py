@@ -21,6 +21,8 @@ from instagram import rediskeys
 from instagram.redis_client import redis_primary
 from instagram.requestid import request_id_var
 from tests.conftest import Stack, wait_for
+from tests.jobs import capture_submitted_jobs
+from tests.workers.test_outbox import outbox_rows
 from users.models import User
 from workers import functions
 from workers.actions import do_replay_dead_job
@@ -107,6 +109,20 @@ def test_queued_job_survives_a_gearmand_restart(stack: Stack) -> None:
         assert ran(token) is None
     record = wait_for(lambda: ran(token), timeout=20)
     assert record["job_id"] == job_id
+
+
+@pytest.mark.disruptive
+def test_a_job_sent_after_a_gearmand_restart_goes_at_once_not_through_the_outbox(stack: Stack) -> None:
+    """This thread's gearmand connection, kept from an earlier job, died with the restart: the
+    next job is still handed over in the request (no outbox row left for the relay)."""
+    submit_job_on_commit(Ping(token=uuid.uuid4().hex))  # the thread now keeps a connection
+    stack.ctl("restart", "gearmand")
+    token = uuid.uuid4().hex
+    with capture_submitted_jobs() as jobs:
+        submit_job_on_commit(Ping(token=token))
+    assert [job.args for job in jobs] == [{"token": token}]
+    assert outbox_rows(token) == []
+    assert wait_for(lambda: ran(token), timeout=20) is not None
 
 
 def attempts(token: str) -> list[dict[str, object]]:
