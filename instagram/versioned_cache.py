@@ -32,6 +32,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from instagram.memcached import get_many_made, set_many_made
+from instagram.request_memo import memoized
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class VersionedCache(Generic[T]):
 
     def forget_now(self, ids: Iterable[int]) -> None:
         wanted = sorted(set(ids))
+        seen = _seen_this_request()
+        for object_id in wanted:
+            seen.pop((self.namespace, object_id), None)
         try:
             bump_versions(namespace=self.namespace, ids=wanted)
         except pylibmc.Error as exc:
@@ -92,17 +96,22 @@ def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
     missing or out of date is loaded (one `load` call per read) and stored
     with the version read before the load, in one multi-set.
     """
-    wanted = [list(dict.fromkeys(read.ids)) for read in reads]
-    keys = [key for read, ids in zip(reads, wanted, strict=True) for key in _keys(read.cache, ids)]
+    seen = _seen_this_request()
     results: list[dict[int, Any]] = []
+    wanted: list[list[int]] = []
+    for read in reads:
+        ids = list(dict.fromkeys(read.ids))
+        known = {i: seen[read.cache.namespace, i] for i in ids if (read.cache.namespace, i) in seen}
+        results.append(known)
+        wanted.append([i for i in ids if i not in known])
+    keys = [key for read, ids in zip(reads, wanted, strict=True) for key in _keys(read.cache, ids)]
     fills: dict[str, tuple[object, Any]] = {}
     try:
         got = get_many_made(keys) if keys else {}
     except pylibmc.Error as exc:  # memcached trouble is a miss, never an outage
         logger.warning("cache unavailable: %s", exc)
         got = None
-    for read, ids in zip(reads, wanted, strict=True):
-        found: dict[int, Any] = {}
+    for read, ids, found in zip(reads, wanted, results, strict=True):
         versions: dict[int, object] = {}
         if got is not None and ids:
             try:
@@ -124,7 +133,7 @@ def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
             loaded = read.load(missing)
             found.update(loaded)
             fills.update({read.cache.key(i): (versions[i], v) for i, v in loaded.items() if i in versions})
-        results.append(found)
+        seen.update({(read.cache.namespace, i): obj for i, obj in found.items()})
     if fills:
         # One timeout for the lot: the kinds read together keep their copies a day alike.
         timeout = max(read.cache.timeout for read in reads)
@@ -133,6 +142,19 @@ def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
         except pylibmc.Error as exc:
             logger.warning("cache unavailable: %s", exc)
     return results
+
+
+def _seen_this_request() -> dict[tuple[str, int], Any]:
+    """The objects this request already read, by (namespace, id): a page's second read of one is free.
+
+    A media page reads its card and owner to check access, then again to
+    show them; a feed reads the owners with the cards, then every user the
+    cards name. Kept in the request memo (instagram.request_memo), which
+    a shard write empties, and dropped here by forget_now, so a request that
+    changes an object reads it afresh. Outside a request: an empty dict
+    nobody keeps.
+    """
+    return memoized(("versioned_cache.seen",), dict)
 
 
 def _keys(versioned: VersionedCache[Any], ids: list[int]) -> list[str]:

@@ -1,12 +1,18 @@
 """Profiles come from memcached, and a change is never followed by a stale read."""
 
+import contextvars
+from unittest import mock
+
 import pytest
 import requests
 from django.core.cache import cache
 
+from instagram.memcached import get_many_made
+from instagram.request_memo import open_request_memo
 from tests.conftest import Stack, wait_for
 from tests.v1 import sign_up
 from users import cache as profile_cache
+from users.cache import Profile
 from users.models import User
 
 
@@ -72,3 +78,34 @@ def test_without_memcached_profiles_come_from_the_database(
         assert {a.status_code for a in answers} == {200}
         assert viewer.post("accounts/edit", full_name="No Cache").status_code == 200
         assert viewer.data("users/self")["full_name"] == "No Cache"
+
+
+def test_a_request_reads_a_profile_once_and_afresh_after_changing_it(
+    memcached: Stack, http: requests.Session
+) -> None:
+    """Inside one request (its memo open), a second read of a profile costs no memcached round trip;
+    a change the request commits drops it, so the request's next read sees the change."""
+    account = sign_up(memcached.api, http)
+    user_id = int(account.id)
+    calls: list[list[str]] = []
+
+    def counting(keys: list[str]) -> dict[str, object]:
+        calls.append(keys)
+        return get_many_made(keys)
+
+    def one_request() -> Profile | None:
+        open_request_memo()  # as RequestLogMiddleware does, in this call's own context
+        first = profile_cache.profile(user_id)
+        again = profile_cache.profile(user_id)
+        assert first is not None
+        assert again is first
+        assert len(calls) == 1
+        User.objects.filter(id=user_id).update(full_name="changed in the request")
+        profile_cache.forget_profiles_on_commit(user_id)  # no transaction open: at once
+        return profile_cache.profile(user_id)
+
+    with mock.patch("instagram.versioned_cache.get_many_made", counting):
+        fresh = contextvars.copy_context().run(one_request)
+    assert fresh is not None
+    assert fresh.full_name == "changed in the request"
+    assert len(calls) == 2
