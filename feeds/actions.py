@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from redis import RedisError
 
 from feeds import news, store
 from feeds.jobs import FeedFanout, FeedRemove, NewsFanout
@@ -146,6 +147,18 @@ def do_backfill_feed(*, follower_id: int, followee_id: int) -> None:
         return  # merged at read time
     media_ids = recent_media_of(user_ids=[followee_id], count=BACKFILL)
     store.add_to_feeds(user_ids=[follower_id], media_ids=media_ids)
+
+
+def do_forget_followed_celebrities(*user_ids: int) -> None:
+    """The users' follows changed: their next feed read asks PostgreSQL which celebrities they follow.
+
+    Redis trouble costs only a log line: the change's job (RelationshipChanged) forgets them again,
+    with retries, and the copy expires within the hour anyway.
+    """
+    try:
+        store.forget_followed(*user_ids)
+    except RedisError as exc:
+        logger.warning("could not forget the followed celebrities of %s (Redis: %s)", user_ids, exc)
 
 
 def do_remove_owner_from_feed(*, follower_id: int, owner_id: int) -> None:

@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import replace
 
-from feeds import news
+from feeds import news, store
 from feeds.actions import (
     do_add_news,
     do_backfill_feed,
@@ -206,6 +206,9 @@ def relationship_changed(job: RelationshipChanged, ctx: JobContext) -> None:
     target" and FOLLOWED_BY "target follows actor".
     """
     actor, target = job.actor_id, job.target_id
+    # Again after the request's own forget_followed: a feed read racing the change may have kept
+    # the follows it read before the commit.
+    store.forget_followed(actor, target)  # raises on Redis trouble: the job is retried
     before = {Kind(k) for k in job.before}
     after = {Kind(k) for k in job.after}
     gained, lost = after - before, before - after

@@ -38,7 +38,7 @@ def feed_page(
     page is hydrated with one memcached multi-get (misses: one query per
     physical database) and filtered by what the viewer may see.
     """
-    stored = store.page(user_id=viewer.id, max_id=max_id, min_id=min_id, count=count)
+    stored, kept = store.page_and_followed(user_id=viewer.id, max_id=max_id, min_id=min_id, count=count)
     if stored is None:
         if not rebuilt:
             return None
@@ -52,7 +52,10 @@ def feed_page(
         candidates.update(recent_media_of(user_ids=followed, count=count, max_id=oldest, min_id=min_id))
     celebrities = store.celebrities()
     if celebrities:
-        followed_celebrities = followees(user_id=viewer.id, among=celebrities)
+        followed_celebrities = store.followed_among(kept, celebrities)
+        if followed_celebrities is None:
+            followed_celebrities = followees(user_id=viewer.id, among=celebrities)
+            store.remember_followed(user_id=viewer.id, celebrities=celebrities, followed=followed_celebrities)
         candidates.update(
             recent_media_of(user_ids=followed_celebrities, count=count, max_id=max_id, min_id=min_id)
         )

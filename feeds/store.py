@@ -13,6 +13,7 @@ Fan-out only writes to built feeds, so a missing feed never comes back with
 one photo in it looking complete. Trimming keeps rank 0, the marker.
 """
 
+import zlib
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
@@ -111,6 +112,13 @@ def page(*, user_id: int, max_id: int | None, min_id: int | None, count: int) ->
     The read also renews the feed's expiry: feeds of users who stop reading
     expire after FEED_TTL_SECONDS and are rebuilt when they come back.
     """
+    return page_and_followed(user_id=user_id, max_id=max_id, min_id=min_id, count=count)[0]
+
+
+def page_and_followed(
+    *, user_id: int, max_id: int | None, min_id: int | None, count: int
+) -> tuple[tuple[list[int], int] | None, bytes | None]:
+    """page(), and in the same round trip what remember_followed() kept of the user's celebrities."""
     key = rediskeys.feed(user_id)
     high = "(" + member(max_id) if max_id is not None else "+"
     low = "(" + member(min_id) if min_id is not None and min_id > 0 else LOWEST
@@ -119,10 +127,11 @@ def page(*, user_id: int, max_id: int | None, min_id: int | None, count: int) ->
         pipe.zrevrangebylex(key, high, low, start=0, num=count)
         pipe.zcard(key)
         pipe.expire(key, settings.FEED_TTL_SECONDS)
-        built, raw, size, _ = pipe.execute()
+        pipe.get(rediskeys.followed_celebrities(user_id))
+        built, raw, size, _, followed = pipe.execute()
     if built is None:
-        return None
-    return [int(m) for m in raw], int(size) - 1
+        return None, followed
+    return ([int(m) for m in raw], int(size) - 1), followed
 
 
 def store(*, user_id: int, media_ids: Iterable[int]) -> None:
@@ -160,6 +169,39 @@ def drop(*, user_id: int) -> None:
 def celebrities() -> set[int]:
     """Accounts that are not fanned out: their media are merged into feeds at read time."""
     return {int(raw) for raw in redis_primary().smembers(rediskeys.feed_celebrities())}
+
+
+# Which celebrities a reader follows, kept on the reader's feed shard and read with the feed page:
+# otherwise every feed read asks the reader's PostgreSQL shard (docs/performance.md, change 28).
+# Kept against the celebrity set it was read for (a digest of it): a new or removed celebrity
+# makes every copy disagree, and the next read asks PostgreSQL again. A change of the reader's
+# follows deletes it (forget_followed), after commit and again in the follow's job.
+FOLLOWED_TTL_SECONDS = 3600
+
+
+def _digest(celebrities: set[int]) -> str:
+    return format(zlib.crc32(",".join(map(str, sorted(celebrities))).encode()), "08x")
+
+
+def followed_among(kept: bytes | str | None, celebrities: set[int]) -> list[int] | None:
+    """The celebrities the reader follows, from what page_and_followed() read; None if it is not current."""
+    if not kept:
+        return None
+    digest, _, ids = (kept.decode() if isinstance(kept, bytes) else kept).partition(":")
+    if digest != _digest(celebrities):
+        return None
+    return [int(i) for i in ids.split(",") if i]
+
+
+def remember_followed(*, user_id: int, celebrities: set[int], followed: Iterable[int]) -> None:
+    value = f"{_digest(celebrities)}:{','.join(map(str, sorted(followed)))}"
+    feed_redis(user_id).set(rediskeys.followed_celebrities(user_id), value, ex=FOLLOWED_TTL_SECONDS)
+
+
+def forget_followed(*user_ids: int) -> None:
+    """The users' follows changed: their next feed read asks PostgreSQL which celebrities they follow."""
+    for index, users in by_feed_shard(user_ids).items():
+        feed_primary(index).delete(*(rediskeys.followed_celebrities(u) for u in users))
 
 
 def mark_celebrity(user_id: int) -> None:

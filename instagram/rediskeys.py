@@ -94,6 +94,12 @@ def feed_pattern() -> str:
     return f"{PREFIX}:feed:*"
 
 
+def followed_celebrities(user_id: int) -> str:
+    """String on the user's feed shard: the celebrities they follow, and which celebrity set that was
+    read against (feeds.store.followed_among)."""
+    return f"{PREFIX}:followed-celebs:{user_id}"
+
+
 def feed_celebrities() -> str:
     """Set: user ids not fanned out on write (more followers than FEED_FANOUT_MAX_FOLLOWERS)."""
     return f"{PREFIX}:feed:celebs"

@@ -13,11 +13,13 @@ half-written, which `manage.py verify_relationships` reports and repairs.
 
 import time
 from collections import Counter
+from functools import partial
 
 from django.db import connections, transaction
 from django.db.models import F
 from django.db.models.expressions import CombinedExpression
 
+from feeds.actions import do_forget_followed_celebrities
 from feeds.jobs import RelationshipChanged
 from instagram.errors import APIInvalidParametersError
 from relationships.models import Edge, Kind
@@ -71,6 +73,10 @@ def do_change_relationship(
             ),
             using=current_shard().alias,
         )
+        # The pair's follows changed: so did the celebrities each reads in their feed.
+        transaction.on_commit(
+            partial(do_forget_followed_celebrities, actor_id, target_id), using=current_shard().alias
+        )
     return after
 
 
@@ -102,6 +108,9 @@ def do_sever_relationship(*, user_id: int, other_id: int) -> None:
                     after=(),
                 ),
                 using=current_shard().alias,
+            )
+            transaction.on_commit(
+                partial(do_forget_followed_celebrities, user_id, other_id), using=current_shard().alias
             )
 
 

@@ -150,7 +150,8 @@ def _forget_news(*, user_id: int, texts: Sequence[str] = (), also: Iterable[int]
 def _redis(record: AccountDeletion) -> None:
     user_id = record.user_id
     store.drop(user_id=user_id)
-    feed_redis(user_id).delete(*(rediskeys.news(user_id, tab) for tab in news.TABS))
+    own = [rediskeys.followed_celebrities(user_id), *(rediskeys.news(user_id, tab) for tab in news.TABS)]
+    feed_redis(user_id).delete(*own)
     redis_primary().srem(rediskeys.feed_celebrities(), user_id)
 
 

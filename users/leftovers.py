@@ -99,7 +99,11 @@ def _redis(user_id: int, media_ids: list[int], *, label: str) -> list[str]:
     own = feed_redis(user_id)
     found = [
         f"redis key {key}"
-        for key in (rediskeys.feed(user_id), *(rediskeys.news(user_id, t) for t in news.TABS))
+        for key in (
+            rediskeys.feed(user_id),
+            rediskeys.followed_celebrities(user_id),
+            *(rediskeys.news(user_id, t) for t in news.TABS),
+        )
         if own.exists(key)
     ]
     if redis_primary().sismember(rediskeys.feed_celebrities(), str(user_id)):

@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from feeds import store
 from instagram import rediskeys
-from instagram.redis_client import feed_primary, feed_shard_count, redis_primary
+from instagram.redis_client import feed_primary, feed_redis, feed_shard_count, redis_primary
 from tests.conftest import Stack, wait_for
 from tests.photos.images import jpeg
 from tests.v1 import Account
@@ -126,6 +126,35 @@ def test_accounts_above_the_threshold_are_merged_at_read_time(signup: Any) -> No
         assert feed(fan)[0] == media_id  # ...yet in the feed
     outsider = signup("outsider")
     assert media_id not in feed(outsider)
+
+
+def test_a_readers_celebrities_are_read_with_the_feed_and_follow_their_follows_at_once(signup: Any) -> None:
+    """Which celebrities a reader follows is kept beside their feed (not asked of PostgreSQL on every
+    read): an unfollow, a follow again and a block each show in the very next read."""
+    celebrity, fan = signup("celeb"), signup("fan")
+    media_id = post(celebrity, "merged at read time")
+    store.mark_celebrity(int(celebrity.id))
+    opened(fan)
+    follow(fan, celebrity)
+    assert feed(fan)[0] == media_id
+    kept = feed_redis(int(fan.id)).get(rediskeys.followed_celebrities(int(fan.id)))
+    assert store.followed_among(kept, store.celebrities()) == [int(celebrity.id)]
+    assert feed(fan)[0] == media_id  # read from what was kept
+
+    follow(fan, celebrity, "unfollow")
+    assert media_id not in feed(fan)
+    follow(fan, celebrity)
+    assert feed(fan)[0] == media_id
+    celebrity.post(f"users/{fan.id}/relationship", action="block")
+    assert media_id not in feed(fan)
+
+    # A new celebrity changes the set every kept copy was read against: read afresh.
+    other = signup("celeb")
+    follow(fan, other)
+    feed(fan)  # kept: the fan follows no celebrity
+    store.mark_celebrity(int(other.id))
+    their_media = post(other, "just became one")  # not fanned out: merged at read time
+    assert feed(fan)[0] == their_media
 
 
 def test_unfollow_block_and_delete_take_media_out_of_feeds(signup: Any) -> None:
