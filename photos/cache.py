@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models.signals import post_delete, post_save
+
 from instagram.versioned_cache import Read, VersionedCache
 from photos.models import Comment, Like, Location, Media
 from sharding.multiget import query_shards, row_reader
@@ -141,7 +143,35 @@ def _load_cards(ids: list[int]) -> dict[int, MediaCard]:
 def _location(media: Media, places: dict[int, Location]) -> LocationCard | None:
     if media.location_id is not None and media.location_id in places:
         place = places[media.location_id]
-        return LocationCard(id=place.id, name=place.name, latitude=place.latitude, longitude=place.longitude)
+        return _place_card(place)
     if media.latitude is not None and media.longitude is not None:
         return LocationCard(id=None, name=None, latitude=media.latitude, longitude=media.longitude)
     return None
+
+
+# Named places never change but by an admin's edit, which bumps them (photos.apps): a location page
+# reads its place from memcached, not from the main database (docs/performance.md, change 29).
+LOCATIONS: VersionedCache[LocationCard] = VersionedCache("photos.location", kind=LocationCard)
+
+
+def location_card(location_id: int) -> LocationCard | None:
+    """The named place `location_id`, or None when there is none."""
+    return LOCATIONS.get_many([location_id], _load_locations).get(location_id)
+
+
+def _load_locations(ids: list[int]) -> dict[int, LocationCard]:
+    return {place.id: _place_card(place) for place in Location.objects.filter(id__in=ids)}
+
+
+def _place_card(place: Location) -> LocationCard:
+    return LocationCard(id=place.id, name=place.name, latitude=place.latitude, longitude=place.longitude)
+
+
+def _location_changed(sender: type, instance: Location, **kwargs: Any) -> None:
+    LOCATIONS.forget_on_commit(instance.id, using=kwargs.get("using") or "default")
+
+
+def connect_signals() -> None:
+    """Called once from PhotosConfig.ready(): a saved or deleted place is read afresh."""
+    for name, signal in (("save", post_save), ("delete", post_delete)):
+        signal.connect(_location_changed, sender=Location, dispatch_uid=f"photos-location-{name}")

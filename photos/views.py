@@ -19,7 +19,7 @@ from photos.actions import (
     check_upload_media,
     check_upload_video,
 )
-from photos.cache import MediaCard
+from photos.cache import LocationCard, MediaCard, location_card
 from photos.indexes import location_media_ids, search_tags, tag_info, tag_media_ids
 from photos.models import Location
 from photos.places import external_ids, locations_with
@@ -341,13 +341,13 @@ def tag_search(request: HttpRequest) -> JsonResponse:
     return envelope([_tag_object(t.name, t.media_count) for t in tags])
 
 
-def _location_object(place: Location) -> dict[str, object]:
+def _location_object(place: Location | LocationCard) -> dict[str, object]:
     return {"id": str(place.id), "name": place.name, "latitude": place.latitude, "longitude": place.longitude}
 
 
-def _location(location_ref: str) -> Location:
-    place = Location.objects.filter(id=int(location_ref)).first() if is_digits(location_ref) else None
-    if place is None or len(location_ref) > 18:
+def _location(location_ref: str) -> LocationCard:
+    place = location_card(int(location_ref)) if is_digits(location_ref) and len(location_ref) <= 18 else None
+    if place is None or place.id is None:
         raise APINotFoundError(f"No location with id {location_ref[:40]}.")
     return place
 
@@ -379,11 +379,11 @@ def _location_media_bounds(values: dict[str, str]) -> tuple[int | None, int | No
 
 @api_endpoint(methods=("GET",), public=True)
 def location_recent_media(request: HttpRequest, location_ref: str) -> JsonResponse:
-    place = _location(location_ref)
+    _location(location_ref)  # a 404 for a place that does not exist
     values = params(request)
     count = count_param(values, default=PAGE_SIZE, high=MAX_PAGE)
     max_id, min_id = _location_media_bounds(values)
-    ids = location_media_ids(location_id=place.id, max_id=max_id, min_id=min_id, count=count)
+    ids = location_media_ids(location_id=int(location_ref), max_id=max_id, min_id=min_id, count=count)
     return id_page(request, ids, count=count, cursor="max_id")
 
 

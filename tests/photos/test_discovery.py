@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 
+from photos.models import Location
 from tests.photos.images import jpeg
 from tests.v1 import Account
 
@@ -83,6 +84,27 @@ def test_a_named_place_becomes_a_location(signup: Any) -> None:
         p["id"] for p in kevin.data("locations/search", lat=str(far[0]), lng=str(far[1]), distance="5000")
     ] == [place["id"]]
     assert kevin.data("locations/search", lat=str(far[0]), lng=str(far[1])) == []  # default: 1 km
+
+
+def test_a_place_edited_or_deleted_by_an_admin_is_shown_so_at_once(signup: Any) -> None:
+    """The location endpoints read their place from memcached: an admin's save or delete is seen by
+    the next request."""
+    kevin = signup("kevin")
+    lat, lng = somewhere()
+    place = kevin.post_photo(jpeg(200, 200), lat=str(lat), lng=str(lng), location_name="Old Pier")["location"]
+    assert kevin.data(f"locations/{place['id']}")["name"] == "Old Pier"  # now cached
+
+    row = Location.objects.get(id=int(place["id"]))
+    row.name = "New Pier"
+    row.save()  # what the admin's change form does
+    assert kevin.data(f"locations/{place['id']}")["name"] == "New Pier"
+    assert len(kevin.data(f"locations/{place['id']}/media/recent")) == 1
+
+    row.delete()
+    for path in (f"locations/{place['id']}", f"locations/{place['id']}/media/recent"):
+        gone = kevin.get(path)
+        assert gone.status_code == 404
+        assert gone.json()["meta"]["error_type"] == "APINotFoundError"
 
 
 def test_geo_search_by_distance_and_time(signup: Any) -> None:
