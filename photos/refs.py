@@ -34,6 +34,18 @@ def media_id_from_ref(ref: str) -> int:
     return int(head)
 
 
+def owner_hint(ref: str) -> int | None:
+    """The user id a well-formed `"<media_id>_<user_id>"` ref names, or None.
+
+    Only a hint, never trusted: it lets a page read the owner's profile in the
+    same round trip as the card, and the card's own user id decides.
+    """
+    _, _, tail = ref.partition("_")
+    if not is_digits(tail) or len(tail) > 18 or int(tail) < 1:
+        return None
+    return int(tail)
+
+
 def _possible(media_id: int) -> bool:
     """Say whether some shard of this deployment could have made `media_id`."""
     try:

@@ -26,11 +26,11 @@ from instagram.errors import APINotAllowedError, APINotFoundError
 from instagram.request_memo import recalled, remember
 from instagram.versioned_cache import read_together
 from photos import photomap
-from photos.cache import COMMENTS_SHOWN, CommentCard, MediaCard, cards_read, media_cards
+from photos.cache import COMMENTS_SHOWN, CommentCard, MediaCard, cards_read
 from photos.filters import filter_display_name
 from photos.imaging import RENDITIONS
 from photos.models import Comment, Like, LikedMedia, Media
-from photos.refs import media_id_from_ref, media_ref, shortcode
+from photos.refs import media_id_from_ref, media_ref, owner_hint, shortcode
 from photos.storage import cdn_url, is_video_prefix, profile_picture_url, rendition_key, video_key
 from photos.video import VIDEO_SIDES
 from relationships.models import Kind
@@ -59,8 +59,14 @@ def access_media_and_owner(*, viewer: User | None, ref: str) -> tuple[MediaCard,
     viewer may not see.
     """
     media_id = media_id_from_ref(ref)
-    card = media_cards([media_id]).get(media_id)
-    owner = profiles([card.user_id]).get(card.user_id) if card else None
+    # The ref's user part names the owner as a rule: card and owner in one round trip. Only a hint:
+    # the card's own user id decides, and a wrong hint costs a second read.
+    hint = owner_hint(ref)
+    cards, hinted = read_together(cards_read([media_id]), profiles_read([hint] if hint is not None else []))
+    card = cards.get(media_id)
+    owner = None
+    if card is not None:
+        owner = hinted[card.user_id] if card.user_id in hinted else profiles([card.user_id]).get(card.user_id)
     if card is None or owner is None:
         raise APINotFoundError(f"No media with id {ref[:40]}.")
     state = _states(viewer, {owner.id}, media_ids=[card.id]).get(owner.id, frozenset())

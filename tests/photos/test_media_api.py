@@ -101,6 +101,11 @@ def test_media_by_v1_id_bare_id_and_shortcode(signup: Any) -> None:
     media_id = media["id"].partition("_")[0]
     for ref in (media["id"], media_id):
         assert kevin.data(f"media/{ref}")["id"] == media["id"]
+    # The user part is only a hint: another user's id, or one nobody has, names the same media and owner.
+    mike = signup("mike")
+    for ref in (f"{media_id}_{mike.id}", f"{media_id}_999999999999"):
+        shown = kevin.data(f"media/{ref}")
+        assert (shown["id"], shown["user"]["id"]) == (media["id"], kevin.id)
     assert kevin.data(f"media/shortcode/{shortcode(int(media_id))}")["id"] == media["id"]
     assert error(kevin.get("media/shortcode/not*valid")) == (404, "APINotFoundError")
     assert error(kevin.get("media/12345")) == (404, "APINotFoundError")

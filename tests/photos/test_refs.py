@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 
 from instagram.errors import APINotFoundError
-from photos.refs import media_id_from_ref, media_id_from_shortcode, media_ref, shortcode
+from photos.refs import media_id_from_ref, media_id_from_shortcode, media_ref, owner_hint, shortcode
 from sharding.ids import SEQUENCE_BITS
 
 pytestmark = pytest.mark.fast  # pure logic: `make test-fast`
@@ -55,3 +55,10 @@ def test_impossible_ids_are_not_found(ref: str) -> None:
 def test_impossible_shortcodes_are_not_found(code: str) -> None:
     with pytest.raises(APINotFoundError):
         media_id_from_shortcode(code)
+
+
+def test_the_owner_hint_is_a_user_id_or_nothing() -> None:
+    assert owner_hint("4206275457278066688_1234") == 1234
+    bad = ("4206275457278066688", "4206275457278066688_", "1_x", "1_0", "1_-5", "1_" + "9" * 19, "1_1_2")
+    for ref in bad:
+        assert owner_hint(ref) is None, ref
