@@ -86,7 +86,7 @@ class Read(Generic[T]):
 
     cache: VersionedCache[T]
     ids: Iterable[int]
-    load: Callable[[list[int]], dict[int, T]]
+    load: Callable[[list[int]], dict[int, T]] | None  # None: memcached only, what it lacks is left out
 
 
 def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
@@ -115,7 +115,7 @@ def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
         versions: dict[int, object] = {}
         if got is not None and ids:
             try:
-                versions = _with_versions(read.cache, ids, got)
+                versions = _with_versions(read.cache, ids, got, create=read.load is not None)
             except pylibmc.Error as exc:
                 logger.warning("%s cache unavailable: %s", read.cache.namespace, exc)
             for object_id, version in versions.items():
@@ -129,7 +129,7 @@ def read_together(*reads: Read[Any]) -> list[dict[int, Any]]:
                 ):
                     found[object_id] = copy[1]
         missing = [i for i in ids if i not in found]
-        if missing:
+        if missing and read.load is not None:
             loaded = read.load(missing)
             found.update(loaded)
             fills.update({read.cache.key(i): (versions[i], v) for i, v in loaded.items() if i in versions})
@@ -161,16 +161,21 @@ def _keys(versioned: VersionedCache[Any], ids: list[int]) -> list[str]:
     return [key for i in ids for key in (versioned.version_key(i), versioned.key(i))]
 
 
-def _with_versions(versioned: VersionedCache[Any], ids: list[int], got: dict[str, Any]) -> dict[int, object]:
-    """The versions of `ids` among `got` (a multi-get's answer); a missing one is created.
+def _with_versions(
+    versioned: VersionedCache[Any], ids: list[int], got: dict[str, Any], *, create: bool = True
+) -> dict[int, object]:
+    """The versions of `ids` among `got` (a multi-get's answer); a missing one is created (with `create`).
 
-    add(): if another process created one meanwhile, theirs wins.
+    add(): if another process created one meanwhile, theirs wins. A memcached-only read creates
+    none: its ids may be a client's guess, and memcached is not filled with versions of nothing.
     """
     versions: dict[int, object] = {}
     for object_id in ids:
         key = versioned.version_key(object_id)
         if key in got:
             versions[object_id] = got[key]
+            continue
+        if not create:
             continue
         fresh = _new_version()
         if not cache.add(key, fresh, None):

@@ -38,7 +38,7 @@ from relationships.selectors import blocked_ids, states_towards, states_with
 from relationships.transitions import State
 from sharding.multiget import query_shards
 from sharding.routing import shard_for_id, shard_for_user, user_shard
-from users.cache import Profile, profiles, profiles_read
+from users.cache import Profile, cached_profiles_read, profiles, profiles_read
 from users.models import User
 from users.selectors import may_see_content
 
@@ -59,10 +59,11 @@ def access_media_and_owner(*, viewer: User | None, ref: str) -> tuple[MediaCard,
     viewer may not see.
     """
     media_id = media_id_from_ref(ref)
-    # The ref's user part names the owner as a rule: card and owner in one round trip. Only a hint:
-    # the card's own user id decides, and a wrong hint costs a second read.
+    # The ref's user part names the owner as a rule: card and owner in one round trip. Only a hint,
+    # read from memcached only (a made-up one costs no query): the card's own user id decides, and a
+    # wrong or uncached hint costs a second read.
     hint = owner_hint(ref)
-    cards, hinted = read_together(cards_read([media_id]), profiles_read([hint] if hint is not None else []))
+    cards, hinted = read_together(cards_read([media_id]), cached_profiles_read([hint] if hint else []))
     card = cards.get(media_id)
     owner = None
     if card is not None:
