@@ -28,6 +28,7 @@ from deploy.fleet.services import (
     rejoin_node,
     runs_bouncer,
     supervisor_paths,
+    unit_file,
     write_file,
 )
 from deploy.localstack.templates import geo_allow, render, upstream_servers
@@ -240,30 +241,18 @@ def lb_unit(host: Host) -> str:
     """
     folder = host.path("shared", "nginx")
     conf = f"{folder}/nginx.conf"
-    return "\n".join(
-        [
-            "# Rendered by `fab setup` (deploy/fleet/roles.py).",
-            "[Unit]",
-            "Description=Instagram: nginx in front of the app hosts, and the CDN origin",
-            "After=network-online.target",
-            "Wants=network-online.target",
-            "",
-            "[Service]",
+    return unit_file(
+        rendered_by="deploy/fleet/roles.py",
+        description="nginx in front of the app hosts, and the CDN origin",
+        service=[
             "Type=forking",
             f"PIDFile={folder}/run/nginx.pid",
             f"ExecStartPre={host.nginx} -t -q -c {conf}",
             f"ExecStart={host.nginx} -c {conf}",
             f"ExecReload={host.nginx} -c {conf} -s reload",
-            "KillSignal=SIGQUIT",
-            "TimeoutStopSec=60",
-            "Restart=always",
-            "RestartSec=1",
-            "LimitNOFILE=65536",
-            "",
-            "[Install]",
-            "WantedBy=multi-user.target",
-            "",
-        ]
+        ],
+        kill_signal="QUIT",
+        restart=True,
     )
 
 

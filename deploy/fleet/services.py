@@ -794,21 +794,32 @@ def environment_file(host: Host, service: Service) -> str:
 def systemd_unit(host: Host, service: Service) -> str:
     """Return the systemd unit of `service` (real hosts)."""
     secrets = [f"EnvironmentFile={environment_file(host, service)}"] if service.environment else []
+    return unit_file(
+        rendered_by="deploy/fleet/services.py",
+        description=service.description,
+        service=[f"User={service.user}", *secrets, f"ExecStart={service.command}"],
+        kill_signal=service.stop_signal,
+        restart=service.autorestart,
+    )
+
+
+def unit_file(
+    *, rendered_by: str, description: str, service: list[str], kill_signal: str, restart: bool
+) -> str:
+    """A unit of ours: `service` lines, then the stop, restart and file limits every unit shares."""
     return "\n".join(
         [
-            "# Rendered by `fab setup` (deploy/fleet/services.py).",
+            f"# Rendered by `fab setup` ({rendered_by}).",
             "[Unit]",
-            f"Description=Instagram: {service.description}",
+            f"Description=Instagram: {description}",
             "After=network-online.target",
             "Wants=network-online.target",
             "",
             "[Service]",
-            f"User={service.user}",
-            *secrets,
-            f"ExecStart={service.command}",
-            f"KillSignal=SIG{service.stop_signal}",
+            *service,
+            f"KillSignal=SIG{kill_signal}",
             "TimeoutStopSec=60",
-            f"Restart={'always' if service.autorestart else 'no'}",
+            f"Restart={'always' if restart else 'no'}",
             "RestartSec=1",
             "LimitNOFILE=65536",
             "",
