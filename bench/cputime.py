@@ -11,9 +11,15 @@ grouped by program, and `since()` subtracts an earlier snapshot.
     before = cputime.snapshot()
     ...                                   # the benchmark
     spent = cputime.since(before)         # {"app": 12.3, "s3": 4.5, ...} seconds
+    ms = cputime.per_request(spent, requests)   # {"app": 2.8, ..., "total": 3.2} ms a request
+
+`ceiling()` turns two such figures into the highest ratio to /ping the
+request could reach if its Python cost no more than /ping's: what the
+servers spend on it bounds its ratio on a machine whose cores they share.
 """
 
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -105,3 +111,43 @@ def wait_until_quiet(*, groups: tuple[str, ...] = ("app", "workers"), timeout_s:
             break
         previous, last = current, now
     return time.monotonic() - started
+
+
+# The stack's own Python: the app servers and the workers. Everything else is a server it calls.
+PYTHON = ("app", "workers")
+
+
+def per_request(spent: dict[str, float], requests: int) -> dict[str, float]:
+    """Return CPU ms per request by group, and their "total"; {} when nothing was measured."""
+    if not spent or requests <= 0:
+        return {}
+    ms = {group: seconds * 1000 / requests for group, seconds in spent.items() if seconds > 0}
+    ms["total"] = sum(seconds for seconds in spent.values()) * 1000 / requests
+    return {group: round(value, 3) for group, value in ms.items()}
+
+
+def median_per_request(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each group's (and the total's) CPU ms per request over several runs."""
+    measured = [run for run in runs if run]
+    groups = sorted({group for run in measured for group in run})
+    return {group: round(statistics.median(run.get(group, 0.0) for run in measured), 3) for group in groups}
+
+
+def servers_ms(ms: dict[str, float]) -> float:
+    """CPU ms a request cost the servers (nginx, PostgreSQL, pgbouncer, Redis, memcached...): not Python."""
+    return ms["total"] - sum(ms.get(group, 0.0) for group in PYTHON)
+
+
+def ceiling(ping_ms: dict[str, float], request_ms: dict[str, float]) -> float | None:
+    """The ratio to /ping a request would reach if the app's and workers' Python cost what /ping's does.
+
+    Req/s on a machine every process shares is about the cores over the CPU
+    a request costs all of them (wrk's share aside), so the request's server
+    CPU bounds its ratio: /ping's total over /ping's Python plus the
+    request's servers. A ratio target above this needs fewer or cheaper
+    round trips, not faster Python. None without both figures.
+    """
+    if not ping_ms.get("total") or not request_ms.get("total"):
+        return None
+    python = ping_ms["total"] - servers_ms(ping_ms)
+    return round(ping_ms["total"] / (python + servers_ms(request_ms)), 3)

@@ -77,9 +77,9 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import roundtrips  # noqa: E402
+from bench import cputime, roundtrips  # noqa: E402
 from bench.fixtures import bench_users, setup_django  # noqa: E402
-from bench.run import Result, parse_wrk, run_wrk  # noqa: E402
+from bench.run import Result, cpu_columns, parse_wrk, run_counted  # noqa: E402
 
 setup_django()
 
@@ -620,19 +620,17 @@ def bench_reads(
     cells: list[ReadCell] = []
     for conns in connections:
         runs: dict[str, list[tuple[float, float, float, int, int]]] = defaultdict(list)
+        cpu: dict[str, list[dict[str, float]]] = defaultdict(list)  # CPU ms per request, by program
         for attempt in range(repeat):
             say(f"feed reads at {conns} connections ({attempt + 1}/{repeat})")
-            runs["ping"].append(
-                (*run_wrk(f"{base}/ping", connections=conns, duration=duration, threads=2), 0)
-            )
-            runs["users self"].append(
-                (*run_wrk(self_url, connections=conns, duration=duration, threads=2), 0)
-            )
-            runs["feed warm"].append((*run_wrk(feed_url, connections=conns, duration=duration, threads=2), 0))
+            for name, url in (("ping", f"{base}/ping"), ("users self", self_url), ("feed warm", feed_url)):
+                result, spent = run_counted(url, connections=conns, duration=duration, threads=2)
+                runs[name].append((*result, 0))
+                cpu[name].append(spent)
             drop_one()
-            runs["feed cold-first"].append(
-                (*run_wrk(feed_url, connections=conns, duration=duration, threads=2), 0)
-            )
+            result, spent = run_counted(feed_url, connections=conns, duration=duration, threads=2)
+            runs["feed cold-first"].append((*result, 0))
+            cpu["feed cold-first"].append(spent)
             drop_all()
             script = ["-s", str(LUA / "feed.lua"), f"{base}/", "--", str(tokens), str(THREADS), "200"]
             runs["feed cold-every"].append(wrk_lua(script, connections=conns, duration=duration))
@@ -652,6 +650,7 @@ def bench_reads(
                     ratio_rps=round(rps / ping, 3),
                     exhausted=sum(r[4] for r in measured),
                     ratio_to_users_self=round(rps / users_self, 3),
+                    cpu_ms=cputime.median_per_request(cpu[name]),
                 )
             )
 
@@ -744,12 +743,15 @@ def report_text(report: dict[str, Any]) -> str:
             )
     if reads := report.get("reads"):
         header = f"{'GET /v1/users/self/feed':<22}{'conns':>6}{'req/s':>9}{'ratio':>8}{'/self':>7}"
-        lines += [header + f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'exh.':>6}"]
+        lines += [header + f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'exh.':>6}{'app ms':>8}{'servers':>8}"
+                  f"{'ceiling':>8}"]  # fmt: skip
+        pings = {r["connections"]: r.get("cpu_ms", {}) for r in reads if r["name"] == "ping"}
         for r in reads:
+            cpu = cpu_columns(r.get("cpu_ms", {}), pings.get(r["connections"], {}))
             lines.append(
                 f"  {r['name']:<20}{r['connections']:>6}{r['requests_per_second']:>9.1f}"
                 f"{r['ratio_rps']:>8.3f}{r['ratio_to_users_self']:>7.2f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
-                f"{r['errors']:>8}{r['exhausted']:>6}"
+                f"{r['errors']:>8}{r['exhausted']:>6}{cpu}"
             )
         single = report["single_requests"]
         lines.append(

@@ -32,12 +32,14 @@ Uploads run --upload-duration (default 15 s, 3x the others): wrk counts
 the requests that completed, so the ones in flight when it stops (one per
 connection) go uncounted, about p50 / (2 x duration) of the figure: at 32
 connections an upload takes 2-3 s, a quarter of a 5 s run.
-Uploads also report the CPU time the stack's own processes spent per
-request sent, by program (bench/cputime.py: app servers, workers, S3,
+Every run also reports the CPU time the stack's own processes spent per
+request, by program (bench/cputime.py: app servers, workers, S3,
 PostgreSQL, nginx...), counted until the requests still in flight when wrk
 stopped and the run's background jobs are done (the stack quiet): unlike
-req/s, it hardly moves with the load of other stacks on the machine, and
-2 cores / that figure bounds the uploads/s this box could reach.
+req/s, it hardly moves with the load of other stacks on the machine.
+2 cores / an upload's figure bounds the uploads/s this box could reach,
+and each request's "ceiling" is the ratio to /ping it would reach if its
+Python cost what /ping's does: the servers' share alone bounds it.
 Results go to var/bench/photos.json. A run with any failed request (or a
 repeated like) is invalid: the script says so and exits 1.
 
@@ -99,7 +101,7 @@ class Run:
     elapsed_s: float = 0.0
     repeated: int = 0  # likes: requests after the distinct pairs ran out
     last_error: str = ""
-    cpu_s: dict[str, float] = field(default_factory=dict)  # uploads: the stack's CPU seconds, by program
+    cpu_s: dict[str, float] = field(default_factory=dict)  # the stack's CPU seconds, by program
 
 
 @dataclass
@@ -114,7 +116,7 @@ class Cell:
     repeated: int
     ratio_rps: float
     runs: list[Run] = field(default_factory=list)
-    cpu_ms: dict[str, float] = field(default_factory=dict)  # uploads: CPU ms per request, by program (median)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU ms per request, by program (median)
 
 
 @dataclass
@@ -170,11 +172,8 @@ def run_wrk(args: list[str], *, connections: int, duration: int) -> Run:
 def cell(name: str, connections: int, duration: int, runs: list[Run], baseline: list[Run]) -> Cell:
     rps = statistics.median(r.requests_per_second for r in runs)
     ping = statistics.median(r.requests_per_second for r in baseline)
-    per_request = [{k: v * 1000 / r.sent for k, v in r.cpu_s.items()} for r in runs if r.cpu_s and r.sent]
-    groups = sorted({k for run in per_request for k in run})
-    cpu_ms = {k: round(statistics.median(run.get(k, 0.0) for run in per_request), 1) for k in groups}
-    if per_request:
-        cpu_ms["total"] = round(statistics.median(sum(run.values()) for run in per_request), 1)
+    # A Lua script counts what it sent (the requests in flight at the end included); wrk, what completed.
+    cpu_ms = cputime.median_per_request([cputime.per_request(r.cpu_s, r.sent or r.completed) for r in runs])
     return Cell(
         name=name,
         connections=connections,
@@ -258,18 +257,24 @@ def table(cells: list[Cell], pings: dict[int, list[Run]], duration: int) -> str:
     return "\n".join(lines)
 
 
-def cpu_table(cells: list[Cell]) -> str:
-    """CPU ms the stack spent per upload, by program: the figure the neighbours' load moves least."""
-    measured = [c for c in cells if c.cpu_ms]
+def cpu_table(cells: list[Cell], pings: dict[int, list[Run]], duration: int) -> str:
+    """CPU ms the stack spent per request, by program (the figure the neighbours' load moves least),
+    and each request's ceiling: its ratio to /ping if its Python cost what /ping's does."""
+    baselines = {c: cell("ping", c, duration, runs, runs) for c, runs in pings.items()}
+    measured = [c for c in [*baselines.values(), *cells] if c.cpu_ms]
     if not measured:
         return ""
     named = dict.fromkeys(g for g, _ in cputime.GROUPS if g != "other")
     groups = [g for g in named if any(g in c.cpu_ms for c in measured)] + ["other", "total"]
-    header = f"{'CPU ms/request':<18}{'conns':>6}" + "".join(f"{g[:9]:>10}" for g in groups)
+    header = (
+        f"{'CPU ms/request':<18}{'conns':>6}" + "".join(f"{g[:9]:>10}" for g in groups) + f"{'ceiling':>9}"
+    )
     lines = [header, "-" * len(header)]
-    for c in measured:
-        values = "".join(f"{c.cpu_ms.get(g, 0.0):>10.1f}" for g in groups)
-        lines.append(f"{c.name:<18}{c.connections:>6}{values}")
+    for c in sorted(measured, key=lambda c: c.connections):
+        values = "".join(f"{c.cpu_ms.get(g, 0.0):>10.2f}" for g in groups)
+        ping = baselines.get(c.connections)
+        top = cputime.ceiling(ping.cpu_ms, c.cpu_ms) if ping is not None and c.name != "ping" else None
+        lines.append(f"{c.name:<18}{c.connections:>6}{values}" + (f"{top:>9.2f}" if top else ""))
     return "\n".join(lines)
 
 
@@ -295,6 +300,17 @@ def context(cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
+def measured(args: list[str], *, connections: int, duration: int) -> Run:
+    """Run wrk and count the CPU the stack spent on it, the requests in flight when wrk stopped and
+    the background jobs of the run (a like's news, an upload's renditions) included."""
+    before = cputime.snapshot()
+    run = run_wrk(args, connections=connections, duration=duration)
+    time.sleep(SETTLE_S)
+    cputime.wait_until_quiet()
+    run.cpu_s = cputime.since(before)
+    return run
+
+
 def measure_all(
     todo: list[Bench], *, base: str, options: argparse.Namespace
 ) -> tuple[list[Cell], dict[int, list[Run]]]:
@@ -309,20 +325,14 @@ def measure_all(
             # The baseline runs between the benchmarks, in every round, at this connection count.
             print(f"bench: ping at {connections} connections", file=sys.stderr, flush=True)
             pings[connections].append(
-                run_wrk([f"{base}/ping"], connections=connections, duration=options.duration)
+                measured([f"{base}/ping"], connections=connections, duration=options.duration)
             )
             for b in here:
                 step = f"{b.name} at {connections} connections ({attempt + 1}/{options.repeat})"
                 print(f"bench: {step}", file=sys.stderr, flush=True)
                 b.before()
                 duration = options.upload_duration if b.slow else options.duration
-                cpu_before = cputime.snapshot() if b.slow else {}
-                run = run_wrk(b.wrk_args(base), connections=connections, duration=duration)
-                time.sleep(SETTLE_S)
-                if cpu_before:
-                    # The requests in flight when wrk stopped still run: count them, and their jobs.
-                    cputime.wait_until_quiet()
-                    run.cpu_s = cputime.since(cpu_before)
+                run = measured(b.wrk_args(base), connections=connections, duration=duration)
                 b.after()
                 if run.errors or run.repeated:
                     message = f"{run.errors} failed, {run.repeated} repeated; {run.last_error}"
@@ -383,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             delete_media_of(uploader_ids)
 
     print(table(cells, pings, options.duration))
-    if cpu := cpu_table(cells):
+    if cpu := cpu_table(cells, pings, options.duration):
         print(cpu)
     print(context(cells))
     for c in cells:

@@ -20,11 +20,12 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import cputime
 from bench.fixtures import bench_accounts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,8 @@ class Result:
     p99_ms: float
     errors: int
     ratio_rps: float = 1.0
+    # CPU ms the stack spent per request, by program, and its total (bench/cputime.py; median of the runs).
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
 
 def parse_wrk(output: str) -> tuple[float, float, float, int]:
@@ -85,10 +88,26 @@ def run_wrk(url: str, *, connections: int, duration: int, threads: int) -> tuple
     return parse_wrk(output)
 
 
+def run_counted(
+    url: str, *, connections: int, duration: int, threads: int
+) -> tuple[tuple[float, float, float, int], dict[str, float]]:
+    """run_wrk, and the CPU ms per request the stack spent on the run, by program (bench/cputime.py).
+
+    Counted until the app servers and workers are quiet again: the requests
+    in flight when wrk stopped, and the jobs the run submitted, are its own.
+    """
+    before = cputime.snapshot()
+    result = run_wrk(url, connections=connections, duration=duration, threads=threads)
+    cputime.wait_until_quiet()
+    return result, cputime.per_request(cputime.since(before), round(result[0] * duration))
+
+
 def measure(base: str, *, name: str, path: str, connections: int, duration: int, repeat: int) -> Result:
-    runs = [
-        run_wrk(f"{base}{path}", connections=connections, duration=duration, threads=2) for _ in range(repeat)
+    counted = [
+        run_counted(f"{base}{path}", connections=connections, duration=duration, threads=2)
+        for _ in range(repeat)
     ]
+    runs = [r for r, _ in counted]
     return Result(
         name=name,
         connections=connections,
@@ -96,18 +115,31 @@ def measure(base: str, *, name: str, path: str, connections: int, duration: int,
         p50_ms=round(statistics.median(r[1] for r in runs), 2),
         p99_ms=round(statistics.median(r[2] for r in runs), 2),
         errors=sum(r[3] for r in runs),
+        cpu_ms=cputime.median_per_request([cpu for _, cpu in counted]),
     )
 
 
 def table(results: list[Result]) -> str:
     header = f"{'benchmark':<14}{'conns':>6}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+    header += f"{'app ms':>8}{'servers':>8}{'ceiling':>8}"
     lines = [header, "-" * len(header)]
+    pings = {r.connections: r for r in results if r.name == BASELINE}
     for r in results:
+        cpu = cpu_columns(r.cpu_ms, pings[r.connections].cpu_ms)
         lines.append(
             f"{r.name:<14}{r.connections:>6}{r.requests_per_second:>10.1f}{r.ratio_rps:>8.2f}"
-            f"{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}"
+            f"{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}{cpu}"
         )
     return "\n".join(lines)
+
+
+def cpu_columns(cpu_ms: dict[str, float], ping_ms: dict[str, float]) -> str:
+    """A row's app CPU ms, its servers' CPU ms and its ceiling (bench/cputime.py), blank when unmeasured."""
+    if not cpu_ms.get("total"):
+        return ""
+    top = cputime.ceiling(ping_ms, cpu_ms) if cpu_ms is not ping_ms else None
+    ceiling = f"{top:>8.2f}" if top else ""
+    return f"{cpu_ms.get('app', 0.0):>8.2f}{cputime.servers_ms(cpu_ms):>8.2f}{ceiling}"
 
 
 def main(argv: list[str] | None = None) -> int:

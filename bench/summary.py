@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import cputime  # noqa: E402
 
 # (file, result name, what, target: (kind, bound)); kind "ratio" is req/s over /ping's; "cpu" is
 # the CPU ms the stack spent per request (bench/cputime.py): 40 uploads/s on 2 cores leave 50 ms.
@@ -58,6 +61,22 @@ def ping_p99(report: dict[str, Any], connections: int) -> float | None:
     return None
 
 
+def ping_cpu(report: dict[str, Any], connections: int) -> dict[str, float]:
+    """/ping's CPU ms per request, by program, in the same run at `connections` ({} if unmeasured)."""
+    for cell in cells(report):
+        if cell["name"] == "ping" and cell["connections"] == connections:
+            return dict(cell.get("cpu_ms", {}))
+    runs = report.get("ping", {}).get(str(connections), [])  # photos.json keeps /ping's runs apart
+    return cputime.median_per_request(
+        [cputime.per_request(r.get("cpu_s", {}), r.get("sent") or r.get("completed", 0)) for r in runs]
+    )
+
+
+def ceiling(report: dict[str, Any], cell: dict[str, Any]) -> float | None:
+    """The cell's ratio to /ping if its Python cost what /ping's does (bench/cputime.py), if measured."""
+    return cputime.ceiling(ping_cpu(report, cell["connections"]), cell.get("cpu_ms", {}))
+
+
 def rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for source, name, what, target in TARGETS:
@@ -82,6 +101,7 @@ def rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "p99_ms": cell.get("p99_ms"),
                 "target": None,
                 "met": None,
+                "ceiling": ceiling(report, cell) if target and target[0] == "ratio" else None,
             }
             if target is not None:
                 kind, bound = target
@@ -117,16 +137,23 @@ def cpu_row(what: str, connections: int, cpu: float, target: tuple[str, float] |
 
 def table(found: list[dict[str, Any]]) -> str:
     header = f"{'figure':<32}{'conns':>6}{'req/s':>9}{'ratio':>7}{'p99 ms':>9}  {'target':<22}{'met':<4}"
+    header += f"{'ceiling':>8}"
     lines = [header, "-" * len(header)]
     for r in found:
         ratio = f"{r['value']:.2f}" if "value" in r else ("" if r["ratio"] is None else f"{r['ratio']:.2f}")
         req_s = "" if r["req_s"] is None else f"{r['req_s']:.1f}"
         met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
         p99 = "" if r["p99_ms"] is None else f"{r['p99_ms']:.1f}"
+        top = "" if r.get("ceiling") is None else f"{r['ceiling']:.2f}"
         lines.append(
             f"{r['figure']:<32}{r['connections']:>6}{req_s:>9}{ratio:>7}{p99:>9}  "
-            f"{r['target'] or '':<22}{met:<4}"
+            f"{r['target'] or '':<22}{met:<4}{top:>8}"
         )
+    lines.append(
+        "ceiling: the ratio the request would reach if its Python (app and workers) cost what /ping's "
+        "does;\n  the CPU its servers spend bounds it (bench/cputime.py). A target above it needs fewer "
+        "or cheaper\n  round trips to the servers, or a machine where they do not share the app's cores."
+    )
     return "\n".join(lines)
 
 
