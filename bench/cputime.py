@@ -138,8 +138,16 @@ def servers_ms(ms: dict[str, float]) -> float:
     return ms["total"] - sum(ms.get(group, 0.0) for group in PYTHON)
 
 
-def ceiling(ping_ms: dict[str, float], request_ms: dict[str, float]) -> float | None:
-    """The ratio to /ping a request would reach if the app's and workers' Python cost what /ping's does.
+def python_ms(ms: dict[str, float]) -> float:
+    """CPU ms a request cost the stack's own Python: the app servers and the workers."""
+    return ms["total"] - servers_ms(ms)
+
+
+def ceiling(
+    ping_ms: dict[str, float], request_ms: dict[str, float], *, extra_python_ms: float = 0.0
+) -> float | None:
+    """The ratio to /ping a request would reach if the app's and workers' Python cost what /ping's does
+    (plus `extra_python_ms`: what authenticating a request adds, say).
 
     Req/s on a machine every process shares is about the cores over the CPU
     a request costs all of them (wrk's share aside), so the request's server
@@ -149,5 +157,5 @@ def ceiling(ping_ms: dict[str, float], request_ms: dict[str, float]) -> float | 
     """
     if not ping_ms.get("total") or not request_ms.get("total"):
         return None
-    python = ping_ms["total"] - servers_ms(ping_ms)
+    python = python_ms(ping_ms) + extra_python_ms
     return round(ping_ms["total"] / (python + servers_ms(request_ms)), 3)

@@ -14,6 +14,7 @@ with --connections 1,4,16,64 for a fuller curve).
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -72,9 +73,24 @@ def ping_cpu(report: dict[str, Any], connections: int) -> dict[str, float]:
     )
 
 
-def ceiling(report: dict[str, Any], cell: dict[str, Any]) -> float | None:
-    """The cell's ratio to /ping if its Python cost what /ping's does (bench/cputime.py), if measured."""
-    return cputime.ceiling(ping_cpu(report, cell["connections"]), cell.get("cpu_ms", {}))
+def ceiling(report: dict[str, Any], cell: dict[str, Any], extra_python_ms: float = 0.0) -> float | None:
+    """The cell's ratio to /ping if its Python cost what /ping's does (bench/cputime.py), plus
+    `extra_python_ms`; None if unmeasured."""
+    ping = ping_cpu(report, cell["connections"])
+    return cputime.ceiling(ping, cell.get("cpu_ms", {}), extra_python_ms=extra_python_ms)
+
+
+def authentication_ms(reports: dict[str, dict[str, Any]]) -> float | None:
+    """The Python CPU ms users/self costs beyond /ping's in the same run (the median over the
+    connection counts measured): what any authenticated request pays before its own work (token,
+    rate limit, user). None if unmeasured."""
+    extra = []
+    for source, name in (("results", "users_self"), ("feeds", "users self")):
+        for cell in cells(reports.get(source, {})):
+            ping = ping_cpu(reports[source], cell["connections"])
+            if cell["name"] == name and cell.get("cpu_ms") and ping:
+                extra.append(max(0.0, cputime.python_ms(cell["cpu_ms"]) - cputime.python_ms(ping)))
+    return round(statistics.median(extra), 3) if extra else None
 
 
 def rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,8 +117,13 @@ def rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "p99_ms": cell.get("p99_ms"),
                 "target": None,
                 "met": None,
-                "ceiling": ceiling(report, cell) if target and target[0] == "ratio" else None,
+                "ceiling": None,
+                "ceiling_authenticated": None,
             }
+            if target is not None and target[0] == "ratio":
+                row["ceiling"] = ceiling(report, cell)
+                if what != "users/self" and (auth := authentication_ms(reports)) is not None:
+                    row["ceiling_authenticated"] = ceiling(report, cell, auth)
             if target is not None:
                 kind, bound = target
                 if kind == "ratio" and ratio is not None:
@@ -137,7 +158,7 @@ def cpu_row(what: str, connections: int, cpu: float, target: tuple[str, float] |
 
 def table(found: list[dict[str, Any]]) -> str:
     header = f"{'figure':<32}{'conns':>6}{'req/s':>9}{'ratio':>7}{'p99 ms':>9}  {'target':<22}{'met':<4}"
-    header += f"{'ceiling':>8}"
+    header += f"{'ceiling':>8}{'+auth':>7}"
     lines = [header, "-" * len(header)]
     for r in found:
         ratio = f"{r['value']:.2f}" if "value" in r else ("" if r["ratio"] is None else f"{r['ratio']:.2f}")
@@ -145,14 +166,17 @@ def table(found: list[dict[str, Any]]) -> str:
         met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
         p99 = "" if r["p99_ms"] is None else f"{r['p99_ms']:.1f}"
         top = "" if r.get("ceiling") is None else f"{r['ceiling']:.2f}"
+        auth = "" if r.get("ceiling_authenticated") is None else f"{r['ceiling_authenticated']:.2f}"
         lines.append(
             f"{r['figure']:<32}{r['connections']:>6}{req_s:>9}{ratio:>7}{p99:>9}  "
-            f"{r['target'] or '':<22}{met:<4}{top:>8}"
+            f"{r['target'] or '':<22}{met:<4}{top:>8}{auth:>7}"
         )
     lines.append(
         "ceiling: the ratio the request would reach if its Python (app and workers) cost what /ping's "
-        "does;\n  the CPU its servers spend bounds it (bench/cputime.py). A target above it needs fewer "
-        "or cheaper\n  round trips to the servers, or a machine where they do not share the app's cores."
+        "does;\n  the CPU its servers spend bounds it (bench/cputime.py). +auth: the same with the Python "
+        "users/self\n  adds to /ping's (token, rate limit, user), which every authenticated request pays. "
+        "A target above\n  these needs fewer or cheaper round trips to the servers, or a machine where "
+        "they do not share the\n  app's cores."
     )
     return "\n".join(lines)
 
