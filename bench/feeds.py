@@ -213,6 +213,7 @@ def make_author(fx: Fixtures, *, followers: int) -> None:
         full_name="Bench Feed Author",
         password=make_password(None),
         followed_by_count=followers,  # at most the threshold: fanned out, not merged at read time
+        media_count=1,  # its media, below: the counts stay what the app would keep (igctl checks them)
     )
     fx.author = author.id
     ids = list(range(FOLLOWER_BASE, FOLLOWER_BASE + followers))
@@ -247,6 +248,8 @@ def make_accounts(fx: Fixtures, *, accounts: int, posts: int, readers: int) -> N
                 for n in range(posts)
             ]
         media.extend((row.id, row.user_id) for row in rows)
+    # The counts the app keeps beside each post: igctl's orphan and count checks trust them.
+    User.objects.filter(id__in=fx.accounts).update(media_count=posts)
     for index in range(feed_shard_count()):
         with feed_primary(index).pipeline(transaction=False) as pipe:
             photomap.remember_owners([(m, u) for m, u in media if feed_index_of_media(m) == index], pipe=pipe)
