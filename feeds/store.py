@@ -15,12 +15,14 @@ one photo in it looking complete. Trimming keeps rank 0, the marker.
 
 import zlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from functools import cache
 
 from django.conf import settings
 from redis.commands.core import AsyncScript, Script
 
 from instagram import rediskeys
-from instagram.redis_client import by_feed_shard, feed_primary, feed_redis, redis_primary
+from instagram.redis_client import by_feed_shard, feed_primary, feed_redis, feed_shard_count, redis_primary
 
 WIDTH = 20
 BUILT = "0" * WIDTH
@@ -74,17 +76,34 @@ def add_to_feeds(*, user_ids: Sequence[int], media_ids: Sequence[int]) -> int:
 
 
 def add_to_many_feeds(*, user_ids: Sequence[int], media_id: int, batch: int = 500) -> int:
-    """Fan one media id out to many feeds: per feed shard, one pipelined script call per `batch` feeds."""
+    """Fan one media id out to many feeds: per feed shard, one pipelined script call per `batch` feeds.
+
+    The feed shards write their parts at the same time (each instance runs
+    its scripts while the others run theirs), so a chunk waits for the
+    slowest instance, not the sum of them.
+    """
     script = _add_script()
-    written = 0
-    for index, users in by_feed_shard(user_ids).items():
+    args: list[int | str] = [settings.FEED_SIZE, member(media_id)]
+
+    def write(index: int, users: list[int]) -> int:
         with feed_primary(index).pipeline(transaction=False) as pipe:
             for start in range(0, len(users), batch):
                 keys = [rediskeys.feed(user_id) for user_id in users[start : start + batch]]
-                script(keys=keys, args=[settings.FEED_SIZE, member(media_id)], client=pipe)
-            for result in pipe.execute():
-                written += int(result)
-    return written
+                script(keys=keys, args=args, client=pipe)
+            return sum(int(result) for result in pipe.execute())
+
+    groups = by_feed_shard(user_ids)
+    if len(groups) <= 1:
+        return sum(write(index, users) for index, users in groups.items())
+    futures = [_shard_pool().submit(write, index, users) for index, users in groups.items()]
+    wait(futures)
+    return sum(future.result() for future in futures)  # the first failure raises, once all are done
+
+
+@cache
+def _shard_pool() -> ThreadPoolExecutor:
+    # Made on first use, in the process that uses it (never inherited across a fork).
+    return ThreadPoolExecutor(max_workers=feed_shard_count(), thread_name_prefix="feed-shard")
 
 
 def remove_from_feeds(*, user_ids: Sequence[int], media_ids: Sequence[int], batch: int = 500) -> None:

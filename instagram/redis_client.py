@@ -191,7 +191,9 @@ def by_feed_shard(user_ids: Iterable[int]) -> dict[int, list[int]]:
     A Lua script or a MULTI touches keys of one instance only: callers run one
     per group.
     """
+    # feed_index_of_user inlined, the settings read once: a fan-out chunk groups thousands of ids.
+    logical, instances = settings.LOGICAL_SHARDS, feed_shard_count()
     groups: defaultdict[int, list[int]] = defaultdict(list)
     for user_id in user_ids:
-        groups[feed_index_of_user(user_id)].append(user_id)
+        groups[user_id % logical % instances].append(user_id)
     return dict(groups)

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.db import connections
+
 from instagram.request_memo import memoized, remember
 from relationships.models import Edge, Kind
 from relationships.transitions import State
@@ -122,13 +124,17 @@ def follower_chunks(*, owner_id: int, chunk: int) -> list[tuple[int, int]]:
 
 
 def followers_in(*, owner_id: int, after_edge: int, last_edge: int) -> list[int]:
-    """The followers whose edges fall in (after_edge, last_edge], on the owner's shard."""
-    with shard_for_user(owner_id):
-        return list(
-            Edge.objects.filter(
-                user_id=owner_id, kind=Kind.FOLLOWED_BY, id__gt=after_edge, id__lte=last_edge
-            ).values_list("other_id", flat=True)
-        )
+    """The followers whose edges fall in (after_edge, last_edge], on the owner's shard.
+
+    A fan-out chunk reads thousands: a plain cursor, not the ORM's row by row iteration.
+    """
+    sql = (
+        f"SELECT other_id FROM {Edge._meta.db_table} "  # noqa: S608 (names from the model)
+        "WHERE user_id = %s AND kind = %s AND id > %s AND id <= %s"
+    )
+    with shard_for_user(owner_id) as shard, connections[shard.alias].cursor() as cursor:
+        cursor.execute(sql, [owner_id, Kind.FOLLOWED_BY.value, after_edge, last_edge])
+        return [other_id for (other_id,) in cursor.fetchall()]
 
 
 def followees(*, user_id: int, among: set[int] | None = None) -> list[int]:
