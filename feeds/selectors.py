@@ -28,9 +28,11 @@ def feed_page(
 ) -> tuple[list[MediaCard], int | None] | None:
     """One page of the viewer's feed, newest first, and the max_id of the next page (None: the end).
 
-    None when the viewer's feed is not in Redis (expired, never built): the
+    None when the viewer's feed is not in Redis (expired, never built) or
+    another request's rebuild of it has not stored its entries yet: the
     caller rebuilds it (feeds.actions.do_rebuild_feed) and asks again with
-    `rebuilt=True`, so a read never writes behind the caller's back.
+    `rebuilt=True`, so a read never writes behind the caller's back and
+    never answers the empty page of a rebuild under way.
 
     Ids come from the viewer's feed in Redis, pages past its cap from
     PostgreSQL, and the recent
@@ -38,11 +40,14 @@ def feed_page(
     page is hydrated with one memcached multi-get (misses: one query per
     physical database) and filtered by what the viewer may see.
     """
-    stored, kept = store.page_and_followed(user_id=viewer.id, max_id=max_id, min_id=min_id, count=count)
-    if stored is None:
+    stored, kept, rebuilding = store.page_and_followed(
+        user_id=viewer.id, max_id=max_id, min_id=min_id, count=count
+    )
+    if stored is None or rebuilding:
         if not rebuilt:
             return None
-        stored = ([], 0)  # evicted again right after the rebuild: read as empty
+        # After this request's own rebuild its entries are in, whoever else is rebuilding.
+        stored = stored or ([], 0)  # evicted again right after the rebuild: read as empty
     ids, size = stored
     candidates = set(ids)
     if len(ids) < count and size >= settings.FEED_SIZE:

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import cache
+from typing import NamedTuple
 
 from django.conf import settings
 from redis.commands.core import AsyncScript, Script
@@ -131,13 +132,20 @@ def page(*, user_id: int, max_id: int | None, min_id: int | None, count: int) ->
     The read also renews the feed's expiry: feeds of users who stop reading
     expire after FEED_TTL_SECONDS and are rebuilt when they come back.
     """
-    return page_and_followed(user_id=user_id, max_id=max_id, min_id=min_id, count=count)[0]
+    return page_and_followed(user_id=user_id, max_id=max_id, min_id=min_id, count=count).page
 
 
-def page_and_followed(
-    *, user_id: int, max_id: int | None, min_id: int | None, count: int
-) -> tuple[tuple[list[int], int] | None, bytes | None]:
-    """page(), and in the same round trip what remember_followed() kept of the user's celebrities."""
+class FeedRead(NamedTuple):
+    """What one feed read finds (page_and_followed)."""
+
+    page: tuple[list[int], int] | None  # page()'s answer
+    followed: bytes | None  # what remember_followed() kept (followed_among() reads it)
+    rebuilding: bool  # a rebuild began and has not stored its entries: the page may be missing them
+
+
+def page_and_followed(*, user_id: int, max_id: int | None, min_id: int | None, count: int) -> FeedRead:
+    """page(), and in the same round trip what remember_followed() kept of the user's celebrities and
+    whether a rebuild of the feed is under way (mark_built to store)."""
     key = rediskeys.feed(user_id)
     high = "(" + member(max_id) if max_id is not None else "+"
     low = "(" + member(min_id) if min_id is not None and min_id > 0 else LOWEST
@@ -147,14 +155,16 @@ def page_and_followed(
         pipe.zcard(key)
         pipe.expire(key, settings.FEED_TTL_SECONDS)
         pipe.get(rediskeys.followed_celebrities(user_id))
-        built, raw, size, _, followed = pipe.execute()
+        pipe.exists(rediskeys.feed_rebuilding(user_id))
+        built, raw, size, _, followed, rebuilding = pipe.execute()
     if built is None:
-        return None, followed
-    return ([int(m) for m in raw], int(size) - 1), followed
+        return FeedRead(None, followed, bool(rebuilding))
+    return FeedRead(([int(m) for m in raw], int(size) - 1), followed, bool(rebuilding))
 
 
 def store(*, user_id: int, media_ids: Iterable[int]) -> None:
-    """Mark the feed built and merge `media_ids` into it, trimmed, with a fresh expiry.
+    """Mark the feed built and merge `media_ids` into it, trimmed, with a fresh expiry; the rebuild
+    that mark_built() began is over.
 
     Merges rather than replaces, so entries fanned out while the rebuild was
     reading PostgreSQL survive (see feeds.actions.do_rebuild_feed).
@@ -165,20 +175,30 @@ def store(*, user_id: int, media_ids: Iterable[int]) -> None:
         pipe.zadd(key, {BUILT: 0, **members})
         pipe.zremrangebyrank(key, 1, -(settings.FEED_SIZE + 2))
         pipe.expire(key, settings.FEED_TTL_SECONDS)
+        pipe.delete(rediskeys.feed_rebuilding(user_id))
         pipe.execute()
 
 
 def mark_built(*, user_id: int) -> None:
-    """Make the feed exist (empty) so fan-outs land in it while it is being rebuilt."""
+    """Make the feed exist (empty) so fan-outs land in it while it is being rebuilt, and flag the
+    rebuild until store() ends it.
+
+    The flag tells a read that races the rebuild (the same user on two
+    devices, a client's retry) that the feed is not whole yet: it rebuilds
+    too rather than answer an empty page. A rebuild that failed half-way
+    leaves the flag, so the next read rebuilds again; it lives as long as
+    the feed.
+    """
     key = rediskeys.feed(user_id)
     with feed_redis(user_id).pipeline(transaction=True) as pipe:
         pipe.zadd(key, {BUILT: 0})
         pipe.expire(key, settings.FEED_TTL_SECONDS)
+        pipe.set(rediskeys.feed_rebuilding(user_id), 1, ex=settings.FEED_TTL_SECONDS)
         pipe.execute()
 
 
 def drop(*, user_id: int) -> None:
-    feed_redis(user_id).delete(rediskeys.feed(user_id))
+    feed_redis(user_id).delete(rediskeys.feed(user_id), rediskeys.feed_rebuilding(user_id))
 
 
 # ---------------------------------------------------------------- celebrities

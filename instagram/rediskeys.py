@@ -89,6 +89,12 @@ def feed(user_id: int) -> str:
     return f"{PREFIX}:feed:{user_id}"
 
 
+def feed_rebuilding(user_id: int) -> str:
+    """String flag on the user's feed shard: a rebuild of the feed began and has not stored its entries
+    yet (feeds.store.mark_built). Not under feed_pattern(): a scan of the feeds does not see it."""
+    return f"{PREFIX}:feed-rebuilding:{user_id}"
+
+
 def feed_pattern() -> str:
     """SCAN pattern of every feed (and of the celebrities set, which a scan skips)."""
     return f"{PREFIX}:feed:*"

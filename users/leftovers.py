@@ -101,6 +101,7 @@ def _redis(user_id: int, media_ids: list[int], *, label: str) -> list[str]:
         f"redis key {key}"
         for key in (
             rediskeys.feed(user_id),
+            rediskeys.feed_rebuilding(user_id),
             rediskeys.followed_celebrities(user_id),
             *(rediskeys.news(user_id, t) for t in news.TABS),
         )

@@ -276,3 +276,30 @@ def test_rebuild_feeds_command_rebuilds_the_feeds_named(
     call_command("rebuild_feeds", reader.id, "--missing", stdout=again)
     assert "rebuilt 0 feed(s)" in again.getvalue()
     assert "1 already built" in again.getvalue()
+
+
+def test_reads_that_race_a_rebuild_each_answer_the_whole_feed(signup: Any) -> None:
+    """The same user on several devices (or a client's retry) right after their feed expired: every
+    read answers the rebuilt feed, none the empty one a rebuild under way holds."""
+    author, reader = signup("author"), signup("reader")
+    opened(reader)
+    follow(reader, author)
+    posted = [post(author, f"p{n}") for n in range(3)]
+    wait_for(lambda: len(stored(reader)) == 3, timeout=20)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(5):
+            store.drop(user_id=int(reader.id))
+            pages = list(pool.map(lambda _: feed(reader), range(4)))
+            assert pages == [posted[::-1]] * 4
+    assert not feed_redis(int(reader.id)).exists(rediskeys.feed_rebuilding(int(reader.id)))
+
+
+def test_a_rebuild_that_never_stored_is_done_again_by_the_next_read(signup: Any) -> None:
+    author, reader = signup("author"), signup("reader")
+    opened(reader)
+    follow(reader, author)
+    media_id = post(author, "late")
+    wait_for(lambda: stored(reader) == [bare(media_id)], timeout=20)
+    store.drop(user_id=int(reader.id))
+    store.mark_built(user_id=int(reader.id))  # a rebuild that died before storing: built, but empty
+    assert feed(reader) == [media_id]
