@@ -21,9 +21,12 @@ servers spend on it bounds its ratio on a machine whose cores they share.
 import os
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 _TICK = os.sysconf("SC_CLK_TCK")
 
 # First match of the command line wins; anything else counts as "other".
@@ -111,6 +114,16 @@ def wait_until_quiet(*, groups: tuple[str, ...] = ("app", "workers"), timeout_s:
             break
         previous, last = current, now
     return time.monotonic() - started
+
+
+def counted(run: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """Call `run` (a benchmark run) and return its result and the CPU seconds the stack spent on it,
+    by group: counted until the app servers and workers are quiet again, so the requests still in
+    flight when it returned and the background jobs it caused are its own."""
+    before = snapshot()
+    result = run()
+    wait_until_quiet()
+    return result, since(before)
 
 
 # The stack's own Python: the app servers and the workers. Everything else is a server it calls.

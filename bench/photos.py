@@ -303,11 +303,14 @@ def context(cells: list[Cell]) -> str:
 def measured(args: list[str], *, connections: int, duration: int) -> Run:
     """Run wrk and count the CPU the stack spent on it, the requests in flight when wrk stopped and
     the background jobs of the run (a like's news, an upload's renditions) included."""
-    before = cputime.snapshot()
-    run = run_wrk(args, connections=connections, duration=duration)
-    time.sleep(SETTLE_S)
-    cputime.wait_until_quiet()
-    run.cpu_s = cputime.since(before)
+
+    def run_and_settle() -> Run:
+        finished = run_wrk(args, connections=connections, duration=duration)
+        time.sleep(SETTLE_S)  # the run's last jobs are under way before the stack is watched for quiet
+        return finished
+
+    run, spent = cputime.counted(run_and_settle)
+    run.cpu_s = spent
     return run
 
 

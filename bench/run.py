@@ -96,10 +96,10 @@ def run_counted(
     Counted until the app servers and workers are quiet again: the requests
     in flight when wrk stopped, and the jobs the run submitted, are its own.
     """
-    before = cputime.snapshot()
-    result = run_wrk(url, connections=connections, duration=duration, threads=threads)
-    cputime.wait_until_quiet()
-    return result, cputime.per_request(cputime.since(before), round(result[0] * duration))
+    result, spent = cputime.counted(
+        lambda: run_wrk(url, connections=connections, duration=duration, threads=threads)
+    )
+    return result, cputime.per_request(spent, round(result[0] * duration))
 
 
 def measure(base: str, *, name: str, path: str, connections: int, duration: int, repeat: int) -> Result:
